@@ -1,0 +1,154 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+
+use crate::journal::{Direction, MessageId, MessageQuery};
+
+#[derive(Subcommand)]
+pub enum JournalCommand {
+    /// List messages, newest first.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        partner: Option<String>,
+        /// `in`: what partners sent; `out`: what was made available to them.
+        #[arg(long)]
+        direction: Option<DirectionArg>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one message with every event of it and of the files made from it.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute every tenant's hash chain and report the first break.
+    Verify {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DirectionArg {
+    In,
+    Out,
+}
+
+pub fn run(config: &PathBuf, command: JournalCommand) -> anyhow::Result<ExitCode> {
+    let hub = super::open(config)?;
+    let journal = hub.journal();
+    let mut out = std::io::stdout().lock();
+    match command {
+        JournalCommand::List {
+            tenant,
+            partner,
+            direction,
+            limit,
+            json,
+        } => {
+            let messages = journal.messages(&MessageQuery {
+                id: None,
+                tenant,
+                partner,
+                direction: direction.map(|d| match d {
+                    DirectionArg::In => Direction::In,
+                    DirectionArg::Out => Direction::Out,
+                }),
+                limit: Some(limit),
+            })?;
+            for m in messages {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&m)?)?;
+                } else {
+                    let hash = m.hash.map(|h| h.to_string()).unwrap_or_else(|| "-".into());
+                    writeln!(
+                        out,
+                        "{:>6}  {}  {}/{}  {:<3}  {:<11}  {:>12}  {}  {}",
+                        m.id,
+                        m.created_at,
+                        m.tenant,
+                        m.partner,
+                        m.direction.as_str(),
+                        m.state,
+                        m.size,
+                        &hash[..hash.len().min(16)],
+                        m.name
+                    )?;
+                }
+            }
+        }
+        JournalCommand::Show { id, json } => {
+            let message = journal
+                .messages(&MessageQuery {
+                    id: Some(MessageId(id)),
+                    ..MessageQuery::default()
+                })?
+                .pop()
+                .with_context(|| format!("no message {id}"))?;
+            let events = journal.message_events(&message.tenant, message.id)?;
+            if json {
+                let value = serde_json::json!({ "message": message, "events": events });
+                writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+            } else {
+                writeln!(out, "message {} of {}/{}", message.id, message.tenant, message.partner)?;
+                writeln!(out, "  name:      {}", message.name)?;
+                writeln!(out, "  direction: {}", message.direction.as_str())?;
+                writeln!(out, "  size:      {}", message.size)?;
+                if let Some(hash) = message.hash {
+                    writeln!(out, "  sha256:    {hash}")?;
+                }
+                writeln!(out, "  state:     {}", message.state)?;
+                if let Some(reason) = &message.reason {
+                    writeln!(out, "  reason:    {reason}")?;
+                }
+                writeln!(out, "  created:   {}", message.created_at)?;
+                writeln!(out, "events:")?;
+                for e in events {
+                    writeln!(
+                        out,
+                        "  #{:<6} {}  {:<14} msg {:<6} {}",
+                        e.seq,
+                        e.at,
+                        e.kind,
+                        e.message.map(|m| m.to_string()).unwrap_or_default(),
+                        e.detail
+                    )?;
+                }
+            }
+        }
+        JournalCommand::Verify { tenant } => {
+            let tenants = match tenant {
+                Some(tenant) => vec![tenant],
+                None => journal.tenants()?,
+            };
+            let mut broken = Vec::new();
+            for tenant in tenants {
+                let report = journal.verify(&tenant)?;
+                match &report.problem {
+                    None => writeln!(
+                        out,
+                        "{}: ok, {} events, head {}",
+                        report.tenant, report.events, report.head
+                    )?,
+                    Some(problem) => {
+                        writeln!(out, "{}: BROKEN: {problem}", report.tenant)?;
+                        broken.push(report.tenant);
+                    }
+                }
+            }
+            if !broken.is_empty() {
+                anyhow::bail!("the journal chain of {} is broken", broken.join(", "));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,126 @@
+//! The command line: the edge where errors become messages and exit codes.
+
+mod journal;
+mod mailbox;
+mod put;
+mod serve;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "A managed file transfer hub: SFTP and FTP(S) servers, connectors, a verifiable journal")]
+struct Cli {
+    /// The server configuration file.
+    #[arg(short, long, global = true, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: listeners, pipeline, reload on SIGHUP.
+    Serve,
+    /// Validate a configuration without starting anything.
+    CheckConfig {
+        /// The server file to check (defaults to --config).
+        file: Option<PathBuf>,
+    },
+    /// Store a local file as if PARTNER had uploaded it, through the same pipeline.
+    Put(put::PutArgs),
+    /// List a partner's mailbox folder.
+    Ls(mailbox::LsArgs),
+    /// Write a file of a partner's mailbox to standard output.
+    Cat(mailbox::CatArgs),
+    /// Query and verify the journal.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
+    /// Hash a password read from standard input, for `password_hash` in the configuration.
+    HashPassword,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve => serve::serve(&cli.config),
+        Command::CheckConfig { file } => check_config(file.as_ref().unwrap_or(&cli.config)),
+        Command::Put(args) => put::put(&cli.config, args),
+        Command::Ls(args) => mailbox::ls(&cli.config, args),
+        Command::Cat(args) => mailbox::cat(&cli.config, args),
+        Command::Journal(command) => journal::run(&cli.config, command),
+        Command::HashPassword => hash_password(),
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn check_config(path: &PathBuf) -> anyhow::Result<ExitCode> {
+    let config = config::load(path)?;
+    let partners: usize = config.tenants.values().map(|t| t.partners.len()).sum();
+    println!(
+        "{}: ok ({} tenant{}, {} partner{}, {} listener{})",
+        path.display(),
+        config.tenants.len(),
+        plural(config.tenants.len()),
+        partners,
+        plural(partners),
+        config.listeners.len(),
+        plural(config.listeners.len()),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    use argon2::password_hash::PasswordHasher as _;
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the configuration and opens the hub, for commands that need both.
+fn open(config_path: &PathBuf) -> anyhow::Result<std::sync::Arc<crate::tenant::Hub>> {
+    let config = config::load(config_path)?;
+    Ok(crate::tenant::Hub::open(config)?)
+}
+
+/// The hub's tenant `name`, or an error naming the tenants there are.
+fn tenant(
+    hub: &crate::tenant::Hub,
+    name: &str,
+) -> anyhow::Result<std::sync::Arc<crate::tenant::Tenant>> {
+    hub.tenant(name).with_context(|| {
+        let names: Vec<_> = hub.config().tenants.keys().cloned().collect();
+        format!("no tenant `{name}` (configured: {})", names.join(", "))
+    })
+}

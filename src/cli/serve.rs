@@ -1,0 +1,71 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::config;
+use crate::tenant::{Hub, PipelineLock};
+
+pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(config_path))
+}
+
+async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path)?;
+    let data_dir = config.data_dir.clone();
+    let workers = config.limits.pipeline_workers;
+    let listeners = config.listeners.clone();
+    let hub = Hub::open(config)?;
+    let lock = PipelineLock::acquire(&data_dir)?;
+    let removed = hub.recover(&lock)?;
+    if removed > 0 {
+        tracing::info!(removed, "removed staging files left by an interrupted run");
+    }
+    for listener in &listeners {
+        // The protocol servers are the next layers to land; until then a
+        // listener is validated and reported, and nothing binds its port.
+        tracing::warn!(
+            protocol = listener.protocol.as_str(),
+            address = %listener.address,
+            "this build has no {} server yet: listener not started",
+            listener.protocol.as_str()
+        );
+    }
+
+    let pipeline = hub.pipeline();
+    let threads = pipeline.spawn_workers(workers);
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tracing::info!(data_dir = %data_dir.display(), workers, "ferry ready");
+
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                let hub = hub.clone();
+                let path = config_path.to_owned();
+                let result = tokio::task::spawn_blocking(move || hub.reload(&path)).await;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(
+                        error = %format!("{e:#}"),
+                        "configuration reload refused; the previous configuration stays in force"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "configuration reload panicked"),
+                }
+            }
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+
+    tracing::info!("stopping");
+    pipeline.stop();
+    for thread in threads {
+        let _ = thread.join();
+    }
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,608 @@
+//! Configuration: the only module that knows TOML.
+//!
+//! `load` reads the server file and every tenant file, and either returns a
+//! fully validated [`Config`] or every problem it found, each with its file,
+//! line, column and dotted key. Nothing else in ferry parses configuration,
+//! so a reload is just `load` again followed by a swap.
+
+mod error;
+mod model;
+mod raw;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+pub use error::{ConfigError, Problem};
+pub use model::{Account, Config, Limits, Listener, Partner, Protocol, Route, Tenant};
+
+use error::Source;
+use raw::{PartnerSection, ServerFile, TenantSection};
+
+/// Reads and validates the configuration rooted at the server file `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let server_source = read(path)?;
+    let server: ServerFile = parse(&server_source)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut problems = Vec::new();
+    let mut digest = Sha256::new();
+    digest.update(server_source.text.as_bytes());
+
+    let data_dir = base.join(server.server.data_dir.get_ref());
+
+    // Tenant sections, inline ones first, then one file per tenant.
+    let mut tenant_sections: Vec<(String, Spanned<TenantSection>, usize)> = Vec::new();
+    let mut sources = vec![server_source];
+    for (name, section) in server.tenants {
+        tenant_sections.push((name, section, 0));
+    }
+    if let Some(dir) = &server.server.tenants_dir {
+        let dir_path = base.join(dir.get_ref());
+        let files = tenant_files(&dir_path).map_err(|source| ConfigError::Read {
+            path: dir_path.clone(),
+            source,
+        })?;
+        for file in files {
+            let source = read(&file)?;
+            digest.update(source.text.as_bytes());
+            let section: Spanned<TenantSection> = parse(&source)?;
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sources.push(source);
+            tenant_sections.push((name, section, sources.len() - 1));
+        }
+    }
+
+    let limits = limits(&sources[0], &server.limits, &mut problems);
+    let mut tenants = BTreeMap::new();
+    let mut roots: HashMap<PathBuf, String> = HashMap::new();
+    for (name, section, source_index) in tenant_sections {
+        let source = &sources[source_index];
+        let key = if source_index == 0 {
+            format!("tenants.{name}")
+        } else {
+            String::new()
+        };
+        if tenants.contains_key(&name) {
+            problems.push(source.problem(
+                Some(section.span()),
+                &key_or(&key, &name),
+                format!("tenant `{name}` is defined more than once (inline and in tenants_dir, or twice)"),
+            ));
+            continue;
+        }
+        let section_span = section.span();
+        if let Some(tenant) = tenant(source, &key, &name, section, &data_dir, &mut problems) {
+            let overlap = roots
+                .iter()
+                .find(|(root, _)| root.starts_with(&tenant.root) || tenant.root.starts_with(root));
+            if let Some((_, other)) = overlap {
+                problems.push(source.problem(
+                    Some(section_span),
+                    &join_key(&key, "root"),
+                    format!(
+                        "storage root {} overlaps the root of tenant `{other}`; each tenant needs its own",
+                        tenant.root.display()
+                    ),
+                ));
+            }
+            roots.insert(tenant.root.clone(), name.clone());
+            tenants.insert(name, tenant);
+        }
+    }
+
+    let mut listeners = Vec::new();
+    for (i, listener) in server.listeners.iter().enumerate() {
+        let key = format!("listeners[{i}]");
+        let source = &sources[0];
+        let listener = listener.get_ref();
+        let protocol = match listener.protocol.get_ref().as_str() {
+            "sftp" => Some(Protocol::Sftp),
+            "ftp" => Some(Protocol::Ftp),
+            "ftps" => Some(Protocol::Ftps),
+            other => {
+                problems.push(source.problem(
+                    Some(listener.protocol.span()),
+                    &format!("{key}.protocol"),
+                    format!("unknown protocol `{other}`, expected `sftp`, `ftp` or `ftps`"),
+                ));
+                None
+            }
+        };
+        let address = match listener.address.get_ref().parse::<SocketAddr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                problems.push(source.problem(
+                    Some(listener.address.span()),
+                    &format!("{key}.address"),
+                    format!(
+                        "`{}` is not a socket address, expected IP:PORT such as 127.0.0.1:2222",
+                        listener.address.get_ref()
+                    ),
+                ));
+                None
+            }
+        };
+        if let Some(tenant) = &listener.tenant
+            && !tenants.contains_key(tenant.get_ref())
+        {
+            problems.push(source.problem(
+                Some(tenant.span()),
+                &format!("{key}.tenant"),
+                format!("no tenant named `{}`", tenant.get_ref()),
+            ));
+        }
+        if let (Some(protocol), Some(address)) = (protocol, address) {
+            if listeners.iter().any(|l: &Listener| l.address == address) {
+                problems.push(source.problem(
+                    Some(listener.address.span()),
+                    &format!("{key}.address"),
+                    format!("address {address} is used by another listener"),
+                ));
+            }
+            listeners.push(Listener {
+                protocol,
+                address,
+                tenant: listener.tenant.as_ref().map(|t| t.get_ref().clone()),
+            });
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    Ok(Config {
+        sources: sources.into_iter().map(|s| s.path).collect(),
+        digest: hex::encode(digest.finalize()),
+        data_dir,
+        limits,
+        listeners,
+        tenants,
+    })
+}
+
+fn key_or(key: &str, fallback: &str) -> String {
+    if key.is_empty() {
+        fallback.to_owned()
+    } else {
+        key.to_owned()
+    }
+}
+
+fn join_key(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_owned()
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
+fn read(path: &Path) -> Result<Source, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Source {
+        path: path.to_owned(),
+        text,
+    })
+}
+
+fn tenant_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Deserializes one file, turning the first error into a located problem.
+fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, ConfigError> {
+    let fail = |span, key: String, message: String| {
+        ConfigError::Invalid(vec![source.problem(span, &key, message)])
+    };
+    let deserializer = toml::Deserializer::parse(&source.text)
+        .map_err(|e| fail(e.span(), String::new(), e.message().to_owned()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = clean_path(&e.path().to_string());
+        let inner = e.into_inner();
+        let message = inner.message().to_owned();
+        // serde names the offending key of "unknown field" only in the message.
+        let key = match message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+        {
+            Some((field, _)) => join_key(&path, field),
+            None => match message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split_once('`'))
+            {
+                Some((field, _)) => join_key(&path, field),
+                None => path,
+            },
+        };
+        fail(inner.span(), key, message)
+    })
+}
+
+/// Drops the private markers `Spanned` adds to serde paths.
+fn clean_path(path: &str) -> String {
+    let path = path
+        .split('.')
+        .filter(|part| !part.starts_with("$__serde_spanned") && *part != "?")
+        .collect::<Vec<_>>()
+        .join(".");
+    if path == "." { String::new() } else { path }
+}
+
+fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Problem>) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(workers) = &section.pipeline_workers {
+        if (1..=64).contains(workers.get_ref()) {
+            limits.pipeline_workers = *workers.get_ref();
+        } else {
+            problems.push(source.problem(
+                Some(workers.span()),
+                "limits.pipeline_workers",
+                format!("{} is out of range, expected 1 to 64", workers.get_ref()),
+            ));
+        }
+    }
+    if let Some(attempts) = &section.max_attempts {
+        if *attempts.get_ref() >= 1 {
+            limits.max_attempts = *attempts.get_ref();
+        } else {
+            problems.push(source.problem(
+                Some(attempts.span()),
+                "limits.max_attempts",
+                "0 is out of range, expected at least 1".to_owned(),
+            ));
+        }
+    }
+    if let Some(size) = &section.max_file_size {
+        match parse_size(size.get_ref()) {
+            Some(bytes) => limits.max_file_size = Some(bytes),
+            None => problems.push(source.problem(
+                Some(size.span()),
+                "limits.max_file_size",
+                format!(
+                    "`{}` is not a size, expected a number with an optional unit such as 512MiB or 10GiB",
+                    size.get_ref()
+                ),
+            )),
+        }
+    }
+    limits
+}
+
+/// Parses `1234`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also KB/MB/GB/TB as powers of 1000).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// Names of tenants, partners and logins: they become parts of log lines,
+/// metrics labels and (for tenants) directory names, so keep them plain.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+fn valid_login(login: &str) -> bool {
+    !login.is_empty()
+        && login.len() <= 64
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && login.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+const NAME_RULE: &str = "expected 1 to 64 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit";
+
+fn tenant(
+    source: &Source,
+    key: &str,
+    name: &str,
+    section: Spanned<TenantSection>,
+    data_dir: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Tenant> {
+    let span = section.span();
+    let section = section.into_inner();
+    let before = problems.len();
+    if !valid_name(name) {
+        problems.push(source.problem(
+            Some(span.clone()),
+            &key_or(key, name),
+            format!("`{name}` is not a valid tenant name: {NAME_RULE}"),
+        ));
+    }
+
+    let root = match &section.root {
+        Some(root) => match relative_inside(root.get_ref()) {
+            Some(relative) => data_dir.join("tenants").join(relative),
+            None => {
+                problems.push(source.problem(
+                    Some(root.span()),
+                    &join_key(key, "root"),
+                    format!(
+                        "`{}` is outside the data directory: expected a relative path without `..`, \
+                         resolved under DATA_DIR/tenants/",
+                        root.get_ref()
+                    ),
+                ));
+                PathBuf::new()
+            }
+        },
+        None => data_dir.join("tenants").join(name),
+    };
+
+    let mut logins: HashMap<String, String> = HashMap::new();
+    let mut partners = BTreeMap::new();
+    for (partner_name, partner_section) in &section.partners {
+        let partner_key = join_key(key, &format!("partners.{partner_name}"));
+        if !valid_name(partner_name) {
+            problems.push(source.problem(
+                Some(partner_section.span()),
+                &partner_key,
+                format!("`{partner_name}` is not a valid partner name: {NAME_RULE}"),
+            ));
+        }
+        let partner = partner(
+            source,
+            &partner_key,
+            partner_name,
+            partner_section.get_ref(),
+            &section,
+            &mut logins,
+            problems,
+        );
+        partners.insert(partner_name.clone(), partner);
+    }
+
+    if problems.len() > before {
+        return None;
+    }
+    Some(Tenant {
+        name: name.to_owned(),
+        root,
+        retention_days: section.retention_days.map(Spanned::into_inner),
+        source: source.path.clone(),
+        partners,
+    })
+}
+
+fn partner(
+    source: &Source,
+    key: &str,
+    name: &str,
+    section: &PartnerSection,
+    tenant: &TenantSection,
+    logins: &mut HashMap<String, String>,
+    problems: &mut Vec<Problem>,
+) -> Partner {
+    let mut accounts = Vec::new();
+    for (i, account) in section.accounts.iter().enumerate() {
+        let account_key = format!("{key}.accounts[{i}]");
+        let account = account.get_ref();
+        let login = account.login.get_ref();
+        if !valid_login(login) {
+            problems.push(source.problem(
+                Some(account.login.span()),
+                &format!("{account_key}.login"),
+                format!(
+                    "`{login}` is not a valid login: expected 1 to 64 characters of letters, digits, `-`, `_` and `.`"
+                ),
+            ));
+        } else if let Some(owner) = logins.insert(login.clone(), name.to_owned()) {
+            problems.push(source.problem(
+                Some(account.login.span()),
+                &format!("{account_key}.login"),
+                format!(
+                    "duplicate login `{login}`: partner `{owner}` already has it; logins are unique within a tenant"
+                ),
+            ));
+        }
+        if let Some(hash) = &account.password_hash
+            && !valid_password_hash(hash.get_ref())
+        {
+            problems.push(source.problem(
+                Some(hash.span()),
+                &format!("{account_key}.password_hash"),
+                "not an argon2 hash: expected a PHC string such as `$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH` \
+                 (make one with `ferry hash-password`)"
+                    .to_owned(),
+            ));
+        }
+        for (k, ssh_key) in account.ssh_keys.iter().enumerate() {
+            if let Err(why) = check_ssh_key(ssh_key.get_ref()) {
+                problems.push(source.problem(
+                    Some(ssh_key.span()),
+                    &format!("{account_key}.ssh_keys[{k}]"),
+                    format!("{why}: expected an OpenSSH public key line such as `ssh-ed25519 AAAA... comment`"),
+                ));
+            }
+        }
+        if account.password_hash.is_none() && account.ssh_keys.is_empty() {
+            problems.push(source.problem(
+                Some(account.login.span()),
+                &account_key,
+                format!("account `{login}` has no way to log in: expected `password_hash`, `ssh_keys` or both"),
+            ));
+        }
+        accounts.push(Account {
+            login: login.clone(),
+            password_hash: account.password_hash.as_ref().map(|h| h.get_ref().clone()),
+            ssh_keys: account.ssh_keys.iter().map(|k| k.get_ref().clone()).collect(),
+        });
+    }
+
+    let mut routes = Vec::new();
+    for (i, route) in section.routes.iter().enumerate() {
+        let route_key = format!("{key}.routes[{i}]");
+        let route = route.get_ref();
+        let to = route.to.get_ref();
+        if !tenant.partners.contains_key(to) {
+            let known: Vec<_> = tenant.partners.keys().map(|p| format!("`{p}`")).collect();
+            problems.push(source.problem(
+                Some(route.to.span()),
+                &format!("{route_key}.to"),
+                format!("no partner `{to}` in this tenant, expected one of {}", known.join(", ")),
+            ));
+        }
+        let pattern_text = route.pattern.as_ref().map_or("*", |p| p.get_ref().as_str());
+        let pattern = match globset::Glob::new(pattern_text) {
+            Ok(glob) => Some(glob.compile_matcher()),
+            Err(e) => {
+                problems.push(source.problem(
+                    route.pattern.as_ref().map(Spanned::span),
+                    &format!("{route_key}.match"),
+                    format!("`{pattern_text}` is not a glob pattern: {}", e.kind()),
+                ));
+                None
+            }
+        };
+        if let Some(template) = &route.name
+            && let Err(why) = check_template(template.get_ref())
+        {
+            problems.push(source.problem(
+                Some(template.span()),
+                &format!("{route_key}.name"),
+                why,
+            ));
+        }
+        if let Some(pattern) = pattern {
+            routes.push(Route {
+                pattern,
+                to: to.clone(),
+                name: route.name.as_ref().map(|n| n.get_ref().clone()),
+            });
+        }
+    }
+
+    Partner {
+        name: name.to_owned(),
+        accounts,
+        routes,
+        receipts: section.receipts.unwrap_or(true),
+    }
+}
+
+/// A relative path with only normal components, or `None`.
+fn relative_inside(path: &str) -> Option<PathBuf> {
+    let path = Path::new(path);
+    let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
+    (normal && !path.as_os_str().is_empty() && !path.to_string_lossy().contains('\0'))
+        .then(|| path.to_owned())
+}
+
+fn valid_password_hash(hash: &str) -> bool {
+    argon2::password_hash::phc::PasswordHash::new(hash)
+        .is_ok_and(|h| matches!(h.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d"))
+}
+
+fn check_ssh_key(line: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    const TYPES: &[&str] = &[
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    let mut parts = line.split_whitespace();
+    let kind = parts.next().ok_or("empty key")?;
+    if !TYPES.contains(&kind) {
+        return Err(format!("unknown key type `{kind}`"));
+    }
+    let blob = parts.next().ok_or("the key has no base64 body")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| "the key body is not base64".to_owned())?;
+    // The blob starts with its own type name: a cheap check that it is whole.
+    let named = bytes
+        .get(4..4 + kind.len())
+        .is_some_and(|name| name == kind.as_bytes());
+    if !named {
+        return Err("the key body does not match its type".to_owned());
+    }
+    Ok(())
+}
+
+fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
+        let placeholder = &after[..close];
+        if !matches!(placeholder, "name" | "stem" | "ext") {
+            return Err(format!(
+                "unknown placeholder `{{{placeholder}}}` in `{template}`, expected `{{name}}`, `{{stem}}` or `{{ext}}`"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    if template.contains('/') || template.contains('\0') || template.is_empty() {
+        return Err(format!("`{template}` must be a plain file name, without `/`"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10GiB"), Some(10 << 30));
+        assert_eq!(parse_size("512 MiB"), Some(512 << 20));
+        assert_eq!(parse_size("7"), Some(7));
+        assert_eq!(parse_size("1KB"), Some(1000));
+        assert_eq!(parse_size("ten"), None);
+        assert_eq!(parse_size("5PB"), None);
+    }
+
+    #[test]
+    fn route_names() {
+        let route = Route {
+            pattern: globset::Glob::new("*").unwrap().compile_matcher(),
+            to: "bob".into(),
+            name: Some("{stem}-copy.{ext}".into()),
+        };
+        assert_eq!(route.target_name("a.b.csv"), "a.b-copy.csv");
+        assert_eq!(route.target_name(".hidden"), ".hidden-copy.");
+    }
+}

@@ -1,0 +1,135 @@
+//! The validated configuration the rest of ferry reads.
+//!
+//! Everything here has passed `config::load`: names are well formed, routes
+//! point at partners that exist, paths stay inside the data directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use globset::GlobMatcher;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The files this configuration was read from, server file first.
+    pub sources: Vec<PathBuf>,
+    /// SHA-256 over the bytes of every source file, to tell reloads apart.
+    pub digest: String,
+    pub data_dir: PathBuf,
+    pub limits: Limits,
+    pub listeners: Vec<Listener>,
+    pub tenants: BTreeMap<String, Tenant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Threads that run pipeline steps.
+    pub pipeline_workers: u32,
+    /// How often a failing pipeline step is tried before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Uploads larger than this fail; `None` means no limit.
+    pub max_file_size: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pipeline_workers: 2,
+            max_attempts: 10,
+            max_file_size: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Sftp,
+    Ftp,
+    /// FTP over TLS from the first byte (implicit FTPS).
+    Ftps,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Sftp => "sftp",
+            Protocol::Ftp => "ftp",
+            Protocol::Ftps => "ftps",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub protocol: Protocol,
+    pub address: SocketAddr,
+    /// When set, plain logins on this listener belong to this tenant.
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub name: String,
+    /// The tenant's storage root, inside `data_dir`.
+    pub root: PathBuf,
+    /// Days a committed file is kept; `None` keeps files forever.
+    pub retention_days: Option<u32>,
+    /// The file this tenant was defined in.
+    pub source: PathBuf,
+    pub partners: BTreeMap<String, Partner>,
+}
+
+impl Tenant {
+    /// The partner that owns `login`, with the account.
+    pub fn account(&self, login: &str) -> Option<(&Partner, &Account)> {
+        self.partners.values().find_map(|partner| {
+            partner
+                .accounts
+                .iter()
+                .find(|account| account.login == login)
+                .map(|account| (partner, account))
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub name: String,
+    pub accounts: Vec<Account>,
+    pub routes: Vec<Route>,
+    /// Whether the built-in acknowledger writes `.received` / `.rejected` files.
+    pub receipts: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub login: String,
+    /// An argon2 PHC string; verified, never printed.
+    pub password_hash: Option<String>,
+    /// OpenSSH `authorized_keys` lines.
+    pub ssh_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub pattern: GlobMatcher,
+    pub to: String,
+    /// A name template with `{name}`, `{stem}` and `{ext}`; `None` keeps the name.
+    pub name: Option<String>,
+}
+
+impl Route {
+    pub fn target_name(&self, name: &str) -> String {
+        let Some(template) = &self.name else {
+            return name.to_owned();
+        };
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => (stem, ext),
+            _ => (name, ""),
+        };
+        template
+            .replace("{name}", name)
+            .replace("{stem}", stem)
+            .replace("{ext}", ext)
+    }
+}

@@ -1,0 +1,91 @@
+//! The TOML shape of the configuration, as serde reads it.
+//!
+//! These types are private to `config`: they carry `Spanned` values so that
+//! semantic errors found after parsing can still name a line. The rest of
+//! ferry sees only the plain types in `config::model`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The server file given to `--config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub listeners: Vec<Spanned<ListenerSection>>,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, Spanned<TenantSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub data_dir: Spanned<String>,
+    #[serde(default)]
+    pub tenants_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub pipeline_workers: Option<Spanned<u32>>,
+    pub max_attempts: Option<Spanned<u32>>,
+    pub max_file_size: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub protocol: Spanned<String>,
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub tenant: Option<Spanned<String>>,
+}
+
+/// A tenant, either inline under `[tenants.NAME]` or alone in `tenants_dir/NAME.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    #[serde(default)]
+    pub root: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retention_days: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub partners: BTreeMap<String, Spanned<PartnerSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSection {
+    #[serde(default)]
+    pub accounts: Vec<Spanned<AccountSection>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteSection>>,
+    #[serde(default)]
+    pub receipts: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    pub login: Spanned<String>,
+    #[serde(default)]
+    pub password_hash: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ssh_keys: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    #[serde(rename = "match", default)]
+    pub pattern: Option<Spanned<String>>,
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+}

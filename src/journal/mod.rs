@@ -1,0 +1,441 @@
+//! The journal: every message, every event, the mailboxes and the pending
+//! pipeline work, in one transactional database.
+//!
+//! Each event carries the hash of the previous event of its tenant, so the
+//! events of a tenant form a chain that `verify` recomputes. Every state
+//! change the pipeline makes is one transaction that records the change, the
+//! event that explains it and the next step to do, so a crash leaves either
+//! all of a step or none of it, and a restart neither loses nor repeats one.
+//!
+//! [`Journal`] is the boundary: the SQLite implementation lives in
+//! `sqlite.rs`, and a PostgreSQL one can follow behind the same trait.
+
+mod chain;
+mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use chain::ChainProblem;
+pub use sqlite::SqliteJournal;
+
+use crate::store::ContentHash;
+
+/// Why a journal operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database error")]
+    Db(#[from] rusqlite::Error),
+    #[error("cannot open the journal at {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the journal holds a value it cannot read: {0}")]
+    Corrupt(String),
+    #[error("no message {0}")]
+    NoMessage(MessageId),
+}
+
+pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(since.as_millis() as i64)
+    }
+
+    pub fn after(self, delay: Duration) -> Timestamp {
+        Timestamp(self.0 + delay.as_millis() as i64)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64);
+        write!(f, "{}", humantime::format_rfc3339_millis(time))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MessageId(pub i64);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Seen from ferry: `In` is a file a partner sent us, `Out` one we made available to a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// The two folders of a partner's mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mailbox {
+    /// What the partner sent.
+    Inbox,
+    /// What is there for the partner to take.
+    Outbox,
+}
+
+impl Mailbox {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mailbox::Inbox => "inbox",
+            Mailbox::Outbox => "outbox",
+        }
+    }
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = JournalError;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(JournalError::Corrupt(format!(
+                        concat!("unknown ", stringify!($name), " `{}`"), other))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a message is in its life.
+    MessageState {
+        Received = "received",
+        Rejected = "rejected",
+        Quarantined = "quarantined",
+        Held = "held",
+        Routed = "routed",
+        Delivered = "delivered",
+        Failed = "failed",
+        Available = "available",
+        Downloaded = "downloaded",
+    }
+);
+
+text_enum!(
+    /// What an event records.
+    EventKind {
+        Received = "received",
+        Verdict = "verdict",
+        Routed = "routed",
+        Delivered = "delivered",
+        Downloaded = "downloaded",
+        Acknowledged = "acknowledged",
+        Failed = "failed",
+        Retried = "retried",
+        Resent = "resent",
+        Hidden = "hidden",
+        PluginVersion = "plugin-version",
+        ConfigReloaded = "config-reloaded",
+    }
+);
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+impl FromStr for Direction {
+    type Err = JournalError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            other => Err(JournalError::Corrupt(format!("unknown direction `{other}`"))),
+        }
+    }
+}
+
+/// One file, as the journal knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant: String,
+    pub partner: String,
+    pub direction: Direction,
+    pub name: String,
+    pub size: u64,
+    /// `None` for an upload that failed before its content was committed.
+    #[serde(serialize_with = "serialize_hash")]
+    pub hash: Option<ContentHash>,
+    #[serde(serialize_with = "serialize_display")]
+    pub state: MessageState,
+    pub protocol: String,
+    /// For a delivered or acknowledgement file, the message it came from.
+    pub origin: Option<MessageId>,
+    /// Why it was rejected, quarantined, held or failed.
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
+}
+
+fn serialize_hash<S: serde::Serializer>(hash: &Option<ContentHash>, s: S) -> Result<S::Ok, S::Error> {
+    match hash {
+        Some(hash) => s.serialize_str(&hash.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+fn serialize_display<T: fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// One link of a tenant's chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub tenant: String,
+    pub seq: u64,
+    pub at: Timestamp,
+    #[serde(serialize_with = "serialize_display")]
+    pub kind: EventKind,
+    pub message: Option<MessageId>,
+    pub partner: Option<String>,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A file visible in a mailbox.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub message: MessageId,
+    pub hash: ContentHash,
+    pub size: u64,
+    pub created_at: Timestamp,
+}
+
+/// A committed upload, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub tenant: String,
+    pub partner: String,
+    pub name: String,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// `sftp`, `ftp`, `cli`, ...
+    pub protocol: String,
+    /// Where it came from: a peer address, a local path.
+    pub source: String,
+}
+
+/// An upload that failed before its commit.
+#[derive(Debug, Clone)]
+pub struct UploadFailed {
+    pub tenant: String,
+    pub partner: String,
+    pub name: String,
+    pub bytes_received: u64,
+    pub protocol: String,
+    pub source: String,
+    pub error: String,
+}
+
+/// A validator's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Accept,
+    Reject { reasons: Vec<String> },
+    Quarantine { reason: String },
+}
+
+/// One copy of a message to make, into a partner's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub to: String,
+    pub name: String,
+}
+
+/// A router's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    Deliver(Vec<Delivery>),
+    Hold { reason: String },
+}
+
+/// What an acknowledger is told about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum AckEvent {
+    /// Every delivery of the message is done.
+    Delivered,
+    /// A partner downloaded all of a file.
+    Downloaded { by: String },
+    Rejected { reasons: Vec<String> },
+    Failed { reason: String },
+}
+
+impl AckEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AckEvent::Delivered => "delivered",
+            AckEvent::Downloaded { .. } => "downloaded",
+            AckEvent::Rejected { .. } => "rejected",
+            AckEvent::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// A pipeline step still to do for a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "lowercase")]
+pub enum Step {
+    /// Verdict, then routing.
+    Process,
+    Deliver(Delivery),
+    Acknowledge(AckEvent),
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Process => "process",
+            Step::Deliver(_) => "deliver",
+            Step::Acknowledge(_) => "acknowledge",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: i64,
+    pub tenant: String,
+    pub message: MessageId,
+    pub step: Step,
+    pub attempts: u32,
+}
+
+/// An acknowledgement file already committed to the store.
+#[derive(Debug, Clone)]
+pub struct AckFile {
+    pub partner: String,
+    pub name: String,
+    pub hash: ContentHash,
+    pub size: u64,
+}
+
+/// A filter for `messages`.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub id: Option<MessageId>,
+    pub tenant: Option<String>,
+    pub partner: Option<String>,
+    pub direction: Option<Direction>,
+    pub limit: Option<usize>,
+}
+
+/// The result of recomputing one tenant's chain.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    pub tenant: String,
+    pub events: u64,
+    pub head: String,
+    /// The first break found, if any.
+    pub problem: Option<ChainProblem>,
+}
+
+/// The journal's operations. Every method is one transaction.
+pub trait Journal: Send + Sync {
+    /// Records a committed upload: the message, its inbox entry, a `received`
+    /// event and the pipeline task that will judge and route it. When this
+    /// returns, the upload is durable and may be acknowledged to the client.
+    fn record_received(&self, received: &Received) -> Result<MessageId>;
+
+    /// Records an upload that failed before its commit.
+    fn record_upload_failed(&self, failed: &UploadFailed) -> Result<MessageId>;
+
+    /// Tasks due at `now`, oldest first, leaving out the ids in `busy`.
+    fn due_tasks(&self, now: Timestamp, busy: &[i64], limit: usize) -> Result<Vec<Task>>;
+
+    /// When the next task is due, if any is pending.
+    fn next_due(&self) -> Result<Option<Timestamp>>;
+
+    fn message(&self, tenant: &str, id: MessageId) -> Result<Message>;
+
+    /// Completes a `Process` task: records the verdict and the routing, and
+    /// queues the deliveries or the acknowledgement of a rejection.
+    fn finish_process(&self, task: &Task, verdict: &Verdict, routing: Option<&Routing>)
+    -> Result<()>;
+
+    /// Completes a `Deliver` task: the file appears in the target's outbox.
+    fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId>;
+
+    /// Completes an `Acknowledge` task, placing the acknowledgement files.
+    fn finish_acknowledge(&self, task: &Task, files: &[AckFile]) -> Result<()>;
+
+    /// Puts a failed task back for a later attempt.
+    fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()>;
+
+    /// Gives up on a task: the message fails, and the failure is acknowledged.
+    fn fail_task(&self, task: &Task, error: &str) -> Result<()>;
+
+    fn list_mailbox(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<Entry>>;
+
+    fn find_entry(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<Option<Entry>>;
+
+    /// Hides a file from a partner's view; its content and history stay.
+    fn hide_entry(&self, tenant: &str, partner: &str, mailbox: Mailbox, name: &str)
+    -> Result<bool>;
+
+    /// Appends an event that belongs to no message (a configuration reload, say).
+    fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value)
+    -> Result<()>;
+
+    fn messages(&self, query: &MessageQuery) -> Result<Vec<Message>>;
+
+    /// The events of a message and of the messages that came from it, in chain order.
+    fn message_events(&self, tenant: &str, id: MessageId) -> Result<Vec<Event>>;
+
+    /// Tenants that have events.
+    fn tenants(&self) -> Result<Vec<String>>;
+
+    /// Recomputes a tenant's chain.
+    fn verify(&self, tenant: &str) -> Result<ChainReport>;
+}

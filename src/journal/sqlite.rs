@@ -1,0 +1,778 @@
+//! The embedded journal: one SQLite file in WAL mode with `synchronous=FULL`,
+//! so a committed transaction survives a power cut.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::{Value, json};
+
+use super::chain::{self, Link, Verifier};
+use super::*;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS messages (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    direction   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT,
+    state       TEXT NOT NULL,
+    protocol    TEXT NOT NULL,
+    origin      INTEGER REFERENCES messages(id),
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_partner ON messages(tenant, partner, direction, id);
+CREATE INDEX IF NOT EXISTS messages_by_origin ON messages(origin);
+
+CREATE TABLE IF NOT EXISTS events (
+    tenant      TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    message     INTEGER,
+    partner     TEXT,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    PRIMARY KEY (tenant, seq)
+);
+CREATE INDEX IF NOT EXISTS events_by_message ON events(message);
+
+CREATE TABLE IF NOT EXISTS chain_heads (
+    tenant      TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    hash        TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS mailbox (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    box         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    message     INTEGER NOT NULL REFERENCES messages(id),
+    PRIMARY KEY (tenant, partner, box, name)
+);
+
+CREATE TABLE IF NOT EXISTS tasks (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    message     INTEGER NOT NULL REFERENCES messages(id),
+    step        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_due ON tasks(state, next_at);
+"#;
+
+/// The SQLite journal. One connection for writes, one for reads: WAL lets
+/// readers go on while a write commits.
+pub struct SqliteJournal {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteJournal {
+    pub fn open(path: &Path) -> Result<SqliteJournal> {
+        let open = |path: &Path| -> Result<Connection> {
+            let conn = Connection::open(path).map_err(|source| JournalError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(conn)
+        };
+        let writer = open(path)?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = open(path)?;
+        Ok(SqliteJournal {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.reader)
+    }
+}
+
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock leaves SQLite consistent (the
+    // transaction rolls back on drop), so the poison carries no meaning.
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Appends one event to its tenant's chain inside `tx`.
+fn append(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    kind: EventKind,
+    message: Option<MessageId>,
+    partner: Option<&str>,
+    detail: &Value,
+) -> Result<u64> {
+    let (last, prev): (u64, String) = tx
+        .query_row(
+            "SELECT seq, hash FROM chain_heads WHERE tenant = ?1",
+            [tenant],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, chain::GENESIS.to_owned()));
+    let seq = last + 1;
+    let at = Timestamp::now().0;
+    let detail = detail.to_string();
+    let link = Link {
+        tenant,
+        seq,
+        at,
+        kind: kind.as_str(),
+        message: message.map(|m| m.0),
+        partner,
+        detail: &detail,
+    };
+    let hash = chain::hash(&prev, &link);
+    tx.execute(
+        "INSERT INTO events (tenant, seq, at, kind, message, partner, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![tenant, seq, at, kind.as_str(), link.message, partner, detail, prev, hash],
+    )?;
+    tx.execute(
+        "INSERT INTO chain_heads (tenant, seq, hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT(tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![tenant, seq, hash],
+    )?;
+    Ok(seq)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_message(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    partner: &str,
+    direction: Direction,
+    name: &str,
+    size: u64,
+    hash: Option<&ContentHash>,
+    state: MessageState,
+    protocol: &str,
+    origin: Option<MessageId>,
+    reason: Option<&str>,
+) -> Result<MessageId> {
+    let now = Timestamp::now().0;
+    tx.execute(
+        "INSERT INTO messages (tenant, partner, direction, name, size, sha256, state, protocol,
+                               origin, reason, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+        params![
+            tenant,
+            partner,
+            direction.as_str(),
+            name,
+            size,
+            hash.map(|h| h.to_string()),
+            state.as_str(),
+            protocol,
+            origin.map(|o| o.0),
+            reason,
+            now
+        ],
+    )?;
+    Ok(MessageId(tx.last_insert_rowid()))
+}
+
+fn set_state(
+    tx: &Transaction<'_>,
+    id: MessageId,
+    state: MessageState,
+    reason: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE messages SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 WHERE id = ?1",
+        params![id.0, state.as_str(), reason, Timestamp::now().0],
+    )?;
+    Ok(())
+}
+
+/// Makes `message` the visible file `name` in a mailbox, replacing an older one of that name.
+fn place(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    partner: &str,
+    mailbox: Mailbox,
+    name: &str,
+    message: MessageId,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO mailbox (tenant, partner, box, name, message) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(tenant, partner, box, name) DO UPDATE SET message = excluded.message",
+        params![tenant, partner, mailbox.as_str(), name, message.0],
+    )?;
+    Ok(())
+}
+
+fn queue(tx: &Transaction<'_>, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
+    let step = serde_json::to_string(step).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO tasks (tenant, message, step, state, next_at) VALUES (?1, ?2, ?3, 'pending', ?4)",
+        params![tenant, message.0, step, Timestamp::now().0],
+    )?;
+    Ok(())
+}
+
+fn done(tx: &Transaction<'_>, task: &Task) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE tasks SET state = 'done' WHERE id = ?1 AND state = 'pending'",
+        [task.id],
+    )?;
+    if changed != 1 {
+        // Finishing a task twice would duplicate its effects: refuse, roll back.
+        return Err(JournalError::Corrupt(format!(
+            "task {} is not pending any more",
+            task.id
+        )));
+    }
+    Ok(())
+}
+
+fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Message>> {
+    let hash: Option<String> = row.get(6)?;
+    let direction: String = row.get(3)?;
+    let state: String = row.get(7)?;
+    Ok((|| {
+        Ok(Message {
+            id: MessageId(row.get(0)?),
+            tenant: row.get(1)?,
+            partner: row.get(2)?,
+            direction: direction.parse()?,
+            name: row.get(4)?,
+            size: row.get(5)?,
+            hash: hash
+                .map(|h| h.parse().map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string())))
+                .transpose()?,
+            state: state.parse()?,
+            protocol: row.get(8)?,
+            origin: row.get::<_, Option<i64>>(9)?.map(MessageId),
+            reason: row.get(10)?,
+            created_at: Timestamp(row.get(11)?),
+        })
+    })())
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at";
+
+fn get_message(conn: &Connection, tenant: &str, id: MessageId) -> Result<Message> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND tenant = ?2"),
+        params![id.0, tenant],
+        message_row,
+    )
+    .optional()?
+    .ok_or(JournalError::NoMessage(id))?
+}
+
+fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry>> {
+    let hash: String = row.get(2)?;
+    Ok((|| {
+        Ok(Entry {
+            name: row.get(0)?,
+            message: MessageId(row.get(1)?),
+            hash: hash
+                .parse()
+                .map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string()))?,
+            size: row.get(3)?,
+            created_at: Timestamp(row.get(4)?),
+        })
+    })())
+}
+
+fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {
+    rows.map(|row| row?).collect()
+}
+
+fn step_json(text: &str) -> Result<Step> {
+    serde_json::from_str(text).map_err(|e| JournalError::Corrupt(format!("task step `{text}`: {e}")))
+}
+
+impl Journal for SqliteJournal {
+    fn record_received(&self, r: &Received) -> Result<MessageId> {
+        self.write(|tx| {
+            let id = insert_message(
+                tx,
+                &r.tenant,
+                &r.partner,
+                Direction::In,
+                &r.name,
+                r.size,
+                Some(&r.hash),
+                MessageState::Received,
+                &r.protocol,
+                None,
+                None,
+            )?;
+            place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
+            append(
+                tx,
+                &r.tenant,
+                EventKind::Received,
+                Some(id),
+                Some(&r.partner),
+                &json!({
+                    "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
+                    "protocol": r.protocol, "source": r.source,
+                }),
+            )?;
+            queue(tx, &r.tenant, id, &Step::Process)?;
+            Ok(id)
+        })
+    }
+
+    fn record_upload_failed(&self, f: &UploadFailed) -> Result<MessageId> {
+        self.write(|tx| {
+            let id = insert_message(
+                tx,
+                &f.tenant,
+                &f.partner,
+                Direction::In,
+                &f.name,
+                f.bytes_received,
+                None,
+                MessageState::Failed,
+                &f.protocol,
+                None,
+                Some(&f.error),
+            )?;
+            append(
+                tx,
+                &f.tenant,
+                EventKind::Failed,
+                Some(id),
+                Some(&f.partner),
+                &json!({
+                    "step": "upload", "name": f.name, "bytes_received": f.bytes_received,
+                    "protocol": f.protocol, "source": f.source, "error": f.error,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn due_tasks(&self, now: Timestamp, busy: &[i64], limit: usize) -> Result<Vec<Task>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, tenant, message, step, attempts FROM tasks
+             WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now.0, (limit + busy.len()) as i64], |row| {
+            let step: String = row.get(3)?;
+            Ok((|| {
+                Ok(Task {
+                    id: row.get(0)?,
+                    tenant: row.get(1)?,
+                    message: MessageId(row.get(2)?),
+                    step: step_json(&step)?,
+                    attempts: row.get(4)?,
+                })
+            })())
+        })?;
+        let mut tasks = collect(rows)?;
+        tasks.retain(|t| !busy.contains(&t.id));
+        tasks.truncate(limit);
+        Ok(tasks)
+    }
+
+    fn next_due(&self) -> Result<Option<Timestamp>> {
+        let conn = self.read();
+        let at: Option<i64> = conn.query_row(
+            "SELECT MIN(next_at) FROM tasks WHERE state = 'pending'",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(at.map(Timestamp))
+    }
+
+    fn message(&self, tenant: &str, id: MessageId) -> Result<Message> {
+        get_message(&self.read(), tenant, id)
+    }
+
+    fn finish_process(
+        &self,
+        task: &Task,
+        verdict: &Verdict,
+        routing: Option<&Routing>,
+    ) -> Result<()> {
+        let message = self.message(&task.tenant, task.message)?;
+        self.write(|tx| {
+            done(tx, task)?;
+            let detail = serde_json::to_value(verdict).unwrap_or(Value::Null);
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Verdict,
+                Some(message.id),
+                Some(&message.partner),
+                &detail,
+            )?;
+            match verdict {
+                Verdict::Reject { reasons } => {
+                    set_state(tx, message.id, MessageState::Rejected, Some(&reasons.join("; ")))?;
+                    queue(
+                        tx,
+                        &task.tenant,
+                        message.id,
+                        &Step::Acknowledge(AckEvent::Rejected {
+                            reasons: reasons.clone(),
+                        }),
+                    )?;
+                }
+                Verdict::Quarantine { reason } => {
+                    set_state(tx, message.id, MessageState::Quarantined, Some(reason))?;
+                }
+                Verdict::Accept => {
+                    let routing = routing.ok_or_else(|| {
+                        JournalError::Corrupt("an accepted message needs a routing".to_owned())
+                    })?;
+                    let detail = serde_json::to_value(routing).unwrap_or(Value::Null);
+                    append(
+                        tx,
+                        &task.tenant,
+                        EventKind::Routed,
+                        Some(message.id),
+                        Some(&message.partner),
+                        &detail,
+                    )?;
+                    match routing {
+                        Routing::Hold { reason } => {
+                            set_state(tx, message.id, MessageState::Held, Some(reason))?;
+                        }
+                        Routing::Deliver(deliveries) if deliveries.is_empty() => {
+                            set_state(tx, message.id, MessageState::Held, Some("no route matched"))?;
+                        }
+                        Routing::Deliver(deliveries) => {
+                            set_state(tx, message.id, MessageState::Routed, None)?;
+                            for delivery in deliveries {
+                                queue(tx, &task.tenant, message.id, &Step::Deliver(delivery.clone()))?;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId> {
+        let source = self.message(&task.tenant, task.message)?;
+        let hash = source
+            .hash
+            .ok_or_else(|| JournalError::Corrupt(format!("message {} has no content", source.id)))?;
+        self.write(|tx| {
+            done(tx, task)?;
+            let out = insert_message(
+                tx,
+                &task.tenant,
+                &delivery.to,
+                Direction::Out,
+                &delivery.name,
+                source.size,
+                Some(&hash),
+                MessageState::Available,
+                "local",
+                Some(source.id),
+                None,
+            )?;
+            place(tx, &task.tenant, &delivery.to, Mailbox::Outbox, &delivery.name, out)?;
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Delivered,
+                Some(out),
+                Some(&delivery.to),
+                &json!({ "from": source.id, "from_partner": source.partner, "name": delivery.name }),
+            )?;
+            // The last delivery of a message completes it and asks for its acknowledgement.
+            let remaining: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM tasks WHERE message = ?1 AND state = 'pending'
+                 AND json_extract(step, '$.step') = 'deliver'",
+                [source.id.0],
+                |row| row.get(0),
+            )?;
+            if remaining == 0 {
+                set_state(tx, source.id, MessageState::Delivered, None)?;
+                queue(tx, &task.tenant, source.id, &Step::Acknowledge(AckEvent::Delivered))?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn finish_acknowledge(&self, task: &Task, files: &[AckFile]) -> Result<()> {
+        let Step::Acknowledge(event) = &task.step else {
+            return Err(JournalError::Corrupt(format!("task {} is not an acknowledgement", task.id)));
+        };
+        self.write(|tx| {
+            done(tx, task)?;
+            let mut placed = Vec::new();
+            for file in files {
+                let id = insert_message(
+                    tx,
+                    &task.tenant,
+                    &file.partner,
+                    Direction::Out,
+                    &file.name,
+                    file.size,
+                    Some(&file.hash),
+                    MessageState::Available,
+                    "ack",
+                    Some(task.message),
+                    None,
+                )?;
+                place(tx, &task.tenant, &file.partner, Mailbox::Outbox, &file.name, id)?;
+                placed.push(json!({ "partner": file.partner, "name": file.name, "message": id }));
+            }
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Acknowledged,
+                Some(task.message),
+                None,
+                &json!({ "event": event, "files": placed }),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tasks SET attempts = attempts + 1, next_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+                params![task.id, at.0, error],
+            )?;
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Retried,
+                Some(task.message),
+                None,
+                &json!({ "step": task.step, "attempt": task.attempts + 1, "error": error, "next_at": at.0 }),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn fail_task(&self, task: &Task, error: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE tasks SET state = 'dead', attempts = attempts + 1, last_error = ?2
+                 WHERE id = ?1 AND state = 'pending'",
+                params![task.id, error],
+            )?;
+            set_state(tx, task.message, MessageState::Failed, Some(error))?;
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Failed,
+                Some(task.message),
+                None,
+                &json!({ "step": task.step, "attempts": task.attempts + 1, "error": error }),
+            )?;
+            // A failed acknowledgement is not acknowledged again: that could loop.
+            if !matches!(task.step, Step::Acknowledge(_)) {
+                queue(
+                    tx,
+                    &task.tenant,
+                    task.message,
+                    &Step::Acknowledge(AckEvent::Failed {
+                        reason: error.to_owned(),
+                    }),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn list_mailbox(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<Entry>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT b.name, m.id, m.sha256, m.size, m.created_at FROM mailbox b
+             JOIN messages m ON m.id = b.message
+             WHERE b.tenant = ?1 AND b.partner = ?2 AND b.box = ?3 ORDER BY b.name",
+        )?;
+        let rows = stmt.query_map(params![tenant, partner, mailbox.as_str()], entry_row)?;
+        collect(rows)
+    }
+
+    fn find_entry(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<Option<Entry>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT b.name, m.id, m.sha256, m.size, m.created_at FROM mailbox b
+             JOIN messages m ON m.id = b.message
+             WHERE b.tenant = ?1 AND b.partner = ?2 AND b.box = ?3 AND b.name = ?4",
+        )?;
+        stmt.query_row(params![tenant, partner, mailbox.as_str(), name], entry_row)
+            .optional()?
+            .transpose()
+    }
+
+    fn hide_entry(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let message: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM mailbox WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4
+                     RETURNING message",
+                    params![tenant, partner, mailbox.as_str(), name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(message) = message else {
+                return Ok(false);
+            };
+            append(
+                tx,
+                tenant,
+                EventKind::Hidden,
+                Some(MessageId(message)),
+                Some(partner),
+                &json!({ "box": mailbox.as_str(), "name": name }),
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn record_event(&self, tenant: &str, kind: EventKind, detail: Value) -> Result<()> {
+        self.write(|tx| append(tx, tenant, kind, None, None, &detail).map(|_| ()))
+    }
+
+    fn messages(&self, query: &MessageQuery) -> Result<Vec<Message>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR partner = ?2)
+               AND (?3 IS NULL OR direction = ?3) AND (?5 IS NULL OR id = ?5)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                query.tenant,
+                query.partner,
+                query.direction.map(Direction::as_str),
+                query.limit.map_or(-1, |l| l as i64),
+                query.id.map(|id| id.0)
+            ],
+            message_row,
+        )?;
+        collect(rows)
+    }
+
+    fn message_events(&self, tenant: &str, id: MessageId) -> Result<Vec<Event>> {
+        let conn = self.read();
+        get_message(&conn, tenant, id)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT tenant, seq, at, kind, message, partner, detail, prev_hash, hash FROM events
+             WHERE tenant = ?1 AND (message = ?2 OR message IN
+                   (SELECT id FROM messages WHERE origin = ?2 AND tenant = ?1))
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![tenant, id.0], |row| {
+            let kind: String = row.get(3)?;
+            let detail: String = row.get(6)?;
+            Ok((|| {
+                Ok(Event {
+                    tenant: row.get(0)?,
+                    seq: row.get(1)?,
+                    at: Timestamp(row.get(2)?),
+                    kind: kind.parse()?,
+                    message: row.get::<_, Option<i64>>(4)?.map(MessageId),
+                    partner: row.get(5)?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|e| JournalError::Corrupt(format!("event detail: {e}")))?,
+                    prev_hash: row.get(7)?,
+                    hash: row.get(8)?,
+                })
+            })())
+        })?;
+        collect(rows)
+    }
+
+    fn tenants(&self) -> Result<Vec<String>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT tenant FROM chain_heads UNION SELECT DISTINCT tenant FROM events ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn verify(&self, tenant: &str) -> Result<ChainReport> {
+        let conn = self.read();
+        let mut verifier = Verifier::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, at, kind, message, partner, detail, prev_hash, hash FROM events
+             WHERE tenant = ?1 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([tenant])?;
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(2)?;
+            let partner: Option<String> = row.get(4)?;
+            let detail: String = row.get(5)?;
+            let prev_hash: String = row.get(6)?;
+            let hash: String = row.get(7)?;
+            let link = Link {
+                tenant,
+                seq: row.get(0)?,
+                at: row.get(1)?,
+                kind: &kind,
+                message: row.get(3)?,
+                partner: partner.as_deref(),
+                detail: &detail,
+            };
+            if !verifier.feed(&link, &prev_hash, &hash) {
+                break;
+            }
+        }
+        let head: Option<(u64, String)> = conn
+            .query_row(
+                "SELECT seq, hash FROM chain_heads WHERE tenant = ?1",
+                [tenant],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        let events = verifier.finish(head);
+        Ok(ChainReport {
+            tenant: tenant.to_owned(),
+            events,
+            head: verifier.head().to_owned(),
+            problem: verifier.problem.clone(),
+        })
+    }
+}

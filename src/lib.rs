@@ -1,0 +1,23 @@
+//! ferry: a managed file transfer engine. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;
+mod fault;
+pub mod journal;
+pub mod pipeline;
+pub mod store;
+pub mod tenant;
+
+pub use fault::crashpoint;
+
+/// Formats an error and all its causes on one line: `outer: inner: root`.
+pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,86 @@
+//! The pipeline: what happens to a file after its commit.
+//!
+//! Four steps, each a trait so that plugins can take any of them per partner:
+//! a [`Validator`] gives a verdict, a [`Router`] lists deliveries, delivery
+//! places the file in another partner's outbox, and an [`Acknowledger`] turns
+//! events (delivered, downloaded, rejected, failed) into receipt files.
+//!
+//! Steps decide; they never act. The executor in `worker.rs` records each
+//! decision and its consequences in one journal transaction, which is what
+//! makes a restart resume pending work without repeating finished work.
+
+mod builtin;
+mod worker;
+
+use std::sync::Arc;
+
+pub use builtin::{AcceptAll, ReceiptFiles, RouteTable};
+pub use worker::{Pipeline, StepSource, StepsFor};
+
+use crate::config;
+use crate::journal::{AckEvent, Message, Routing, Verdict};
+use crate::store::Store;
+
+/// Why a step could not decide. For a validator or router this quarantines
+/// the file with the message as the reason; for an acknowledger the step is
+/// retried and, after the last attempt, dead-lettered.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+/// What a step may look at: the message, its content, its partner's settings.
+pub struct Context<'a> {
+    pub message: &'a Message,
+    pub store: &'a Store,
+    pub tenant: &'a config::Tenant,
+}
+
+impl Context<'_> {
+    /// The sending (or, for outbound messages, receiving) partner's settings.
+    pub fn partner(&self) -> Option<&config::Partner> {
+        self.tenant.partners.get(&self.message.partner)
+    }
+}
+
+pub trait Validator: Send + Sync {
+    fn validate(&self, cx: &Context<'_>) -> Result<Verdict, StepError>;
+}
+
+pub trait Router: Send + Sync {
+    fn route(&self, cx: &Context<'_>) -> Result<Routing, StepError>;
+}
+
+/// An acknowledgement to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckAction {
+    /// Place a small file in a partner's outbox.
+    WriteFile {
+        partner: String,
+        name: String,
+        content: Vec<u8>,
+    },
+}
+
+pub trait Acknowledger: Send + Sync {
+    fn acknowledge(&self, cx: &Context<'_>, event: &AckEvent) -> Result<Vec<AckAction>, StepError>;
+}
+
+/// The steps that apply to one partner's files.
+#[derive(Clone)]
+pub struct Steps {
+    pub validator: Arc<dyn Validator>,
+    pub router: Arc<dyn Router>,
+    pub acknowledger: Arc<dyn Acknowledger>,
+}
+
+impl Default for Steps {
+    /// The built-ins: accept everything, route by the partner's `routes`
+    /// table, write `.received` / `.rejected` receipts.
+    fn default() -> Steps {
+        Steps {
+            validator: Arc::new(AcceptAll),
+            router: Arc::new(RouteTable),
+            acknowledger: Arc::new(ReceiptFiles),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The executor: takes due tasks from the journal, runs the step, records
+//! the outcome.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::{AckAction, Context, StepError, Steps};
+use crate::config;
+use crate::journal::{AckFile, Journal, JournalError, Routing, Step, Task, Timestamp, Verdict};
+use crate::store::Store;
+
+/// Where the executor finds a tenant's settings, store and steps. The
+/// tenant module implements it; the indirection keeps the pipeline free of
+/// reload and lifecycle concerns.
+pub trait StepSource: Send + Sync {
+    fn resolve(&self, tenant: &str) -> Option<(Arc<config::Tenant>, Store, StepsFor)>;
+    fn max_attempts(&self) -> u32;
+}
+
+/// Picks the steps for a partner of a tenant.
+pub type StepsFor = Arc<dyn Fn(&str) -> Steps + Send + Sync>;
+
+/// How often workers look for work written by another process (`ferry put`
+/// while `ferry serve` runs); work from this process wakes them at once.
+const POLL: Duration = Duration::from_millis(200);
+
+pub struct Pipeline {
+    journal: Arc<dyn Journal>,
+    source: Arc<dyn StepSource>,
+    busy: Mutex<HashSet<i64>>,
+    wake: Condvar,
+    stopping: AtomicBool,
+}
+
+/// What running one task came to.
+enum Outcome {
+    Done,
+    /// The step could not run now; try again later.
+    Retry(String),
+}
+
+impl Pipeline {
+    pub fn new(journal: Arc<dyn Journal>, source: Arc<dyn StepSource>) -> Arc<Pipeline> {
+        Arc::new(Pipeline {
+            journal,
+            source,
+            busy: Mutex::new(HashSet::new()),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// Tells idle workers that new work is there.
+    pub fn notify(&self) {
+        self.wake.notify_all();
+    }
+
+    /// Starts `n` worker threads that run until [`Pipeline::stop`].
+    pub fn spawn_workers(self: &Arc<Self>, n: u32) -> Vec<std::thread::JoinHandle<()>> {
+        (0..n)
+            .map(|i| {
+                let pipeline = Arc::clone(self);
+                std::thread::Builder::new()
+                    .name(format!("pipeline-{i}"))
+                    .spawn(move || pipeline.work())
+                    .expect("spawning a pipeline thread")
+            })
+            .collect()
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    fn work(&self) {
+        while !self.stopping.load(Ordering::SeqCst) {
+            match self.claim() {
+                Ok(Some(task)) => {
+                    self.run(&task);
+                    self.release(task.id);
+                }
+                Ok(None) => self.idle(),
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "cannot read pipeline tasks");
+                    self.idle();
+                }
+            }
+        }
+    }
+
+    fn idle(&self) {
+        let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let _unused = self.wake.wait_timeout(busy, POLL);
+    }
+
+    /// Takes one due task no other worker of this process holds.
+    fn claim(&self) -> Result<Option<Task>, JournalError> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let held: Vec<i64> = busy.iter().copied().collect();
+        let task = self.journal.due_tasks(Timestamp::now(), &held, 1)?.pop();
+        if let Some(task) = &task {
+            busy.insert(task.id);
+        }
+        Ok(task)
+    }
+
+    fn release(&self, id: i64) {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        // Finishing a task often queues the next step of its message.
+        self.wake.notify_all();
+    }
+
+    /// Runs every task that is due now, on the calling thread, and returns
+    /// how many ran. For `ferry put` when no server is running.
+    pub fn drain(&self) -> Result<usize, JournalError> {
+        let mut ran = 0;
+        while let Some(task) = self.claim()? {
+            self.run(&task);
+            self.release(task.id);
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// Runs one task and records what came of it. Never panics on bad
+    /// input: every failure becomes a retry or a dead letter in the journal.
+    fn run(&self, task: &Task) {
+        let span = tracing::info_span!("task", id = task.id, tenant = %task.tenant,
+            message = %task.message, step = task.step.name());
+        let _enter = span.enter();
+        let outcome = match self.step(task) {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Retry(crate::error_chain(&e)),
+        };
+        let Outcome::Retry(error) = outcome else {
+            tracing::debug!("done");
+            return;
+        };
+        let attempts = task.attempts + 1;
+        let recorded = if attempts >= self.source.max_attempts() {
+            tracing::error!(%error, attempts, "giving up: dead-lettered");
+            self.journal.fail_task(task, &error)
+        } else {
+            let delay = backoff(attempts);
+            tracing::warn!(%error, attempts, retry_in = ?delay, "step failed, will retry");
+            self.journal
+                .retry_task(task, &error, Timestamp::now().after(delay))
+        };
+        if let Err(e) = recorded {
+            // The task stays pending as it was and is picked up again.
+            tracing::error!(error = %crate::error_chain(&e), "cannot record a step failure");
+        }
+    }
+
+    fn step(&self, task: &Task) -> Result<Outcome, JournalError> {
+        let Some((tenant, store, steps_for)) = self.source.resolve(&task.tenant) else {
+            return Ok(Outcome::Retry(format!(
+                "tenant `{}` is not configured",
+                task.tenant
+            )));
+        };
+        let message = self.journal.message(&task.tenant, task.message)?;
+        let steps = steps_for(&message.partner);
+        let cx = Context {
+            message: &message,
+            store: &store,
+            tenant: &tenant,
+        };
+        match &task.step {
+            Step::Process => {
+                // A validator or router that cannot decide quarantines the
+                // file with its reason: nothing is dropped, nothing is guessed.
+                let verdict = steps
+                    .validator
+                    .validate(&cx)
+                    .unwrap_or_else(|e| quarantine("validator", &e));
+                let routing = match verdict {
+                    Verdict::Accept => match steps.router.route(&cx) {
+                        Ok(routing) => Some(routing),
+                        Err(e) => {
+                            let verdict = quarantine("router", &e);
+                            self.journal.finish_process(task, &verdict, None)?;
+                            return Ok(Outcome::Done);
+                        }
+                    },
+                    _ => None,
+                };
+                if let Some(Routing::Deliver(deliveries)) = &routing
+                    && let Some(unknown) = deliveries
+                        .iter()
+                        .find(|d| !tenant.partners.contains_key(&d.to))
+                {
+                    let verdict = Verdict::Quarantine {
+                        reason: format!("router named an unknown partner `{}`", unknown.to),
+                    };
+                    self.journal.finish_process(task, &verdict, None)?;
+                    return Ok(Outcome::Done);
+                }
+                crate::crashpoint("pipeline.decided");
+                self.journal
+                    .finish_process(task, &verdict, routing.as_ref())?;
+            }
+            Step::Deliver(delivery) => {
+                if !tenant.partners.contains_key(&delivery.to) {
+                    return Ok(Outcome::Retry(format!(
+                        "partner `{}` is not configured",
+                        delivery.to
+                    )));
+                }
+                crate::crashpoint("pipeline.before-delivery");
+                self.journal.finish_delivery(task, delivery)?;
+                crate::crashpoint("pipeline.delivered");
+            }
+            Step::Acknowledge(event) => {
+                let actions = match steps.acknowledger.acknowledge(&cx, event) {
+                    Ok(actions) => actions,
+                    Err(e) => return Ok(Outcome::Retry(format!("acknowledger: {e}"))),
+                };
+                let mut files = Vec::new();
+                for action in actions {
+                    let AckAction::WriteFile {
+                        partner,
+                        name,
+                        content,
+                    } = action;
+                    let committed = match store.put_bytes(&content) {
+                        Ok(committed) => committed,
+                        Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
+                    };
+                    files.push(AckFile {
+                        partner,
+                        name,
+                        hash: committed.hash,
+                        size: committed.size,
+                    });
+                }
+                self.journal.finish_acknowledge(task, &files)?;
+            }
+        }
+        Ok(Outcome::Done)
+    }
+}
+
+fn quarantine(step: &str, error: &StepError) -> Verdict {
+    Verdict::Quarantine {
+        reason: format!("{step} failed: {error}"),
+    }
+}
+
+/// 1 s, 2 s, 4 s, ... capped at 5 minutes.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.saturating_sub(1).min(9)).min(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(30), Duration::from_secs(300));
+    }
+}

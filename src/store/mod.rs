@@ -1,0 +1,386 @@
+//! The content store of one tenant: staged writes, committed blobs.
+//!
+//! Layout under the tenant root (a `cap_std::fs::Dir`, so no input can reach
+//! a path outside it):
+//!
+//! ```text
+//! staging/<random>        writes in progress; never listed, removed on failure
+//! objects/<aa>/<rest>     committed content, named by its SHA-256
+//! ```
+//!
+//! A blob exists under `objects/` only after its bytes were hashed while
+//! streaming, `sync_data`'d, renamed into place and its directory synced.
+//! Nothing here knows partners or mailboxes: names never reach the file
+//! system, only hashes do, and directories below the root are opened without
+//! following symbolic links, so a link planted inside the root is refused.
+
+mod digest;
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, File, OpenOptions};
+use sha2::{Digest as _, Sha256};
+
+pub use digest::{ContentHash, ParseHashError};
+
+use crate::fault;
+
+const STAGING: &str = "staging";
+const OBJECTS: &str = "objects";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {}", path.display())]
+    Open {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("no content with hash {0} in the store")]
+    NotFound(ContentHash),
+    #[error("store I/O failed while {doing}")]
+    Io {
+        doing: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    fn io(doing: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+        move |source| StoreError::Io { doing, source }
+    }
+}
+
+/// One tenant's store. Cheap to clone; every clone shares the same handles.
+#[derive(Clone, Debug)]
+pub struct Store {
+    staging: Arc<Dir>,
+    objects: Arc<Dir>,
+}
+
+/// A committed blob: its hash and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub hash: ContentHash,
+    pub size: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: root.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(root).map_err(open_err)?;
+        let dir = Dir::open_ambient_dir(root, ambient_authority()).map_err(open_err)?;
+        let mut made = false;
+        for sub in [STAGING, OBJECTS] {
+            match dir.create_dir(sub) {
+                Ok(()) => made = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(open_err(e)),
+            }
+        }
+        if made {
+            sync_dir(&dir).map_err(open_err)?;
+        }
+        let staging = dir.open_dir_nofollow(STAGING).map_err(open_err)?;
+        let objects = dir.open_dir_nofollow(OBJECTS).map_err(open_err)?;
+        Ok(Store {
+            staging: Arc::new(staging),
+            objects: Arc::new(objects),
+        })
+    }
+
+    /// Starts a staged write. The bytes become a blob only through [`Upload::commit`].
+    pub fn create(&self, limit: Option<u64>) -> Result<Upload, StoreError> {
+        let name = format!("{:032x}", rand::random::<u128>());
+        let file = self
+            .staging
+            .open_with(
+                &name,
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .follow(FollowSymlinks::No),
+            )
+            .map_err(StoreError::io("creating a staging file"))?
+            .into_std();
+        // The lock tells `clean_staging` in another process that this file
+        // is being written, not left over from a crash.
+        file.try_lock()
+            .map_err(|e| StoreError::io("locking a staging file")(e.into()))?;
+        Ok(Upload {
+            store: self.clone(),
+            file: Some(file),
+            name,
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+        })
+    }
+
+    /// Opens a committed blob for reading.
+    pub fn read(&self, hash: &ContentHash) -> Result<Blob, StoreError> {
+        let (dir, file) = hash.object_path();
+        let sub = match self.objects.open_dir_nofollow(&dir) {
+            Ok(sub) => sub,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(*hash));
+            }
+            Err(e) => return Err(StoreError::io("opening an object directory")(e)),
+        };
+        let file = sub
+            .open_with(&file, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => StoreError::NotFound(*hash),
+                _ => StoreError::io("opening a blob")(e),
+            })?;
+        let size = file
+            .metadata()
+            .map_err(StoreError::io("reading blob metadata"))?
+            .len();
+        Ok(Blob { file, size })
+    }
+
+    /// Whether a blob with this hash is committed.
+    pub fn contains(&self, hash: &ContentHash) -> bool {
+        self.read(hash).is_ok()
+    }
+
+    /// Removes staging files left by a crash. Call before accepting uploads.
+    pub fn clean_staging(&self) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self
+            .staging
+            .entries()
+            .map_err(StoreError::io("listing staging"))?
+        {
+            let entry = entry.map_err(StoreError::io("listing staging"))?;
+            let name = entry.file_name();
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                let file = self
+                    .staging
+                    .open_with(&name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+                    .map_err(StoreError::io("opening a staging file"))?
+                    .into_std();
+                if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+                    // Another process is writing it right now.
+                    continue;
+                }
+            }
+            self.staging
+                .remove_file_or_symlink(&name)
+                .map_err(StoreError::io("removing a staging file"))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Puts a small, already complete piece of content (an acknowledgement
+    /// file, say) through the same commit path as an upload.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Committed, StoreError> {
+        let mut upload = self.create(None)?;
+        upload
+            .write_all(bytes)
+            .map_err(StoreError::io("writing a staging file"))?;
+        upload.commit()
+    }
+}
+
+/// A staged write. Dropping it without `commit` removes the staged bytes.
+#[derive(Debug)]
+pub struct Upload {
+    store: Store,
+    file: Option<std::fs::File>,
+    name: String,
+    hasher: Sha256,
+    size: u64,
+    limit: Option<u64>,
+}
+
+impl Upload {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Makes the staged bytes a durable blob, or fails with nothing visible.
+    pub fn commit(mut self) -> Result<Committed, StoreError> {
+        let file = self.file.take().expect("an upload is committed once");
+        fault::check("store.sync").map_err(StoreError::io("syncing a staged file"))?;
+        file.sync_data()
+            .map_err(StoreError::io("syncing a staged file"))?;
+        drop(file);
+        crate::crashpoint("store.synced");
+
+        let hash = ContentHash::from_bytes(self.hasher.clone().finalize().into());
+        let (dir, name) = hash.object_path();
+        let sub = self.object_dir(&dir)?;
+        match sub.symlink_metadata(&name) {
+            // The same content is already committed: keep that one.
+            Ok(_) => {
+                self.remove_staged();
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.store
+                    .staging
+                    .rename(&self.name, &sub, &name)
+                    .map_err(StoreError::io("renaming a staged file into place"))?;
+                crate::crashpoint("store.renamed");
+                sync_dir(&sub).map_err(StoreError::io("syncing an object directory"))?;
+            }
+            Err(e) => return Err(StoreError::io("checking for an existing blob")(e)),
+        }
+        self.name.clear();
+        Ok(Committed {
+            hash,
+            size: self.size,
+        })
+    }
+
+    /// Opens `objects/<aa>`, creating and syncing it the first time.
+    fn object_dir(&self, dir: &str) -> Result<Dir, StoreError> {
+        let objects = &self.store.objects;
+        match objects.create_dir(dir) {
+            Ok(()) => sync_dir(objects).map_err(StoreError::io("syncing the objects directory"))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io("creating an object directory")(e)),
+        }
+        objects
+            .open_dir_nofollow(dir)
+            .map_err(StoreError::io("opening an object directory"))
+    }
+
+    fn remove_staged(&mut self) {
+        if !self.name.is_empty() {
+            // Best effort: a leftover is removed by `clean_staging` at the next start.
+            let _ = self.store.staging.remove_file(&self.name);
+            self.name.clear();
+        }
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("upload already committed"))?;
+        if let Some(limit) = self.limit
+            && self.size + buf.len() as u64 > limit
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the upload is larger than the limit of {limit} bytes"),
+            ));
+        }
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.remove_staged();
+    }
+}
+
+/// A committed blob opened for reading.
+#[derive(Debug)]
+pub struct Blob {
+    file: File,
+    size: u64,
+}
+
+impl Blob {
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` without moving a cursor.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use cap_std::fs::FileExt as _;
+        self.file.read_at(buf, offset)
+    }
+}
+
+impl Read for Blob {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Seek for Blob {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+/// Makes a directory's entries durable. cap-std's own directory handles are
+/// `O_PATH`, which `fsync` refuses, so open the directory itself for reading.
+fn sync_dir(dir: &Dir) -> io::Result<()> {
+    dir.open_with(".", OpenOptions::new().read(true).maybe_dir(true))?
+        .sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_hashes_and_dedupes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut up = store.create(None).unwrap();
+        up.write_all(b"hello\n").unwrap();
+        let committed = up.commit().unwrap();
+        assert_eq!(
+            committed.hash.to_string(),
+            "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+        );
+        let again = store.put_bytes(b"hello\n").unwrap();
+        assert_eq!(again, committed);
+        let mut blob = store.read(&committed.hash).unwrap();
+        let mut text = String::new();
+        blob.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "hello\n");
+        assert_eq!(store.staging.entries().unwrap().count(), 0);
+    }
+
+    #[test]
+    fn dropped_upload_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut up = store.create(None).unwrap();
+        up.write_all(&[7; 10_000]).unwrap();
+        drop(up);
+        assert_eq!(store.staging.entries().unwrap().count(), 0);
+        assert_eq!(store.objects.entries().unwrap().count(), 0);
+    }
+
+    #[test]
+    fn limit_is_enforced_while_writing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut up = store.create(Some(10)).unwrap();
+        up.write_all(&[1; 10]).unwrap();
+        let err = up.write_all(&[1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+    }
+}

@@ -1,0 +1,392 @@
+//! A tenant's mailboxes: the virtual `/inbox` and `/outbox` of each partner,
+//! built from the journal's mailbox index over the content store.
+//!
+//! Protocols (and `ferry put`) call these operations and never touch the file
+//! system themselves. A name a partner gives is only ever a key in the
+//! journal; it never becomes a path, so no name can reach outside the store.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use crate::config;
+use crate::journal::{Entry, Journal, JournalError, Mailbox, MessageId, Received, UploadFailed};
+use crate::store::{Blob, Committed, Store, StoreError, Upload};
+
+/// The longest file name accepted, in bytes, as on common file systems.
+pub const MAX_NAME: usize = 255;
+/// The longest path accepted, in bytes.
+pub const MAX_PATH: usize = 4096;
+
+/// Why a mailbox operation was refused or failed. Each kind maps to one
+/// SFTP status and one FTP reply.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    #[error("no such file: {0}")]
+    NotFound(String),
+    #[error("not permitted: {0}")]
+    PermissionDenied(String),
+    #[error("unknown partner `{0}`")]
+    UnknownPartner(String),
+    #[error("the upload was not stored")]
+    Store(#[from] StoreError),
+    #[error("the journal failed")]
+    Journal(#[from] JournalError),
+    #[error("reading the upload failed")]
+    Read(#[source] io::Error),
+}
+
+/// A checked path inside a partner's mailbox view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailboxPath {
+    /// `/`: the folders.
+    Root,
+    Folder(Mailbox),
+    File(Mailbox, String),
+}
+
+impl MailboxPath {
+    /// Parses a path as a client sends it (`/inbox/a.csv`, `outbox`, `/`).
+    /// `.` and empty components are ignored; `..`, NUL, control characters
+    /// and over-long names are refused outright rather than resolved.
+    pub fn parse(path: &str) -> Result<MailboxPath, MailboxError> {
+        if path.len() > MAX_PATH {
+            return Err(MailboxError::InvalidPath(format!(
+                "longer than {MAX_PATH} bytes"
+            )));
+        }
+        let mut parts = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    return Err(MailboxError::InvalidPath(
+                        "`..` is not allowed".to_owned(),
+                    ));
+                }
+                part => parts.push(check_name(part)?),
+            }
+        }
+        let folder = |name: &str| match name {
+            "inbox" => Ok(Mailbox::Inbox),
+            "outbox" => Ok(Mailbox::Outbox),
+            other => Err(MailboxError::NotFound(format!("/{other}"))),
+        };
+        match parts.as_slice() {
+            [] => Ok(MailboxPath::Root),
+            [box_name] => Ok(MailboxPath::Folder(folder(box_name)?)),
+            [box_name, name] => Ok(MailboxPath::File(folder(box_name)?, (*name).to_owned())),
+            _ => Err(MailboxError::NotFound(format!(
+                "{path}: mailboxes have no subfolders"
+            ))),
+        }
+    }
+
+    /// A path that must name a file in the inbox, for uploads.
+    pub fn inbox_file(name: &str) -> Result<MailboxPath, MailboxError> {
+        Ok(MailboxPath::File(Mailbox::Inbox, check_name(name)?.to_owned()))
+    }
+}
+
+/// One file name: no separators, no NUL or control characters, not too long.
+fn check_name(name: &str) -> Result<&str, MailboxError> {
+    let invalid = |why: &str| Err(MailboxError::InvalidPath(why.to_owned()));
+    if name.is_empty() || name == "." || name == ".." {
+        return invalid("a file name is needed");
+    }
+    if name.len() > MAX_NAME {
+        return invalid("a name is longer than 255 bytes");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return invalid("a name may not contain `/` or `\\`");
+    }
+    if name.chars().any(char::is_control) {
+        return invalid("a name may not contain NUL or control characters");
+    }
+    Ok(name)
+}
+
+/// A tenant at run time.
+pub struct Tenant {
+    config: Arc<config::Tenant>,
+    store: Store,
+    journal: Arc<dyn Journal>,
+    max_file_size: Option<u64>,
+}
+
+/// An upload in progress into a partner's inbox. Write to it, then pass it
+/// to [`Tenant::commit`]; dropping it discards the bytes.
+pub struct PendingUpload {
+    partner: String,
+    name: String,
+    upload: Upload,
+}
+
+impl PendingUpload {
+    pub fn size(&self) -> u64 {
+        self.upload.size()
+    }
+}
+
+impl Write for PendingUpload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.upload.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.upload.flush()
+    }
+}
+
+/// A stored and journaled upload.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingested {
+    pub message: MessageId,
+    pub committed: Committed,
+}
+
+impl Tenant {
+    pub(super) fn new(
+        config: Arc<config::Tenant>,
+        store: Store,
+        journal: Arc<dyn Journal>,
+        max_file_size: Option<u64>,
+    ) -> Tenant {
+        Tenant {
+            config,
+            store,
+            journal,
+            max_file_size,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn config(&self) -> &Arc<config::Tenant> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn partner(&self, partner: &str) -> Result<&config::Partner, MailboxError> {
+        self.config
+            .partners
+            .get(partner)
+            .ok_or_else(|| MailboxError::UnknownPartner(partner.to_owned()))
+    }
+
+    /// Starts an upload to `path`, which must be a file in the inbox.
+    pub fn begin_upload(
+        &self,
+        partner: &str,
+        path: &MailboxPath,
+    ) -> Result<PendingUpload, MailboxError> {
+        self.partner(partner)?;
+        let MailboxPath::File(Mailbox::Inbox, name) = path else {
+            return Err(MailboxError::PermissionDenied(
+                "files can only be uploaded into /inbox".to_owned(),
+            ));
+        };
+        Ok(PendingUpload {
+            partner: partner.to_owned(),
+            name: name.clone(),
+            upload: self.store.create(self.max_file_size)?,
+        })
+    }
+
+    /// Commits an upload: durable in the store, then in the journal. Only
+    /// after this returns may the client be told the file is stored.
+    pub fn commit(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+    ) -> Result<Ingested, MailboxError> {
+        let PendingUpload {
+            partner,
+            name,
+            upload,
+        } = upload;
+        let size = upload.size();
+        let committed = match upload.commit() {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.record_failure(&partner, &name, size, protocol, source, &e);
+                return Err(e.into());
+            }
+        };
+        crate::crashpoint("ingest.committed");
+        let message = self.journal.record_received(&Received {
+            tenant: self.config.name.clone(),
+            partner,
+            name,
+            hash: committed.hash,
+            size: committed.size,
+            protocol: protocol.to_owned(),
+            source: source.to_owned(),
+        })?;
+        crate::crashpoint("ingest.journaled");
+        Ok(Ingested { message, committed })
+    }
+
+    /// Records an upload that will not be committed, with why.
+    pub fn abort(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+        error: &dyn std::error::Error,
+    ) {
+        self.record_failure(
+            &upload.partner,
+            &upload.name,
+            upload.size(),
+            protocol,
+            source,
+            error,
+        );
+    }
+
+    fn record_failure(
+        &self,
+        partner: &str,
+        name: &str,
+        size: u64,
+        protocol: &str,
+        source: &str,
+        error: &dyn std::error::Error,
+    ) {
+        let error = crate::error_chain(error);
+        tracing::warn!(tenant = %self.config.name, partner, name, %error, "upload failed");
+        let recorded = self.journal.record_upload_failed(&UploadFailed {
+            tenant: self.config.name.clone(),
+            partner: partner.to_owned(),
+            name: name.to_owned(),
+            bytes_received: size,
+            protocol: protocol.to_owned(),
+            source: source.to_owned(),
+            error,
+        });
+        if let Err(e) = recorded {
+            tracing::error!(error = %crate::error_chain(&e), "cannot journal an upload failure");
+        }
+    }
+
+    /// Streams `reader` into the inbox as `name` and commits it. `progress`
+    /// is called with the bytes written so far.
+    pub fn ingest(
+        &self,
+        partner: &str,
+        name: &str,
+        mut reader: impl Read,
+        protocol: &str,
+        source: &str,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Ingested, MailboxError> {
+        let path = MailboxPath::inbox_file(name)?;
+        let mut upload = self.begin_upload(partner, &path)?;
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let error = MailboxError::Read(e);
+                    self.abort(upload, protocol, source, &error);
+                    return Err(error);
+                }
+            };
+            if let Err(e) = upload.write_all(&buf[..n]) {
+                let error = StoreError::Io {
+                    doing: "writing a staging file",
+                    source: e,
+                };
+                self.abort(upload, protocol, source, &error);
+                return Err(error.into());
+            }
+            progress(upload.size());
+        }
+        self.commit(upload, protocol, source)
+    }
+
+    /// The files of one mailbox folder.
+    pub fn list(&self, partner: &str, mailbox: Mailbox) -> Result<Vec<Entry>, MailboxError> {
+        self.partner(partner)?;
+        Ok(self.journal.list_mailbox(&self.config.name, partner, mailbox)?)
+    }
+
+    /// Opens a visible file for reading.
+    pub fn open(
+        &self,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<(Entry, Blob), MailboxError> {
+        self.partner(partner)?;
+        let entry = self
+            .journal
+            .find_entry(&self.config.name, partner, mailbox, name)?
+            .ok_or_else(|| MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))?;
+        let blob = self.store.read(&entry.hash)?;
+        Ok((entry, blob))
+    }
+
+    /// Hides a file from the partner's view. Content and history stay.
+    pub fn hide(&self, partner: &str, mailbox: Mailbox, name: &str) -> Result<(), MailboxError> {
+        self.partner(partner)?;
+        if self
+            .journal
+            .hide_entry(&self.config.name, partner, mailbox, name)?
+        {
+            Ok(())
+        } else {
+            Err(MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(MailboxPath::parse("/").unwrap(), MailboxPath::Root);
+        assert_eq!(
+            MailboxPath::parse("/inbox/./a.csv").unwrap(),
+            MailboxPath::File(Mailbox::Inbox, "a.csv".into())
+        );
+        assert_eq!(
+            MailboxPath::parse("outbox//").unwrap(),
+            MailboxPath::Folder(Mailbox::Outbox)
+        );
+        for bad in [
+            "/inbox/../outbox/x",
+            "/inbox/a\0b",
+            "/inbox/a\nb",
+            "/inbox/..",
+        ] {
+            assert!(
+                matches!(MailboxPath::parse(bad), Err(MailboxError::InvalidPath(_))),
+                "{bad:?} was accepted"
+            );
+        }
+        let long = format!("/inbox/{}", "x".repeat(256));
+        assert!(matches!(
+            MailboxPath::parse(&long),
+            Err(MailboxError::InvalidPath(_))
+        ));
+        assert!(matches!(
+            MailboxPath::parse("/etc/passwd"),
+            Err(MailboxError::NotFound(_))
+        ));
+        assert!(MailboxPath::inbox_file("/etc/passwd").is_err());
+        assert!(MailboxPath::inbox_file("..").is_err());
+    }
+}

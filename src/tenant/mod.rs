@@ -1,0 +1,233 @@
+//! Tenants at run time: the live configuration, each tenant's store, the
+//! pipeline's view of them, and the mailbox operations protocols call.
+//!
+//! The [`Hub`] holds an immutable snapshot (`Arc<Snapshot>`) that a reload
+//! replaces whole: a session keeps the snapshot it started with for the
+//! length of one operation, and nothing ever sees half of a reload.
+
+mod mailbox;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use serde_json::json;
+
+pub use mailbox::{MailboxError, MailboxPath, Tenant};
+
+use crate::config::{self, Config};
+use crate::journal::{EventKind, Journal, JournalError, SqliteJournal};
+use crate::pipeline::{Pipeline, StepSource, Steps, StepsFor};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another ferry process is running on the data directory {}", path.display())]
+    Locked { path: std::path::PathBuf },
+    #[error("cannot open the store of tenant `{tenant}`")]
+    Store {
+        tenant: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// One immutable state of the configuration with what was opened from it.
+struct Snapshot {
+    config: Arc<Config>,
+    tenants: BTreeMap<String, Arc<Tenant>>,
+}
+
+/// Everything one ferry process serves.
+pub struct Hub {
+    journal: Arc<dyn Journal>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    pipeline: RwLock<Option<Arc<Pipeline>>>,
+}
+
+/// The exclusive right to run the pipeline on a data directory, held as a
+/// lock on `DATA_DIR/ferry.lock` for as long as this value lives. Other
+/// processes (a `ferry put` beside a running server) may still ingest: the
+/// journal and the store are safe for that, only pipeline steps are not.
+pub struct PipelineLock {
+    _file: File,
+}
+
+impl PipelineLock {
+    pub fn try_acquire(data_dir: &Path) -> Result<Option<PipelineLock>, HubError> {
+        let path = data_dir.join("ferry.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| HubError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(PipelineLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(HubError::DataDir { path, source }),
+        }
+    }
+
+    pub fn acquire(data_dir: &Path) -> Result<PipelineLock, HubError> {
+        Self::try_acquire(data_dir)?.ok_or_else(|| HubError::Locked {
+            path: data_dir.to_owned(),
+        })
+    }
+}
+
+impl Hub {
+    /// Opens the journal and every tenant's store.
+    pub fn open(config: Config) -> Result<Arc<Hub>, HubError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| HubError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let journal: Arc<dyn Journal> =
+            Arc::new(SqliteJournal::open(&config.data_dir.join("journal.sqlite"))?);
+        let snapshot = Self::build(&journal, Arc::new(config), None)?;
+        Ok(Arc::new(Hub {
+            journal,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            pipeline: RwLock::new(None),
+        }))
+    }
+
+    fn build(
+        journal: &Arc<dyn Journal>,
+        config: Arc<Config>,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, HubError> {
+        let mut tenants = BTreeMap::new();
+        for (name, tenant_config) in &config.tenants {
+            // A tenant whose root did not move keeps its open store.
+            let store = match previous.and_then(|p| p.tenants.get(name)) {
+                Some(old) if old.config().root == tenant_config.root => old.store().clone(),
+                _ => Store::open(&tenant_config.root).map_err(|source| HubError::Store {
+                    tenant: name.clone(),
+                    source,
+                })?,
+            };
+            tenants.insert(
+                name.clone(),
+                Arc::new(Tenant::new(
+                    Arc::new(tenant_config.clone()),
+                    store,
+                    Arc::clone(journal),
+                    config.limits.max_file_size,
+                )),
+            );
+        }
+        Ok(Snapshot { config, tenants })
+    }
+
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.snapshot().config)
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.snapshot().tenants.get(name).cloned()
+    }
+
+    /// Removes leftovers of writes a crash interrupted. Only the holder of
+    /// the pipeline lock may call it: another process may be mid-upload.
+    pub fn recover(&self, _lock: &PipelineLock) -> Result<usize, HubError> {
+        let mut removed = 0;
+        for (name, tenant) in &self.snapshot().tenants {
+            removed += tenant
+                .store()
+                .clean_staging()
+                .map_err(|source| HubError::Store {
+                    tenant: name.clone(),
+                    source,
+                })?;
+        }
+        Ok(removed)
+    }
+
+    /// The pipeline of this hub, created on first use.
+    pub fn pipeline(self: &Arc<Self>) -> Arc<Pipeline> {
+        let mut slot = self.pipeline.write().unwrap_or_else(|p| p.into_inner());
+        let source: Arc<dyn StepSource> = Arc::new(HubSteps(Arc::downgrade(self)));
+        Arc::clone(slot.get_or_insert_with(|| Pipeline::new(Arc::clone(&self.journal), source)))
+    }
+
+    /// Wakes the pipeline after an ingest in this process.
+    pub fn notify(&self) {
+        if let Some(pipeline) = &*self.pipeline.read().unwrap_or_else(|p| p.into_inner()) {
+            pipeline.notify();
+        }
+    }
+
+    /// Re-reads the configuration from `path` and applies it. A bad
+    /// configuration is refused and the one in force stays.
+    pub fn reload(&self, path: &Path) -> anyhow::Result<()> {
+        let config = config::load(path)?;
+        let current = self.snapshot();
+        if config.digest == current.config.digest {
+            tracing::info!("configuration unchanged");
+            return Ok(());
+        }
+        let next = Self::build(&self.journal, Arc::new(config), Some(&current))?;
+        for name in next.tenants.keys() {
+            self.journal.record_event(
+                name,
+                EventKind::ConfigReloaded,
+                json!({ "digest": next.config.digest, "previous": current.config.digest }),
+            )?;
+        }
+        let removed: Vec<_> = current
+            .tenants
+            .keys()
+            .filter(|name| !next.tenants.contains_key(*name))
+            .collect();
+        if !removed.is_empty() {
+            tracing::warn!(?removed, "tenants removed from the configuration; their data stays");
+        }
+        tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.notify();
+        Ok(())
+    }
+}
+
+/// The pipeline's view of the hub. Weak, so that the hub and its pipeline
+/// do not keep each other alive.
+struct HubSteps(std::sync::Weak<Hub>);
+
+impl StepSource for HubSteps {
+    fn resolve(&self, tenant: &str) -> Option<(Arc<config::Tenant>, Store, StepsFor)> {
+        let hub = self.0.upgrade()?;
+        let tenant = hub.tenant(tenant)?;
+        // Plugins (a later layer) choose steps per partner; until a partner
+        // has one, the built-ins apply.
+        let steps: StepsFor = Arc::new(|_partner: &str| Steps::default());
+        Some((Arc::clone(tenant.config()), tenant.store().clone(), steps))
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.0
+            .upgrade()
+            .map_or(10, |hub| hub.config().limits.max_attempts)
+    }
+}
