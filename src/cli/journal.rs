@@ -1,5 +1,5 @@
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -43,7 +43,7 @@ pub enum DirectionArg {
     Out,
 }
 
-pub fn run(config: &PathBuf, command: JournalCommand) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Path, command: JournalCommand) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let journal = hub.journal();
     let mut out = std::io::stdout().lock();
@@ -99,7 +99,11 @@ pub fn run(config: &PathBuf, command: JournalCommand) -> anyhow::Result<ExitCode
                 let value = serde_json::json!({ "message": message, "events": events });
                 writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
             } else {
-                writeln!(out, "message {} of {}/{}", message.id, message.tenant, message.partner)?;
+                writeln!(
+                    out,
+                    "message {} of {}/{}",
+                    message.id, message.tenant, message.partner
+                )?;
                 writeln!(out, "  name:      {}", message.name)?;
                 writeln!(out, "  direction: {}", message.direction.as_str())?;
                 writeln!(out, "  size:      {}", message.size)?;

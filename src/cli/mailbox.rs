@@ -1,5 +1,5 @@
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -28,11 +28,14 @@ pub struct CatArgs {
     path: String,
 }
 
-pub fn ls(config: &PathBuf, args: LsArgs) -> anyhow::Result<ExitCode> {
+pub fn ls(config: &Path, args: LsArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
     let MailboxPath::Folder(mailbox) = MailboxPath::parse(&args.path)? else {
-        anyhow::bail!("`{}` is not a folder: expected /inbox or /outbox", args.path);
+        anyhow::bail!(
+            "`{}` is not a folder: expected /inbox or /outbox",
+            args.path
+        );
     };
     let mut out = std::io::stdout().lock();
     for entry in tenant.list(&args.partner, mailbox)? {
@@ -45,7 +48,7 @@ pub fn ls(config: &PathBuf, args: LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn cat(config: &PathBuf, args: CatArgs) -> anyhow::Result<ExitCode> {
+pub fn cat(config: &Path, args: CatArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
     let MailboxPath::File(mailbox, name) = MailboxPath::parse(&args.path)? else {

@@ -6,7 +6,7 @@ mod put;
 mod serve;
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -15,10 +15,20 @@ use clap::{Parser, Subcommand};
 use crate::config;
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "A managed file transfer hub: SFTP and FTP(S) servers, connectors, a verifiable journal")]
+#[command(
+    name = "ferry",
+    version,
+    about = "A managed file transfer hub: SFTP and FTP(S) servers, connectors, a verifiable journal"
+)]
 struct Cli {
     /// The server configuration file.
-    #[arg(short, long, global = true, env = "FERRY_CONFIG", default_value = "ferry.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "FERRY_CONFIG",
+        default_value = "ferry.toml"
+    )]
     config: PathBuf,
 
     #[command(subcommand)]
@@ -51,6 +61,13 @@ enum Command {
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging();
+    // A write past RLIMIT_FSIZE raises SIGXFSZ, which kills by default.
+    // Catching it turns that into an EFBIG error on the write, which the
+    // store handles like a full disk: the upload fails, nothing is lost.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     match cli.command {
         Command::Serve => serve::serve(&cli.config),
         Command::CheckConfig { file } => check_config(file.as_ref().unwrap_or(&cli.config)),
@@ -72,7 +89,7 @@ fn init_logging() {
         .init();
 }
 
-fn check_config(path: &PathBuf) -> anyhow::Result<ExitCode> {
+fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = config::load(path)?;
     let partners: usize = config.tenants.values().map(|t| t.partners.len()).sum();
     println!(
@@ -109,7 +126,7 @@ fn hash_password() -> anyhow::Result<ExitCode> {
 }
 
 /// Loads the configuration and opens the hub, for commands that need both.
-fn open(config_path: &PathBuf) -> anyhow::Result<std::sync::Arc<crate::tenant::Hub>> {
+fn open(config_path: &Path) -> anyhow::Result<std::sync::Arc<crate::tenant::Hub>> {
     let config = config::load(config_path)?;
     Ok(crate::tenant::Hub::open(config)?)
 }

@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -23,7 +23,7 @@ pub struct PutArgs {
     name: Option<String>,
 }
 
-pub fn put(config: &PathBuf, args: PutArgs) -> anyhow::Result<ExitCode> {
+pub fn put(config: &Path, args: PutArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
     let from_stdin = args.file.as_os_str() == "-";
@@ -40,8 +40,8 @@ pub fn put(config: &PathBuf, args: PutArgs) -> anyhow::Result<ExitCode> {
     let (reader, size, source): (Box<dyn Read>, Option<u64>, String) = if from_stdin {
         (Box::new(std::io::stdin().lock()), None, "stdin".to_owned())
     } else {
-        let file = File::open(&args.file)
-            .with_context(|| format!("opening {}", args.file.display()))?;
+        let file =
+            File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(file), size, args.file.display().to_string())
     };

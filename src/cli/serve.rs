@@ -37,7 +37,8 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let pipeline = hub.pipeline();
     let threads = pipeline.spawn_workers(workers);
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tracing::info!(data_dir = %data_dir.display(), workers, "ferry ready");
 
@@ -49,8 +50,9 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 let result = tokio::task::spawn_blocking(move || hub.reload(&path)).await;
                 match result {
                     Ok(Ok(())) => {}
+                    // One log line per event: the problems of the file are joined with `; `.
                     Ok(Err(e)) => tracing::error!(
-                        error = %format!("{e:#}"),
+                        error = %format!("{e:#}").replace("\n  ", "; "),
                         "configuration reload refused; the previous configuration stays in force"
                     ),
                     Err(e) => tracing::error!(error = %e, "configuration reload panicked"),

@@ -42,9 +42,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(dir) = &server.server.tenants_dir {
         let dir_path = base.join(dir.get_ref());
-        let files = tenant_files(&dir_path).map_err(|source| ConfigError::Read {
-            path: dir_path.clone(),
-            source,
+        let files = tenant_files(&dir_path).map_err(|e| {
+            ConfigError::Invalid(vec![sources[0].problem(
+                Some(dir.span()),
+                "server.tenants_dir",
+                format!(
+                    "cannot read the directory {}: {e}; expected a directory of TENANT.toml files",
+                    dir_path.display()
+                ),
+            )])
         })?;
         for file in files {
             let source = read(&file)?;
@@ -72,7 +78,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         if tenants.contains_key(&name) {
             problems.push(source.problem(
                 Some(section.span()),
-                &key_or(&key, &name),
+                &format!("tenants.{name}"),
                 format!("tenant `{name}` is defined more than once (inline and in tenants_dir, or twice)"),
             ));
             continue;
@@ -211,28 +217,56 @@ fn parse<T: DeserializeOwned>(source: &Source) -> Result<T, ConfigError> {
     let fail = |span, key: String, message: String| {
         ConfigError::Invalid(vec![source.problem(span, &key, message)])
     };
-    let deserializer = toml::Deserializer::parse(&source.text)
-        .map_err(|e| fail(e.span(), String::new(), e.message().to_owned()))?;
+    let deserializer = toml::Deserializer::parse(&source.text).map_err(|e| {
+        let key = e
+            .span()
+            .map(|span| key_at(&source.text, span.start))
+            .unwrap_or_default();
+        fail(e.span(), key, e.message().to_owned())
+    })?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = clean_path(&e.path().to_string());
         let inner = e.into_inner();
         let message = inner.message().to_owned();
-        // serde names the offending key of "unknown field" only in the message.
+        // serde names a missing key only in the message; the path stops at its table.
         let key = match message
-            .strip_prefix("unknown field `")
+            .strip_prefix("missing field `")
             .and_then(|rest| rest.split_once('`'))
         {
             Some((field, _)) => join_key(&path, field),
-            None => match message
-                .strip_prefix("missing field `")
-                .and_then(|rest| rest.split_once('`'))
-            {
-                Some((field, _)) => join_key(&path, field),
-                None => path,
-            },
+            None => path,
         };
         fail(inner.span(), key, message)
     })
+}
+
+/// The dotted key at a byte offset, read from the text itself: for syntax
+/// errors, which come before any key path exists.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = text[line_start..line_end].trim();
+    let header = |line: &str| {
+        line.trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim()
+            .to_owned()
+    };
+    if line.starts_with('[') {
+        return header(line);
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(header)
+        .unwrap_or_default();
+    match line.split_once('=') {
+        Some((key, _)) => join_key(&table, key.trim()),
+        None => table,
+    }
 }
 
 /// Drops the private markers `Spanned` adds to serde paths.
@@ -288,7 +322,9 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
 /// Parses `1234`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also KB/MB/GB/TB as powers of 1000).
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
     let number: u64 = number.parse().ok()?;
     let factor: u64 = match unit.trim() {
@@ -326,7 +362,8 @@ fn valid_login(login: &str) -> bool {
         && login.as_bytes()[0].is_ascii_alphanumeric()
 }
 
-const NAME_RULE: &str = "expected 1 to 64 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit";
+const NAME_RULE: &str =
+    "expected 1 to 64 characters of a-z, 0-9, `-` and `_`, starting with a letter or digit";
 
 fn tenant(
     source: &Source,
@@ -462,7 +499,11 @@ fn partner(
         accounts.push(Account {
             login: login.clone(),
             password_hash: account.password_hash.as_ref().map(|h| h.get_ref().clone()),
-            ssh_keys: account.ssh_keys.iter().map(|k| k.get_ref().clone()).collect(),
+            ssh_keys: account
+                .ssh_keys
+                .iter()
+                .map(|k| k.get_ref().clone())
+                .collect(),
         });
     }
 
@@ -476,7 +517,10 @@ fn partner(
             problems.push(source.problem(
                 Some(route.to.span()),
                 &format!("{route_key}.to"),
-                format!("no partner `{to}` in this tenant, expected one of {}", known.join(", ")),
+                format!(
+                    "no partner `{to}` in this tenant, expected one of {}",
+                    known.join(", ")
+                ),
             ));
         }
         let pattern_text = route.pattern.as_ref().map_or("*", |p| p.get_ref().as_str());
@@ -494,11 +538,7 @@ fn partner(
         if let Some(template) = &route.name
             && let Err(why) = check_template(template.get_ref())
         {
-            problems.push(source.problem(
-                Some(template.span()),
-                &format!("{route_key}.name"),
-                why,
-            ));
+            problems.push(source.problem(Some(template.span()), &format!("{route_key}.name"), why));
         }
         if let Some(pattern) = pattern {
             routes.push(Route {
@@ -576,7 +616,9 @@ fn check_template(template: &str) -> Result<(), String> {
         rest = &after[close + 1..];
     }
     if template.contains('/') || template.contains('\0') || template.is_empty() {
-        return Err(format!("`{template}` must be a plain file name, without `/`"));
+        return Err(format!(
+            "`{template}` must be a plain file name, without `/`"
+        ));
     }
     Ok(())
 }

@@ -71,7 +71,10 @@ impl fmt::Display for ChainProblem {
                 seq - 1
             ),
             ChainProblem::Edited { seq } => {
-                write!(f, "event {seq} was edited: its content does not match its hash")
+                write!(
+                    f,
+                    "event {seq} was edited: its content does not match its hash"
+                )
             }
             ChainProblem::Truncated { last, head } => write!(
                 f,

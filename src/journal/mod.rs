@@ -181,7 +181,9 @@ impl FromStr for Direction {
         match s {
             "in" => Ok(Direction::In),
             "out" => Ok(Direction::Out),
-            other => Err(JournalError::Corrupt(format!("unknown direction `{other}`"))),
+            other => Err(JournalError::Corrupt(format!(
+                "unknown direction `{other}`"
+            ))),
         }
     }
 }
@@ -196,7 +198,7 @@ pub struct Message {
     pub name: String,
     pub size: u64,
     /// `None` for an upload that failed before its content was committed.
-    #[serde(serialize_with = "serialize_hash")]
+    #[serde(rename = "sha256", serialize_with = "serialize_hash")]
     pub hash: Option<ContentHash>,
     #[serde(serialize_with = "serialize_display")]
     pub state: MessageState,
@@ -208,14 +210,20 @@ pub struct Message {
     pub created_at: Timestamp,
 }
 
-fn serialize_hash<S: serde::Serializer>(hash: &Option<ContentHash>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_hash<S: serde::Serializer>(
+    hash: &Option<ContentHash>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match hash {
         Some(hash) => s.serialize_str(&hash.to_string()),
         None => s.serialize_none(),
     }
 }
 
-fn serialize_display<T: fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_display<T: fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 
@@ -301,9 +309,15 @@ pub enum AckEvent {
     /// Every delivery of the message is done.
     Delivered,
     /// A partner downloaded all of a file.
-    Downloaded { by: String },
-    Rejected { reasons: Vec<String> },
-    Failed { reason: String },
+    Downloaded {
+        by: String,
+    },
+    Rejected {
+        reasons: Vec<String>,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 impl AckEvent {
@@ -395,8 +409,12 @@ pub trait Journal: Send + Sync {
 
     /// Completes a `Process` task: records the verdict and the routing, and
     /// queues the deliveries or the acknowledgement of a rejection.
-    fn finish_process(&self, task: &Task, verdict: &Verdict, routing: Option<&Routing>)
-    -> Result<()>;
+    fn finish_process(
+        &self,
+        task: &Task,
+        verdict: &Verdict,
+        routing: Option<&Routing>,
+    ) -> Result<()>;
 
     /// Completes a `Deliver` task: the file appears in the target's outbox.
     fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId>;
@@ -425,8 +443,7 @@ pub trait Journal: Send + Sync {
     -> Result<bool>;
 
     /// Appends an event that belongs to no message (a configuration reload, say).
-    fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value)
-    -> Result<()>;
+    fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value) -> Result<()>;
 
     fn messages(&self, query: &MessageQuery) -> Result<Vec<Message>>;
 

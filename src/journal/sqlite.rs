@@ -152,7 +152,17 @@ fn append(
     tx.execute(
         "INSERT INTO events (tenant, seq, at, kind, message, partner, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![tenant, seq, at, kind.as_str(), link.message, partner, detail, prev, hash],
+        params![
+            tenant,
+            seq,
+            at,
+            kind.as_str(),
+            link.message,
+            partner,
+            detail,
+            prev,
+            hash
+        ],
     )?;
     tx.execute(
         "INSERT INTO chain_heads (tenant, seq, hash) VALUES (?1, ?2, ?3)
@@ -265,7 +275,11 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Message>> {
             name: row.get(4)?,
             size: row.get(5)?,
             hash: hash
-                .map(|h| h.parse().map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string())))
+                .map(|h| {
+                    h.parse().map_err(|e: crate::store::ParseHashError| {
+                        JournalError::Corrupt(e.to_string())
+                    })
+                })
                 .transpose()?,
             state: state.parse()?,
             protocol: row.get(8)?,
@@ -276,8 +290,7 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Message>> {
     })())
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at";
+const MESSAGE_COLUMNS: &str = "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at";
 
 fn get_message(conn: &Connection, tenant: &str, id: MessageId) -> Result<Message> {
     conn.query_row(
@@ -309,7 +322,8 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result
 }
 
 fn step_json(text: &str) -> Result<Step> {
-    serde_json::from_str(text).map_err(|e| JournalError::Corrupt(format!("task step `{text}`: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| JournalError::Corrupt(format!("task step `{text}`: {e}")))
 }
 
 impl Journal for SqliteJournal {
@@ -433,7 +447,12 @@ impl Journal for SqliteJournal {
             )?;
             match verdict {
                 Verdict::Reject { reasons } => {
-                    set_state(tx, message.id, MessageState::Rejected, Some(&reasons.join("; ")))?;
+                    set_state(
+                        tx,
+                        message.id,
+                        MessageState::Rejected,
+                        Some(&reasons.join("; ")),
+                    )?;
                     queue(
                         tx,
                         &task.tenant,
@@ -464,12 +483,22 @@ impl Journal for SqliteJournal {
                             set_state(tx, message.id, MessageState::Held, Some(reason))?;
                         }
                         Routing::Deliver(deliveries) if deliveries.is_empty() => {
-                            set_state(tx, message.id, MessageState::Held, Some("no route matched"))?;
+                            set_state(
+                                tx,
+                                message.id,
+                                MessageState::Held,
+                                Some("no route matched"),
+                            )?;
                         }
                         Routing::Deliver(deliveries) => {
                             set_state(tx, message.id, MessageState::Routed, None)?;
                             for delivery in deliveries {
-                                queue(tx, &task.tenant, message.id, &Step::Deliver(delivery.clone()))?;
+                                queue(
+                                    tx,
+                                    &task.tenant,
+                                    message.id,
+                                    &Step::Deliver(delivery.clone()),
+                                )?;
                             }
                         }
                     }
@@ -481,9 +510,9 @@ impl Journal for SqliteJournal {
 
     fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId> {
         let source = self.message(&task.tenant, task.message)?;
-        let hash = source
-            .hash
-            .ok_or_else(|| JournalError::Corrupt(format!("message {} has no content", source.id)))?;
+        let hash = source.hash.ok_or_else(|| {
+            JournalError::Corrupt(format!("message {} has no content", source.id))
+        })?;
         self.write(|tx| {
             done(tx, task)?;
             let out = insert_message(
@@ -525,7 +554,10 @@ impl Journal for SqliteJournal {
 
     fn finish_acknowledge(&self, task: &Task, files: &[AckFile]) -> Result<()> {
         let Step::Acknowledge(event) = &task.step else {
-            return Err(JournalError::Corrupt(format!("task {} is not an acknowledgement", task.id)));
+            return Err(JournalError::Corrupt(format!(
+                "task {} is not an acknowledgement",
+                task.id
+            )));
         };
         self.write(|tx| {
             done(tx, task)?;
@@ -544,7 +576,14 @@ impl Journal for SqliteJournal {
                     Some(task.message),
                     None,
                 )?;
-                place(tx, &task.tenant, &file.partner, Mailbox::Outbox, &file.name, id)?;
+                place(
+                    tx,
+                    &task.tenant,
+                    &file.partner,
+                    Mailbox::Outbox,
+                    &file.name,
+                    id,
+                )?;
                 placed.push(json!({ "partner": file.partner, "name": file.name, "message": id }));
             }
             append(

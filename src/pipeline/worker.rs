@@ -108,7 +108,10 @@ impl Pipeline {
     }
 
     fn release(&self, id: i64) {
-        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         // Finishing a task often queues the next step of its message.
         self.wake.notify_all();
     }

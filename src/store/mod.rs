@@ -140,7 +140,10 @@ impl Store {
             Err(e) => return Err(StoreError::io("opening an object directory")(e)),
         };
         let file = sub
-            .open_with(&file, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+            .open_with(
+                &file,
+                OpenOptions::new().read(true).follow(FollowSymlinks::No),
+            )
             .map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => StoreError::NotFound(*hash),
                 _ => StoreError::io("opening a blob")(e),
@@ -170,7 +173,10 @@ impl Store {
             if entry.file_type().is_ok_and(|t| t.is_file()) {
                 let file = self
                     .staging
-                    .open_with(&name, OpenOptions::new().read(true).follow(FollowSymlinks::No))
+                    .open_with(
+                        &name,
+                        OpenOptions::new().read(true).follow(FollowSymlinks::No),
+                    )
                     .map_err(StoreError::io("opening a staging file"))?
                     .into_std();
                 if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {

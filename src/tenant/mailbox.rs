@@ -61,9 +61,7 @@ impl MailboxPath {
             match part {
                 "" | "." => {}
                 ".." => {
-                    return Err(MailboxError::InvalidPath(
-                        "`..` is not allowed".to_owned(),
-                    ));
+                    return Err(MailboxError::InvalidPath("`..` is not allowed".to_owned()));
                 }
                 part => parts.push(check_name(part)?),
             }
@@ -85,7 +83,10 @@ impl MailboxPath {
 
     /// A path that must name a file in the inbox, for uploads.
     pub fn inbox_file(name: &str) -> Result<MailboxPath, MailboxError> {
-        Ok(MailboxPath::File(Mailbox::Inbox, check_name(name)?.to_owned()))
+        Ok(MailboxPath::File(
+            Mailbox::Inbox,
+            check_name(name)?.to_owned(),
+        ))
     }
 }
 
@@ -318,7 +319,9 @@ impl Tenant {
     /// The files of one mailbox folder.
     pub fn list(&self, partner: &str, mailbox: Mailbox) -> Result<Vec<Entry>, MailboxError> {
         self.partner(partner)?;
-        Ok(self.journal.list_mailbox(&self.config.name, partner, mailbox)?)
+        Ok(self
+            .journal
+            .list_mailbox(&self.config.name, partner, mailbox)?)
     }
 
     /// Opens a visible file for reading.
@@ -346,7 +349,10 @@ impl Tenant {
         {
             Ok(())
         } else {
-            Err(MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))
+            Err(MailboxError::NotFound(format!(
+                "/{}/{name}",
+                mailbox.as_str()
+            )))
         }
     }
 }

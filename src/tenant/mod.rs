@@ -95,8 +95,9 @@ impl Hub {
             path: config.data_dir.clone(),
             source,
         })?;
-        let journal: Arc<dyn Journal> =
-            Arc::new(SqliteJournal::open(&config.data_dir.join("journal.sqlite"))?);
+        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(
+            &config.data_dir.join("journal.sqlite"),
+        )?);
         let snapshot = Self::build(&journal, Arc::new(config), None)?;
         Ok(Arc::new(Hub {
             journal,
@@ -202,7 +203,10 @@ impl Hub {
             .filter(|name| !next.tenants.contains_key(*name))
             .collect();
         if !removed.is_empty() {
-            tracing::warn!(?removed, "tenants removed from the configuration; their data stays");
+            tracing::warn!(
+                ?removed,
+                "tenants removed from the configuration; their data stays"
+            );
         }
         tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one module per concern. Each test
+//! drives the real `ferry` binary on its own scratch directory.
+
+mod config_errors;
+mod crash;
+mod journal;
+mod reload;
+mod traversal;
+mod util;

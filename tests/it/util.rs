@@ -1,0 +1,336 @@
+//! Test helpers: a scratch directory with a configuration, the real `ferry`
+//! binary run as a child process, and a running server whose log can be
+//! awaited line by line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// argon2id of `secret`, so tests need not hash at run time.
+pub const SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$mxYkrhGkXXq0kiInG9nL5A$XHhi754UpaGC4pdeHld5mYqvmBW6zrS0VSCB/1VY/eE";
+
+/// How long a test waits for something that should take milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Three partners of tenant `acme`: alice's files go to bob and carol,
+/// bob's go to alice, carol's go nowhere (held).
+pub fn default_config() -> String {
+    format!(
+        r#"
+[server]
+data_dir = "data"
+
+[tenants.acme.partners.alice]
+routes = [{{ to = "bob" }}, {{ match = "*.csv", to = "carol" }}]
+[[tenants.acme.partners.alice.accounts]]
+login = "alice"
+password_hash = "{SECRET_HASH}"
+
+[tenants.acme.partners.bob]
+routes = [{{ to = "alice" }}]
+[[tenants.acme.partners.bob.accounts]]
+login = "bob"
+password_hash = "{SECRET_HASH}"
+
+[tenants.acme.partners.carol]
+[[tenants.acme.partners.carol.accounts]]
+login = "carol"
+password_hash = "{SECRET_HASH}"
+"#
+    )
+}
+
+/// A scratch directory holding `ferry.toml` and the data directory.
+pub struct Env {
+    pub dir: TempDir,
+    pub config: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_config(&default_config())
+    }
+
+    pub fn with_config(text: &str) -> Env {
+        let dir = tempfile::tempdir().expect("creating a temp dir");
+        let config = dir.path().join("ferry.toml");
+        let env = Env { dir, config };
+        env.write_config(text);
+        env
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).expect("writing the config");
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    pub fn tenant_root(&self, tenant: &str) -> PathBuf {
+        self.data().join("tenants").join(tenant)
+    }
+
+    /// `ferry -c ferry.toml ARGS...`
+    pub fn ferry(&self) -> Cmd {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.arg("-c")
+            .arg(&self.config)
+            .env("FERRY_LOG", "warn")
+            .env_remove("FERRY_CRASH")
+            .env_remove("FERRY_FAULTS")
+            .current_dir(self.path());
+        Cmd { cmd, stdin: None }
+    }
+
+    /// Uploads `bytes` as `partner`'s inbox file `name` through `ferry put -`.
+    pub fn put(&self, partner: &str, name: &str, bytes: &[u8]) -> Cmd {
+        let mut cmd = self.ferry();
+        cmd.args([
+            "put", "-", "--tenant", "acme", "--as", partner, "--name", name,
+        ])
+        .stdin(bytes.to_vec());
+        cmd
+    }
+
+    /// The files of a partner's folder as (name, size, sha256).
+    pub fn ls(&self, partner: &str, folder: &str) -> Vec<(String, u64, String)> {
+        let out = self
+            .ferry()
+            .args(["ls", "--tenant", "acme", "--as", partner, folder])
+            .ok();
+        out.lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                assert_eq!(fields.len(), 4, "unexpected ls line {line:?}");
+                (
+                    fields[3].to_owned(),
+                    fields[0].parse().unwrap(),
+                    fields[2].to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn names(&self, partner: &str, folder: &str) -> Vec<String> {
+        self.ls(partner, folder)
+            .into_iter()
+            .map(|(n, _, _)| n)
+            .collect()
+    }
+
+    /// The journal database, opened directly for tampering and counting.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data().join("journal.sqlite")).expect("opening the journal")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.arg("-c")
+            .arg(&self.config)
+            .arg("serve")
+            .env("FERRY_LOG", "info")
+            .env_remove("FERRY_CRASH")
+            .env_remove("FERRY_FAULTS")
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting ferry serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines: rx,
+            log: Vec::new(),
+        };
+        server.wait_for("ferry ready");
+        server
+    }
+}
+
+/// A child process to run to completion.
+pub struct Cmd {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn args<I, S>(&mut self, args: I) -> &mut Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<std::ffi::OsStr>) -> &mut Cmd {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn stdin(&mut self, bytes: Vec<u8>) -> &mut Cmd {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    pub fn run(&mut self) -> Output {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("starting ferry");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(bytes) = self.stdin.take() {
+            // The child may exit early (a crash point): a broken pipe is fine.
+            let _ = stdin.write_all(&bytes);
+        }
+        drop(stdin);
+        child.wait_with_output().expect("waiting for ferry")
+    }
+
+    /// Runs and expects success; returns stdout.
+    #[track_caller]
+    pub fn ok(&mut self) -> String {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "ferry failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    #[track_caller]
+    pub fn fails(&mut self) -> String {
+        let out = self.run();
+        assert!(
+            !out.status.success(),
+            "ferry succeeded but should not have:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+/// A running `ferry serve`; killed when dropped.
+pub struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Server {
+    /// Waits for a log line containing `needle` and returns it.
+    #[track_caller]
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("no log line with {needle:?}; log:\n{}", self.log.join("\n"))
+                }
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "ferry exited before logging {needle:?}; log:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        self.signal("TERM");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "ferry serve exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds: for state written by another process,
+/// which has no event this process could wait on.
+#[track_caller]
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Deterministic bytes that differ per seed.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
