@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config;
+use crate::journal::Timestamp;
 use crate::tenant::{Hub, PipelineLock};
 
 pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
@@ -42,8 +43,20 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tracing::info!(data_dir = %data_dir.display(), workers, "ferry ready");
 
+    // Retention runs at start and then hourly; it is cheap when nothing expires.
+    let mut retention = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
+            _ = retention.tick() => {
+                let hub = hub.clone();
+                let result = tokio::task::spawn_blocking(move || hub.expire(Timestamp::now())).await;
+                match result {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(removed)) => tracing::info!(removed, "retention removed expired content"),
+                    Ok(Err(e)) => tracing::error!(error = %crate::error_chain(&e), "retention failed"),
+                    Err(e) => tracing::error!(error = %e, "retention panicked"),
+                }
+            }
             _ = hangup.recv() => {
                 let hub = hub.clone();
                 let path = config_path.to_owned();

@@ -161,6 +161,7 @@ text_enum!(
         Retried = "retried",
         Resent = "resent",
         Hidden = "hidden",
+        Expired = "expired",
         PluginVersion = "plugin-version",
         ConfigReloaded = "config-reloaded",
     }
@@ -441,6 +442,12 @@ pub trait Journal: Send + Sync {
     /// Hides a file from a partner's view; its content and history stay.
     fn hide_entry(&self, tenant: &str, partner: &str, mailbox: Mailbox, name: &str)
     -> Result<bool>;
+
+    /// Removes from every mailbox of the tenant the files that arrived
+    /// before `before` and have no pending pipeline work, recording an
+    /// `expired` event for each. Returns the hashes no visible file uses any
+    /// more, for the caller to remove from the store once this has committed.
+    fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>>;
 
     /// Appends an event that belongs to no message (a configuration reload, say).
     fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value) -> Result<()>;

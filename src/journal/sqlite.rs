@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_partner ON messages(tenant, partner, direction, id);
 CREATE INDEX IF NOT EXISTS messages_by_origin ON messages(origin);
+CREATE INDEX IF NOT EXISTS messages_by_hash ON messages(tenant, sha256);
 
 CREATE TABLE IF NOT EXISTS events (
     tenant      TEXT NOT NULL,
@@ -624,7 +625,11 @@ impl Journal for SqliteJournal {
                  WHERE id = ?1 AND state = 'pending'",
                 params![task.id, error],
             )?;
-            set_state(tx, task.message, MessageState::Failed, Some(error))?;
+            // A message whose acknowledgement failed was still delivered:
+            // its state says so, and the `failed` event tells the rest.
+            if !matches!(task.step, Step::Acknowledge(_)) {
+                set_state(tx, task.message, MessageState::Failed, Some(error))?;
+            }
             append(
                 tx,
                 &task.tenant,
@@ -705,6 +710,59 @@ impl Journal for SqliteJournal {
                 &json!({ "box": mailbox.as_str(), "name": name }),
             )?;
             Ok(true)
+        })
+    }
+
+    fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>> {
+        self.write(|tx| {
+            let expired: Vec<(String, String, String, i64, String)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT b.partner, b.box, b.name, m.id, m.sha256 FROM mailbox b
+                     JOIN messages m ON m.id = b.message
+                     WHERE b.tenant = ?1 AND m.created_at < ?2
+                       AND NOT EXISTS (SELECT 1 FROM tasks t
+                                       WHERE t.state = 'pending' AND t.message IN (m.id, m.origin))",
+                )?;
+                stmt.query_map(params![tenant, before.0], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            let mut hashes = Vec::new();
+            for (partner, mailbox, name, message, hash) in expired {
+                tx.execute(
+                    "DELETE FROM mailbox WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
+                    params![tenant, partner, mailbox, name],
+                )?;
+                append(
+                    tx,
+                    tenant,
+                    EventKind::Expired,
+                    Some(MessageId(message)),
+                    Some(&partner),
+                    &json!({ "box": mailbox, "name": name }),
+                )?;
+                hashes.push(hash);
+            }
+            hashes.sort();
+            hashes.dedup();
+            let mut unused = Vec::new();
+            for hash in hashes {
+                let used: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM mailbox b JOIN messages m ON m.id = b.message
+                                    WHERE b.tenant = ?1 AND m.sha256 = ?2)
+                         OR EXISTS (SELECT 1 FROM tasks t JOIN messages m ON m.id = t.message
+                                    WHERE t.tenant = ?1 AND t.state = 'pending' AND m.sha256 = ?2)",
+                    params![tenant, hash],
+                    |row| row.get(0),
+                )?;
+                if !used {
+                    unused.push(hash.parse().map_err(|e: crate::store::ParseHashError| {
+                        JournalError::Corrupt(e.to_string())
+                    })?);
+                }
+            }
+            Ok(unused)
         })
     }
 

@@ -160,6 +160,22 @@ impl Store {
         self.read(hash).is_ok()
     }
 
+    /// Removes a committed blob (retention). Removing one that is already
+    /// gone is not an error.
+    pub fn remove(&self, hash: &ContentHash) -> Result<(), StoreError> {
+        let (dir, file) = hash.object_path();
+        let sub = match self.objects.open_dir_nofollow(&dir) {
+            Ok(sub) => sub,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("opening an object directory")(e)),
+        };
+        match sub.remove_file_or_symlink(&file) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("removing a blob")(e)),
+        }
+    }
+
     /// Removes staging files left by a crash. Call before accepting uploads.
     pub fn clean_staging(&self) -> Result<usize, StoreError> {
         let mut removed = 0;

@@ -17,7 +17,7 @@ use serde_json::json;
 pub use mailbox::{MailboxError, MailboxPath, Tenant};
 
 use crate::config::{self, Config};
-use crate::journal::{EventKind, Journal, JournalError, SqliteJournal};
+use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
 use crate::pipeline::{Pipeline, StepSource, Steps, StepsFor};
 use crate::store::{Store, StoreError};
 
@@ -162,6 +162,30 @@ impl Hub {
                     tenant: name.clone(),
                     source,
                 })?;
+        }
+        Ok(removed)
+    }
+
+    /// Applies each tenant's `retention_days` as of `now`: files older than
+    /// that leave every mailbox (an `expired` event each), and content no
+    /// visible file uses any more leaves the store. Returns the blobs removed.
+    pub fn expire(&self, now: Timestamp) -> Result<usize, HubError> {
+        let mut removed = 0;
+        for (name, tenant) in &self.snapshot().tenants {
+            let Some(days) = tenant.config().retention_days else {
+                continue;
+            };
+            let before = Timestamp(now.0 - i64::from(days) * 86_400_000);
+            for hash in self.journal.expire(name, before)? {
+                tenant
+                    .store()
+                    .remove(&hash)
+                    .map_err(|source| HubError::Store {
+                        tenant: name.clone(),
+                        source,
+                    })?;
+                removed += 1;
+            }
         }
         Ok(removed)
     }

@@ -7,3 +7,4 @@ mod journal;
 mod reload;
 mod traversal;
 mod util;
+mod pipeline;
