@@ -241,7 +241,13 @@ fn retention_expires_old_files_but_keeps_history() {
     assert!(env.names("carol", "/inbox").is_empty());
     let hash: ferry::store::ContentHash = sha256_hex(b"old\n").parse().unwrap();
     assert!(!hub.tenant("acme").unwrap().store().contains(&hash));
-    assert_eq!(env.count("SELECT COUNT(*) FROM events WHERE kind = 'expired'"), 1);
-    assert_eq!(env.count("SELECT COUNT(*) FROM messages WHERE name = 'old.txt'"), 1);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM events WHERE kind = 'expired'"),
+        1
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM messages WHERE name = 'old.txt'"),
+        1
+    );
     env.ferry().args(["journal", "verify"]).ok();
 }

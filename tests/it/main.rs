@@ -4,7 +4,7 @@
 mod config_errors;
 mod crash;
 mod journal;
+mod pipeline;
 mod reload;
 mod traversal;
 mod util;
-mod pipeline;

@@ -95,7 +95,14 @@ fn rejection_writes_a_receipt_with_the_reason() {
     });
     let acme = hub.tenant("acme").unwrap();
     let bad = acme
-        .ingest("alice", "bad.txt", &[0xff, 0xfe][..], "test", "test", |_| {})
+        .ingest(
+            "alice",
+            "bad.txt",
+            &[0xff, 0xfe][..],
+            "test",
+            "test",
+            |_| {},
+        )
         .unwrap();
     let good = acme
         .ingest("alice", "good.txt", &b"fine"[..], "test", "test", |_| {})
@@ -111,7 +118,14 @@ fn rejection_writes_a_receipt_with_the_reason() {
     );
     let receipt = env
         .ferry()
-        .args(["cat", "--tenant", "acme", "--as", "alice", "/outbox/bad.txt.rejected"])
+        .args([
+            "cat",
+            "--tenant",
+            "acme",
+            "--as",
+            "alice",
+            "/outbox/bad.txt.rejected",
+        ])
         .ok();
     assert!(receipt.contains("reason: not UTF-8"), "{receipt}");
 }
@@ -156,7 +170,10 @@ fn a_failing_step_is_retried_then_dead_lettered() {
     pipeline.drain().unwrap();
     // The first attempt failed; the retry is due in a second, not now.
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(env.count("SELECT COUNT(*) FROM events WHERE kind = 'retried'"), 1);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM events WHERE kind = 'retried'"),
+        1
+    );
 
     // Make the retry due now instead of waiting for it.
     env.db()
@@ -164,7 +181,10 @@ fn a_failing_step_is_retried_then_dead_lettered() {
         .unwrap();
     pipeline.drain().unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(env.count("SELECT COUNT(*) FROM tasks WHERE state = 'dead'"), 1);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM tasks WHERE state = 'dead'"),
+        1
+    );
     let error: String = env
         .db()
         .query_row(
@@ -173,7 +193,10 @@ fn a_failing_step_is_retried_then_dead_lettered() {
             |row| row.get(0),
         )
         .unwrap();
-    assert!(error.contains("acknowledger: mailbox service unavailable"), "{error}");
+    assert!(
+        error.contains("acknowledger: mailbox service unavailable"),
+        "{error}"
+    );
     // The file was delivered, and its state still says so.
     assert_eq!(state(&hub, id).0, MessageState::Delivered);
     // The delivery itself happened and stays.
@@ -205,6 +228,9 @@ fn hold_keeps_the_file_with_the_reason() {
     pipeline.drain().unwrap();
     assert_eq!(
         state(&hub, id),
-        (MessageState::Held, Some("waiting for the daily batch".into()))
+        (
+            MessageState::Held,
+            Some("waiting for the daily batch".into())
+        )
     );
 }
