@@ -403,6 +403,17 @@ fn tenant(
         None => data_dir.join("tenants").join(name),
     };
 
+    if let Some(days) = &section.retention_days
+        && *days.get_ref() == 0
+    {
+        problems.push(source.problem(
+            Some(days.span()),
+            &join_key(key, "retention_days"),
+            "0 would expire every file at once: expected at least 1, or no `retention_days` to keep files forever"
+                .to_owned(),
+        ));
+    }
+
     let mut logins: HashMap<String, String> = HashMap::new();
     let mut partners = BTreeMap::new();
     for (partner_name, partner_section) in &section.partners {

@@ -50,6 +50,7 @@ cases! {
     tenant_file_typo => "tenant_file_typo/ferry.toml",
     missing_tenants_dir => "missing_tenants_dir.toml",
     missing_file => "no-such-file.toml",
+    retention_zero => "retention_zero.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

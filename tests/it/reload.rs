@@ -69,3 +69,49 @@ fn a_second_server_on_the_same_data_is_refused() {
     );
     server.stop();
 }
+
+/// Tenants may live one per file in `tenants_dir`; a file added there is
+/// served after SIGHUP without disturbing the tenants already running.
+#[test]
+fn a_tenant_file_added_is_served_after_sighup() {
+    let config = default_config().replace(
+        "data_dir = \"data\"",
+        "data_dir = \"data\"\ntenants_dir = \"tenants\"",
+    );
+    let env = Env::with_config(&config);
+    let tenants = env.path().join("tenants");
+    std::fs::create_dir(&tenants).unwrap();
+    let mut server = env.serve();
+
+    let globex = r#"
+[partners.alice]
+routes = [{ to = "dave" }]
+[partners.dave]
+"#;
+    std::fs::write(tenants.join("globex.toml"), globex).unwrap();
+    server.signal("HUP");
+    server.wait_for("configuration reloaded");
+
+    let put = |tenant: &str, name: &str| {
+        env.ferry()
+            .args([
+                "put", "-", "--tenant", tenant, "--as", "alice", "--name", name,
+            ])
+            .stdin(b"x".to_vec())
+            .ok()
+    };
+    put("globex", "g.txt");
+    put("acme", "a.txt");
+    let ls = |tenant: &str, partner: &str| {
+        env.ferry()
+            .args(["ls", "--tenant", tenant, "--as", partner, "/outbox"])
+            .ok()
+    };
+    eventually("globex delivery", || ls("globex", "dave").contains("g.txt"));
+    eventually("acme delivery", || ls("acme", "bob").contains("a.txt"));
+    // Same partner name, separate tenants: nothing crosses over.
+    assert!(!ls("acme", "bob").contains("g.txt"));
+    assert!(env.tenant_root("globex").join("objects").is_dir());
+    server.stop();
+    env.ferry().args(["journal", "verify"]).ok();
+}
