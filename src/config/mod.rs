@@ -32,7 +32,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut digest = Sha256::new();
     digest.update(server_source.text.as_bytes());
 
-    let data_dir = base.join(server.server.data_dir.get_ref());
+    let data_dir = lexical_clean(&base.join(server.server.data_dir.get_ref()));
 
     // Tenant sections, inline ones first, then one file per tenant.
     let mut tenant_sections: Vec<(String, Spanned<TenantSection>, usize)> = Vec::new();
@@ -568,6 +568,28 @@ fn partner(
     }
 }
 
+/// `a/b/../../c` as `c`, without touching the file system, so that logs
+/// and messages show the directory an operator would name.
+fn lexical_clean(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(clean.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
+    }
+}
+
 /// A relative path with only normal components, or `None`.
 fn relative_inside(path: &str) -> Option<PathBuf> {
     let path = Path::new(path);
@@ -646,6 +668,16 @@ mod tests {
         assert_eq!(parse_size("1KB"), Some(1000));
         assert_eq!(parse_size("ten"), None);
         assert_eq!(parse_size("5PB"), None);
+    }
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(
+            lexical_clean(Path::new("examples/quickstart/../../data/q")),
+            Path::new("data/q")
+        );
+        assert_eq!(lexical_clean(Path::new("../x/./y")), Path::new("../x/y"));
+        assert_eq!(lexical_clean(Path::new("a/..")), Path::new("."));
     }
 
     #[test]
