@@ -4,9 +4,33 @@
 //! work finished exactly once.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use crate::util::{Env, bytes, eventually, sha256_hex};
+
+/// `[WRAPPER...] ferry put - --name big.bin` as alice, reading a pipe.
+fn spawn_put(env: &Env, wrapper: &[&str]) -> Child {
+    let ferry = env!("CARGO_BIN_EXE_ferry");
+    let (program, args) = match wrapper {
+        [] => (ferry, &[][..]),
+        [program, args @ ..] => (*program, args),
+    };
+    let mut cmd = Command::new(program);
+    if !wrapper.is_empty() {
+        cmd.args(args).arg(ferry);
+    }
+    cmd.arg("-c")
+        .arg(&env.config)
+        .args([
+            "put", "-", "--tenant", "acme", "--as", "alice", "--name", "big.bin",
+        ])
+        .env("FERRY_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"))
+}
 
 /// Nothing of an uncommitted upload is visible, and a fresh server start
 /// clears the staging area.
@@ -40,18 +64,7 @@ fn kill_during_upload_leaves_nothing_visible() {
             .args(["ls", "--tenant", "acme", "--as", "alice", "/inbox"])
             .ok();
         let data = bytes(sent as u64, 16 << 20);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .arg("-c")
-            .arg(&env.config)
-            .args([
-                "put", "-", "--tenant", "acme", "--as", "alice", "--name", "big.bin",
-            ])
-            .env("FERRY_LOG", "off")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_put(&env, &[]);
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(&data[..sent]).unwrap();
         stdin.flush().unwrap();
@@ -190,20 +203,7 @@ fn disk_full_fails_the_upload() {
     let env = Env::new();
     env.put("bob", "warmup", b"x").ok();
     let data = bytes(3, 4 << 20);
-    let mut child = Command::new("prlimit")
-        .arg("--fsize=1048576")
-        .arg(env!("CARGO_BIN_EXE_ferry"))
-        .arg("-c")
-        .arg(&env.config)
-        .args([
-            "put", "-", "--tenant", "acme", "--as", "alice", "--name", "big.bin",
-        ])
-        .env("FERRY_LOG", "off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("prlimit (util-linux) is needed");
+    let mut child = spawn_put(&env, &["prlimit", "--fsize=1048576"]);
     let mut stdin = child.stdin.take().unwrap();
     let _ = stdin.write_all(&data);
     drop(stdin);

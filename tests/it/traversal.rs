@@ -56,6 +56,17 @@ fn hostile_read_paths_are_refused() {
     assert!(stderr.contains("no such file"), "{stderr}");
 }
 
+/// Reading `path` as `partner` fails and shows nothing of the planted content.
+#[track_caller]
+fn assert_refused(env: &Env, partner: &str, path: &str) {
+    let out = env
+        .ferry()
+        .args(["cat", "--tenant", "acme", "--as", partner, path])
+        .run();
+    assert!(!out.status.success(), "{path} was read");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRET"));
+}
+
 /// A directory of the store replaced by a link to a directory outside the
 /// tenant root holding a file under the blob's name: reading refuses it.
 #[test]
@@ -73,12 +84,7 @@ fn planted_directory_link_is_not_followed() {
     std::fs::remove_dir_all(&fanout).unwrap();
     symlink(&outside, &fanout).unwrap();
 
-    let out = env
-        .ferry()
-        .args(["cat", "--tenant", "acme", "--as", "bob", "/outbox/a.txt"])
-        .run();
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRET"));
+    assert_refused(&env, "bob", "/outbox/a.txt");
 
     // The same with a link that stays inside the root: refused as well.
     std::fs::remove_file(&fanout).unwrap();
@@ -86,12 +92,7 @@ fn planted_directory_link_is_not_followed() {
     std::fs::create_dir(&inside).unwrap();
     std::fs::write(inside.join(&hash[2..]), "SECRET decoy\n").unwrap();
     symlink(&inside, &fanout).unwrap();
-    let out = env
-        .ferry()
-        .args(["cat", "--tenant", "acme", "--as", "bob", "/outbox/a.txt"])
-        .run();
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRET"));
+    assert_refused(&env, "bob", "/outbox/a.txt");
 }
 
 /// A blob replaced by a link to a file outside: refused.
@@ -110,12 +111,7 @@ fn planted_file_link_is_not_followed() {
     std::fs::write(&outside, "SECRET\n").unwrap();
     std::fs::remove_file(&blob).unwrap();
     symlink(&outside, &blob).unwrap();
-    let out = env
-        .ferry()
-        .args(["cat", "--tenant", "acme", "--as", "alice", "/inbox/a.txt"])
-        .run();
-    assert!(!out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRET"));
+    assert_refused(&env, "alice", "/inbox/a.txt");
 }
 
 /// `staging` replaced by a link to a directory outside: the store refuses
