@@ -5,6 +5,7 @@ pub mod config;
 mod fault;
 pub mod journal;
 pub mod pipeline;
+pub mod plugin;
 pub mod store;
 pub mod tenant;
 

@@ -64,6 +64,7 @@ pub fn run(config: &Path, command: JournalCommand) -> anyhow::Result<ExitCode> {
                     DirectionArg::Out => Direction::Out,
                 }),
                 limit: Some(limit),
+                ..MessageQuery::default()
             })?;
             for m in messages {
                 if json {

@@ -2,6 +2,7 @@
 
 mod journal;
 mod mailbox;
+mod plugin;
 mod put;
 mod serve;
 
@@ -53,6 +54,9 @@ enum Command {
     /// Query and verify the journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Check, run, replay and roll back plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Hash a password read from standard input, for `password_hash` in the configuration.
     HashPassword,
 }
@@ -60,7 +64,14 @@ enum Command {
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging();
+    // The runner prints a plugin's log lines with its decision; tracing
+    // them as well would only repeat them.
+    let runner = matches!(cli.command, Command::Plugin(plugin::PluginCommand::Run(_)));
+    init_logging(if runner {
+        "info,ferry::plugin::state=off"
+    } else {
+        "info"
+    });
     // A write past RLIMIT_FSIZE raises SIGXFSZ, which kills by default.
     // Catching it turns that into an EFBIG error on the write, which the
     // store handles like a full disk: the upload fails, nothing is lost.
@@ -75,13 +86,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Ls(args) => mailbox::ls(&cli.config, args),
         Command::Cat(args) => mailbox::cat(&cli.config, args),
         Command::Journal(command) => journal::run(&cli.config, command),
+        Command::Plugin(command) => plugin::run(&cli.config, command),
         Command::HashPassword => hash_password(),
     }
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -437,6 +437,30 @@ fn tenant(
         partners.insert(partner_name.clone(), partner);
     }
 
+    let mut plugin_deadline = std::time::Duration::from_millis(50);
+    if let Some(ms) = &section.plugin_deadline_ms {
+        if (1..=60_000).contains(ms.get_ref()) {
+            plugin_deadline = std::time::Duration::from_millis(u64::from(*ms.get_ref()));
+        } else {
+            problems.push(source.problem(
+                Some(ms.span()),
+                &join_key(key, "plugin_deadline_ms"),
+                format!("{} is out of range, expected 1 to 60000", ms.get_ref()),
+            ));
+        }
+    }
+    let mut plugin_memory = 64 << 20;
+    if let Some(size) = &section.plugin_memory {
+        match parse_size(size.get_ref()) {
+            Some(bytes) if (1 << 20..=256 << 20).contains(&bytes) => plugin_memory = bytes as usize,
+            _ => problems.push(source.problem(
+                Some(size.span()),
+                &join_key(key, "plugin_memory"),
+                format!("`{}` is not a size from 1MiB to 256MiB", size.get_ref()),
+            )),
+        }
+    }
+
     if problems.len() > before {
         return None;
     }
@@ -445,6 +469,8 @@ fn tenant(
         root,
         retention_days: section.retention_days.map(Spanned::into_inner),
         source: source.path.clone(),
+        plugin_deadline,
+        plugin_memory,
         partners,
     })
 }
@@ -560,11 +586,42 @@ fn partner(
         }
     }
 
+    let mut plugins = BTreeMap::new();
+    let base = source.path.parent().unwrap_or(Path::new("."));
+    for (role, path) in [
+        ("validator", &section.validator),
+        ("router", &section.router),
+        ("acknowledger", &section.acknowledger),
+    ] {
+        let Some(path) = path else { continue };
+        let resolved = absolute(&base.join(path.get_ref()));
+        match std::fs::metadata(&resolved) {
+            Ok(meta) if meta.is_file() => {
+                plugins.insert(role, resolved);
+            }
+            Ok(_) => problems.push(source.problem(
+                Some(path.span()),
+                &format!("{key}.{role}"),
+                format!("{} is not a file: expected a WebAssembly component (.wasm)", resolved.display()),
+            )),
+            Err(e) => problems.push(source.problem(
+                Some(path.span()),
+                &format!("{key}.{role}"),
+                format!(
+                    "cannot read {}: {e}; expected a WebAssembly component (.wasm), relative to this file",
+                    resolved.display()
+                ),
+            )),
+        }
+    }
+
     Partner {
         name: name.to_owned(),
         accounts,
         routes,
         receipts: section.receipts.unwrap_or(true),
+        plugins,
+        params: std::sync::Arc::new(section.params.clone()),
     }
 }
 
@@ -588,6 +645,12 @@ fn lexical_clean(path: &Path) -> PathBuf {
     } else {
         clean
     }
+}
+
+/// An absolute, lexically clean path (plugin paths are compared with the
+/// paths file system events name).
+fn absolute(path: &Path) -> PathBuf {
+    lexical_clean(&std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
 }
 
 /// A relative path with only normal components, or `None`.

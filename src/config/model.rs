@@ -76,6 +76,10 @@ pub struct Tenant {
     pub retention_days: Option<u32>,
     /// The file this tenant was defined in.
     pub source: PathBuf,
+    /// CPU budget of one plugin call.
+    pub plugin_deadline: std::time::Duration,
+    /// Memory cap of one plugin call, in bytes.
+    pub plugin_memory: usize,
     pub partners: BTreeMap<String, Partner>,
 }
 
@@ -99,6 +103,11 @@ pub struct Partner {
     pub routes: Vec<Route>,
     /// Whether the built-in acknowledger writes `.received` / `.rejected` files.
     pub receipts: bool,
+    /// Plugin files by role (`validator`, `router`, `acknowledger`), as
+    /// absolute paths.
+    pub plugins: BTreeMap<&'static str, PathBuf>,
+    /// Parameters the partner's plugins read.
+    pub params: std::sync::Arc<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]

@@ -55,6 +55,12 @@ pub struct TenantSection {
     pub root: Option<Spanned<String>>,
     #[serde(default)]
     pub retention_days: Option<Spanned<u32>>,
+    /// CPU budget of one plugin call, in milliseconds.
+    #[serde(default)]
+    pub plugin_deadline_ms: Option<Spanned<u32>>,
+    /// Memory cap of one plugin call (all its memories together), as a size.
+    #[serde(default)]
+    pub plugin_memory: Option<Spanned<String>>,
     #[serde(default)]
     pub partners: BTreeMap<String, Spanned<PartnerSection>>,
 }
@@ -68,6 +74,16 @@ pub struct PartnerSection {
     pub routes: Vec<Spanned<RouteSection>>,
     #[serde(default)]
     pub receipts: Option<bool>,
+    /// Plugin files, by role.
+    #[serde(default)]
+    pub validator: Option<Spanned<String>>,
+    #[serde(default)]
+    pub router: Option<Spanned<String>>,
+    #[serde(default)]
+    pub acknowledger: Option<Spanned<String>>,
+    /// Parameters the partner's plugins read with `param`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -85,7 +85,8 @@ pub enum Direction {
 }
 
 /// The two folders of a partner's mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mailbox {
     /// What the partner sent.
     Inbox,
@@ -204,6 +205,8 @@ pub struct Message {
     #[serde(serialize_with = "serialize_display")]
     pub state: MessageState,
     pub protocol: String,
+    /// Where it came from: a peer address, a local path.
+    pub source: String,
     /// For a delivered or acknowledgement file, the message it came from.
     pub origin: Option<MessageId>,
     /// Why it was rejected, quarantined, held or failed.
@@ -277,6 +280,24 @@ pub struct UploadFailed {
     pub protocol: String,
     pub source: String,
     pub error: String,
+}
+
+/// Who made a decision (`builtin:route-table`, `plugin:<sha256>`) and
+/// what it logged while making it. Recorded with the decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+impl Provenance {
+    pub fn builtin(name: &str) -> Provenance {
+        Provenance {
+            by: format!("builtin:{name}"),
+            logs: Vec::new(),
+        }
+    }
 }
 
 /// A validator's decision.
@@ -370,6 +391,15 @@ pub struct AckFile {
     pub size: u64,
 }
 
+/// A mailbox file to rename.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rename {
+    pub partner: String,
+    pub mailbox: Mailbox,
+    pub old_name: String,
+    pub new_name: String,
+}
+
 /// A filter for `messages`.
 #[derive(Debug, Clone, Default)]
 pub struct MessageQuery {
@@ -377,7 +407,19 @@ pub struct MessageQuery {
     pub tenant: Option<String>,
     pub partner: Option<String>,
     pub direction: Option<Direction>,
+    /// Only messages committed at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only messages older than this one (history as of its arrival).
+    pub before: Option<MessageId>,
     pub limit: Option<usize>,
+}
+
+/// A plugin version pinned by a rollback, while the configured file is
+/// still the one it was rolled back from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginPin {
+    pub sha256: String,
+    pub file_sha256: String,
 }
 
 /// The result of recomputing one tenant's chain.
@@ -413,15 +455,22 @@ pub trait Journal: Send + Sync {
     fn finish_process(
         &self,
         task: &Task,
-        verdict: &Verdict,
-        routing: Option<&Routing>,
+        verdict: (&Verdict, &Provenance),
+        routing: Option<(&Routing, &Provenance)>,
     ) -> Result<()>;
 
     /// Completes a `Deliver` task: the file appears in the target's outbox.
     fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId>;
 
-    /// Completes an `Acknowledge` task, placing the acknowledgement files.
-    fn finish_acknowledge(&self, task: &Task, files: &[AckFile]) -> Result<()>;
+    /// Completes an `Acknowledge` task: places the acknowledgement files and
+    /// renames the mailbox files it asked for.
+    fn finish_acknowledge(
+        &self,
+        task: &Task,
+        files: &[AckFile],
+        renames: &[Rename],
+        by: &Provenance,
+    ) -> Result<()>;
 
     /// Puts a failed task back for a later attempt.
     fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()>;
@@ -448,6 +497,25 @@ pub trait Journal: Send + Sync {
     /// `expired` event for each. Returns the hashes no visible file uses any
     /// more, for the caller to remove from the store once this has committed.
     fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>>;
+
+    fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>>;
+    fn kv_set(&self, tenant: &str, partner: &str, key: &str, value: &[u8]) -> Result<()>;
+    fn kv_delete(&self, tenant: &str, partner: &str, key: &str) -> Result<()>;
+    fn kv_count(&self, tenant: &str, partner: &str) -> Result<usize>;
+
+    /// The pinned version of a plugin role, if a rollback set one.
+    fn plugin_pin(&self, tenant: &str, partner: &str, role: &str) -> Result<Option<PluginPin>>;
+    /// Sets or (with `None`) clears a pin.
+    fn set_plugin_pin(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: &str,
+        pin: Option<&PluginPin>,
+    ) -> Result<()>;
+
+    /// The `plugin-version` events of a partner's role, oldest first.
+    fn plugin_events(&self, tenant: &str, partner: &str, role: &str) -> Result<Vec<Event>>;
 
     /// Appends an event that belongs to no message (a configuration reload, say).
     fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value) -> Result<()>;

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS messages (
     sha256      TEXT,
     state       TEXT NOT NULL,
     protocol    TEXT NOT NULL,
+    source      TEXT NOT NULL DEFAULT '',
     origin      INTEGER REFERENCES messages(id),
     reason      TEXT,
     created_at  INTEGER NOT NULL,
@@ -70,6 +71,23 @@ CREATE TABLE IF NOT EXISTS tasks (
     last_error  TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(state, next_at);
+
+CREATE TABLE IF NOT EXISTS kv (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    value       BLOB NOT NULL,
+    PRIMARY KEY (tenant, partner, key)
+);
+
+CREATE TABLE IF NOT EXISTS plugin_pins (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    PRIMARY KEY (tenant, partner, role)
+);
 "#;
 
 /// The SQLite journal. One connection for writes, one for reads: WAL lets
@@ -173,36 +191,39 @@ fn append(
     Ok(seq)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_message(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    partner: &str,
+/// A message row to insert.
+struct NewMessage<'a> {
+    tenant: &'a str,
+    partner: &'a str,
     direction: Direction,
-    name: &str,
+    name: &'a str,
     size: u64,
-    hash: Option<&ContentHash>,
+    hash: Option<&'a ContentHash>,
     state: MessageState,
-    protocol: &str,
+    protocol: &'a str,
+    source: &'a str,
     origin: Option<MessageId>,
-    reason: Option<&str>,
-) -> Result<MessageId> {
+    reason: Option<&'a str>,
+}
+
+fn insert_message(tx: &Transaction<'_>, m: &NewMessage<'_>) -> Result<MessageId> {
     let now = Timestamp::now().0;
     tx.execute(
         "INSERT INTO messages (tenant, partner, direction, name, size, sha256, state, protocol,
-                               origin, reason, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                               source, origin, reason, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
         params![
-            tenant,
-            partner,
-            direction.as_str(),
-            name,
-            size,
-            hash.map(|h| h.to_string()),
-            state.as_str(),
-            protocol,
-            origin.map(|o| o.0),
-            reason,
+            m.tenant,
+            m.partner,
+            m.direction.as_str(),
+            m.name,
+            m.size,
+            m.hash.map(|h| h.to_string()),
+            m.state.as_str(),
+            m.protocol,
+            m.source,
+            m.origin.map(|o| o.0),
+            m.reason,
             now
         ],
     )?;
@@ -287,6 +308,7 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Message>> {
             origin: row.get::<_, Option<i64>>(9)?.map(MessageId),
             reason: row.get(10)?,
             created_at: Timestamp(row.get(11)?),
+            source: row.get(12)?,
         })
     })())
 }
@@ -318,6 +340,38 @@ fn entry_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry>> {
     })())
 }
 
+const EVENT_COLUMNS: &str = "tenant, seq, at, kind, message, partner, detail, prev_hash, hash";
+
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event>> {
+    let kind: String = row.get(3)?;
+    let detail: String = row.get(6)?;
+    Ok((|| {
+        Ok(Event {
+            tenant: row.get(0)?,
+            seq: row.get(1)?,
+            at: Timestamp(row.get(2)?),
+            kind: kind.parse()?,
+            message: row.get::<_, Option<i64>>(4)?.map(MessageId),
+            partner: row.get(5)?,
+            detail: serde_json::from_str(&detail)
+                .map_err(|e| JournalError::Corrupt(format!("event detail: {e}")))?,
+            prev_hash: row.get(7)?,
+            hash: row.get(8)?,
+        })
+    })())
+}
+
+/// A decision's JSON with who made it (and its logs) beside it.
+fn with_provenance(decision: &impl serde::Serialize, by: &Provenance) -> Value {
+    let mut detail = serde_json::to_value(decision).unwrap_or(Value::Null);
+    let by = serde_json::to_value(by).unwrap_or(Value::Null);
+    match (&mut detail, by) {
+        (Value::Object(fields), Value::Object(extra)) => fields.extend(extra),
+        (_, by) => detail = json!({ "decision": detail, "provenance": by }),
+    }
+    detail
+}
+
 fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {
     rows.map(|row| row?).collect()
 }
@@ -332,16 +386,19 @@ impl Journal for SqliteJournal {
         self.write(|tx| {
             let id = insert_message(
                 tx,
-                &r.tenant,
-                &r.partner,
-                Direction::In,
-                &r.name,
-                r.size,
-                Some(&r.hash),
-                MessageState::Received,
-                &r.protocol,
-                None,
-                None,
+                &NewMessage {
+                    tenant: &r.tenant,
+                    partner: &r.partner,
+                    direction: Direction::In,
+                    name: &r.name,
+                    size: r.size,
+                    hash: Some(&r.hash),
+                    state: MessageState::Received,
+                    protocol: &r.protocol,
+                    source: &r.source,
+                    origin: None,
+                    reason: None,
+                },
             )?;
             place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
             append(
@@ -364,16 +421,19 @@ impl Journal for SqliteJournal {
         self.write(|tx| {
             let id = insert_message(
                 tx,
-                &f.tenant,
-                &f.partner,
-                Direction::In,
-                &f.name,
-                f.bytes_received,
-                None,
-                MessageState::Failed,
-                &f.protocol,
-                None,
-                Some(&f.error),
+                &NewMessage {
+                    tenant: &f.tenant,
+                    partner: &f.partner,
+                    direction: Direction::In,
+                    name: &f.name,
+                    size: f.bytes_received,
+                    hash: None,
+                    state: MessageState::Failed,
+                    protocol: &f.protocol,
+                    source: &f.source,
+                    origin: None,
+                    reason: Some(&f.error),
+                },
             )?;
             append(
                 tx,
@@ -431,20 +491,19 @@ impl Journal for SqliteJournal {
     fn finish_process(
         &self,
         task: &Task,
-        verdict: &Verdict,
-        routing: Option<&Routing>,
+        (verdict, verdict_by): (&Verdict, &Provenance),
+        routing: Option<(&Routing, &Provenance)>,
     ) -> Result<()> {
         let message = self.message(&task.tenant, task.message)?;
         self.write(|tx| {
             done(tx, task)?;
-            let detail = serde_json::to_value(verdict).unwrap_or(Value::Null);
             append(
                 tx,
                 &task.tenant,
                 EventKind::Verdict,
                 Some(message.id),
                 Some(&message.partner),
-                &detail,
+                &with_provenance(verdict, verdict_by),
             )?;
             match verdict {
                 Verdict::Reject { reasons } => {
@@ -467,17 +526,16 @@ impl Journal for SqliteJournal {
                     set_state(tx, message.id, MessageState::Quarantined, Some(reason))?;
                 }
                 Verdict::Accept => {
-                    let routing = routing.ok_or_else(|| {
+                    let (routing, routing_by) = routing.ok_or_else(|| {
                         JournalError::Corrupt("an accepted message needs a routing".to_owned())
                     })?;
-                    let detail = serde_json::to_value(routing).unwrap_or(Value::Null);
                     append(
                         tx,
                         &task.tenant,
                         EventKind::Routed,
                         Some(message.id),
                         Some(&message.partner),
-                        &detail,
+                        &with_provenance(routing, routing_by),
                     )?;
                     match routing {
                         Routing::Hold { reason } => {
@@ -518,16 +576,19 @@ impl Journal for SqliteJournal {
             done(tx, task)?;
             let out = insert_message(
                 tx,
-                &task.tenant,
-                &delivery.to,
-                Direction::Out,
-                &delivery.name,
-                source.size,
-                Some(&hash),
-                MessageState::Available,
-                "local",
-                Some(source.id),
-                None,
+                &NewMessage {
+                    tenant: &task.tenant,
+                    partner: &delivery.to,
+                    direction: Direction::Out,
+                    name: &delivery.name,
+                    size: source.size,
+                    hash: Some(&hash),
+                    state: MessageState::Available,
+                    protocol: "delivery",
+                    source: &source.partner,
+                    origin: Some(source.id),
+                    reason: None,
+                },
             )?;
             place(tx, &task.tenant, &delivery.to, Mailbox::Outbox, &delivery.name, out)?;
             append(
@@ -553,7 +614,13 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn finish_acknowledge(&self, task: &Task, files: &[AckFile]) -> Result<()> {
+    fn finish_acknowledge(
+        &self,
+        task: &Task,
+        files: &[AckFile],
+        renames: &[Rename],
+        by: &Provenance,
+    ) -> Result<()> {
         let Step::Acknowledge(event) = &task.step else {
             return Err(JournalError::Corrupt(format!(
                 "task {} is not an acknowledgement",
@@ -566,16 +633,19 @@ impl Journal for SqliteJournal {
             for file in files {
                 let id = insert_message(
                     tx,
-                    &task.tenant,
-                    &file.partner,
-                    Direction::Out,
-                    &file.name,
-                    file.size,
-                    Some(&file.hash),
-                    MessageState::Available,
-                    "ack",
-                    Some(task.message),
-                    None,
+                    &NewMessage {
+                        tenant: &task.tenant,
+                        partner: &file.partner,
+                        direction: Direction::Out,
+                        name: &file.name,
+                        size: file.size,
+                        hash: Some(&file.hash),
+                        state: MessageState::Available,
+                        protocol: "ack",
+                        source: "ferry",
+                        origin: Some(task.message),
+                        reason: None,
+                    },
                 )?;
                 place(
                     tx,
@@ -587,13 +657,37 @@ impl Journal for SqliteJournal {
                 )?;
                 placed.push(json!({ "partner": file.partner, "name": file.name, "message": id }));
             }
+            let mut renamed = Vec::new();
+            for r in renames {
+                // A rename of a file that is not there (any more) is recorded
+                // as skipped rather than failing the acknowledgement.
+                let moved = tx.execute(
+                    "UPDATE OR REPLACE mailbox SET name = ?5
+                     WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
+                    params![
+                        task.tenant,
+                        r.partner,
+                        r.mailbox.as_str(),
+                        r.old_name,
+                        r.new_name
+                    ],
+                )?;
+                renamed.push(json!({ "rename": r, "done": moved == 1 }));
+            }
+            let mut detail = json!({ "event": event, "files": placed, "by": by.by });
+            if !renamed.is_empty() {
+                detail["renames"] = json!(renamed);
+            }
+            if !by.logs.is_empty() {
+                detail["logs"] = json!(by.logs);
+            }
             append(
                 tx,
                 &task.tenant,
                 EventKind::Acknowledged,
                 Some(task.message),
                 None,
-                &json!({ "event": event, "files": placed }),
+                &detail,
             )?;
             Ok(())
         })
@@ -776,6 +870,7 @@ impl Journal for SqliteJournal {
             "SELECT {MESSAGE_COLUMNS} FROM messages
              WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR partner = ?2)
                AND (?3 IS NULL OR direction = ?3) AND (?5 IS NULL OR id = ?5)
+               AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR id < ?7)
              ORDER BY id DESC LIMIT ?4"
         ))?;
         let rows = stmt.query_map(
@@ -784,7 +879,9 @@ impl Journal for SqliteJournal {
                 query.partner,
                 query.direction.map(Direction::as_str),
                 query.limit.map_or(-1, |l| l as i64),
-                query.id.map(|id| id.0)
+                query.id.map(|id| id.0),
+                query.since.map(|t| t.0),
+                query.before.map(|id| id.0)
             ],
             message_row,
         )?;
@@ -794,30 +891,108 @@ impl Journal for SqliteJournal {
     fn message_events(&self, tenant: &str, id: MessageId) -> Result<Vec<Event>> {
         let conn = self.read();
         get_message(&conn, tenant, id)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT tenant, seq, at, kind, message, partner, detail, prev_hash, hash FROM events
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
              WHERE tenant = ?1 AND (message = ?2 OR message IN
                    (SELECT id FROM messages WHERE origin = ?2 AND tenant = ?1))
-             ORDER BY seq",
+             ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(params![tenant, id.0], event_row)?;
+        collect(rows)
+    }
+
+    fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT value FROM kv WHERE tenant = ?1 AND partner = ?2 AND key = ?3",
         )?;
-        let rows = stmt.query_map(params![tenant, id.0], |row| {
-            let kind: String = row.get(3)?;
-            let detail: String = row.get(6)?;
-            Ok((|| {
-                Ok(Event {
-                    tenant: row.get(0)?,
-                    seq: row.get(1)?,
-                    at: Timestamp(row.get(2)?),
-                    kind: kind.parse()?,
-                    message: row.get::<_, Option<i64>>(4)?.map(MessageId),
-                    partner: row.get(5)?,
-                    detail: serde_json::from_str(&detail)
-                        .map_err(|e| JournalError::Corrupt(format!("event detail: {e}")))?,
-                    prev_hash: row.get(7)?,
-                    hash: row.get(8)?,
-                })
-            })())
-        })?;
+        Ok(stmt
+            .query_row(params![tenant, partner, key], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn kv_set(&self, tenant: &str, partner: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO kv (tenant, partner, key, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(tenant, partner, key) DO UPDATE SET value = excluded.value",
+                params![tenant, partner, key, value],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn kv_delete(&self, tenant: &str, partner: &str, key: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM kv WHERE tenant = ?1 AND partner = ?2 AND key = ?3",
+                params![tenant, partner, key],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn kv_count(&self, tenant: &str, partner: &str) -> Result<usize> {
+        let conn = self.read();
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM kv WHERE tenant = ?1 AND partner = ?2",
+            params![tenant, partner],
+            |row| row.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    fn plugin_pin(&self, tenant: &str, partner: &str, role: &str) -> Result<Option<PluginPin>> {
+        let conn = self.read();
+        Ok(conn
+            .query_row(
+                "SELECT sha256, file_sha256 FROM plugin_pins
+                 WHERE tenant = ?1 AND partner = ?2 AND role = ?3",
+                params![tenant, partner, role],
+                |row| {
+                    Ok(PluginPin {
+                        sha256: row.get(0)?,
+                        file_sha256: row.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_plugin_pin(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: &str,
+        pin: Option<&PluginPin>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            match pin {
+                Some(pin) => tx.execute(
+                    "INSERT INTO plugin_pins (tenant, partner, role, sha256, file_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(tenant, partner, role)
+                     DO UPDATE SET sha256 = excluded.sha256, file_sha256 = excluded.file_sha256",
+                    params![tenant, partner, role, pin.sha256, pin.file_sha256],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM plugin_pins WHERE tenant = ?1 AND partner = ?2 AND role = ?3",
+                    params![tenant, partner, role],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn plugin_events(&self, tenant: &str, partner: &str, role: &str) -> Result<Vec<Event>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events
+             WHERE tenant = ?1 AND kind = 'plugin-version'
+               AND json_extract(detail, '$.partner') = ?2 AND json_extract(detail, '$.role') = ?3
+             ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(params![tenant, partner, role], event_row)?;
         collect(rows)
     }
 

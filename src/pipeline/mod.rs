@@ -18,7 +18,7 @@ pub use builtin::{AcceptAll, ReceiptFiles, RouteTable};
 pub use worker::{Pipeline, StepSource, StepsFor};
 
 use crate::config;
-use crate::journal::{AckEvent, Message, Routing, Verdict};
+use crate::journal::{AckEvent, Journal, Mailbox, Message, Provenance, Routing, Verdict};
 use crate::store::Store;
 
 /// Why a step could not decide. For a validator or router this quarantines
@@ -28,11 +28,29 @@ use crate::store::Store;
 #[error("{0}")]
 pub struct StepError(pub String);
 
-/// What a step may look at: the message, its content, its partner's settings.
+/// What a step may look at: the message, its content, its partner's
+/// settings, and the journal (for the partner's history).
 pub struct Context<'a> {
     pub message: &'a Message,
     pub store: &'a Store,
     pub tenant: &'a config::Tenant,
+    pub journal: &'a Arc<dyn Journal>,
+}
+
+/// A decision and who made it.
+#[derive(Debug, Clone)]
+pub struct Decided<T> {
+    pub value: T,
+    pub by: Provenance,
+}
+
+impl<T> Decided<T> {
+    pub fn builtin(name: &str, value: T) -> Decided<T> {
+        Decided {
+            value,
+            by: Provenance::builtin(name),
+        }
+    }
 }
 
 impl Context<'_> {
@@ -43,26 +61,39 @@ impl Context<'_> {
 }
 
 pub trait Validator: Send + Sync {
-    fn validate(&self, cx: &Context<'_>) -> Result<Verdict, StepError>;
+    fn validate(&self, cx: &Context<'_>) -> Result<Decided<Verdict>, StepError>;
 }
 
 pub trait Router: Send + Sync {
-    fn route(&self, cx: &Context<'_>) -> Result<Routing, StepError>;
+    fn route(&self, cx: &Context<'_>) -> Result<Decided<Routing>, StepError>;
 }
 
 /// An acknowledgement to make.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum AckAction {
     /// Place a small file in a partner's outbox.
     WriteFile {
         partner: String,
         name: String,
+        #[serde(skip)]
         content: Vec<u8>,
+    },
+    /// Rename a file in a partner's mailbox; its content and history stay.
+    RenameFile {
+        partner: String,
+        mailbox: Mailbox,
+        old_name: String,
+        new_name: String,
     },
 }
 
 pub trait Acknowledger: Send + Sync {
-    fn acknowledge(&self, cx: &Context<'_>, event: &AckEvent) -> Result<Vec<AckAction>, StepError>;
+    fn acknowledge(
+        &self,
+        cx: &Context<'_>,
+        event: &AckEvent,
+    ) -> Result<Decided<Vec<AckAction>>, StepError>;
 }
 
 /// The steps that apply to one partner's files.

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::{AckAction, Context, StepError, Steps};
+use super::{AckAction, Context, Decided, StepError, Steps};
 use crate::config;
-use crate::journal::{AckFile, Journal, JournalError, Routing, Step, Task, Timestamp, Verdict};
+use crate::journal::{
+    AckFile, Journal, JournalError, Rename, Routing, Step, Task, Timestamp, Verdict,
+};
 use crate::store::Store;
 
 /// Where the executor finds a tenant's settings, store and steps. The
@@ -171,41 +173,10 @@ impl Pipeline {
             message: &message,
             store: &store,
             tenant: &tenant,
+            journal: &self.journal,
         };
         match &task.step {
-            Step::Process => {
-                // A validator or router that cannot decide quarantines the
-                // file with its reason: nothing is dropped, nothing is guessed.
-                let verdict = steps
-                    .validator
-                    .validate(&cx)
-                    .unwrap_or_else(|e| quarantine("validator", &e));
-                let routing = match verdict {
-                    Verdict::Accept => match steps.router.route(&cx) {
-                        Ok(routing) => Some(routing),
-                        Err(e) => {
-                            let verdict = quarantine("router", &e);
-                            self.journal.finish_process(task, &verdict, None)?;
-                            return Ok(Outcome::Done);
-                        }
-                    },
-                    _ => None,
-                };
-                if let Some(Routing::Deliver(deliveries)) = &routing
-                    && let Some(unknown) = deliveries
-                        .iter()
-                        .find(|d| !tenant.partners.contains_key(&d.to))
-                {
-                    let verdict = Verdict::Quarantine {
-                        reason: format!("router named an unknown partner `{}`", unknown.to),
-                    };
-                    self.journal.finish_process(task, &verdict, None)?;
-                    return Ok(Outcome::Done);
-                }
-                crate::crashpoint("pipeline.decided");
-                self.journal
-                    .finish_process(task, &verdict, routing.as_ref())?;
-            }
+            Step::Process => self.process(task, &cx, &steps)?,
             Step::Deliver(delivery) => {
                 if !tenant.partners.contains_key(&delivery.to) {
                     return Ok(Outcome::Retry(format!(
@@ -218,33 +189,124 @@ impl Pipeline {
                 crate::crashpoint("pipeline.delivered");
             }
             Step::Acknowledge(event) => {
-                let actions = match steps.acknowledger.acknowledge(&cx, event) {
-                    Ok(actions) => actions,
+                let decided = match steps.acknowledger.acknowledge(&cx, event) {
+                    Ok(decided) => decided,
                     Err(e) => return Ok(Outcome::Retry(format!("acknowledger: {e}"))),
                 };
-                let mut files = Vec::new();
-                for action in actions {
-                    let AckAction::WriteFile {
-                        partner,
-                        name,
-                        content,
-                    } = action;
-                    let committed = match store.put_bytes(&content) {
-                        Ok(committed) => committed,
-                        Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
-                    };
-                    files.push(AckFile {
-                        partner,
-                        name,
-                        hash: committed.hash,
-                        size: committed.size,
-                    });
+                let (mut files, mut renames) = (Vec::new(), Vec::new());
+                for action in decided.value {
+                    match action {
+                        AckAction::WriteFile {
+                            partner,
+                            name,
+                            content,
+                        } => {
+                            if let Err(why) = check_ack_target(&tenant, &partner, &name) {
+                                return Ok(Outcome::Retry(format!("acknowledger: {why}")));
+                            }
+                            let committed = match store.put_bytes(&content) {
+                                Ok(committed) => committed,
+                                Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
+                            };
+                            files.push(AckFile {
+                                partner,
+                                name,
+                                hash: committed.hash,
+                                size: committed.size,
+                            });
+                        }
+                        AckAction::RenameFile {
+                            partner,
+                            mailbox,
+                            old_name,
+                            new_name,
+                        } => {
+                            if let Err(why) = check_ack_target(&tenant, &partner, &new_name) {
+                                return Ok(Outcome::Retry(format!("acknowledger: {why}")));
+                            }
+                            renames.push(Rename {
+                                partner,
+                                mailbox,
+                                old_name,
+                                new_name,
+                            });
+                        }
+                    }
                 }
-                self.journal.finish_acknowledge(task, &files)?;
+                self.journal
+                    .finish_acknowledge(task, &files, &renames, &decided.by)?;
             }
         }
         Ok(Outcome::Done)
     }
+}
+
+impl Pipeline {
+    /// Verdict, then routing. A validator or router that cannot decide
+    /// quarantines the file with its reason: nothing is dropped, nothing is
+    /// guessed.
+    fn process(&self, task: &Task, cx: &Context<'_>, steps: &Steps) -> Result<(), JournalError> {
+        let verdict = match steps.validator.validate(cx) {
+            Ok(decided) => decided,
+            Err(e) => quarantined("validator", &e),
+        };
+        let routing = match verdict.value {
+            Verdict::Accept => match steps.router.route(cx) {
+                Ok(routing) => Some(routing),
+                Err(e) => {
+                    let verdict = quarantined("router", &e);
+                    return self
+                        .journal
+                        .finish_process(task, (&verdict.value, &verdict.by), None);
+                }
+            },
+            _ => None,
+        };
+        if let Some(Decided {
+            value: Routing::Deliver(deliveries),
+            by,
+        }) = &routing
+            && let Some(unknown) = deliveries
+                .iter()
+                .find(|d| !cx.tenant.partners.contains_key(&d.to) || check_name(&d.name).is_err())
+        {
+            let verdict = Decided {
+                value: Verdict::Quarantine {
+                    reason: format!(
+                        "{} routed to partner `{}` as `{}`, which is not a configured partner \
+                         and a valid file name",
+                        by.by, unknown.to, unknown.name
+                    ),
+                },
+                by: by.clone(),
+            };
+            return self
+                .journal
+                .finish_process(task, (&verdict.value, &verdict.by), None);
+        }
+        crate::crashpoint("pipeline.decided");
+        self.journal.finish_process(
+            task,
+            (&verdict.value, &verdict.by),
+            routing.as_ref().map(|r| (&r.value, &r.by)),
+        )
+    }
+}
+
+/// An acknowledgement may only write into partners of the tenant, under valid names.
+fn check_ack_target(tenant: &config::Tenant, partner: &str, name: &str) -> Result<(), String> {
+    if !tenant.partners.contains_key(partner) {
+        return Err(format!("no partner `{partner}` in this tenant"));
+    }
+    check_name(name).map_err(|e| format!("`{name}`: {e}"))
+}
+
+fn check_name(name: &str) -> Result<(), crate::tenant::MailboxError> {
+    crate::tenant::MailboxPath::inbox_file(name).map(|_| ())
+}
+
+fn quarantined(step: &str, error: &StepError) -> Decided<Verdict> {
+    Decided::builtin("pipeline", quarantine(step, error))
 }
 
 fn quarantine(step: &str, error: &StepError) -> Verdict {

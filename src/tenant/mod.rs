@@ -10,7 +10,8 @@ mod mailbox;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::json;
 
@@ -19,6 +20,7 @@ pub use mailbox::{MailboxError, MailboxPath, Tenant};
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
 use crate::pipeline::{Pipeline, StepSource, Steps, StepsFor};
+use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,14 @@ pub enum HubError {
     },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    #[error("plugin host: {0}")]
+    Plugin(String),
+}
+
+impl From<PluginError> for HubError {
+    fn from(e: PluginError) -> HubError {
+        HubError::Plugin(e.to_string())
+    }
 }
 
 /// One immutable state of the configuration with what was opened from it.
@@ -52,6 +62,10 @@ pub struct Hub {
     journal: Arc<dyn Journal>,
     snapshot: RwLock<Arc<Snapshot>>,
     pipeline: RwLock<Option<Arc<Pipeline>>>,
+    /// The plugin host, started when the first partner names a plugin.
+    plugins: OnceLock<Arc<Registry>>,
+    /// Whether plugin files are watched (by `serve`; not by one-shot commands).
+    watching: AtomicBool,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -75,9 +89,28 @@ impl PipelineLock {
                 source,
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(PipelineLock { _file: file })),
+            Ok(()) => {
+                // The holder's pid, for `ferry plugin rollback` to signal it.
+                use std::io::Write as _;
+                let mut file = file;
+                let _ = file.set_len(0);
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(Some(PipelineLock { _file: file }))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(source)) => Err(HubError::DataDir { path, source }),
+        }
+    }
+
+    /// The pid of the process holding the lock, if one does.
+    pub fn holder(data_dir: &Path) -> Option<i32> {
+        let path = data_dir.join("ferry.lock");
+        let file = File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Err(std::fs::TryLockError::WouldBlock) => {
+                std::fs::read_to_string(&path).ok()?.trim().parse().ok()
+            }
+            _ => None,
         }
     }
 
@@ -99,11 +132,66 @@ impl Hub {
             &config.data_dir.join("journal.sqlite"),
         )?);
         let snapshot = Self::build(&journal, Arc::new(config), None)?;
-        Ok(Arc::new(Hub {
+        let hub = Arc::new(Hub {
             journal,
             snapshot: RwLock::new(Arc::new(snapshot)),
             pipeline: RwLock::new(None),
-        }))
+            plugins: OnceLock::new(),
+            watching: AtomicBool::new(false),
+        });
+        hub.sync_plugins()?;
+        Ok(hub)
+    }
+
+    /// The plugin registry, starting the plugin engine on first use.
+    pub fn plugins(&self) -> Result<&Arc<Registry>, HubError> {
+        if let Some(registry) = self.plugins.get() {
+            return Ok(registry);
+        }
+        let data_dir = self.config().data_dir.clone();
+        let engine = PluginEngine::new(Some(&data_dir.join("plugins").join("cache")))?;
+        let registry = Registry::new(Arc::new(engine), Arc::clone(&self.journal), &data_dir);
+        Ok(self.plugins.get_or_init(|| Arc::new(registry)))
+    }
+
+    /// Loads the plugins the configuration names, and drops the slots of
+    /// those it no longer names.
+    fn sync_plugins(&self) -> Result<(), HubError> {
+        let snapshot = self.snapshot();
+        let mut wanted = Vec::new();
+        for (tenant_name, tenant) in &snapshot.config.tenants {
+            for (partner_name, partner) in &tenant.partners {
+                for (role, path) in &partner.plugins {
+                    let role: Role = role.parse().map_err(HubError::Plugin)?;
+                    let key = SlotKey {
+                        tenant: tenant_name.clone(),
+                        partner: partner_name.clone(),
+                        role,
+                    };
+                    wanted.push((key, path.clone()));
+                }
+            }
+        }
+        if wanted.is_empty() && self.plugins.get().is_none() {
+            return Ok(());
+        }
+        let started = self.plugins.get().is_none();
+        let registry = self.plugins()?;
+        if started && self.watching.load(Ordering::SeqCst) {
+            registry.watch()?;
+        }
+        registry.sync(&wanted);
+        Ok(())
+    }
+
+    /// Watches plugin files from now on and swaps in new versions as they
+    /// change.
+    pub fn watch_plugins(&self) -> Result<(), HubError> {
+        self.watching.store(true, Ordering::SeqCst);
+        if let Some(registry) = self.plugins.get() {
+            registry.watch()?;
+        }
+        Ok(())
     }
 
     fn build(
@@ -211,6 +299,8 @@ impl Hub {
         let current = self.snapshot();
         if config.digest == current.config.digest {
             tracing::info!("configuration unchanged");
+            // Plugin files and rollback pins live outside the configuration.
+            self.sync_plugins()?;
             return Ok(());
         }
         let next = Self::build(&self.journal, Arc::new(config), Some(&current))?;
@@ -234,6 +324,7 @@ impl Hub {
         }
         tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.sync_plugins()?;
         self.notify();
         Ok(())
     }
@@ -247,10 +338,38 @@ impl StepSource for HubSteps {
     fn resolve(&self, tenant: &str) -> Option<(Arc<config::Tenant>, Store, StepsFor)> {
         let hub = self.0.upgrade()?;
         let tenant = hub.tenant(tenant)?;
-        // Plugins (a later layer) choose steps per partner; until a partner
-        // has one, the built-ins apply.
-        let steps: StepsFor = Arc::new(|_partner: &str| Steps::default());
-        Some((Arc::clone(tenant.config()), tenant.store().clone(), steps))
+        let config = Arc::clone(tenant.config());
+        let registry = hub.plugins.get().cloned();
+        let limits = Limits {
+            deadline: config.plugin_deadline,
+            memory: config.plugin_memory,
+            ..Limits::default()
+        };
+        let tenant_name = config.name.clone();
+        // A partner's role is served by its plugin where it names one, and
+        // by the built-in step otherwise.
+        let steps: StepsFor = Arc::new(move |partner: &str| {
+            let mut steps = Steps::default();
+            let Some(registry) = &registry else {
+                return steps;
+            };
+            let step = |role| {
+                registry.slot(&tenant_name, partner, role).map(|slot| {
+                    Arc::new(PluginStep::new(slot, Arc::clone(registry.engine()), limits))
+                })
+            };
+            if let Some(step) = step(Role::Validator) {
+                steps.validator = step;
+            }
+            if let Some(step) = step(Role::Router) {
+                steps.router = step;
+            }
+            if let Some(step) = step(Role::Acknowledger) {
+                steps.acknowledger = step;
+            }
+            steps
+        });
+        Some((config, tenant.store().clone(), steps))
     }
 
     fn max_attempts(&self) -> u32 {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use ferry::config::Tenant as TenantConfig;
 use ferry::journal::{AckEvent, MessageState, Routing, Verdict};
 use ferry::pipeline::{
-    AckAction, Acknowledger, Context, Pipeline, ReceiptFiles, RouteTable, StepError, StepSource,
-    Steps, StepsFor, Validator,
+    AckAction, Acknowledger, Context, Decided, Pipeline, ReceiptFiles, RouteTable, StepError,
+    StepSource, Steps, StepsFor, Validator,
 };
 use ferry::store::Store;
 use ferry::tenant::Hub;
@@ -20,7 +20,7 @@ use crate::util::Env;
 struct Utf8Only;
 
 impl Validator for Utf8Only {
-    fn validate(&self, cx: &Context<'_>) -> Result<Verdict, StepError> {
+    fn validate(&self, cx: &Context<'_>) -> Result<Decided<Verdict>, StepError> {
         if cx.message.name.ends_with(".boom") {
             return Err(StepError("trap: unreachable executed".into()));
         }
@@ -30,12 +30,13 @@ impl Validator for Utf8Only {
             .map_err(|e| StepError(e.to_string()))?;
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut blob, &mut text).unwrap();
-        Ok(match String::from_utf8(text) {
+        let verdict = match String::from_utf8(text) {
             Ok(_) => Verdict::Accept,
             Err(e) => Verdict::Reject {
                 reasons: vec![format!("not UTF-8: {e}")],
             },
-        })
+        };
+        Ok(Decided::builtin("utf8-only", verdict))
     }
 }
 
@@ -43,7 +44,11 @@ impl Validator for Utf8Only {
 struct Flaky(Arc<AtomicU32>);
 
 impl Acknowledger for Flaky {
-    fn acknowledge(&self, _: &Context<'_>, _: &AckEvent) -> Result<Vec<AckAction>, StepError> {
+    fn acknowledge(
+        &self,
+        _: &Context<'_>,
+        _: &AckEvent,
+    ) -> Result<Decided<Vec<AckAction>>, StepError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Err(StepError("mailbox service unavailable".into()))
     }
@@ -208,10 +213,13 @@ fn a_failing_step_is_retried_then_dead_lettered() {
 fn hold_keeps_the_file_with_the_reason() {
     struct HoldAll;
     impl ferry::pipeline::Router for HoldAll {
-        fn route(&self, _: &Context<'_>) -> Result<Routing, StepError> {
-            Ok(Routing::Hold {
-                reason: "waiting for the daily batch".into(),
-            })
+        fn route(&self, _: &Context<'_>) -> Result<Decided<Routing>, StepError> {
+            Ok(Decided::builtin(
+                "hold-all",
+                Routing::Hold {
+                    reason: "waiting for the daily batch".into(),
+                },
+            ))
         }
     }
     let (_env, hub, pipeline) = setup(Steps {

@@ -1,0 +1,59 @@
+//! A validator that misbehaves on purpose, chosen by the partner parameter
+//! `behaviour`, for ferry's sandbox tests: every way a plugin can go wrong
+//! must be contained within its limits, with a clear reason.
+
+use ferry_plugin::host;
+use ferry_plugin::types::{FileInfo, Verdict};
+
+struct Hostile;
+
+impl ferry_plugin::Validator for Hostile {
+    fn validate(file: FileInfo) -> Verdict {
+        match host::param("behaviour").as_deref() {
+            Some("loop") => spin(),
+            Some("memory") => hoard(),
+            Some("recursion") => Verdict::Reject(vec![format!("depth {}", recurse(file.size))]),
+            Some("trap") => panic!("this plugin panics on purpose"),
+            Some("huge-output") => {
+                Verdict::Reject((0..4096).map(|i| format!("{i:>1024}")).collect())
+            }
+            Some("host-flood") => {
+                // Asks the host for far more than it gives; must hit a limit.
+                for i in 0..2_000 {
+                    host::kv_set(&format!("key-{i}"), &[0u8; 1024]);
+                }
+                Verdict::Accept
+            }
+            Some("log-flood") => {
+                for i in 0..1_000_000u64 {
+                    host::info(&format!("line {i}"));
+                }
+                Verdict::Accept
+            }
+            _ => Verdict::Accept,
+        }
+    }
+}
+
+ferry_plugin::validator!(Hostile);
+
+fn spin() -> Verdict {
+    let mut x: u64 = 1;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+fn hoard() -> Verdict {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    // Not a tail call: every level keeps a frame.
+    let frame = std::hint::black_box([n; 32]);
+    recurse(n + 1) + frame[n as usize % 32]
+}

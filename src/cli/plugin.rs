@@ -1,0 +1,476 @@
+//! `ferry plugin ...`: what an integrator runs before and after deploying a
+//! plugin.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::journal::{
+    AckEvent, Direction, EventKind, MessageId, MessageQuery, PluginPin, Timestamp,
+};
+use crate::plugin::{FileMeta, HistoryEntry, Limits, MemoryServices, Plugin, PluginEngine, Role};
+use crate::tenant::PipelineLock;
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Check that a component implements a role's world with nothing but ferry's imports.
+    Check {
+        plugin: PathBuf,
+        /// The role to check; every role when absent.
+        #[arg(long)]
+        role: Option<Role>,
+    },
+    /// Run a plugin on a local file exactly as the server would, and print its decision.
+    Run(RunArgs),
+    /// Re-run a candidate plugin on a partner's past files and show where it would decide otherwise.
+    Replay(ReplayArgs),
+    /// Put back the version of a partner's plugin that served before the current one.
+    Rollback {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        role: Role,
+    },
+    /// List the versions a partner's plugin had, oldest first.
+    Versions {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        role: Role,
+    },
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    plugin: PathBuf,
+    #[arg(long)]
+    role: Role,
+    /// The file to decide about.
+    #[arg(long)]
+    file: PathBuf,
+    /// The file's name as the partner sent it (defaults to the file's name).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value = "partner")]
+    partner: String,
+    #[arg(long, default_value = "tenant")]
+    tenant: String,
+    /// A JSON array of history entries (message_id, direction, name, size, sha256, state, received_at).
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// A partner parameter, NAME=VALUE; repeat for more.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// For acknowledgers: delivered, downloaded:PARTNER, rejected:REASON or failed:REASON.
+    #[arg(long, default_value = "delivered")]
+    event: String,
+    #[arg(long, default_value_t = 50)]
+    deadline_ms: u64,
+    /// Memory cap, such as 64MiB.
+    #[arg(long, default_value = "64MiB")]
+    memory: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    candidate: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    partner: String,
+    /// `validator` or `router`.
+    #[arg(long)]
+    role: Role,
+    /// Only files received at or after this time (RFC 3339, such as 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    limit: usize,
+}
+
+pub fn run(config: &Path, command: PluginCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PluginCommand::Check { plugin, role } => check(&plugin, role),
+        PluginCommand::Run(args) => run_plugin(args),
+        PluginCommand::Replay(args) => replay(config, args),
+        PluginCommand::Rollback {
+            tenant,
+            partner,
+            role,
+        } => rollback(config, &tenant, &partner, role),
+        PluginCommand::Versions {
+            tenant,
+            partner,
+            role,
+        } => versions(config, &tenant, &partner, role),
+    }
+}
+
+fn read_plugin(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn check(path: &Path, role: Option<Role>) -> anyhow::Result<ExitCode> {
+    let bytes = read_plugin(path)?;
+    let engine = PluginEngine::new(None)?;
+    let started = Instant::now();
+    let roles = match role {
+        Some(role) => {
+            engine.load(&bytes, role)?;
+            vec![role]
+        }
+        None => engine.roles(&bytes)?,
+    };
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    println!(
+        "{}: ok, implements {} ({} bytes, checked in {:.0?})",
+        path.display(),
+        names.join(", "),
+        bytes.len(),
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_event(text: &str) -> anyhow::Result<AckEvent> {
+    let (kind, arg) = text.split_once(':').unwrap_or((text, ""));
+    Ok(match kind {
+        "delivered" => AckEvent::Delivered,
+        "downloaded" => AckEvent::Downloaded { by: arg.to_owned() },
+        "rejected" => AckEvent::Rejected {
+            reasons: vec![arg.to_owned()],
+        },
+        "failed" => AckEvent::Failed {
+            reason: arg.to_owned(),
+        },
+        other => bail!(
+            "unknown event `{other}`: expected delivered, downloaded:PARTNER, rejected:REASON or failed:REASON"
+        ),
+    })
+}
+
+fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let bytes = read_plugin(&args.plugin)?;
+    let content =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let history: Vec<HistoryEntry> = match &args.history {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{}: expected a JSON array of history entries",
+                path.display()
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let mut params = BTreeMap::new();
+    for param in &args.params {
+        let (name, value) = param
+            .split_once('=')
+            .with_context(|| format!("`{param}`: expected NAME=VALUE"))?;
+        params.insert(name.to_owned(), value.to_owned());
+    }
+    let memory = crate::config::parse_size(&args.memory)
+        .with_context(|| format!("`{}` is not a size", args.memory))?;
+    let limits = Limits {
+        deadline: std::time::Duration::from_millis(args.deadline_ms),
+        memory: memory as usize,
+        ..Limits::default()
+    };
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => args
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    use sha2::Digest as _;
+    let file = FileMeta {
+        tenant: args.tenant.clone(),
+        partner: args.partner.clone(),
+        direction: Direction::In,
+        name,
+        size: content.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(&content)),
+        protocol: "cli".into(),
+        source: args.file.display().to_string(),
+        message_id: history.iter().map(|h| h.message_id).max().unwrap_or(0) + 1,
+        received_at: Timestamp::now().0,
+    };
+    let services = Box::new(MemoryServices {
+        content,
+        history,
+        params,
+        kv: BTreeMap::new(),
+    });
+
+    let engine = PluginEngine::new(None)?;
+    let started = Instant::now();
+    let plugin = engine.load(&bytes, args.role)?;
+    let load_time = started.elapsed();
+    let result = call(&plugin, &engine, services, limits, &file, &args.event)?;
+    let (decision, logs, elapsed, peak) = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            if args.json {
+                println!("{}", json!({ "error": e.to_string() }));
+            } else {
+                println!("error: {e}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let value = json!({
+            "decision": decision, "logs": logs, "call_ms": elapsed.as_secs_f64() * 1000.0,
+            "load_ms": load_time.as_secs_f64() * 1000.0, "peak_memory": peak,
+            "sha256": plugin.sha256,
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "decision: {decision}")?;
+        writeln!(
+            out,
+            "time:     {:.3} ms call, {:.1} ms load and compile",
+            elapsed.as_secs_f64() * 1000.0,
+            load_time.as_secs_f64() * 1000.0
+        )?;
+        writeln!(
+            out,
+            "memory:   {:.1} MiB peak",
+            peak as f64 / (1 << 20) as f64
+        )?;
+        writeln!(out, "plugin:   {} ({})", plugin.sha256, plugin.role)?;
+        for log in logs {
+            writeln!(out, "log:      {}: {}", log.level, log.message)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+type Called = (
+    serde_json::Value,
+    Vec<crate::plugin::LogLine>,
+    std::time::Duration,
+    usize,
+);
+
+/// Calls a plugin in its role; the outer error is the runner's, the inner the plugin's.
+fn call(
+    plugin: &Plugin,
+    engine: &PluginEngine,
+    services: Box<dyn crate::plugin::HostServices>,
+    limits: Limits,
+    file: &FileMeta,
+    event: &str,
+) -> anyhow::Result<Result<Called, crate::plugin::PluginError>> {
+    Ok(match plugin.role {
+        Role::Validator => plugin
+            .validate(engine, services, limits, file)
+            .map(|o| (json!(o.value), o.logs, o.elapsed, o.peak_memory)),
+        Role::Router => plugin
+            .route(engine, services, limits, file)
+            .map(|o| (json!(o.value), o.logs, o.elapsed, o.peak_memory)),
+        Role::Acknowledger => {
+            let event = parse_event(event)?;
+            plugin
+                .acknowledge(engine, services, limits, file, &event)
+                .map(|o| (json!(o.value), o.logs, o.elapsed, o.peak_memory))
+        }
+    })
+}
+
+fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let kind = match args.role {
+        Role::Validator => EventKind::Verdict,
+        Role::Router => EventKind::Routed,
+        Role::Acknowledger => {
+            bail!("replay compares verdicts and routes: use --role validator or router")
+        }
+    };
+    let since = match &args.since {
+        Some(text) => {
+            let time = humantime::parse_rfc3339_weak(text)
+                .with_context(|| format!("`{text}` is not a time such as 2026-11-01T00:00:00Z"))?;
+            let ms = time
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as i64;
+            Some(Timestamp(ms))
+        }
+        None => None,
+    };
+    let hub = super::open(config)?;
+    let tenant = super::tenant(&hub, &args.tenant)?;
+    let partner = tenant
+        .config()
+        .partners
+        .get(&args.partner)
+        .with_context(|| format!("no partner `{}` in tenant `{}`", args.partner, args.tenant))?;
+    let params = std::sync::Arc::clone(&partner.params);
+    let limits = Limits {
+        deadline: tenant.config().plugin_deadline,
+        memory: tenant.config().plugin_memory,
+        ..Limits::default()
+    };
+    let engine = PluginEngine::new(None)?;
+    let plugin = engine.load(&read_plugin(&args.candidate)?, args.role)?;
+    let journal = hub.journal();
+    let mut messages = journal.messages(&MessageQuery {
+        tenant: Some(args.tenant.clone()),
+        partner: Some(args.partner.clone()),
+        direction: Some(Direction::In),
+        since,
+        limit: Some(args.limit),
+        ..MessageQuery::default()
+    })?;
+    messages.reverse();
+
+    let mut out = std::io::stdout().lock();
+    let (mut compared, mut differ) = (0, 0);
+    for message in messages {
+        let Some(hash) = message.hash else { continue };
+        let recorded = journal
+            .message_events(&message.tenant, message.id)?
+            .into_iter()
+            .find(|e| e.kind == kind && e.message == Some(message.id))
+            .map(|e| decision_only(e.detail));
+        let services = crate::plugin::JournalServices::new(
+            std::sync::Arc::clone(journal),
+            tenant.store().clone(),
+            Some(hash),
+            &message.tenant,
+            &message.partner,
+            std::sync::Arc::clone(&params),
+        )
+        .as_of(MessageId(message.id.0));
+        let candidate = call(
+            &plugin,
+            &engine,
+            Box::new(services),
+            limits,
+            &FileMeta::of(&message),
+            "",
+        )?
+        .map(|(decision, ..)| decision)
+        .unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        compared += 1;
+        let recorded_text =
+            recorded.map_or_else(|| "(none recorded)".to_owned(), |r| r.to_string());
+        let same = recorded_text == candidate.to_string();
+        if !same {
+            differ += 1;
+        }
+        writeln!(
+            out,
+            "{} {:>6}  {}\n    recorded:  {recorded_text}\n    candidate: {candidate}",
+            if same { "same   " } else { "DIFFERS" },
+            message.id,
+            message.name,
+        )?;
+    }
+    writeln!(
+        out,
+        "{compared} file{} replayed, {differ} decision{} differ",
+        if compared == 1 { "" } else { "s" },
+        if differ == 1 { "s" } else { "" }
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A recorded verdict or routing without who made it.
+fn decision_only(mut detail: serde_json::Value) -> serde_json::Value {
+    if let Some(fields) = detail.as_object_mut() {
+        fields.remove("by");
+        fields.remove("logs");
+    }
+    detail
+}
+
+fn versions(config: &Path, tenant: &str, partner: &str, role: Role) -> anyhow::Result<ExitCode> {
+    let hub = super::open(config)?;
+    for event in hub
+        .journal()
+        .plugin_events(tenant, partner, role.as_str())?
+    {
+        let d = &event.detail;
+        println!(
+            "{}  {:<12} {}  {}",
+            event.at,
+            d["status"].as_str().unwrap_or_default(),
+            d["sha256"].as_str().unwrap_or("-"),
+            d["reason"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rollback(config: &Path, tenant: &str, partner: &str, role: Role) -> anyhow::Result<ExitCode> {
+    let hub = super::open(config)?;
+    let tenant_config = super::tenant(&hub, tenant)?;
+    let path = tenant_config
+        .config()
+        .partners
+        .get(partner)
+        .and_then(|p| p.plugins.get(role.as_str()))
+        .with_context(|| format!("partner `{partner}` of `{tenant}` has no {role} plugin"))?
+        .clone();
+    // The versions that served, newest last, without repeats in a row.
+    let mut served: Vec<String> = Vec::new();
+    for event in hub
+        .journal()
+        .plugin_events(tenant, partner, role.as_str())?
+    {
+        let status = event.detail["status"].as_str().unwrap_or_default();
+        if matches!(status, "activated" | "rolled-back")
+            && let Some(sha) = event.detail["sha256"].as_str()
+            && served.last().map(String::as_str) != Some(sha)
+        {
+            served.push(sha.to_owned());
+        }
+    }
+    let (Some(current), Some(previous)) = (served.last(), served.iter().rev().nth(1)) else {
+        bail!("no earlier version of this {role} plugin has served: nothing to roll back to");
+    };
+    use sha2::Digest as _;
+    let file_sha = hex::encode(sha2::Sha256::digest(read_plugin(&path)?));
+    hub.journal().set_plugin_pin(
+        tenant,
+        partner,
+        role.as_str(),
+        Some(&PluginPin {
+            sha256: previous.clone(),
+            file_sha256: file_sha,
+        }),
+    )?;
+    println!("{tenant}/{partner} {role}: {current} -> {previous}");
+    match PipelineLock::holder(&hub.config().data_dir) {
+        Some(pid) => {
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).context("invalid pid in the lock file")?,
+                rustix::process::Signal::HUP,
+            )
+            .with_context(|| format!("signalling the server (pid {pid})"))?;
+            println!("the running server (pid {pid}) applies it now");
+        }
+        None => println!("no server is running: it applies at the next start"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,122 @@
+//! Plugins as pipeline steps: the adapters between a [`Slot`] and the
+//! pipeline's `Validator`, `Router` and `Acknowledger` traits.
+
+use std::sync::Arc;
+
+use super::services::JournalServices;
+use super::{FileMeta, Limits, Plugin, PluginEngine, Role, Slot};
+use crate::journal::{AckEvent, Provenance, Routing, Verdict};
+use crate::pipeline::{AckAction, Acknowledger, Context, Decided, Router, StepError, Validator};
+
+/// One role of one partner, served by whatever version its slot holds.
+pub struct PluginStep {
+    slot: Arc<Slot>,
+    engine: Arc<PluginEngine>,
+    limits: Limits,
+}
+
+impl PluginStep {
+    pub fn new(slot: Arc<Slot>, engine: Arc<PluginEngine>, limits: Limits) -> PluginStep {
+        PluginStep {
+            slot,
+            engine,
+            limits,
+        }
+    }
+
+    /// The version to call, and the services it gets, for this message.
+    fn prepare(&self, cx: &Context<'_>) -> Result<(Arc<Plugin>, Box<JournalServices>), StepError> {
+        let plugin = self.slot.current().map_err(StepError)?;
+        let params = cx
+            .partner()
+            .map(|p| Arc::clone(&p.params))
+            .unwrap_or_default();
+        let services = JournalServices::new(
+            Arc::clone(cx.journal),
+            cx.store.clone(),
+            cx.message.hash,
+            &cx.message.tenant,
+            &cx.message.partner,
+            params,
+        );
+        Ok((plugin, Box::new(services)))
+    }
+
+    fn fail(&self, plugin: &Plugin, error: super::PluginError) -> StepError {
+        StepError(format!(
+            "{} plugin {}: {error}",
+            self.slot.key.role,
+            &plugin.sha256[..12]
+        ))
+    }
+}
+
+fn provenance(plugin: &Plugin, logs: Vec<super::LogLine>) -> Provenance {
+    Provenance {
+        by: format!("plugin:{}", plugin.sha256),
+        logs: logs
+            .into_iter()
+            .map(|l| format!("{}: {}", l.level, l.message))
+            .collect(),
+    }
+}
+
+impl Validator for PluginStep {
+    fn validate(&self, cx: &Context<'_>) -> Result<Decided<Verdict>, StepError> {
+        debug_assert_eq!(self.slot.key.role, Role::Validator);
+        let (plugin, services) = self.prepare(cx)?;
+        let outcome = plugin
+            .validate(
+                &self.engine,
+                services,
+                self.limits,
+                &FileMeta::of(cx.message),
+            )
+            .map_err(|e| self.fail(&plugin, e))?;
+        Ok(Decided {
+            value: outcome.value,
+            by: provenance(&plugin, outcome.logs),
+        })
+    }
+}
+
+impl Router for PluginStep {
+    fn route(&self, cx: &Context<'_>) -> Result<Decided<Routing>, StepError> {
+        let (plugin, services) = self.prepare(cx)?;
+        let outcome = plugin
+            .route(
+                &self.engine,
+                services,
+                self.limits,
+                &FileMeta::of(cx.message),
+            )
+            .map_err(|e| self.fail(&plugin, e))?;
+        Ok(Decided {
+            value: outcome.value,
+            by: provenance(&plugin, outcome.logs),
+        })
+    }
+}
+
+impl Acknowledger for PluginStep {
+    fn acknowledge(
+        &self,
+        cx: &Context<'_>,
+        event: &AckEvent,
+    ) -> Result<Decided<Vec<AckAction>>, StepError> {
+        let (plugin, services) = self.prepare(cx)?;
+        let outcome = plugin
+            .acknowledge(
+                &self.engine,
+                services,
+                self.limits,
+                &FileMeta::of(cx.message),
+                event,
+            )
+            .map_err(|e| self.fail(&plugin, e))?;
+        Ok(Decided {
+            value: outcome.value,
+            by: provenance(&plugin, outcome.logs),
+        })
+    }
+}
