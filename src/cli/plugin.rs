@@ -382,15 +382,18 @@ fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
             out,
             "{} {:>6}  {}\n    recorded:  {recorded_text}\n    candidate: {candidate}",
             if same { "same   " } else { "DIFFERS" },
-            message.id,
+            message.id.0,
             message.name,
         )?;
     }
+    let differ = match differ {
+        1 => "1 decision differs".to_owned(),
+        n => format!("{n} decisions differ"),
+    };
     writeln!(
         out,
-        "{compared} file{} replayed, {differ} decision{} differ",
-        if compared == 1 { "" } else { "s" },
-        if differ == 1 { "s" } else { "" }
+        "{compared} file{} replayed, {differ}",
+        if compared == 1 { "" } else { "s" }
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -61,7 +61,7 @@ pub fn put(config: &Path, args: PutArgs) -> anyhow::Result<ExitCode> {
     // running server picks the file up by itself; otherwise run it here.
     match PipelineLock::try_acquire(&hub.config().data_dir)? {
         Some(_lock) => {
-            hub.pipeline().drain()?;
+            hub.pipeline()?.drain()?;
             let message = hub.journal().message(tenant.name(), ingested.message)?;
             match &message.reason {
                 Some(reason) => println!("{}: {reason}", message.state),

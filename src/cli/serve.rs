@@ -36,7 +36,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
 
     hub.watch_plugins()?;
-    let pipeline = hub.pipeline();
+    let pipeline = hub.pipeline()?;
     let threads = pipeline.spawn_workers(workers);
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut terminate =

@@ -313,8 +313,7 @@ fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Message>> {
     })())
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at, source";
+const MESSAGE_COLUMNS: &str = "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at, source";
 
 fn get_message(conn: &Connection, tenant: &str, id: MessageId) -> Result<Message> {
     conn.query_row(

@@ -139,7 +139,6 @@ impl Hub {
             plugins: OnceLock::new(),
             watching: AtomicBool::new(false),
         });
-        hub.sync_plugins()?;
         Ok(hub)
     }
 
@@ -155,8 +154,17 @@ impl Hub {
     }
 
     /// Loads the plugins the configuration names, and drops the slots of
-    /// those it no longer names.
+    /// those it no longer names. Only once the pipeline runs in this
+    /// process: commands that only read need no plugin engine.
     fn sync_plugins(&self) -> Result<(), HubError> {
+        if self
+            .pipeline
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
+            return Ok(());
+        }
         let snapshot = self.snapshot();
         let mut wanted = Vec::new();
         for (tenant_name, tenant) in &snapshot.config.tenants {
@@ -278,11 +286,18 @@ impl Hub {
         Ok(removed)
     }
 
-    /// The pipeline of this hub, created on first use.
-    pub fn pipeline(self: &Arc<Self>) -> Arc<Pipeline> {
-        let mut slot = self.pipeline.write().unwrap_or_else(|p| p.into_inner());
-        let source: Arc<dyn StepSource> = Arc::new(HubSteps(Arc::downgrade(self)));
-        Arc::clone(slot.get_or_insert_with(|| Pipeline::new(Arc::clone(&self.journal), source)))
+    /// The pipeline of this hub, created (with the plugins it runs) on first use.
+    pub fn pipeline(self: &Arc<Self>) -> Result<Arc<Pipeline>, HubError> {
+        let pipeline = {
+            let mut slot = self.pipeline.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(pipeline) = &*slot {
+                return Ok(Arc::clone(pipeline));
+            }
+            let source: Arc<dyn StepSource> = Arc::new(HubSteps(Arc::downgrade(self)));
+            Arc::clone(slot.insert(Pipeline::new(Arc::clone(&self.journal), source)))
+        };
+        self.sync_plugins()?;
+        Ok(pipeline)
     }
 
     /// Wakes the pipeline after an ingest in this process.

@@ -5,6 +5,7 @@ mod config_errors;
 mod crash;
 mod journal;
 mod pipeline;
+mod plugins;
 mod reload;
 mod traversal;
 mod util;
