@@ -372,9 +372,9 @@ fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .map(|(decision, ..)| decision)
         .unwrap_or_else(|e| json!({ "error": e.to_string() }));
         compared += 1;
+        let same = recorded.as_ref() == Some(&candidate);
         let recorded_text =
             recorded.map_or_else(|| "(none recorded)".to_owned(), |r| r.to_string());
-        let same = recorded_text == candidate.to_string();
         if !same {
             differ += 1;
         }

@@ -1,6 +1,9 @@
 //! A validator that also imports a network interface ferry does not give,
 //! for ferry's sandbox tests: it must be refused when loaded.
 
+// Generated code is not held to this workspace's lints.
+#![allow(clippy::all)]
+
 wit_bindgen::generate!({
     path: "../../wit",
     inline: "

@@ -83,3 +83,36 @@ pub fn check(bytes: &[u8], schema: Option<&serde_json::Value>) -> Verdict {
         Verdict::Reject(reasons)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasons(verdict: Verdict) -> Vec<String> {
+        match verdict {
+            Verdict::Reject(reasons) => reasons,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn well_formed_is_enough_without_a_schema() {
+        assert!(matches!(check(b"[1, 2]", None), Verdict::Accept));
+        assert!(reasons(check(b"[1, 2", None))[0].starts_with("not well-formed JSON"));
+    }
+
+    #[test]
+    fn schema_errors_name_their_place() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": { "lines": { "type": "array", "items": { "type": "integer" } } }
+        });
+        let found = reasons(check(br#"{"lines": [1, "two"]}"#, Some(&schema)));
+        assert_eq!(found.len(), 1);
+        assert!(found[0].starts_with("at /lines/1:"), "{found:?}");
+        assert!(matches!(
+            check(br#"{"lines": [1]}"#, Some(&serde_json::json!({"type": 5}))),
+            Verdict::Quarantine(_)
+        ));
+    }
+}

@@ -1,6 +1,6 @@
 //! Write ferry plugins in a few lines of Rust.
 //!
-//! ```ignore
+//! ```text
 //! use ferry_plugin::types::{FileInfo, Verdict};
 //!
 //! struct OnlyCsv;
@@ -179,6 +179,7 @@ macro_rules! acknowledger {
 #[macro_export]
 macro_rules! __role {
     ($ty:ty, $wit:literal, $world:literal, { $($body:tt)* }) => {
+        #[allow(clippy::all)]
         mod __ferry_plugin_bindings {
             // The plugin's type is named in the parent module.
             #[allow(unused_imports)]
