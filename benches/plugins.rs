@@ -1,0 +1,252 @@
+//! The plugin host's figures:
+//!
+//! - host overhead of one decision (validate + route) with everything
+//!   loaded: a fresh `Store` and instance per call, as the server does;
+//! - time from a plugin file change to the new version serving, through
+//!   the file watcher;
+//! - cold and cached load (compile or cache hit, plus the world check).
+//!
+//! `cargo bench --bench plugins` (environment: `FERRY_BENCH_DECISIONS`,
+//! default 5000; `FERRY_BENCH_ROUNDS`, default 5).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry::journal::{Direction, Verdict};
+use ferry::plugin::{FileMeta, Limits, MemoryServices, PluginEngine, Registry, Role, SlotKey};
+
+fn wasm(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/wasm/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"))
+}
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn file() -> FileMeta {
+    FileMeta {
+        tenant: "bench".into(),
+        partner: "alice".into(),
+        direction: Direction::In,
+        name: "orders.json".into(),
+        size: 64,
+        sha256: "0".repeat(64),
+        protocol: "bench".into(),
+        source: "bench".into(),
+        message_id: 1,
+        received_at: 0,
+    }
+}
+
+fn services(routes: &str) -> Box<MemoryServices> {
+    Box::new(MemoryServices {
+        content: br#"{"order": 7, "lines": [1, 2, 3]}"#.to_vec(),
+        params: [("routes".to_owned(), routes.to_owned())].into(),
+        ..MemoryServices::default()
+    })
+}
+
+fn main() {
+    let decisions = env_or("FERRY_BENCH_DECISIONS", 5000);
+    let rounds = env_or("FERRY_BENCH_ROUNDS", 5);
+    let scratch = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-scratch-plugins");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+
+    // Decision overhead: the JSON validator (no schema: a parse of the
+    // file) and the glob router, each in a fresh instance per call.
+    let engine = PluginEngine::new(Some(&scratch.join("cache"))).unwrap();
+    let validator = engine
+        .load(
+            &std::fs::read(wasm("json_schema_validator")).unwrap(),
+            Role::Validator,
+        )
+        .unwrap();
+    let router = engine
+        .load(&std::fs::read(wasm("glob_router")).unwrap(), Role::Router)
+        .unwrap();
+    let limits = Limits::default();
+    let routes = "*.csv -> bob; *.json -> carol, dave";
+    let mut times = Vec::with_capacity(decisions);
+    for i in 0..decisions + 200 {
+        let started = Instant::now();
+        let verdict = validator
+            .validate(&engine, services(routes), limits, &file())
+            .unwrap();
+        assert_eq!(verdict.value, Verdict::Accept);
+        router
+            .route(&engine, services(routes), limits, &file())
+            .unwrap();
+        // The first calls warm caches and allocators up.
+        if i >= 200 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+
+    // Each plugin alone.
+    let mut alone = |what: &str, f: &dyn Fn()| {
+        let mut t = Vec::with_capacity(decisions);
+        for i in 0..decisions + 200 {
+            let started = Instant::now();
+            f();
+            if i >= 200 {
+                t.push(started.elapsed());
+            }
+        }
+        t.sort();
+        (what.to_owned(), percentile(&t, 0.5), percentile(&t, 0.99))
+    };
+    let each = [
+        alone("json-schema-validator", &|| {
+            validator
+                .validate(&engine, services(routes), limits, &file())
+                .unwrap();
+        }),
+        alone("glob-router", &|| {
+            router
+                .route(&engine, services(routes), limits, &file())
+                .unwrap();
+        }),
+    ];
+
+    // The host's own share: a validator that accepts without looking.
+    let trivial = engine
+        .load(&std::fs::read(wasm("hostile")).unwrap(), Role::Validator)
+        .unwrap();
+    let mut bare = Vec::with_capacity(decisions);
+    for i in 0..decisions + 200 {
+        let started = Instant::now();
+        trivial
+            .validate(&engine, services(routes), limits, &file())
+            .unwrap();
+        if i >= 200 {
+            bare.push(started.elapsed());
+        }
+    }
+    bare.sort();
+
+    // Reload: replace the file, wait until the new version serves.
+    let data = scratch.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let journal: Arc<dyn ferry::journal::Journal> =
+        Arc::new(ferry::journal::SqliteJournal::open(&data.join("journal.sqlite")).unwrap());
+    let registry = Arc::new(Registry::new(
+        Arc::new(PluginEngine::new(Some(&data.join("cache"))).unwrap()),
+        journal,
+        &data,
+    ));
+    let path = scratch.join("plugins").join("validator.wasm");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let versions = [
+        std::fs::read(wasm("hostile")).unwrap(),
+        std::fs::read(wasm("sequence_validator")).unwrap(),
+    ];
+    std::fs::write(&path, &versions[0]).unwrap();
+    let key = SlotKey {
+        tenant: "bench".into(),
+        partner: "alice".into(),
+        role: Role::Validator,
+    };
+    registry.sync(&[(key, path.clone())]);
+    registry.watch().unwrap();
+    let slot = registry.slot("bench", "alice", Role::Validator).unwrap();
+    let mut reloads = Vec::new();
+    for round in 0..rounds {
+        let before = slot.current().unwrap().sha256.clone();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &versions[(round + 1) % 2]).unwrap();
+        let started = Instant::now();
+        std::fs::rename(&tmp, &path).unwrap();
+        while slot.current().unwrap().sha256 == before {
+            assert!(started.elapsed() < Duration::from_secs(10), "no reload");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        reloads.push(started.elapsed());
+    }
+
+    // Cold and cached loads of a large and a small plugin.
+    let mut loads = Vec::new();
+    for name in ["json_schema_validator", "glob_router"] {
+        let bytes = std::fs::read(wasm(name)).unwrap();
+        let role = if name == "glob_router" {
+            Role::Router
+        } else {
+            Role::Validator
+        };
+        let (mut cold, mut cached) = (Vec::new(), Vec::new());
+        for round in 0..rounds.min(3) {
+            let cache = scratch.join(format!("load-{name}-{round}"));
+            let started = Instant::now();
+            PluginEngine::new(Some(&cache))
+                .unwrap()
+                .load(&bytes, role)
+                .unwrap();
+            cold.push(started.elapsed());
+            // A new engine, as after a restart, finding the cache warm.
+            let engine = PluginEngine::new(Some(&cache)).unwrap();
+            let started = Instant::now();
+            engine.load(&bytes, role).unwrap();
+            cached.push(started.elapsed());
+        }
+        loads.push((name, bytes.len(), median(cold), median(cached)));
+    }
+
+    println!();
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| decision overhead, validate + route, fresh instance each ({decisions} decisions): median | {:.0} µs | ≤ 100 µs |",
+        micros(p50)
+    );
+    println!("| decision overhead: p99 | {:.0} µs | |", micros(p99));
+    for (what, p50, p99) in &each {
+        println!(
+            "| one call of {what}: median / p99 | {:.0} µs / {:.0} µs | |",
+            micros(*p50),
+            micros(*p99)
+        );
+    }
+    println!(
+        "| one call of a validator that accepts at once: median / p99 | {:.0} µs / {:.0} µs | |",
+        micros(percentile(&bare, 0.5)),
+        micros(percentile(&bare, 0.99))
+    );
+    println!(
+        "| plugin file replaced → new version serving (watcher, median of {rounds}) | {:.0} ms | ≤ 1000 ms |",
+        millis(median(reloads))
+    );
+    for (name, size, cold, cached) in loads {
+        println!(
+            "| load {name} ({} KB): cold compile / cached | {:.0} ms / {:.1} ms | |",
+            size / 1000,
+            millis(cold),
+            millis(cached)
+        );
+    }
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
