@@ -109,7 +109,7 @@ fn main() {
     let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
 
     // Each plugin alone.
-    let mut alone = |what: &str, f: &dyn Fn()| {
+    let alone = |what: &str, f: &dyn Fn()| {
         let mut t = Vec::with_capacity(decisions);
         for i in 0..decisions + 200 {
             let started = Instant::now();
