@@ -537,3 +537,30 @@ fn replay_shows_where_a_candidate_would_decide_otherwise() {
     assert_eq!(differs.len(), 1, "{out}");
     assert!(differs[0].ends_with("b.json"), "{out}");
 }
+
+/// A plugin that hits a limit in the pipeline quarantines its file with the
+/// reason; other partners' files go on as usual.
+#[test]
+fn a_runaway_plugin_quarantines_its_file_and_nothing_else() {
+    let env = Env::new();
+    std::fs::copy(wasm("hostile"), env.path().join("hostile.wasm")).unwrap();
+    let config = default_config().replace(
+        "[tenants.acme.partners.alice]\n",
+        "[tenants.acme.partners.alice]\n\
+         validator = \"hostile.wasm\"\n\
+         params = { behaviour = \"loop\" }\n",
+    );
+    env.write_config(&config);
+    let out = env.put("alice", "a.txt", b"data").ok();
+    assert!(
+        out.contains("quarantined: validator failed: validator plugin")
+            && out.contains("ran past its deadline of 50ms"),
+        "{out}"
+    );
+    assert_eq!(env.names("alice", "/inbox"), ["a.txt"]);
+    assert!(env.names("bob", "/outbox").is_empty());
+    let out = env.put("bob", "b.txt", b"data").ok();
+    assert!(out.contains("delivered"), "{out}");
+    assert_eq!(env.names("alice", "/outbox"), ["b.txt"]);
+    assert_eq!(env.names("bob", "/outbox"), ["b.txt.received"]);
+}
