@@ -6,6 +6,7 @@ mod fault;
 pub mod journal;
 pub mod pipeline;
 pub mod plugin;
+pub mod protocols;
 pub mod store;
 pub mod tenant;
 

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config;
+use std::sync::Arc;
+
+use crate::config::{self, Protocol};
 use crate::journal::Timestamp;
 use crate::tenant::{Hub, PipelineLock};
 
@@ -25,14 +27,21 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         tracing::info!(removed, "removed staging files left by an interrupted run");
     }
     for listener in &listeners {
-        // The protocol servers are the next layers to land; until then a
-        // listener is validated and reported, and nothing binds its port.
-        tracing::warn!(
-            protocol = listener.protocol.as_str(),
-            address = %listener.address,
-            "this build has no {} server yet: listener not started",
-            listener.protocol.as_str()
-        );
+        match listener.protocol {
+            Protocol::Sftp => {
+                let server =
+                    crate::protocols::sftp::bind(Arc::clone(&hub), listener.clone()).await?;
+                tokio::spawn(server);
+            }
+            // The FTP server is the next layer to land; until then its
+            // listeners are validated and reported, and nothing binds them.
+            Protocol::Ftp | Protocol::Ftps => tracing::warn!(
+                protocol = listener.protocol.as_str(),
+                address = %listener.address,
+                "this build has no {} server yet: listener not started",
+                listener.protocol.as_str()
+            ),
+        }
     }
 
     hub.watch_plugins()?;

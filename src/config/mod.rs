@@ -303,6 +303,20 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
             ));
         }
     }
+    if let Some(n) = &section.login_failures {
+        if *n.get_ref() >= 1 {
+            limits.login_failures = *n.get_ref();
+        } else {
+            problems.push(source.problem(
+                Some(n.span()),
+                "limits.login_failures",
+                "0 is out of range, expected at least 1".to_owned(),
+            ));
+        }
+    }
+    if let Some(seconds) = &section.ban_seconds {
+        limits.ban = std::time::Duration::from_secs(*seconds.get_ref());
+    }
     if let Some(size) = &section.max_file_size {
         match parse_size(size.get_ref()) {
             Some(bytes) => limits.max_file_size = Some(bytes),

@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_attempts: u32,
     /// Uploads larger than this fail; `None` means no limit.
     pub max_file_size: Option<u64>,
+    /// Failed logins from one address (within 10 minutes) before a ban.
+    pub login_failures: u32,
+    /// How long a ban lasts.
+    pub ban: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -37,6 +41,8 @@ impl Default for Limits {
             pipeline_workers: 2,
             max_attempts: 10,
             max_file_size: None,
+            login_failures: 5,
+            ban: std::time::Duration::from_secs(600),
         }
     }
 }

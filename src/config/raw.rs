@@ -36,6 +36,8 @@ pub struct LimitsSection {
     pub pipeline_workers: Option<Spanned<u32>>,
     pub max_attempts: Option<Spanned<u32>>,
     pub max_file_size: Option<Spanned<String>>,
+    pub login_failures: Option<Spanned<u32>>,
+    pub ban_seconds: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -163,6 +163,10 @@ text_enum!(
         Resent = "resent",
         Hidden = "hidden",
         Expired = "expired",
+        Renamed = "renamed",
+        DownloadPartial = "download-partial",
+        LoginFailed = "login-failed",
+        Banned = "banned",
         PluginVersion = "plugin-version",
         ConfigReloaded = "config-reloaded",
     }
@@ -391,6 +395,20 @@ pub struct AckFile {
     pub size: u64,
 }
 
+/// A download that ended (its handle was closed).
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub tenant: String,
+    pub partner: String,
+    pub message: MessageId,
+    pub name: String,
+    /// Distinct bytes of the file that were read.
+    pub bytes_read: u64,
+    pub complete: bool,
+    pub protocol: String,
+    pub source: String,
+}
+
 /// A mailbox file to rename.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rename {
@@ -516,6 +534,21 @@ pub trait Journal: Send + Sync {
 
     /// The `plugin-version` events of a partner's role, oldest first.
     fn plugin_events(&self, tenant: &str, partner: &str, role: &str) -> Result<Vec<Event>>;
+
+    /// Renames a visible file in a partner's mailbox; its content and history stay.
+    fn rename_entry(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        old: &str,
+        new: &str,
+    ) -> Result<bool>;
+
+    /// Records a download of a mailbox file: `downloaded` when every byte was
+    /// read (then the file's origin is acknowledged as downloaded), else
+    /// `download-partial`.
+    fn record_download(&self, download: &Download) -> Result<()>;
 
     /// Appends an event that belongs to no message (a configuration reload, say).
     fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value) -> Result<()>;

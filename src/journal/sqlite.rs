@@ -901,6 +901,76 @@ impl Journal for SqliteJournal {
         collect(rows)
     }
 
+    fn rename_entry(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let message: Option<i64> = tx
+                .query_row(
+                    "UPDATE OR REPLACE mailbox SET name = ?5
+                     WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4
+                     RETURNING message",
+                    params![tenant, partner, mailbox.as_str(), old, new],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(message) = message else {
+                return Ok(false);
+            };
+            append(
+                tx,
+                tenant,
+                EventKind::Renamed,
+                Some(MessageId(message)),
+                Some(partner),
+                &json!({ "box": mailbox.as_str(), "from": old, "to": new }),
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn record_download(&self, d: &Download) -> Result<()> {
+        let message = self.message(&d.tenant, d.message)?;
+        self.write(|tx| {
+            let kind = if d.complete {
+                EventKind::Downloaded
+            } else {
+                EventKind::DownloadPartial
+            };
+            append(
+                tx,
+                &d.tenant,
+                kind,
+                Some(message.id),
+                Some(&d.partner),
+                &json!({
+                    "name": d.name, "bytes": d.bytes_read, "size": message.size,
+                    "protocol": d.protocol, "source": d.source,
+                }),
+            )?;
+            if d.complete && message.direction == Direction::Out {
+                set_state(tx, message.id, MessageState::Downloaded, None)?;
+                // The sender learns that its file was fetched.
+                if let Some(origin) = message.origin {
+                    queue(
+                        tx,
+                        &d.tenant,
+                        origin,
+                        &Step::Acknowledge(AckEvent::Downloaded {
+                            by: d.partner.clone(),
+                        }),
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(

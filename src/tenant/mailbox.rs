@@ -9,7 +9,9 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use crate::config;
-use crate::journal::{Entry, Journal, JournalError, Mailbox, MessageId, Received, UploadFailed};
+use crate::journal::{
+    Download, Entry, Journal, JournalError, Mailbox, MessageId, Received, UploadFailed,
+};
 use crate::store::{Blob, Committed, Store, StoreError, Upload};
 
 /// The longest file name accepted, in bytes, as on common file systems.
@@ -338,6 +340,64 @@ impl Tenant {
             .ok_or_else(|| MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))?;
         let blob = self.store.read(&entry.hash)?;
         Ok((entry, blob))
+    }
+
+    /// The visible file `name` of a folder, if there is one.
+    pub fn entry(
+        &self,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<Option<Entry>, MailboxError> {
+        self.partner(partner)?;
+        Ok(self
+            .journal
+            .find_entry(&self.config.name, partner, mailbox, name)?)
+    }
+
+    /// Renames a file within a folder of the partner's view.
+    pub fn rename(
+        &self,
+        partner: &str,
+        mailbox: Mailbox,
+        from: &str,
+        to: &str,
+    ) -> Result<(), MailboxError> {
+        self.partner(partner)?;
+        MailboxPath::inbox_file(to)?;
+        if self
+            .journal
+            .rename_entry(&self.config.name, partner, mailbox, from, to)?
+        {
+            Ok(())
+        } else {
+            Err(MailboxError::NotFound(format!(
+                "/{}/{from}",
+                mailbox.as_str()
+            )))
+        }
+    }
+
+    /// Journals the end of a download: complete (every byte read) or partial.
+    pub fn record_download(
+        &self,
+        partner: &str,
+        entry: &Entry,
+        bytes_read: u64,
+        complete: bool,
+        protocol: &str,
+        source: &str,
+    ) -> Result<(), MailboxError> {
+        Ok(self.journal.record_download(&Download {
+            tenant: self.config.name.clone(),
+            partner: partner.to_owned(),
+            message: entry.message,
+            name: entry.name.clone(),
+            bytes_read,
+            complete,
+            protocol: protocol.to_owned(),
+            source: source.to_owned(),
+        })?)
     }
 
     /// Hides a file from the partner's view. Content and history stay.

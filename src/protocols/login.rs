@@ -1,0 +1,143 @@
+//! Who is logging in, whether the credentials hold, and who has failed too
+//! often. Shared by every protocol server.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::config::{Account, Limits};
+use crate::journal::EventKind;
+use crate::tenant::{Hub, Tenant};
+
+/// A partner account, found from a login name.
+#[derive(Clone)]
+pub struct Candidate {
+    pub tenant: Arc<Tenant>,
+    pub partner: String,
+    pub account: Account,
+}
+
+/// Finds the account for `user` on a listener bound to `bound` (or not).
+///
+/// `alice@globex` names tenant `globex` anywhere; plain `alice` needs a
+/// listener bound to a tenant. Unknown users and tenants are `None`.
+pub fn resolve(hub: &Hub, bound: Option<&str>, user: &str) -> Option<Candidate> {
+    let (login, tenant_name) = match user.rsplit_once('@') {
+        Some((login, tenant)) => (login, tenant),
+        None => (user, bound?),
+    };
+    if bound.is_some_and(|b| b != tenant_name) {
+        return None;
+    }
+    let tenant = hub.tenant(tenant_name)?;
+    let (partner, account) = tenant.config().account(login)?;
+    let (partner, account) = (partner.name.clone(), account.clone());
+    Some(Candidate {
+        tenant,
+        partner,
+        account,
+    })
+}
+
+/// Checks a password against the account's argon2 hash. Slow on purpose
+/// (tens of milliseconds): call it off the async executor.
+pub fn password_matches(account: &Account, password: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
+    let Some(hash) = &account.password_hash else {
+        return false;
+    };
+    let Ok(hash) = argon2::password_hash::phc::PasswordHash::new(hash) else {
+        return false;
+    };
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok()
+}
+
+/// Whether `key` (its algorithm and key data) is one of the account's keys.
+pub fn key_matches(account: &Account, key: &russh::keys::PublicKey) -> bool {
+    account.ssh_keys.iter().any(|line| {
+        russh::keys::PublicKey::from_openssh(line).is_ok_and(|k| k.key_data() == key.key_data())
+    })
+}
+
+/// Failed logins per address, with bans. One per listener process-wide.
+pub struct Guard {
+    failures: Mutex<HashMap<IpAddr, Record>>,
+}
+
+#[derive(Default)]
+struct Record {
+    recent: Vec<Instant>,
+    banned_until: Option<Instant>,
+}
+
+/// How long failures count towards a ban.
+const WINDOW: Duration = Duration::from_secs(600);
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Guard {
+    /// Whether `addr` is banned now.
+    pub fn banned(&self, addr: IpAddr) -> bool {
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures
+            .get(&addr)
+            .and_then(|r| r.banned_until)
+            .is_some_and(|until| until > now)
+    }
+
+    /// Records a failure, journals it in the tenant it was aimed at (if
+    /// known), and bans the address after `limits.login_failures` of them.
+    pub fn failed(
+        &self,
+        addr: IpAddr,
+        user: &str,
+        tenant: Option<&Tenant>,
+        journal: &dyn crate::journal::Journal,
+        limits: &Limits,
+        protocol: &str,
+    ) {
+        let now = Instant::now();
+        let banned = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let record = failures.entry(addr).or_default();
+            record.recent.retain(|t| now.duration_since(*t) < WINDOW);
+            record.recent.push(now);
+            if record.recent.len() as u32 >= limits.login_failures {
+                record.recent.clear();
+                record.banned_until = Some(now + limits.ban);
+                true
+            } else {
+                false
+            }
+        };
+        tracing::warn!(%addr, user, protocol, banned, "login failed");
+        let Some(tenant) = tenant else { return };
+        let mut events = vec![(
+            EventKind::LoginFailed,
+            json!({ "address": addr.to_string(), "user": user, "protocol": protocol }),
+        )];
+        if banned {
+            events.push((
+                EventKind::Banned,
+                json!({ "address": addr.to_string(), "seconds": limits.ban.as_secs(), "protocol": protocol }),
+            ));
+        }
+        for (kind, detail) in events {
+            if let Err(e) = journal.record_event(tenant.name(), kind, detail) {
+                tracing::error!(error = %crate::error_chain(&e), "cannot journal a failed login");
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The servers partners connect to. A protocol module turns its requests
+//! into `tenant::Tenant` operations; none of them touches the file system.
+
+pub mod login;
+pub mod sftp;

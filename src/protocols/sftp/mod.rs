@@ -1,0 +1,251 @@
+//! The SFTP server: SSH on russh, the `sftp` subsystem served by ferry's own
+//! dispatcher (`session.rs`) over each account's mailbox view.
+//!
+//! russh runs a connection's handler methods one at a time, so the handler
+//! only authenticates and hands the channel to a spawned session task.
+
+mod keys;
+mod session;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher};
+use tokio::net::TcpListener;
+
+use super::login::{self, Candidate, Guard};
+use crate::config::Listener;
+use crate::tenant::Hub;
+
+/// The SSH window: large, so that a single stream is not throttled by
+/// round trips on fast links.
+const WINDOW: u32 = 16 << 20;
+/// The largest SSH packet payload (the russh client logs an error above 65535).
+const MAX_PACKET: u32 = 65535;
+
+/// Binds the listener (so that a taken port fails the start) and returns
+/// the loop that serves it until dropped.
+pub async fn bind(
+    hub: Arc<Hub>,
+    listener: Listener,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
+    let data_dir = hub.config().data_dir.clone();
+    let keys = tokio::task::spawn_blocking(move || keys::load_or_create(&data_dir)).await??;
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::PublicKey);
+    methods.push(MethodKind::Password);
+    let config = Arc::new(russh::server::Config {
+        server_id: russh::SshId::Standard(Cow::Borrowed("SSH-2.0-ferry")),
+        methods,
+        keys,
+        window_size: WINDOW,
+        maximum_packet_size: MAX_PACKET,
+        nodelay: true,
+        auth_rejection_time: Duration::from_millis(500),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(Duration::from_secs(3600)),
+        preferred: Preferred {
+            // aes128-gcm first: OpenSSH asks for it, and it is the fastest
+            // with AES instructions. russh leaves it out by default.
+            cipher: Cow::Borrowed(&[
+                cipher::AES_128_GCM,
+                cipher::AES_256_GCM,
+                cipher::CHACHA20_POLY1305,
+                cipher::AES_128_CTR,
+                cipher::AES_256_CTR,
+            ]),
+            ..Preferred::default()
+        },
+        ..Default::default()
+    });
+    let tcp = TcpListener::bind(listener.address)
+        .await
+        .with_context(|| format!("binding the SFTP listener on {}", listener.address))?;
+    tracing::info!(address = %listener.address, tenant = ?listener.tenant, "SFTP listening");
+    Ok(accept(hub, listener, tcp, config))
+}
+
+async fn accept(
+    hub: Arc<Hub>,
+    listener: Listener,
+    tcp: TcpListener,
+    config: Arc<russh::server::Config>,
+) {
+    let guard = Arc::new(Guard::default());
+    loop {
+        let (socket, peer) = match tcp.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors, say: wait a little, keep serving.
+                tracing::warn!(error = %e, "accepting an SFTP connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if guard.banned(peer.ip()) {
+            tracing::info!(%peer, "refused a connection from a banned address");
+            continue;
+        }
+        let _ = socket.set_nodelay(true);
+        let handler = Connection {
+            hub: Arc::clone(&hub),
+            bound: listener.tenant.clone(),
+            peer,
+            guard: Arc::clone(&guard),
+            user: None,
+            channels: Vec::new(),
+        };
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            match russh::server::run_stream(config, socket, handler).await {
+                Ok(session) => {
+                    if let Err(e) = session.await {
+                        tracing::debug!(%peer, error = %e, "SSH session ended with an error");
+                    }
+                }
+                Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
+            }
+        });
+    }
+}
+
+/// One SSH connection.
+struct Connection {
+    hub: Arc<Hub>,
+    bound: Option<String>,
+    peer: SocketAddr,
+    guard: Arc<Guard>,
+    /// The authenticated account.
+    user: Option<Candidate>,
+    /// Opened session channels waiting for their subsystem request.
+    channels: Vec<Channel<Msg>>,
+}
+
+impl Connection {
+    fn fail(&self, user: &str, candidate: Option<&Candidate>) -> Auth {
+        let limits = self.hub.config().limits.clone();
+        self.guard.failed(
+            self.peer.ip(),
+            user,
+            candidate.map(|c| c.tenant.as_ref()),
+            self.hub.journal().as_ref(),
+            &limits,
+            "sftp",
+        );
+        Auth::reject()
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = anyhow::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.guard.banned(self.peer.ip()) {
+            return Ok(Auth::reject());
+        }
+        let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
+        let ok = match &candidate {
+            Some(candidate) => {
+                let account = candidate.account.clone();
+                let password = password.to_owned();
+                tokio::task::spawn_blocking(move || login::password_matches(&account, &password))
+                    .await?
+            }
+            None => false,
+        };
+        if !ok {
+            return Ok(self.fail(user, candidate.as_ref()));
+        }
+        tracing::info!(peer = %self.peer, user, "SFTP login (password)");
+        self.user = candidate;
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        // Only keys that could succeed are worth a signature from the client.
+        let known = login::resolve(&self.hub, self.bound.as_deref(), user)
+            .is_some_and(|c| login::key_matches(&c.account, offer.public_key));
+        Ok(if known { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if self.guard.banned(self.peer.ip()) {
+            return Ok(Auth::reject());
+        }
+        let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
+        match candidate {
+            Some(c) if login::key_matches(&c.account, key.public_key) => {
+                tracing::info!(peer = %self.peer, user, "SFTP login (public key)");
+                self.user = Some(c);
+                Ok(Auth::Accept)
+            }
+            other => Ok(self.fail(user, other.as_ref())),
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.push(channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel_id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let position = self.channels.iter().position(|c| c.id() == channel_id);
+        let (Some(user), Some(position), "sftp") = (&self.user, position, name) else {
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        let channel = self.channels.swap_remove(position);
+        session.channel_success(channel_id)?;
+        let context = session::Context {
+            hub: Arc::clone(&self.hub),
+            tenant: Arc::clone(&user.tenant),
+            partner: user.partner.clone(),
+            peer: self.peer,
+        };
+        tokio::spawn(session::run(channel.into_stream(), context));
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Only the sftp subsystem is served: no shell, no commands.
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}

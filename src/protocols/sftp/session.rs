@@ -1,0 +1,819 @@
+//! One SFTP session: a reader that decodes requests and dispatches them, a
+//! writer that sends replies, and one worker per open handle.
+//!
+//! OpenSSH clients keep up to 64 requests in flight. Requests on one handle
+//! (read, write, close, fstat, readdir) go to that handle's worker in
+//! arrival order, so a file is written and hashed in order; everything else
+//! runs concurrently. The reader never waits for a reply to be sent (the
+//! writer does that), so a client's window filling up cannot stall the
+//! session; a semaphore bounds the requests in flight, and with it memory.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use russh_sftp::protocol::{
+    Attrs, Data, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, StatusCode,
+    Version,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use crate::journal::Entry;
+use crate::store::Blob;
+use crate::tenant::{Hub, MailboxError, MailboxPath, PendingUpload, Tenant};
+
+/// The largest read or write a client may ask for, advertised through
+/// `limits@openssh.com` (OpenSSH then sends 255 KiB writes, not 32 KiB).
+const MAX_IO: u32 = 255 << 10;
+/// The largest request accepted: a full write plus its header.
+const MAX_REQUEST: usize = MAX_IO as usize + 1024;
+/// Larger than this, a length is not a request at all: the session ends.
+const HARD_LIMIT: usize = 1 << 20;
+/// Requests in flight per session.
+const IN_FLIGHT: usize = 128;
+/// Open handles per session.
+const MAX_HANDLES: usize = 256;
+
+/// Who the session serves.
+pub struct Context {
+    pub hub: Arc<Hub>,
+    pub tenant: Arc<Tenant>,
+    pub partner: String,
+    pub peer: SocketAddr,
+}
+
+struct Shared {
+    cx: Context,
+    handles: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
+    next_handle: AtomicU64,
+    replies: mpsc::Sender<Bytes>,
+}
+
+/// A request for a handle's worker, with its in-flight permit.
+struct Job {
+    packet: Packet,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Serves the subsystem until the client closes the channel.
+pub async fn run<S>(stream: S, cx: Context)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let (replies, outgoing) = mpsc::channel::<Bytes>(256);
+    let writer = tokio::spawn(write_loop(writer, outgoing));
+    let shared = Arc::new(Shared {
+        cx,
+        handles: Mutex::new(HashMap::new()),
+        next_handle: AtomicU64::new(1),
+        replies,
+    });
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    if let Err(e) = read_loop(&mut reader, &shared, &permits).await {
+        tracing::debug!(peer = %shared.cx.peer, error = %e, "SFTP session ended");
+    }
+    // Dropping the queues ends the workers; an upload not closed is discarded.
+    shared
+        .handles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    drop(shared);
+    let _ = writer.await;
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::Receiver<Bytes>) {
+    while let Some(first) = outgoing.recv().await {
+        if writer.write_all(&first).await.is_err() {
+            return;
+        }
+        // Send what else is ready before flushing: fewer, fuller SSH packets.
+        while let Ok(more) = outgoing.try_recv() {
+            if writer.write_all(&more).await.is_err() {
+                return;
+            }
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    shared: &Arc<Shared>,
+    permits: &Arc<Semaphore>,
+) -> std::io::Result<()> {
+    loop {
+        let len = reader.read_u32().await? as usize;
+        if len == 0 || len > HARD_LIMIT {
+            return Err(std::io::Error::other(format!(
+                "a request of {len} bytes is not SFTP"
+            )));
+        }
+        let permit = Arc::clone(permits)
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        if len > MAX_REQUEST {
+            // Too large to serve, small enough to skip: answer and go on.
+            let mut head = [0u8; 5];
+            reader.read_exact(&mut head).await?;
+            let mut rest = reader.take((len - 5) as u64);
+            tokio::io::copy(&mut rest, &mut tokio::io::sink()).await?;
+            let id = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+            reply(
+                shared,
+                status(id, StatusCode::BadMessage, "request too large"),
+                permit,
+            )
+            .await;
+            continue;
+        }
+        let mut body = BytesMut::zeroed(len);
+        reader.read_exact(&mut body).await?;
+        let mut body = body.freeze();
+        let id = body
+            .get(1..5)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let packet = match Packet::try_from(&mut body) {
+            Ok(packet) => packet,
+            Err(e) => {
+                let code = if e.to_string().contains("unknown type") {
+                    StatusCode::OpUnsupported
+                } else {
+                    StatusCode::BadMessage
+                };
+                reply(shared, status(id, code, &e.to_string()), permit).await;
+                continue;
+            }
+        };
+        dispatch(shared, packet, permit).await;
+    }
+}
+
+async fn reply(shared: &Shared, packet: Packet, _permit: OwnedSemaphorePermit) {
+    match Bytes::try_from(packet) {
+        Ok(bytes) => {
+            let _ = shared.replies.send(bytes).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode an SFTP reply"),
+    }
+}
+
+fn status(id: u32, code: StatusCode, message: &str) -> Packet {
+    Packet::status(id, code, message, "en")
+}
+
+fn ok(id: u32) -> Packet {
+    status(id, StatusCode::Ok, "Ok")
+}
+
+/// The SFTP status for a mailbox error.
+fn failure(id: u32, error: &MailboxError) -> Packet {
+    let code = match error {
+        MailboxError::NotFound(_) => StatusCode::NoSuchFile,
+        MailboxError::InvalidPath(_) | MailboxError::PermissionDenied(_) => {
+            StatusCode::PermissionDenied
+        }
+        _ => StatusCode::Failure,
+    };
+    status(id, code, &crate::error_chain(error))
+}
+
+fn handle_of(packet: &Packet) -> Option<&str> {
+    match packet {
+        Packet::Read(r) => Some(&r.handle),
+        Packet::Write(w) => Some(&w.handle),
+        Packet::Close(c) => Some(&c.handle),
+        Packet::Fstat(f) => Some(&f.handle),
+        Packet::FSetStat(f) => Some(&f.handle),
+        Packet::ReadDir(r) => Some(&r.handle),
+        _ => None,
+    }
+}
+
+async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePermit) {
+    let id = packet.get_request_id();
+    if let Packet::Init(_) = packet {
+        let mut version = Version::new();
+        for (name, value) in [
+            ("posix-rename@openssh.com", "1"),
+            ("statvfs@openssh.com", "2"),
+            ("fsync@openssh.com", "1"),
+            ("limits@openssh.com", "1"),
+        ] {
+            version.extensions.insert(name.into(), value.into());
+        }
+        reply(shared, Packet::Version(version), permit).await;
+        return;
+    }
+    let fsync_handle = match &packet {
+        Packet::Extended(e) if e.request == "fsync@openssh.com" => {
+            russh_sftp::de::from_bytes::<russh_sftp::extensions::FsyncExtension>(&mut Bytes::from(
+                e.data.clone(),
+            ))
+            .ok()
+            .map(|f| f.handle)
+        }
+        _ => None,
+    };
+    if let Some(handle) = handle_of(&packet).map(str::to_owned).or(fsync_handle) {
+        let queue = shared
+            .handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&handle)
+            .cloned();
+        match queue {
+            Some(queue) => {
+                let job = Job {
+                    packet,
+                    _permit: permit,
+                };
+                if let Err(mpsc::error::SendError(job)) = queue.send(job) {
+                    reply(
+                        shared,
+                        status(id, StatusCode::Failure, "handle closed"),
+                        job._permit,
+                    )
+                    .await;
+                }
+            }
+            None => {
+                reply(
+                    shared,
+                    status(id, StatusCode::Failure, "no such handle"),
+                    permit,
+                )
+                .await;
+            }
+        }
+        return;
+    }
+    // Everything else may touch the journal: off the async threads, in parallel.
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        let worker = Arc::clone(&shared);
+        let answer = tokio::task::spawn_blocking(move || request(&worker, packet))
+            .await
+            .unwrap_or_else(|_| status(id, StatusCode::Failure, "internal error"));
+        reply(&shared, answer, permit).await;
+    });
+}
+
+/// Requests that do not name a handle.
+fn request(shared: &Arc<Shared>, packet: Packet) -> Packet {
+    let cx = &shared.cx;
+    let id = packet.get_request_id();
+    let result = match packet {
+        Packet::RealPath(r) => Ok(Packet::Name(Name {
+            id,
+            files: vec![File {
+                filename: normalize(&r.path),
+                longname: String::new(),
+                attrs: FileAttributes::empty(),
+            }],
+        })),
+        Packet::Stat(s) => stat(cx, &s.path).map(|attrs| Packet::Attrs(Attrs { id, attrs })),
+        Packet::Lstat(s) => stat(cx, &s.path).map(|attrs| Packet::Attrs(Attrs { id, attrs })),
+        Packet::SetStat(s) => stat(cx, &s.path).map(|_| ok(id)),
+        Packet::Open(o) => {
+            open(shared, &o.filename, o.pflags).map(|handle| Packet::Handle(Handle { id, handle }))
+        }
+        Packet::OpenDir(o) => {
+            open_dir(shared, &o.path).map(|handle| Packet::Handle(Handle { id, handle }))
+        }
+        Packet::Remove(r) => remove(cx, &r.filename).map(|()| ok(id)),
+        Packet::Rename(r) => rename(cx, &r.oldpath, &r.newpath).map(|()| ok(id)),
+        Packet::MkDir(_) | Packet::RmDir(_) => Err(MailboxError::PermissionDenied(
+            "a mailbox has fixed folders: /inbox and /outbox".into(),
+        )),
+        Packet::ReadLink(_) | Packet::Symlink(_) => {
+            return status(id, StatusCode::OpUnsupported, "links are not supported");
+        }
+        Packet::Extended(e) => return extended(cx, id, &e.request, e.data),
+        _ => return status(id, StatusCode::BadMessage, "not a request"),
+    };
+    result.unwrap_or_else(|e| failure(id, &e))
+}
+
+fn extended(cx: &Context, id: u32, request: &str, data: Vec<u8>) -> Packet {
+    let mut data = Bytes::from(data);
+    match request {
+        "limits@openssh.com" => {
+            let limits = russh_sftp::extensions::LimitsExtension {
+                max_packet_len: MAX_REQUEST as u64,
+                max_read_len: u64::from(MAX_IO),
+                max_write_len: u64::from(MAX_IO),
+                max_open_handles: MAX_HANDLES as u64,
+            };
+            match russh_sftp::ser::to_bytes(&limits) {
+                Ok(bytes) => Packet::ExtendedReply(ExtendedReply {
+                    id,
+                    data: bytes.to_vec(),
+                }),
+                Err(e) => status(id, StatusCode::Failure, &e.to_string()),
+            }
+        }
+        "posix-rename@openssh.com" => {
+            #[derive(serde::Deserialize)]
+            struct Paths {
+                old: String,
+                new: String,
+            }
+            match russh_sftp::de::from_bytes::<Paths>(&mut data) {
+                Ok(p) => rename(cx, &p.old, &p.new).map_or_else(|e| failure(id, &e), |()| ok(id)),
+                Err(e) => status(id, StatusCode::BadMessage, &e.to_string()),
+            }
+        }
+        "statvfs@openssh.com" => statvfs(cx, id),
+        _ => status(
+            id,
+            StatusCode::OpUnsupported,
+            &format!("{request} is not supported"),
+        ),
+    }
+}
+
+/// `statvfs@openssh.com`: the file system of the data directory, so that
+/// clients that check free space before an upload see the real figure.
+fn statvfs(cx: &Context, id: u32) -> Packet {
+    match rustix::fs::statvfs(&cx.hub.config().data_dir) {
+        Ok(s) => {
+            let mut out = BytesMut::new();
+            for value in [
+                s.f_bsize, s.f_frsize, s.f_blocks, s.f_bfree, s.f_bavail, s.f_files, s.f_ffree,
+                s.f_favail, s.f_fsid, 0, 255,
+            ] {
+                out.extend_from_slice(&value.to_be_bytes());
+            }
+            Packet::ExtendedReply(ExtendedReply {
+                id,
+                data: out.to_vec(),
+            })
+        }
+        Err(e) => status(id, StatusCode::Failure, &e.to_string()),
+    }
+}
+
+/// Resolves `.` and `..` lexically, never above `/`: what `realpath` answers.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn parse(path: &str) -> Result<MailboxPath, MailboxError> {
+    // Relative paths are relative to the root of the view.
+    MailboxPath::parse(path)
+}
+
+const DIR_MODE: u32 = 0o040_755;
+const FILE_MODE: u32 = 0o100_644;
+
+fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        permissions: Some(DIR_MODE),
+        size: Some(0),
+        ..FileAttributes::empty()
+    }
+}
+
+fn file_attrs(entry: &Entry) -> FileAttributes {
+    let mtime = (entry.created_at.0 / 1000).clamp(0, i64::from(u32::MAX)) as u32;
+    FileAttributes {
+        size: Some(entry.size),
+        permissions: Some(FILE_MODE),
+        atime: Some(mtime),
+        mtime: Some(mtime),
+        ..FileAttributes::empty()
+    }
+}
+
+fn stat(cx: &Context, path: &str) -> Result<FileAttributes, MailboxError> {
+    match parse(path)? {
+        MailboxPath::Root | MailboxPath::Folder(_) => Ok(dir_attrs()),
+        MailboxPath::File(mailbox, name) => {
+            let entry = cx
+                .tenant
+                .entry(&cx.partner, mailbox, &name)?
+                .ok_or_else(|| MailboxError::NotFound(path.to_owned()))?;
+            Ok(file_attrs(&entry))
+        }
+    }
+}
+
+fn remove(cx: &Context, path: &str) -> Result<(), MailboxError> {
+    match parse(path)? {
+        MailboxPath::File(mailbox, name) => cx.tenant.hide(&cx.partner, mailbox, &name),
+        _ => Err(MailboxError::PermissionDenied(format!(
+            "{path} is a folder"
+        ))),
+    }
+}
+
+fn rename(cx: &Context, old: &str, new: &str) -> Result<(), MailboxError> {
+    match (parse(old)?, parse(new)?) {
+        (MailboxPath::File(from_box, from), MailboxPath::File(to_box, to))
+            if from_box == to_box =>
+        {
+            cx.tenant.rename(&cx.partner, from_box, &from, &to)
+        }
+        (MailboxPath::File(..), MailboxPath::File(..)) => Err(MailboxError::PermissionDenied(
+            "files cannot move between /inbox and /outbox".into(),
+        )),
+        _ => Err(MailboxError::PermissionDenied(
+            "only files can be renamed".into(),
+        )),
+    }
+}
+
+/// What a handle's worker holds.
+enum State {
+    Dir { files: Vec<File>, sent: bool },
+    Download(Download),
+    Upload(Option<PendingUpload>, Option<String>),
+}
+
+struct Download {
+    entry: Entry,
+    blob: Blob,
+    /// Byte ranges read, merged: to tell a full download from a partial one.
+    read: Vec<(u64, u64)>,
+}
+
+impl Download {
+    fn note(&mut self, start: u64, end: u64) {
+        self.read.push((start, end));
+        merge(&mut self.read);
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read.iter().map(|(s, e)| e - s).sum()
+    }
+}
+
+/// Sorts byte ranges and merges those that touch or overlap.
+fn merge(ranges: &mut Vec<(u64, u64)>) {
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for &(s, e) in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    *ranges = merged;
+}
+
+fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError> {
+    let name = format!("h{}", shared.next_handle.fetch_add(1, Ordering::Relaxed));
+    let (queue, jobs) = mpsc::unbounded_channel();
+    {
+        let mut handles = shared.handles.lock().unwrap_or_else(|p| p.into_inner());
+        if handles.len() >= MAX_HANDLES {
+            return Err(MailboxError::PermissionDenied(format!(
+                "more than {MAX_HANDLES} open handles"
+            )));
+        }
+        handles.insert(name.clone(), queue);
+    }
+    let worker = Arc::clone(shared);
+    let handle = name.clone();
+    // Blocking I/O on the file, in order: one thread per open handle, like
+    // one process per session in OpenSSH.
+    tokio::task::spawn_blocking(move || work(worker, handle, state, jobs));
+    Ok(name)
+}
+
+fn open(shared: &Arc<Shared>, path: &str, flags: OpenFlags) -> Result<String, MailboxError> {
+    let cx = &shared.cx;
+    let path = parse(path)?;
+    let state = if flags.contains(OpenFlags::WRITE) {
+        if flags.contains(OpenFlags::APPEND)
+            || !flags.contains(OpenFlags::TRUNCATE) && exists(cx, &path)?
+        {
+            return Err(MailboxError::PermissionDenied(
+                "files are immutable once stored: upload a new file instead of changing one".into(),
+            ));
+        }
+        State::Upload(Some(cx.tenant.begin_upload(&cx.partner, &path)?), None)
+    } else {
+        let MailboxPath::File(mailbox, name) = path else {
+            return Err(MailboxError::PermissionDenied("that is a folder".into()));
+        };
+        let (entry, blob) = cx.tenant.open(&cx.partner, mailbox, &name)?;
+        State::Download(Download {
+            entry,
+            blob,
+            read: Vec::new(),
+        })
+    };
+    new_handle(shared, state)
+}
+
+fn exists(cx: &Context, path: &MailboxPath) -> Result<bool, MailboxError> {
+    match path {
+        MailboxPath::File(mailbox, name) => {
+            Ok(cx.tenant.entry(&cx.partner, *mailbox, name)?.is_some())
+        }
+        _ => Ok(true),
+    }
+}
+
+fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
+    let cx = &shared.cx;
+    let files = match parse(path)? {
+        MailboxPath::Root => ["inbox", "outbox"]
+            .into_iter()
+            .map(|name| File {
+                filename: name.into(),
+                longname: long_name(name, &dir_attrs(), &cx.partner),
+                attrs: dir_attrs(),
+            })
+            .collect(),
+        MailboxPath::Folder(mailbox) => cx
+            .tenant
+            .list(&cx.partner, mailbox)?
+            .iter()
+            .map(|entry| {
+                let attrs = file_attrs(entry);
+                File {
+                    filename: entry.name.clone(),
+                    longname: long_name(&entry.name, &attrs, &cx.partner),
+                    attrs,
+                }
+            })
+            .collect(),
+        MailboxPath::File(..) => {
+            return Err(MailboxError::PermissionDenied("that is a file".into()));
+        }
+    };
+    new_handle(shared, State::Dir { files, sent: false })
+}
+
+/// An `ls -l` line, as OpenSSH's server writes it.
+fn long_name(name: &str, attrs: &FileAttributes, owner: &str) -> String {
+    let dir = attrs.permissions.is_some_and(|p| p & 0o040_000 != 0);
+    let mode = if dir { "drwxr-xr-x" } else { "-rw-r--r--" };
+    let when = attrs
+        .mtime
+        .map_or_else(|| "Jan  1  1970".to_owned(), |t| ls_time(i64::from(t)));
+    format!(
+        "{mode}    1 {owner:<8} {owner:<8} {:>8} {when} {name}",
+        attrs.size.unwrap_or(0)
+    )
+}
+
+fn ls_time(secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!(
+        "{} {day:>2} {:02}:{:02}",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// A handle's worker: serves its requests in order until closed.
+fn work(
+    shared: Arc<Shared>,
+    handle: String,
+    mut state: State,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
+    let cx = &shared.cx;
+    while let Some(job) = jobs.blocking_recv() {
+        let id = job.packet.get_request_id();
+        let (answer, closed) = match job.packet {
+            Packet::Close(_) => (close(cx, &mut state, id), true),
+            packet => (serve(&mut state, packet), false),
+        };
+        if let Ok(bytes) = Bytes::try_from(answer) {
+            let _ = shared.replies.blocking_send(bytes);
+        }
+        drop(job._permit);
+        if closed {
+            shared
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&handle);
+            return;
+        }
+    }
+    // The session ended without a close: an upload is discarded (and
+    // journaled as failed), a download is journaled as partial.
+    abandon(cx, state);
+}
+
+fn serve(state: &mut State, packet: Packet) -> Packet {
+    let id = packet.get_request_id();
+    match (state, packet) {
+        (State::Dir { files, sent }, Packet::ReadDir(_)) => {
+            if *sent || files.is_empty() {
+                return status(id, StatusCode::Eof, "end of directory");
+            }
+            *sent = true;
+            Packet::Name(Name {
+                id,
+                files: std::mem::take(files),
+            })
+        }
+        (State::Download(download), Packet::Read(read)) => {
+            let len = read.len.min(MAX_IO) as usize;
+            let mut buf = vec![0; len];
+            let mut filled = 0;
+            while filled < len {
+                match download
+                    .blob
+                    .read_at(&mut buf[filled..], read.offset + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => return status(id, StatusCode::Failure, &e.to_string()),
+                }
+            }
+            if filled == 0 {
+                return status(id, StatusCode::Eof, "end of file");
+            }
+            buf.truncate(filled);
+            download.note(read.offset, read.offset + filled as u64);
+            Packet::Data(Data { id, data: buf })
+        }
+        (State::Upload(upload, failed), Packet::Write(write)) => {
+            let Some(upload) = upload else {
+                return status(id, StatusCode::Failure, "the upload has failed");
+            };
+            if failed.is_some() {
+                return status(
+                    id,
+                    StatusCode::Failure,
+                    failed.as_deref().unwrap_or_default(),
+                );
+            }
+            if write.offset != upload.size() {
+                // Writes arrive in order; a gap or a rewrite means a client
+                // this server cannot store faithfully.
+                let why = format!(
+                    "write at offset {} but {} bytes were written: uploads must be sequential",
+                    write.offset,
+                    upload.size()
+                );
+                *failed = Some(why.clone());
+                return status(id, StatusCode::Failure, &why);
+            }
+            // A failed write (the size limit, a full disk) fails the file:
+            // SFTP v3 has no quota status, so clients get a failure with why.
+            match std::io::Write::write_all(upload, &write.data) {
+                Ok(()) => ok(id),
+                Err(e) => {
+                    *failed = Some(e.to_string());
+                    status(id, StatusCode::Failure, &e.to_string())
+                }
+            }
+        }
+        (State::Download(d), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: file_attrs(&d.entry),
+        }),
+        (State::Upload(upload, _), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: FileAttributes {
+                size: Some(upload.as_ref().map_or(0, PendingUpload::size)),
+                permissions: Some(FILE_MODE),
+                ..FileAttributes::empty()
+            },
+        }),
+        (State::Dir { .. }, Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: dir_attrs(),
+        }),
+        // Times and modes are ferry's to keep; accepting them keeps `put -p` working.
+        (_, Packet::FSetStat(_)) => ok(id),
+        // The bytes are synced when the file is committed at close.
+        (_, Packet::Extended(_)) => ok(id),
+        (_, _) => status(id, StatusCode::Failure, "not possible on this handle"),
+    }
+}
+
+fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
+    let source = cx.peer.to_string();
+    match std::mem::replace(
+        state,
+        State::Dir {
+            files: Vec::new(),
+            sent: true,
+        },
+    ) {
+        State::Dir { .. } => ok(id),
+        State::Download(d) => {
+            record_download(cx, &d);
+            ok(id)
+        }
+        State::Upload(Some(upload), None) => match cx.tenant.commit(upload, "sftp", &source) {
+            Ok(ingested) => {
+                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner, id = %ingested.message,
+                    size = ingested.committed.size, "SFTP upload stored");
+                cx.hub.notify();
+                ok(id)
+            }
+            Err(e) => failure(id, &e),
+        },
+        State::Upload(Some(upload), Some(why)) => {
+            cx.tenant
+                .abort(upload, "sftp", &source, &std::io::Error::other(why.clone()));
+            status(id, StatusCode::Failure, &why)
+        }
+        State::Upload(None, _) => status(id, StatusCode::Failure, "the upload has failed"),
+    }
+}
+
+fn abandon(cx: &Context, state: State) {
+    let source = cx.peer.to_string();
+    match state {
+        State::Upload(Some(upload), _) => cx.tenant.abort(
+            upload,
+            "sftp",
+            &source,
+            &std::io::Error::other("the client disconnected before closing the file"),
+        ),
+        State::Download(d) => record_download(cx, &d),
+        _ => {}
+    }
+}
+
+fn record_download(cx: &Context, d: &Download) {
+    let bytes = d.bytes_read();
+    let complete = d
+        .read
+        .first()
+        .is_some_and(|r| r.0 == 0 && r.1 >= d.entry.size)
+        || d.entry.size == 0;
+    if let Err(e) = cx.tenant.record_download(
+        &cx.partner,
+        &d.entry,
+        bytes,
+        complete,
+        "sftp",
+        &cx.peer.to_string(),
+    ) {
+        tracing::error!(error = %crate::error_chain(&e), "cannot journal a download");
+    }
+    if complete {
+        cx.hub.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realpath_stays_in_the_root() {
+        assert_eq!(normalize("."), "/");
+        assert_eq!(normalize("../../etc/passwd"), "/etc/passwd");
+        assert_eq!(normalize("/inbox/./a/../b"), "/inbox/b");
+    }
+
+    #[test]
+    fn ls_times() {
+        assert_eq!(ls_time(0), "Jan  1 00:00");
+        assert_eq!(ls_time(1_795_000_000), "Nov 18 11:06");
+        assert_eq!(ls_time(951_782_400), "Feb 29 00:00");
+    }
+
+    #[test]
+    fn download_ranges_merge() {
+        let mut read = vec![(0u64, 10u64), (20, 30), (10, 20), (40, 50)];
+        merge(&mut read);
+        assert_eq!(read, [(0, 30), (40, 50)]);
+    }
+}
