@@ -7,5 +7,6 @@ mod journal;
 mod pipeline;
 mod plugins;
 mod reload;
+mod sftp;
 mod traversal;
 mod util;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// argon2id of `secret`, so tests need not hash at run time.
+/// argon2id of `alice-pass`, so tests need not hash at run time.
 pub const SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$mxYkrhGkXXq0kiInG9nL5A$XHhi754UpaGC4pdeHld5mYqvmBW6zrS0VSCB/1VY/eE";
 
 /// How long a test waits for something that should take milliseconds.
@@ -333,4 +333,109 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// A port free on 127.0.0.1 right now (the test binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// An environment with an SFTP listener bound to tenant `acme`, and a
+/// client key pair that every account of `acme` accepts.
+pub struct SftpEnv {
+    pub env: Env,
+    pub port: u16,
+    pub key: PathBuf,
+}
+
+impl SftpEnv {
+    pub fn new() -> SftpEnv {
+        SftpEnv::with(|config| config)
+    }
+
+    /// `edit` may change the configuration text before it is written.
+    pub fn with(edit: impl FnOnce(String) -> String) -> SftpEnv {
+        let env = Env::new();
+        let key = env.path().join("client_key");
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen (openssh-client) is needed");
+        assert!(status.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let port = free_port();
+        let mut config = default_config().replace(
+            &format!("password_hash = \"{SECRET_HASH}\"\n"),
+            &format!(
+                "password_hash = \"{SECRET_HASH}\"\nssh_keys = [\"{}\"]\n",
+                public.trim()
+            ),
+        );
+        config = config.replace(
+            "[tenants.acme.partners.alice]",
+            &format!(
+                "[[listeners]]\nprotocol = \"sftp\"\naddress = \"127.0.0.1:{port}\"\ntenant = \"acme\"\n\n\
+                 [tenants.acme.partners.alice]"
+            ),
+        );
+        env.write_config(&edit(config));
+        SftpEnv { env, port, key }
+    }
+
+    /// Runs OpenSSH `sftp -b -` as `user` with the client key; commands on stdin.
+    pub fn sftp(&self, user: &str, commands: &str) -> Output {
+        self.sftp_with(user, commands, &[])
+    }
+
+    pub fn sftp_with(&self, user: &str, commands: &str, extra: &[&str]) -> Output {
+        let mut child = Command::new("sftp")
+            .args(["-b", "-", "-P", &self.port.to_string()])
+            .arg("-i")
+            .arg(&self.key)
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .args(extra)
+            .arg(format!("{user}@127.0.0.1"))
+            .current_dir(self.env.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sftp (openssh-client) is needed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs `sftp` and expects success; returns stdout.
+    #[track_caller]
+    pub fn sftp_ok(&self, user: &str, commands: &str) -> String {
+        let out = self.sftp(user, commands);
+        assert!(
+            out.status.success(),
+            "sftp failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
 }

@@ -1,0 +1,234 @@
+//! The SFTP server driven by the OpenSSH `sftp` client (and curl).
+
+use std::process::Command;
+
+use crate::util::{SftpEnv, bytes, eventually, sha256_hex};
+
+#[test]
+fn put_get_ls_rename_rm_with_openssh_sftp() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    let data = bytes(1, 3_000_000);
+    std::fs::write(s.env.path().join("big.bin"), &data).unwrap();
+    std::fs::write(s.env.path().join("small.txt"), "hello\n").unwrap();
+
+    let out = s.sftp_ok(
+        "alice",
+        "put big.bin /inbox/big.bin\nput small.txt inbox/small.txt\nls -l /inbox\n",
+    );
+    assert!(
+        out.contains(" 3000000 ") && out.contains("big.bin"),
+        "{out}"
+    );
+    eventually("delivery to bob", || {
+        s.env.names("bob", "/outbox") == ["big.bin", "small.txt"]
+    });
+
+    let out = s.sftp_ok(
+        "bob",
+        "get /outbox/big.bin got.bin\nrename /outbox/small.txt /outbox/renamed.txt\nrm /outbox/renamed.txt\nls /outbox\n",
+    );
+    assert!(out.contains("/outbox/big.bin"), "{out}");
+    let got = std::fs::read(s.env.path().join("got.bin")).unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    assert_eq!(s.env.names("bob", "/outbox"), ["big.bin"]);
+    // Removed from bob's view only: the content and history stay.
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'hidden'"),
+        1
+    );
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'renamed'"),
+        1
+    );
+    s.env.ferry().args(["journal", "verify"]).ok();
+}
+
+#[test]
+fn the_view_refuses_everything_outside_it() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    std::fs::write(s.env.path().join("f.txt"), "x").unwrap();
+    let out = s.sftp(
+        "alice",
+        "-put f.txt /etc/passwd\n-put f.txt /inbox/../x\n-put f.txt /outbox/x\n-mkdir /inbox/sub\n\
+         -get /inbox/../../etc/passwd p\n-symlink /inbox/a /inbox/b\ncd /inbox/../..\npwd\nls\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // `cd ..` past the root stays at the root of the view.
+    assert!(stdout.contains("Remote working directory: /\n"), "{stdout}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!s.env.path().join("p").exists());
+    assert!(s.env.names("alice", "/inbox").is_empty());
+    assert!(s.env.names("alice", "/outbox").is_empty());
+}
+
+/// A full download is exactly one `downloaded` event (and the sender's
+/// acknowledgement hangs on it); a partial one is journaled as partial.
+#[test]
+fn full_and_partial_downloads_are_journaled() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    s.env.put("alice", "report.csv", &bytes(2, 100_000)).ok();
+    eventually("delivery", || {
+        s.env.names("bob", "/outbox") == ["report.csv"]
+    });
+
+    s.sftp_ok("bob", "get /outbox/report.csv full.csv\n");
+    eventually("the downloaded event", || {
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'")
+            == 1
+    });
+
+    // curl reads a range: a partial download.
+    let out = Command::new("curl")
+        .args(["-sS", "--insecure", "--range", "0-999", "-o"])
+        .arg(s.env.path().join("part.csv"))
+        .arg("--key")
+        .arg(&s.key)
+        .arg("--pubkey")
+        .arg(s.key.with_extension("pub"))
+        .arg(format!("sftp://bob@127.0.0.1:{}/outbox/report.csv", s.port))
+        .output()
+        .expect("curl is needed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(s.env.path().join("part.csv")).unwrap().len(),
+        1000
+    );
+    eventually("the partial download event", || {
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'download-partial'")
+            == 1
+    });
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'"),
+        1
+    );
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM messages WHERE partner = 'bob' AND state = 'downloaded'"),
+        1
+    );
+}
+
+/// A client killed mid-upload leaves nothing visible, and the journal
+/// records the failed upload.
+#[test]
+fn a_client_killed_mid_upload_leaves_nothing_visible() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    std::fs::write(s.env.path().join("huge.bin"), bytes(3, 64 << 20)).unwrap();
+    let mut client = Command::new("sftp")
+        .args(["-b", "-", "-P", &s.port.to_string()])
+        .arg("-i")
+        .arg(&s.key)
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        // Slow enough that the kill lands mid-transfer.
+        .args(["-l", "40000"])
+        .arg("alice@127.0.0.1")
+        .current_dir(s.env.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"put huge.bin /inbox/huge.bin\n")
+        .unwrap();
+    let staging = s.env.tenant_root("acme").join("staging");
+    eventually("bytes arriving in staging", || {
+        std::fs::read_dir(&staging)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
+            })
+            .unwrap_or(false)
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+    eventually("the failed upload in the journal", || {
+        s.env
+            .count("SELECT COUNT(*) FROM messages WHERE state = 'failed'")
+            == 1
+    });
+    assert!(s.env.names("alice", "/inbox").is_empty());
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    s.env.ferry().args(["journal", "verify"]).ok();
+}
+
+/// Password logins through SSH_ASKPASS; repeated failures ban the address
+/// and both are journaled.
+#[test]
+fn password_login_and_ban() {
+    let s = SftpEnv::with(|config| {
+        config.replace(
+            "[server]",
+            "[limits]\nlogin_failures = 3\nban_seconds = 60\n\n[server]",
+        )
+    });
+    let _server = s.env.serve();
+    let askpass = |password: &str| {
+        let script = s.env.path().join(format!("askpass-{password}"));
+        std::fs::write(&script, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    };
+    // Without `-b`: batch mode would rule out password prompts.
+    let login = |password: &str| {
+        Command::new("sftp")
+            .args(["-P", &s.port.to_string()])
+            .args([
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password",
+            ])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR", "-o", "NumberOfPasswordPrompts=1"])
+            .arg("alice@127.0.0.1")
+            .env("SSH_ASKPASS", askpass(password))
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", "none")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(login("alice-pass").status.success());
+    for _ in 0..3 {
+        assert!(!login("wrong").status.success());
+    }
+    // Banned now, even with the right password.
+    assert!(!login("alice-pass").status.success());
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'login-failed'"),
+        3
+    );
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'banned'"),
+        1
+    );
+}
