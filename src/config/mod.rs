@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 pub use error::{ConfigError, Problem};
-pub use model::{Account, Config, Limits, Listener, Partner, Protocol, Route, Tenant};
+pub use model::{Account, Completion, Config, Limits, Listener, Partner, Protocol, Route, Tenant};
 
 use error::Source;
 use raw::{PartnerSection, ServerFile, TenantSection};
@@ -629,11 +629,32 @@ fn partner(
         }
     }
 
+    let completion = match section
+        .completion
+        .as_ref()
+        .map(|c| (c, c.get_ref().as_str()))
+    {
+        None | Some((_, "close")) => Completion::Close,
+        Some((_, "rename")) => Completion::Rename,
+        Some((_, "sidecar")) => Completion::Sidecar,
+        Some((c, other)) => {
+            problems.push(source.problem(
+                Some(c.span()),
+                &format!("{key}.completion"),
+                format!(
+                    "unknown completion mode `{other}`, expected `close`, `rename` or `sidecar`"
+                ),
+            ));
+            Completion::Close
+        }
+    };
+
     Partner {
         name: name.to_owned(),
         accounts,
         routes,
         receipts: section.receipts.unwrap_or(true),
+        completion,
         plugins,
         params: std::sync::Arc::new(section.params.clone()),
     }

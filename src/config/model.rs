@@ -102,6 +102,24 @@ impl Tenant {
     }
 }
 
+/// How a partner signals that an upload is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Completion {
+    /// Closing the file completes it.
+    #[default]
+    Close,
+    /// Files named `*.part`, `*.tmp` or `*.filepart` (FileZilla, WinSCP)
+    /// complete when renamed to their final name; others on close.
+    Rename,
+    /// A file completes when `NAME.sha256` arrives and its hash matches.
+    Sidecar,
+}
+
+impl Completion {
+    /// The temporary suffixes of the rename mode.
+    pub const TEMPORARY: [&'static str; 3] = [".part", ".tmp", ".filepart"];
+}
+
 #[derive(Debug, Clone)]
 pub struct Partner {
     pub name: String,
@@ -109,6 +127,7 @@ pub struct Partner {
     pub routes: Vec<Route>,
     /// Whether the built-in acknowledger writes `.received` / `.rejected` files.
     pub receipts: bool,
+    pub completion: Completion,
     /// Plugin files by role (`validator`, `router`, `acknowledger`), as
     /// absolute paths.
     pub plugins: BTreeMap<&'static str, PathBuf>,

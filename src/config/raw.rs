@@ -76,6 +76,9 @@ pub struct PartnerSection {
     pub routes: Vec<Spanned<RouteSection>>,
     #[serde(default)]
     pub receipts: Option<bool>,
+    /// When an upload is complete: `close`, `rename` or `sidecar`.
+    #[serde(default)]
+    pub completion: Option<Spanned<String>>,
     /// Plugin files, by role.
     #[serde(default)]
     pub validator: Option<Spanned<String>>,

@@ -135,8 +135,11 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    /// Where a message is in its life.
+    /// Where a message is in its life. `pending` is stored but waiting for
+    /// the sender to say it is complete (a rename from a temporary name, or
+    /// a `.sha256` sidecar).
     MessageState {
+        Pending = "pending",
         Received = "received",
         Rejected = "rejected",
         Quarantined = "quarantined",
@@ -162,6 +165,7 @@ text_enum!(
         Retried = "retried",
         Resent = "resent",
         Hidden = "hidden",
+        Staged = "staged",
         Expired = "expired",
         Renamed = "renamed",
         DownloadPartial = "download-partial",
@@ -456,6 +460,20 @@ pub trait Journal: Send + Sync {
     /// event and the pipeline task that will judge and route it. When this
     /// returns, the upload is durable and may be acknowledged to the client.
     fn record_received(&self, received: &Received) -> Result<MessageId>;
+
+    /// Records a stored upload that is not complete yet: no mailbox entry,
+    /// no pipeline task, a `staged` event. See `complete_pending`.
+    fn record_pending(&self, received: &Received) -> Result<MessageId>;
+
+    /// A partner's pending upload by name.
+    fn find_pending(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<Message>>;
+
+    /// Completes a pending upload under `name`: from here on it is exactly
+    /// like `record_received` (inbox entry, `received` event, pipeline task).
+    fn complete_pending(&self, tenant: &str, id: MessageId, name: &str) -> Result<()>;
+
+    /// Gives up on a pending upload, with why.
+    fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()>;
 
     /// Records an upload that failed before its commit.
     fn record_upload_failed(&self, failed: &UploadFailed) -> Result<MessageId>;

@@ -417,6 +417,107 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn record_pending(&self, r: &Received) -> Result<MessageId> {
+        self.write(|tx| {
+            // A newer upload under the same pending name replaces the older one.
+            tx.execute(
+                "UPDATE messages SET state = 'failed', reason = 'replaced by a newer upload'
+                 WHERE tenant = ?1 AND partner = ?2 AND name = ?3 AND state = 'pending'",
+                params![r.tenant, r.partner, r.name],
+            )?;
+            let id = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &r.tenant,
+                    partner: &r.partner,
+                    direction: Direction::In,
+                    name: &r.name,
+                    size: r.size,
+                    hash: Some(&r.hash),
+                    state: MessageState::Pending,
+                    protocol: &r.protocol,
+                    source: &r.source,
+                    origin: None,
+                    reason: None,
+                },
+            )?;
+            append(
+                tx,
+                &r.tenant,
+                EventKind::Staged,
+                Some(id),
+                Some(&r.partner),
+                &json!({
+                    "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
+                    "protocol": r.protocol, "source": r.source,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn find_pending(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<Message>> {
+        let conn = self.read();
+        conn.query_row(
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE tenant = ?1 AND partner = ?2 AND name = ?3 AND state = 'pending'
+                 ORDER BY id DESC LIMIT 1"
+            ),
+            params![tenant, partner, name],
+            message_row,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    fn complete_pending(&self, tenant: &str, id: MessageId, name: &str) -> Result<()> {
+        let message = self.message(tenant, id)?;
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE messages SET state = 'received', name = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id.0, name, Timestamp::now().0],
+            )?;
+            if changed != 1 {
+                return Err(JournalError::Corrupt(format!(
+                    "message {id} is not pending"
+                )));
+            }
+            place(tx, tenant, &message.partner, Mailbox::Inbox, name, id)?;
+            append(
+                tx,
+                tenant,
+                EventKind::Received,
+                Some(id),
+                Some(&message.partner),
+                &json!({
+                    "name": name, "staged_as": message.name, "size": message.size,
+                    "sha256": message.hash.map(|h| h.to_string()),
+                    "protocol": message.protocol, "source": message.source,
+                }),
+            )?;
+            queue(tx, tenant, id, &Step::Process)?;
+            Ok(())
+        })
+    }
+
+    fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()> {
+        let message = self.message(tenant, id)?;
+        self.write(|tx| {
+            set_state(tx, id, MessageState::Failed, Some(reason))?;
+            append(
+                tx,
+                tenant,
+                EventKind::Failed,
+                Some(id),
+                Some(&message.partner),
+                &json!({ "step": "completion", "name": message.name, "error": reason }),
+            )?;
+            Ok(())
+        })
+    }
+
     fn record_upload_failed(&self, f: &UploadFailed) -> Result<MessageId> {
         self.write(|tx| {
             let id = insert_message(

@@ -8,11 +8,11 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use crate::config;
+use crate::config::{self, Completion};
 use crate::journal::{
     Download, Entry, Journal, JournalError, Mailbox, MessageId, Received, UploadFailed,
 };
-use crate::store::{Blob, Committed, Store, StoreError, Upload};
+use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
 /// The longest file name accepted, in bytes, as on common file systems.
 pub const MAX_NAME: usize = 255;
@@ -37,6 +37,8 @@ pub enum MailboxError {
     Journal(#[from] JournalError),
     #[error("reading the upload failed")]
     Read(#[source] io::Error),
+    #[error("the upload was refused: {0}")]
+    Rejected(String),
 }
 
 /// A checked path inside a partner's mailbox view.
@@ -142,6 +144,21 @@ impl Write for PendingUpload {
     }
 }
 
+/// What closing an upload came to.
+#[derive(Debug, Clone, Copy)]
+pub enum Finished {
+    /// Stored, visible and handed to the pipeline.
+    Received(Ingested),
+    /// Stored, waiting for the partner's signal that it is complete.
+    Pending(MessageId),
+}
+
+fn is_temporary(name: &str) -> bool {
+    Completion::TEMPORARY
+        .iter()
+        .any(|suffix| name.len() > suffix.len() && name.ends_with(suffix))
+}
+
 /// A stored and journaled upload.
 #[derive(Debug, Clone, Copy)]
 pub struct Ingested {
@@ -235,6 +252,121 @@ impl Tenant {
         })?;
         crate::crashpoint("ingest.journaled");
         Ok(Ingested { message, committed })
+    }
+
+    /// Completes an upload the way its partner signals completion: on close,
+    /// or staged until a rename from a temporary name, or until a matching
+    /// `.sha256` sidecar. Protocols call this when the client closes a file.
+    pub fn finish(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+    ) -> Result<Finished, MailboxError> {
+        let completion = self.partner(&upload.partner)?.completion;
+        let name = upload.name.clone();
+        match completion {
+            Completion::Close => self
+                .commit(upload, protocol, source)
+                .map(Finished::Received),
+            Completion::Rename if is_temporary(&name) => {
+                self.stage(upload, protocol, source).map(Finished::Pending)
+            }
+            Completion::Rename => self
+                .commit(upload, protocol, source)
+                .map(Finished::Received),
+            Completion::Sidecar => {
+                let partner = upload.partner.clone();
+                let id = self.stage(upload, protocol, source)?;
+                let (file, sidecar) = match name.strip_suffix(".sha256") {
+                    Some(file) => (file.to_owned(), name.clone()),
+                    None => (name.clone(), format!("{name}.sha256")),
+                };
+                self.match_sidecar(&partner, &file, &sidecar)?;
+                Ok(Finished::Pending(id))
+            }
+        }
+    }
+
+    /// Stores an upload without making it visible: it waits for completion.
+    fn stage(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+    ) -> Result<MessageId, MailboxError> {
+        let PendingUpload {
+            partner,
+            name,
+            upload,
+        } = upload;
+        let size = upload.size();
+        let committed = match upload.commit() {
+            Ok(committed) => committed,
+            Err(e) => {
+                self.record_failure(&partner, &name, size, protocol, source, &e);
+                return Err(e.into());
+            }
+        };
+        Ok(self.journal.record_pending(&Received {
+            tenant: self.config.name.clone(),
+            partner,
+            name,
+            hash: committed.hash,
+            size: committed.size,
+            protocol: protocol.to_owned(),
+            source: source.to_owned(),
+        })?)
+    }
+
+    /// When both `file` and its `sidecar` are pending, checks the hash and
+    /// completes both, or fails both with why.
+    fn match_sidecar(&self, partner: &str, file: &str, sidecar: &str) -> Result<(), MailboxError> {
+        let tenant = &self.config.name;
+        let (Some(f), Some(s)) = (
+            self.journal.find_pending(tenant, partner, file)?,
+            self.journal.find_pending(tenant, partner, sidecar)?,
+        ) else {
+            return Ok(());
+        };
+        let claimed = match s.hash {
+            Some(hash) => self.sidecar_hash(&hash),
+            None => Err("the sidecar has no content".to_owned()),
+        };
+        let actual = f.hash.map(|h| h.to_string()).unwrap_or_default();
+        match claimed {
+            Ok(claimed) if claimed == actual => {
+                self.journal.complete_pending(tenant, f.id, file)?;
+                self.journal.complete_pending(tenant, s.id, sidecar)?;
+                Ok(())
+            }
+            claimed => {
+                let why = match claimed {
+                    Ok(claimed) => {
+                        format!("{sidecar} says sha256 {claimed}, but {file} has sha256 {actual}")
+                    }
+                    Err(why) => format!("{sidecar}: {why}"),
+                };
+                self.journal.fail_pending(tenant, f.id, &why)?;
+                self.journal.fail_pending(tenant, s.id, &why)?;
+                Err(MailboxError::Rejected(why))
+            }
+        }
+    }
+
+    /// The hash a `sha256sum`-style sidecar names: its first word.
+    fn sidecar_hash(&self, hash: &ContentHash) -> Result<String, String> {
+        let mut text = String::new();
+        self.store
+            .read(hash)
+            .map_err(|e| e.to_string())?
+            .take(4096)
+            .read_to_string(&mut text)
+            .map_err(|_| "the sidecar is not text".to_owned())?;
+        let word = text.split_whitespace().next().unwrap_or_default();
+        word.parse::<ContentHash>()
+            .map(|h| h.to_string())
+            .map_err(|_| format!("`{word}` is not a SHA-256 in hexadecimal"))
     }
 
     /// Records an upload that will not be committed, with why.
@@ -350,9 +482,29 @@ impl Tenant {
         name: &str,
     ) -> Result<Option<Entry>, MailboxError> {
         self.partner(partner)?;
-        Ok(self
+        if let Some(entry) = self
             .journal
-            .find_entry(&self.config.name, partner, mailbox, name)?)
+            .find_entry(&self.config.name, partner, mailbox, name)?
+        {
+            return Ok(Some(entry));
+        }
+        // A staged upload is there for its sender to see (clients stat a
+        // temporary file before renaming it).
+        if mailbox == Mailbox::Inbox
+            && let Some(m) = self
+                .journal
+                .find_pending(&self.config.name, partner, name)?
+            && let Some(hash) = m.hash
+        {
+            return Ok(Some(Entry {
+                name: m.name,
+                message: m.id,
+                hash,
+                size: m.size,
+                created_at: m.created_at,
+            }));
+        }
+        Ok(None)
     }
 
     /// Renames a file within a folder of the partner's view.
@@ -363,8 +515,23 @@ impl Tenant {
         from: &str,
         to: &str,
     ) -> Result<(), MailboxError> {
-        self.partner(partner)?;
+        let config = self.partner(partner)?;
         MailboxPath::inbox_file(to)?;
+        if mailbox == Mailbox::Inbox
+            && config.completion == Completion::Rename
+            && let Some(pending) = self
+                .journal
+                .find_pending(&self.config.name, partner, from)?
+        {
+            if is_temporary(to) {
+                return Err(MailboxError::PermissionDenied(format!(
+                    "`{to}` is a temporary name too: rename to the final name"
+                )));
+            }
+            self.journal
+                .complete_pending(&self.config.name, pending.id, to)?;
+            return Ok(());
+        }
         if self
             .journal
             .rename_entry(&self.config.name, partner, mailbox, from, to)?

@@ -232,3 +232,74 @@ fn password_login_and_ban() {
         1
     );
 }
+
+/// Partners that signal completion with a temporary name or a sidecar: the
+/// file stays invisible to everyone else until the signal comes.
+#[test]
+fn completion_by_rename_and_by_sidecar() {
+    let s = SftpEnv::with(|config| {
+        config
+            .replace(
+                "[tenants.acme.partners.alice]\n",
+                "[tenants.acme.partners.alice]\ncompletion = \"rename\"\n",
+            )
+            .replace(
+                "[tenants.acme.partners.bob]\n",
+                "[tenants.acme.partners.bob]\ncompletion = \"sidecar\"\n",
+            )
+    });
+    let _server = s.env.serve();
+    let dir = s.env.path();
+
+    // Rename: `*.part` waits for its final name.
+    std::fs::write(dir.join("orders.csv"), "id,qty\n1,2\n").unwrap();
+    let out = s.sftp_ok(
+        "alice",
+        "put orders.csv /inbox/orders.csv.part\nls -l /inbox/orders.csv.part\n",
+    );
+    assert!(out.contains("orders.csv.part"), "{out}");
+    assert!(s.env.names("alice", "/inbox").is_empty());
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM messages WHERE state = 'pending'"),
+        1
+    );
+    s.sftp_ok("alice", "rename /inbox/orders.csv.part /inbox/orders.csv\n");
+    eventually("delivery after the rename", || {
+        s.env.names("bob", "/outbox") == ["orders.csv"]
+    });
+
+    // Sidecar: the file waits for a `.sha256` that matches it.
+    let data = bytes(4, 50_000);
+    std::fs::write(dir.join("data.bin"), &data).unwrap();
+    std::fs::write(
+        dir.join("good.sha256"),
+        format!("{}  data.bin\n", sha256_hex(&data)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.sha256"),
+        format!("{}  data.bin\n", sha256_hex(b"other")),
+    )
+    .unwrap();
+    s.sftp_ok("bob", "put data.bin /inbox/data.bin\n");
+    let alice_sees = || s.env.names("alice", "/outbox");
+    assert_eq!(alice_sees(), ["orders.csv.received"]);
+    let out = s.sftp("bob", "put bad.sha256 /inbox/data.bin.sha256\n");
+    assert!(!out.status.success(), "a wrong sidecar was accepted");
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM messages WHERE state = 'failed'"),
+        2
+    );
+    assert!(s.env.names("bob", "/inbox").is_empty());
+
+    s.sftp_ok(
+        "bob",
+        "put data.bin /inbox/data.bin\nput good.sha256 /inbox/data.bin.sha256\n",
+    );
+    eventually("delivery after the sidecar", || {
+        alice_sees() == ["data.bin", "data.bin.sha256", "orders.csv.received"]
+    });
+    s.env.ferry().args(["journal", "verify"]).ok();
+}

@@ -738,10 +738,10 @@ fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
             record_download(cx, &d);
             ok(id)
         }
-        State::Upload(Some(upload), None) => match cx.tenant.commit(upload, "sftp", &source) {
-            Ok(ingested) => {
-                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner, id = %ingested.message,
-                    size = ingested.committed.size, "SFTP upload stored");
+        State::Upload(Some(upload), None) => match cx.tenant.finish(upload, "sftp", &source) {
+            Ok(finished) => {
+                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner, ?finished,
+                    "SFTP upload stored");
                 cx.hub.notify();
                 ok(id)
             }
