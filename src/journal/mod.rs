@@ -475,6 +475,31 @@ pub trait Journal: Send + Sync {
     /// Gives up on a pending upload, with why.
     fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()>;
 
+    /// Keeps an interrupted upload for resumption: `staging` names its bytes
+    /// in the store. Returns the staging name of an older one it replaces.
+    fn suspend_upload(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+        staging: &str,
+        size: u64,
+    ) -> Result<Option<String>>;
+
+    /// Takes an interrupted upload to continue it: (staging name, size).
+    fn take_suspended(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+    ) -> Result<Option<(String, u64)>>;
+
+    /// The size of an interrupted upload, if there is one.
+    fn suspended_size(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<u64>>;
+
+    /// The staging names of all interrupted uploads of a tenant.
+    fn suspended(&self, tenant: &str) -> Result<Vec<String>>;
+
     /// Records an upload that failed before its commit.
     fn record_upload_failed(&self, failed: &UploadFailed) -> Result<MessageId>;
 

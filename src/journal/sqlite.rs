@@ -80,6 +80,16 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (tenant, partner, key)
 );
 
+CREATE TABLE IF NOT EXISTS suspended (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    staging     TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (tenant, partner, name)
+);
+
 CREATE TABLE IF NOT EXISTS plugin_pins (
     tenant      TEXT NOT NULL,
     partner     TEXT NOT NULL,
@@ -454,6 +464,69 @@ impl Journal for SqliteJournal {
             )?;
             Ok(id)
         })
+    }
+
+    fn suspend_upload(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+        staging: &str,
+        size: u64,
+    ) -> Result<Option<String>> {
+        self.write(|tx| {
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT staging FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
+                    params![tenant, partner, name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO suspended (tenant, partner, name, staging, size, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(tenant, partner, name)
+                 DO UPDATE SET staging = excluded.staging, size = excluded.size, at = excluded.at",
+                params![tenant, partner, name, staging, size, Timestamp::now().0],
+            )?;
+            Ok(old.filter(|old| old != staging))
+        })
+    }
+
+    fn take_suspended(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+    ) -> Result<Option<(String, u64)>> {
+        self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    "DELETE FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3
+                     RETURNING staging, size",
+                    params![tenant, partner, name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?)
+        })
+    }
+
+    fn suspended_size(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<u64>> {
+        let conn = self.read();
+        Ok(conn
+            .query_row(
+                "SELECT size FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
+                params![tenant, partner, name],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    fn suspended(&self, tenant: &str) -> Result<Vec<String>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached("SELECT staging FROM suspended WHERE tenant = ?1")?;
+        let rows = stmt.query_map([tenant], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn find_pending(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<Message>> {

@@ -45,6 +45,8 @@ pub enum StoreError {
     TooLarge { limit: u64 },
     #[error("no content with hash {0} in the store")]
     NotFound(ContentHash),
+    #[error("the interrupted upload {0} cannot be resumed")]
+    NotResumable(String),
     #[error("store I/O failed while {doing}")]
     Io {
         doing: &'static str,
@@ -176,8 +178,64 @@ impl Store {
         }
     }
 
-    /// Removes staging files left by a crash. Call before accepting uploads.
-    pub fn clean_staging(&self) -> Result<usize, StoreError> {
+    /// Reopens a suspended upload to continue it: its bytes are hashed
+    /// again from the start, so the hash stays the hash of the whole file.
+    pub fn resume(
+        &self,
+        suspended: &str,
+        size: u64,
+        limit: Option<u64>,
+    ) -> Result<Upload, StoreError> {
+        if suspended.is_empty() || !suspended.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::NotResumable(suspended.to_owned()));
+        }
+        let mut file = self
+            .staging
+            .open_with(
+                suspended,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .follow(FollowSymlinks::No),
+            )
+            .map_err(|_| StoreError::NotResumable(suspended.to_owned()))?
+            .into_std();
+        file.try_lock()
+            .map_err(|_| StoreError::NotResumable(suspended.to_owned()))?;
+        // Only the bytes that were synced when it was suspended count.
+        file.set_len(size)
+            .map_err(StoreError::io("trimming a suspended upload"))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(StoreError::io("rehashing a suspended upload"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(Upload {
+            store: self.clone(),
+            file: Some(file),
+            name: suspended.to_owned(),
+            hasher,
+            size,
+            limit,
+        })
+    }
+
+    /// Removes a suspended upload that will not be resumed.
+    pub fn discard(&self, suspended: &str) {
+        if !suspended.is_empty() && suspended.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let _ = self.staging.remove_file(suspended);
+        }
+    }
+
+    /// Removes staging files left by a crash, except the suspended uploads
+    /// named in `keep`. Call before accepting uploads.
+    pub fn clean_staging(&self, keep: &[String]) -> Result<usize, StoreError> {
         let mut removed = 0;
         for entry in self
             .staging
@@ -186,6 +244,9 @@ impl Store {
         {
             let entry = entry.map_err(StoreError::io("listing staging"))?;
             let name = entry.file_name();
+            if keep.iter().any(|k| name.to_str() == Some(k.as_str())) {
+                continue;
+            }
             if entry.file_type().is_ok_and(|t| t.is_file()) {
                 let file = self
                     .staging
@@ -234,6 +295,15 @@ impl Upload {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Keeps the bytes written so far, synced, to be continued with
+    /// [`Store::resume`]; returns the name to resume them by.
+    pub fn suspend(mut self) -> Result<String, StoreError> {
+        let file = self.file.take().expect("an upload is suspended once");
+        file.sync_data()
+            .map_err(StoreError::io("syncing a suspended upload"))?;
+        Ok(std::mem::take(&mut self.name))
     }
 
     /// Makes the staged bytes a durable blob, or fails with nothing visible.
@@ -392,8 +462,25 @@ mod tests {
         let mut up = store.create(None).unwrap();
         up.write_all(&[7; 10_000]).unwrap();
         drop(up);
+        assert_eq!(store.clean_staging(&[]).unwrap(), 0);
         assert_eq!(store.staging.entries().unwrap().count(), 0);
         assert_eq!(store.objects.entries().unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_suspended_upload_resumes_with_the_same_hash() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut up = store.create(None).unwrap();
+        up.write_all(b"hello ").unwrap();
+        let name = up.suspend().unwrap();
+        assert_eq!(store.clean_staging(std::slice::from_ref(&name)).unwrap(), 0);
+        let mut up = store.resume(&name, 6, None).unwrap();
+        assert_eq!(up.size(), 6);
+        up.write_all(b"world\n").unwrap();
+        let whole = up.commit().unwrap();
+        assert_eq!(whole, store.put_bytes(b"hello world\n").unwrap());
+        assert!(store.resume("../../etc", 0, None).is_err());
     }
 
     #[test]

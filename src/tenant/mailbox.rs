@@ -219,6 +219,78 @@ impl Tenant {
         })
     }
 
+    /// Continues an interrupted upload of `path`, if one was kept: writes
+    /// go on from its size (`reput`, resumed transfers).
+    pub fn resume_upload(
+        &self,
+        partner: &str,
+        path: &MailboxPath,
+    ) -> Result<Option<PendingUpload>, MailboxError> {
+        self.partner(partner)?;
+        let MailboxPath::File(Mailbox::Inbox, name) = path else {
+            return Ok(None);
+        };
+        let Some((staging, size)) =
+            self.journal
+                .take_suspended(&self.config.name, partner, name)?
+        else {
+            return Ok(None);
+        };
+        let upload = self.store.resume(&staging, size, self.max_file_size)?;
+        Ok(Some(PendingUpload {
+            partner: partner.to_owned(),
+            name: name.clone(),
+            upload,
+        }))
+    }
+
+    /// The size of an interrupted upload of `name`, if one is kept.
+    pub fn suspended_size(&self, partner: &str, name: &str) -> Result<Option<u64>, MailboxError> {
+        Ok(self
+            .journal
+            .suspended_size(&self.config.name, partner, name)?)
+    }
+
+    /// Keeps an upload the client did not finish, to be resumed; nothing of
+    /// it is visible. Also journaled as a failed upload, with why.
+    pub fn suspend(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+        error: &dyn std::error::Error,
+    ) {
+        let PendingUpload {
+            partner,
+            name,
+            upload,
+        } = upload;
+        let size = upload.size();
+        self.record_failure(&partner, &name, size, protocol, source, error);
+        if size == 0 {
+            return;
+        }
+        let kept = upload
+            .suspend()
+            .map_err(MailboxError::from)
+            .and_then(|staging| {
+                let replaced = self.journal.suspend_upload(
+                    &self.config.name,
+                    &partner,
+                    &name,
+                    &staging,
+                    size,
+                )?;
+                if let Some(old) = replaced {
+                    self.store.discard(&old);
+                }
+                Ok(())
+            });
+        if let Err(e) = kept {
+            tracing::warn!(error = %crate::error_chain(&e), "cannot keep an interrupted upload");
+        }
+    }
+
     /// Commits an upload: durable in the store, then in the journal. Only
     /// after this returns may the client be told the file is stored.
     pub fn commit(

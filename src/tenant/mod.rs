@@ -251,9 +251,11 @@ impl Hub {
     pub fn recover(&self, _lock: &PipelineLock) -> Result<usize, HubError> {
         let mut removed = 0;
         for (name, tenant) in &self.snapshot().tenants {
+            // Interrupted uploads kept for resumption are not leftovers.
+            let keep = self.journal.suspended(name)?;
             removed += tenant
                 .store()
-                .clean_staging()
+                .clean_staging(&keep)
                 .map_err(|source| HubError::Store {
                     tenant: name.clone(),
                     source,

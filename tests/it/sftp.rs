@@ -122,13 +122,15 @@ fn full_and_partial_downloads_are_journaled() {
     );
 }
 
-/// A client killed mid-upload leaves nothing visible, and the journal
-/// records the failed upload.
+/// A client killed mid-upload leaves nothing visible; the journal records
+/// the failed upload; `reput` resumes it where it stopped, and the stored
+/// file is whole.
 #[test]
-fn a_client_killed_mid_upload_leaves_nothing_visible() {
+fn a_killed_upload_is_invisible_and_resumes_with_reput() {
     let s = SftpEnv::new();
     let _server = s.env.serve();
-    std::fs::write(s.env.path().join("huge.bin"), bytes(3, 64 << 20)).unwrap();
+    let data = bytes(3, 64 << 20);
+    std::fs::write(s.env.path().join("huge.bin"), &data).unwrap();
     let mut client = Command::new("sftp")
         .args(["-b", "-", "-P", &s.port.to_string()])
         .arg("-i")
@@ -152,14 +154,17 @@ fn a_client_killed_mid_upload_leaves_nothing_visible() {
         .write_all(b"put huge.bin /inbox/huge.bin\n")
         .unwrap();
     let staging = s.env.tenant_root("acme").join("staging");
-    eventually("bytes arriving in staging", || {
+    let staged = || -> u64 {
         std::fs::read_dir(&staging)
             .map(|d| {
                 d.flatten()
-                    .any(|e| e.metadata().is_ok_and(|m| m.len() > 1 << 20))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
             })
-            .unwrap_or(false)
-    });
+            .unwrap_or(0)
+    };
+    eventually("bytes arriving in staging", || staged() > 1 << 20);
     client.kill().unwrap();
     client.wait().unwrap();
     eventually("the failed upload in the journal", || {
@@ -168,6 +173,16 @@ fn a_client_killed_mid_upload_leaves_nothing_visible() {
             == 1
     });
     assert!(s.env.names("alice", "/inbox").is_empty());
+    assert!(s.env.names("bob", "/outbox").is_empty());
+    let kept = staged();
+    assert!(kept > 0 && kept < data.len() as u64, "{kept} bytes kept");
+
+    s.sftp_ok("alice", "reput huge.bin /inbox/huge.bin\n");
+    let inbox = s.env.ls("alice", "/inbox");
+    assert_eq!(
+        inbox,
+        vec![("huge.bin".to_owned(), data.len() as u64, sha256_hex(&data))]
+    );
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     s.env.ferry().args(["journal", "verify"]).ok();
 }

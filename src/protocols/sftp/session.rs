@@ -21,7 +21,7 @@ use russh_sftp::protocol::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::journal::Entry;
+use crate::journal::{Entry, Mailbox};
 use crate::store::Blob;
 use crate::tenant::{Hub, MailboxError, MailboxPath, PendingUpload, Tenant};
 
@@ -408,11 +408,19 @@ fn stat(cx: &Context, path: &str) -> Result<FileAttributes, MailboxError> {
     match parse(path)? {
         MailboxPath::Root | MailboxPath::Folder(_) => Ok(dir_attrs()),
         MailboxPath::File(mailbox, name) => {
-            let entry = cx
-                .tenant
-                .entry(&cx.partner, mailbox, &name)?
-                .ok_or_else(|| MailboxError::NotFound(path.to_owned()))?;
-            Ok(file_attrs(&entry))
+            if let Some(entry) = cx.tenant.entry(&cx.partner, mailbox, &name)? {
+                return Ok(file_attrs(&entry));
+            }
+            // An interrupted upload shows its size to its sender, who
+            // resumes from there.
+            match cx.tenant.suspended_size(&cx.partner, &name)? {
+                Some(size) if mailbox == Mailbox::Inbox => Ok(FileAttributes {
+                    size: Some(size),
+                    permissions: Some(FILE_MODE),
+                    ..FileAttributes::empty()
+                }),
+                _ => Err(MailboxError::NotFound(path.to_owned())),
+            }
         }
     }
 }
@@ -504,14 +512,24 @@ fn open(shared: &Arc<Shared>, path: &str, flags: OpenFlags) -> Result<String, Ma
     let cx = &shared.cx;
     let path = parse(path)?;
     let state = if flags.contains(OpenFlags::WRITE) {
-        if flags.contains(OpenFlags::APPEND)
-            || !flags.contains(OpenFlags::TRUNCATE) && exists(cx, &path)?
-        {
+        let truncate = flags.contains(OpenFlags::TRUNCATE);
+        if !truncate && exists(cx, &path)? {
             return Err(MailboxError::PermissionDenied(
                 "files are immutable once stored: upload a new file instead of changing one".into(),
             ));
         }
-        State::Upload(Some(cx.tenant.begin_upload(&cx.partner, &path)?), None)
+        // Without truncation (OpenSSH `reput` opens with APPEND), an
+        // interrupted upload of this name goes on where it stopped.
+        let resumed = if truncate {
+            None
+        } else {
+            cx.tenant.resume_upload(&cx.partner, &path)?
+        };
+        let upload = match resumed {
+            Some(upload) => upload,
+            None => cx.tenant.begin_upload(&cx.partner, &path)?,
+        };
+        State::Upload(Some(upload), None)
     } else {
         let MailboxPath::File(mailbox, name) = path else {
             return Err(MailboxError::PermissionDenied("that is a folder".into()));
@@ -759,12 +777,17 @@ fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
 fn abandon(cx: &Context, state: State) {
     let source = cx.peer.to_string();
     match state {
-        State::Upload(Some(upload), _) => cx.tenant.abort(
+        // Kept (invisible) so that the client can resume it.
+        State::Upload(Some(upload), None) => cx.tenant.suspend(
             upload,
             "sftp",
             &source,
             &std::io::Error::other("the client disconnected before closing the file"),
         ),
+        State::Upload(Some(upload), Some(why)) => {
+            cx.tenant
+                .abort(upload, "sftp", &source, &std::io::Error::other(why))
+        }
         State::Download(d) => record_download(cx, &d),
         _ => {}
     }
