@@ -30,6 +30,8 @@ pub use digest::{ContentHash, ParseHashError};
 use crate::fault;
 
 const STAGING: &str = "staging";
+/// How much an upload writes before its write-back to disk is started.
+const WRITE_BACK: u64 = 8 << 20;
 const OBJECTS: &str = "objects";
 
 /// Why a store operation failed.
@@ -128,6 +130,7 @@ impl Store {
             hasher: Sha256::new(),
             size: 0,
             limit,
+            written_back: 0,
         })
     }
 
@@ -223,6 +226,7 @@ impl Store {
             hasher,
             size,
             limit,
+            written_back: size,
         })
     }
 
@@ -289,6 +293,8 @@ pub struct Upload {
     hasher: Sha256,
     size: u64,
     limit: Option<u64>,
+    /// Bytes before this offset have had their write-back started.
+    written_back: u64,
 }
 
 impl Upload {
@@ -379,6 +385,18 @@ impl Write for Upload {
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        if self.size - self.written_back >= WRITE_BACK {
+            // Start writing the last stretch to disk now, without waiting:
+            // the sync at commit then has little left to do, instead of the
+            // whole file.
+            let _ = rustix::fs::fadvise(
+                &*file,
+                self.written_back,
+                std::num::NonZeroU64::new(self.size - self.written_back),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.written_back = self.size;
+        }
         Ok(n)
     }
 

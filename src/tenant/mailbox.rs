@@ -230,6 +230,15 @@ impl Tenant {
         let MailboxPath::File(Mailbox::Inbox, name) = path else {
             return Ok(None);
         };
+        // A read first: taking is a write transaction (an fsync), and most
+        // uploads have nothing to resume.
+        if self
+            .journal
+            .suspended_size(&self.config.name, partner, name)?
+            .is_none()
+        {
+            return Ok(None);
+        }
         let Some((staging, size)) =
             self.journal
                 .take_suspended(&self.config.name, partner, name)?
