@@ -318,3 +318,160 @@ fn completion_by_rename_and_by_sidecar() {
     });
     s.env.ferry().args(["journal", "verify"]).ok();
 }
+
+fn python(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(format!(
+            "{}/tests/data/sftp/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args(args)
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Raw SFTP over paramiko: an unknown request type, a malformed one, an
+/// oversized one and a foreign handle each get their status code, and the
+/// same session then answers a normal request.
+#[test]
+fn bad_requests_get_status_codes_and_the_session_lives_on() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    let port = s.port.to_string();
+    let r = python(
+        "raw.py",
+        &["127.0.0.1", &port, "alice", s.key.to_str().unwrap()],
+    );
+    assert_eq!(r["init"]["version"], 3);
+    // SSH_FX_OP_UNSUPPORTED, SSH_FX_BAD_MESSAGE, SSH_FX_FAILURE
+    assert_eq!(
+        (r["unknown"]["id"].as_u64(), r["unknown"]["code"].as_u64()),
+        (Some(7), Some(8)),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["malformed"]["id"].as_u64(),
+            r["malformed"]["code"].as_u64()
+        ),
+        (Some(8), Some(5)),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["oversized"]["id"].as_u64(),
+            r["oversized"]["code"].as_u64()
+        ),
+        (Some(9), Some(5)),
+        "{r}"
+    );
+    assert_eq!(
+        (
+            r["bad_handle"]["id"].as_u64(),
+            r["bad_handle"]["code"].as_u64()
+        ),
+        (Some(10), Some(4)),
+        "{r}"
+    );
+    assert_eq!(r["realpath"]["first"], "/");
+}
+
+#[test]
+fn paramiko_scp_and_rclone_work() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    let data = bytes(5, 300_000);
+    let local = s.env.path().join("local.bin");
+    std::fs::write(&local, &data).unwrap();
+    let port = s.port.to_string();
+
+    let r = python(
+        "client.py",
+        &[
+            "127.0.0.1",
+            &port,
+            "alice",
+            s.key.to_str().unwrap(),
+            local.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r["size"], 300_000);
+    assert_eq!(r["sha256"], sha256_hex(&data));
+    assert_eq!(r["names"], serde_json::json!(["paramiko.bin"]));
+
+    // OpenSSH's scp speaks SFTP by default.
+    let ssh_opts = [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+    ];
+    let out = Command::new("scp")
+        .args(["-P", &port, "-i"])
+        .arg(&s.key)
+        .args(ssh_opts)
+        .arg(&local)
+        .arg("alice@127.0.0.1:/inbox/scp.bin")
+        .output()
+        .expect("scp is needed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("scp")
+        .args(["-P", &port, "-i"])
+        .arg(&s.key)
+        .args(ssh_opts)
+        .arg("alice@127.0.0.1:/inbox/scp.bin")
+        .arg(s.env.path().join("back.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(s.env.path().join("back.bin")).unwrap(), data);
+
+    // rclone copies a folder in, then checks it against the source.
+    let folder = s.env.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for i in 0..5 {
+        std::fs::write(folder.join(format!("r{i}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let remote = format!(
+        ":sftp,host=127.0.0.1,port={port},user=alice,key_file={}:inbox",
+        s.key.display()
+    );
+    // `check --download --one-way`: every local file is there, byte for byte.
+    for verb in [&["copy"][..], &["check", "--download", "--one-way"][..]] {
+        let out = Command::new("rclone")
+            .args(verb)
+            .arg(&folder)
+            .arg(&remote)
+            .args(["--config", "/dev/null", "--sftp-set-modtime=false"])
+            .output()
+            .expect("rclone is needed");
+        assert!(
+            out.status.success(),
+            "rclone {verb:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names = s.env.names("alice", "/inbox");
+    assert!(
+        names.contains(&"r4.txt".to_owned()) && names.len() == 7,
+        "{names:?}"
+    );
+}

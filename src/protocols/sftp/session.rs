@@ -141,13 +141,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let id = body
             .get(1..5)
             .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        // Requests are types 1 and 3 to 20 (SFTP v3) and 200 (extended).
+        let known = matches!(body[0], 1 | 3..=20 | 200);
         let packet = match Packet::try_from(&mut body) {
-            Ok(packet) => packet,
+            Ok(packet) if known => packet,
+            Ok(_) => {
+                let why = "not a request";
+                reply(shared, status(id, StatusCode::BadMessage, why), permit).await;
+                continue;
+            }
             Err(e) => {
-                let code = if e.to_string().contains("unknown type") {
-                    StatusCode::OpUnsupported
-                } else {
+                let code = if known {
                     StatusCode::BadMessage
+                } else {
+                    StatusCode::OpUnsupported
                 };
                 reply(shared, status(id, code, &e.to_string()), permit).await;
                 continue;
