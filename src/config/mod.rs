@@ -547,7 +547,29 @@ fn partner(
                 format!("account `{login}` has no way to log in: expected `password_hash`, `ssh_keys` or both"),
             ));
         }
+        let key_and_password = match account.require.as_ref().map(|r| (r, r.get_ref().as_str())) {
+            None | Some((_, "any")) => false,
+            Some((r, "key-and-password")) => {
+                if account.password_hash.is_none() || account.ssh_keys.is_empty() {
+                    problems.push(source.problem(
+                        Some(r.span()),
+                        &format!("{account_key}.require"),
+                        "`key-and-password` needs both `ssh_keys` and `password_hash`".to_owned(),
+                    ));
+                }
+                true
+            }
+            Some((r, other)) => {
+                problems.push(source.problem(
+                    Some(r.span()),
+                    &format!("{account_key}.require"),
+                    format!("unknown requirement `{other}`, expected `any` or `key-and-password`"),
+                ));
+                false
+            }
+        };
         accounts.push(Account {
+            key_and_password,
             login: login.clone(),
             password_hash: account.password_hash.as_ref().map(|h| h.get_ref().clone()),
             ssh_keys: account

@@ -142,6 +142,8 @@ pub struct Account {
     pub password_hash: Option<String>,
     /// OpenSSH `authorized_keys` lines.
     pub ssh_keys: Vec<String>,
+    /// Whether a login needs a key and then the password (SFTP), not either.
+    pub key_and_password: bool,
 }
 
 #[derive(Debug, Clone)]

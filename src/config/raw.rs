@@ -99,6 +99,9 @@ pub struct AccountSection {
     pub password_hash: Option<Spanned<String>>,
     #[serde(default)]
     pub ssh_keys: Vec<Spanned<String>>,
+    /// `any` (default): a key or the password; `key-and-password`: both, key first.
+    #[serde(default)]
+    pub require: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

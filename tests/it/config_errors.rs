@@ -51,6 +51,7 @@ cases! {
     missing_tenants_dir => "missing_tenants_dir.toml",
     missing_file => "no-such-file.toml",
     retention_zero => "retention_zero.toml",
+    bad_require_and_completion => "bad_require.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

@@ -475,3 +475,53 @@ fn paramiko_scp_and_rclone_work() {
         "{names:?}"
     );
 }
+
+/// An account that needs its key and then its password: either alone fails.
+#[test]
+fn key_then_password() {
+    let s = SftpEnv::with(|config| {
+        config.replace(
+            "login = \"alice\"\n",
+            "login = \"alice\"\nrequire = \"key-and-password\"\n",
+        )
+    });
+    let _server = s.env.serve();
+    let script = s.env.path().join("askpass");
+    std::fs::write(&script, "#!/bin/sh\necho alice-pass\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let login = |methods: &str| {
+        Command::new("sftp")
+            .args(["-P", &s.port.to_string(), "-i"])
+            .arg(&s.key)
+            .args(["-o", &format!("PreferredAuthentications={methods}")])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR", "-o", "NumberOfPasswordPrompts=1"])
+            .arg("alice@127.0.0.1")
+            .env("SSH_ASKPASS", &script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", "none")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(
+        !login("publickey").status.success(),
+        "the key alone was enough"
+    );
+    assert!(
+        !login("password").status.success(),
+        "the password alone was enough"
+    );
+    let both = login("publickey,password");
+    assert!(
+        both.status.success(),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+}

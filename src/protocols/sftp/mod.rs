@@ -97,6 +97,7 @@ async fn accept(
             peer,
             guard: Arc::clone(&guard),
             user: None,
+            key_verified: None,
             channels: Vec::new(),
         };
         let config = Arc::clone(&config);
@@ -121,6 +122,9 @@ struct Connection {
     guard: Arc<Guard>,
     /// The authenticated account.
     user: Option<Candidate>,
+    /// The login whose key was verified, for accounts that need a key and
+    /// then the password.
+    key_verified: Option<String>,
     /// Opened session channels waiting for their subsystem request.
     channels: Vec<Channel<Msg>>,
 }
@@ -148,6 +152,16 @@ impl russh::server::Handler for Connection {
             return Ok(Auth::reject());
         }
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
+        if let Some(c) = &candidate
+            && c.account.key_and_password
+            && self.key_verified.as_deref() != Some(user)
+        {
+            // The key comes first for this account.
+            return Ok(Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+                partial_success: false,
+            });
+        }
         let ok = match &candidate {
             Some(candidate) => {
                 let account = candidate.account.clone();
@@ -187,6 +201,14 @@ impl russh::server::Handler for Connection {
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
         match candidate {
             Some(c) if login::key_matches(&c.account, key.public_key) => {
+                if c.account.key_and_password {
+                    // Half-way: the password must follow.
+                    self.key_verified = Some(user.to_owned());
+                    return Ok(Auth::Reject {
+                        proceed_with_methods: Some(MethodSet::from(&[MethodKind::Password][..])),
+                        partial_success: true,
+                    });
+                }
                 tracing::info!(peer = %self.peer, user, "SFTP login (public key)");
                 self.user = Some(c);
                 Ok(Auth::Accept)
