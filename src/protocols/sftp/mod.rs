@@ -247,14 +247,11 @@ impl russh::server::Handler for Connection {
             partner: user.partner.clone(),
             peer: self.peer,
         };
-        let handle = session.handle();
-        tokio::spawn(async move {
-            session::run(channel.into_stream(), context).await;
-            // scp (in its SFTP mode) fails without an exit status.
-            let _ = handle.exit_status_request(channel_id, 0).await;
-            let _ = handle.eof(channel_id).await;
-            let _ = handle.close(channel_id).await;
-        });
+        let exit = session::Exit {
+            handle: session.handle(),
+            channel: channel_id,
+        };
+        tokio::spawn(session::run(channel.into_stream(), context, exit));
         Ok(())
     }
 

@@ -45,6 +45,13 @@ pub struct Context {
     pub peer: SocketAddr,
 }
 
+/// How to tell the client the subsystem ended: scp (in its SFTP mode)
+/// fails without an exit status, which must come before the channel closes.
+pub struct Exit {
+    pub handle: russh::server::Handle,
+    pub channel: russh::ChannelId,
+}
+
 struct Shared {
     cx: Context,
     handles: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
@@ -59,7 +66,7 @@ struct Job {
 }
 
 /// Serves the subsystem until the client closes the channel.
-pub async fn run<S>(stream: S, cx: Context)
+pub async fn run<S>(stream: S, cx: Context, exit: Exit)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -83,25 +90,35 @@ where
         .unwrap_or_else(|p| p.into_inner())
         .clear();
     drop(shared);
-    let _ = writer.await;
+    // Every reply is written; then the exit status, then EOF; dropping
+    // the stream closes the channel.
+    if let Ok(mut writer) = writer.await {
+        let _ = exit.handle.exit_status_request(exit.channel, 0).await;
+        let _ = writer.shutdown().await;
+    }
+    drop(reader);
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::Receiver<Bytes>) {
+/// Writes replies until every sender is gone; returns the writer, still open.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut outgoing: mpsc::Receiver<Bytes>,
+) -> W {
     while let Some(first) = outgoing.recv().await {
         if writer.write_all(&first).await.is_err() {
-            return;
+            break;
         }
         // Send what else is ready before flushing: fewer, fuller SSH packets.
         while let Ok(more) = outgoing.try_recv() {
             if writer.write_all(&more).await.is_err() {
-                return;
+                break;
             }
         }
         if writer.flush().await.is_err() {
-            return;
+            break;
         }
     }
-    let _ = writer.shutdown().await;
+    writer
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
