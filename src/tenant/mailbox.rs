@@ -308,29 +308,13 @@ impl Tenant {
         protocol: &str,
         source: &str,
     ) -> Result<Ingested, MailboxError> {
-        let PendingUpload {
-            partner,
-            name,
-            upload,
-        } = upload;
-        let size = upload.size();
-        let committed = match upload.commit() {
-            Ok(committed) => committed,
-            Err(e) => {
-                self.record_failure(&partner, &name, size, protocol, source, &e);
-                return Err(e.into());
-            }
-        };
+        let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
-        let message = self.journal.record_received(&Received {
-            tenant: self.config.name.clone(),
-            partner,
-            name,
-            hash: committed.hash,
-            size: committed.size,
-            protocol: protocol.to_owned(),
-            source: source.to_owned(),
-        })?;
+        let message = self.journal.record_received(&received)?;
+        let committed = Committed {
+            hash: received.hash,
+            size: received.size,
+        };
         crate::crashpoint("ingest.journaled");
         Ok(Ingested { message, committed })
     }
@@ -376,6 +360,18 @@ impl Tenant {
         protocol: &str,
         source: &str,
     ) -> Result<MessageId, MailboxError> {
+        let received = self.store_upload(upload, protocol, source)?;
+        Ok(self.journal.record_pending(&received)?)
+    }
+
+    /// Makes an upload's bytes a durable blob and describes it for the
+    /// journal; a failure is journaled with what was received.
+    fn store_upload(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+    ) -> Result<Received, MailboxError> {
         let PendingUpload {
             partner,
             name,
@@ -389,7 +385,7 @@ impl Tenant {
                 return Err(e.into());
             }
         };
-        Ok(self.journal.record_pending(&Received {
+        Ok(Received {
             tenant: self.config.name.clone(),
             partner,
             name,
@@ -397,7 +393,7 @@ impl Tenant {
             size: committed.size,
             protocol: protocol.to_owned(),
             source: source.to_owned(),
-        })?)
+        })
     }
 
     /// When both `file` and its `sidecar` are pending, checks the hash and
