@@ -31,23 +31,20 @@ pub enum PluginCommand {
     /// Re-run a candidate plugin on a partner's past files and show where it would decide otherwise.
     Replay(ReplayArgs),
     /// Put back the version of a partner's plugin that served before the current one.
-    Rollback {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        partner: String,
-        #[arg(long)]
-        role: Role,
-    },
+    Rollback(SlotArgs),
     /// List the versions a partner's plugin had, oldest first.
-    Versions {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        partner: String,
-        #[arg(long)]
-        role: Role,
-    },
+    Versions(SlotArgs),
+}
+
+/// One role of one partner of one tenant.
+#[derive(Args)]
+pub struct SlotArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    partner: String,
+    #[arg(long)]
+    role: Role,
 }
 
 #[derive(Args)]
@@ -106,16 +103,8 @@ pub fn run(config: &Path, command: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Check { plugin, role } => check(&plugin, role),
         PluginCommand::Run(args) => run_plugin(args),
         PluginCommand::Replay(args) => replay(config, args),
-        PluginCommand::Rollback {
-            tenant,
-            partner,
-            role,
-        } => rollback(config, &tenant, &partner, role),
-        PluginCommand::Versions {
-            tenant,
-            partner,
-            role,
-        } => versions(config, &tenant, &partner, role),
+        PluginCommand::Rollback(slot) => rollback(config, &slot),
+        PluginCommand::Versions(slot) => versions(config, &slot),
     }
 }
 
@@ -407,12 +396,12 @@ fn decision_only(mut detail: serde_json::Value) -> serde_json::Value {
     detail
 }
 
-fn versions(config: &Path, tenant: &str, partner: &str, role: Role) -> anyhow::Result<ExitCode> {
+fn versions(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
-    for event in hub
+    let events = hub
         .journal()
-        .plugin_events(tenant, partner, role.as_str())?
-    {
+        .plugin_events(&slot.tenant, &slot.partner, slot.role.as_str())?;
+    for event in events {
         let d = &event.detail;
         println!(
             "{}  {:<12} {}  {}",
@@ -425,7 +414,8 @@ fn versions(config: &Path, tenant: &str, partner: &str, role: Role) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
-fn rollback(config: &Path, tenant: &str, partner: &str, role: Role) -> anyhow::Result<ExitCode> {
+fn rollback(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {
+    let (tenant, partner, role) = (slot.tenant.as_str(), slot.partner.as_str(), slot.role);
     let hub = super::open(config)?;
     let tenant_config = super::tenant(&hub, tenant)?;
     let path = tenant_config

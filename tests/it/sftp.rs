@@ -198,38 +198,13 @@ fn password_login_and_ban() {
         )
     });
     let _server = s.env.serve();
-    let askpass = |password: &str| {
-        let script = s.env.path().join(format!("askpass-{password}"));
-        std::fs::write(&script, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        script
-    };
-    // Without `-b`: batch mode would rule out password prompts.
-    let login = |password: &str| {
-        Command::new("sftp")
-            .args(["-P", &s.port.to_string()])
-            .args([
-                "-o",
-                "PubkeyAuthentication=no",
-                "-o",
-                "PreferredAuthentications=password",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args(["-o", "LogLevel=ERROR", "-o", "NumberOfPasswordPrompts=1"])
-            .arg("alice@127.0.0.1")
-            .env("SSH_ASKPASS", askpass(password))
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", "none")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let password_only = [
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password",
+    ];
+    let login = |password: &str| s.login("alice", password, &password_only);
     assert!(login("alice-pass").status.success());
     for _ in 0..3 {
         assert!(!login("wrong").status.success());
@@ -486,29 +461,9 @@ fn key_then_password() {
         )
     });
     let _server = s.env.serve();
-    let script = s.env.path().join("askpass");
-    std::fs::write(&script, "#!/bin/sh\necho alice-pass\n").unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let login = |methods: &str| {
-        Command::new("sftp")
-            .args(["-P", &s.port.to_string(), "-i"])
-            .arg(&s.key)
-            .args(["-o", &format!("PreferredAuthentications={methods}")])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args(["-o", "LogLevel=ERROR", "-o", "NumberOfPasswordPrompts=1"])
-            .arg("alice@127.0.0.1")
-            .env("SSH_ASKPASS", &script)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", "none")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+        let methods = format!("PreferredAuthentications={methods}");
+        s.login("alice", "alice-pass", &["-o", &methods])
     };
     assert!(
         !login("publickey").status.success(),

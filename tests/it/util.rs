@@ -426,6 +426,33 @@ impl SftpEnv {
         child.wait_with_output().unwrap()
     }
 
+    /// Logs in interactively (no batch mode, so passwords are asked for)
+    /// with `options`, answering a password prompt with `password`.
+    pub fn login(&self, user: &str, password: &str, options: &[&str]) -> Output {
+        let script = self.env.path().join(format!("askpass-{password}"));
+        std::fs::write(&script, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Command::new("sftp")
+            .args(["-P", &self.port.to_string(), "-i"])
+            .arg(&self.key)
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR", "-o", "NumberOfPasswordPrompts=1"])
+            .args(options)
+            .arg(format!("{user}@127.0.0.1"))
+            .env("SSH_ASKPASS", &script)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", "none")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// Runs `sftp` and expects success; returns stdout.
     #[track_caller]
     pub fn sftp_ok(&self, user: &str, commands: &str) -> String {
