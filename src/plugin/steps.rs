@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::services::JournalServices;
-use super::{FileMeta, Limits, Plugin, PluginEngine, Role, Slot};
+use super::{FileMeta, Limits, Outcome, Plugin, PluginEngine, PluginError, Role, Slot};
 use crate::journal::{AckEvent, Provenance, Routing, Verdict};
 use crate::pipeline::{AckAction, Acknowledger, Context, Decided, Router, StepError, Validator};
 
@@ -42,7 +42,7 @@ impl PluginStep {
         Ok((plugin, Box::new(services)))
     }
 
-    fn fail(&self, plugin: &Plugin, error: super::PluginError) -> StepError {
+    fn fail(&self, plugin: &Plugin, error: PluginError) -> StepError {
         StepError(format!(
             "{} plugin {}: {error}",
             self.slot.key.role,
@@ -61,17 +61,15 @@ fn provenance(plugin: &Plugin, logs: Vec<super::LogLine>) -> Provenance {
     }
 }
 
-impl Validator for PluginStep {
-    fn validate(&self, cx: &Context<'_>) -> Result<Decided<Verdict>, StepError> {
-        debug_assert_eq!(self.slot.key.role, Role::Validator);
+impl PluginStep {
+    /// Calls the version in service on the message and records who decided.
+    fn decide<T>(
+        &self,
+        cx: &Context<'_>,
+        call: impl FnOnce(&Plugin, Box<JournalServices>, &FileMeta) -> Result<Outcome<T>, PluginError>,
+    ) -> Result<Decided<T>, StepError> {
         let (plugin, services) = self.prepare(cx)?;
-        let outcome = plugin
-            .validate(
-                &self.engine,
-                services,
-                self.limits,
-                &FileMeta::of(cx.message),
-            )
+        let outcome = call(&plugin, services, &FileMeta::of(cx.message))
             .map_err(|e| self.fail(&plugin, e))?;
         Ok(Decided {
             value: outcome.value,
@@ -80,20 +78,19 @@ impl Validator for PluginStep {
     }
 }
 
+impl Validator for PluginStep {
+    fn validate(&self, cx: &Context<'_>) -> Result<Decided<Verdict>, StepError> {
+        debug_assert_eq!(self.slot.key.role, Role::Validator);
+        self.decide(cx, |plugin, services, file| {
+            plugin.validate(&self.engine, services, self.limits, file)
+        })
+    }
+}
+
 impl Router for PluginStep {
     fn route(&self, cx: &Context<'_>) -> Result<Decided<Routing>, StepError> {
-        let (plugin, services) = self.prepare(cx)?;
-        let outcome = plugin
-            .route(
-                &self.engine,
-                services,
-                self.limits,
-                &FileMeta::of(cx.message),
-            )
-            .map_err(|e| self.fail(&plugin, e))?;
-        Ok(Decided {
-            value: outcome.value,
-            by: provenance(&plugin, outcome.logs),
+        self.decide(cx, |plugin, services, file| {
+            plugin.route(&self.engine, services, self.limits, file)
         })
     }
 }
@@ -104,19 +101,8 @@ impl Acknowledger for PluginStep {
         cx: &Context<'_>,
         event: &AckEvent,
     ) -> Result<Decided<Vec<AckAction>>, StepError> {
-        let (plugin, services) = self.prepare(cx)?;
-        let outcome = plugin
-            .acknowledge(
-                &self.engine,
-                services,
-                self.limits,
-                &FileMeta::of(cx.message),
-                event,
-            )
-            .map_err(|e| self.fail(&plugin, e))?;
-        Ok(Decided {
-            value: outcome.value,
-            by: provenance(&plugin, outcome.logs),
+        self.decide(cx, |plugin, services, file| {
+            plugin.acknowledge(&self.engine, services, self.limits, file, event)
         })
     }
 }

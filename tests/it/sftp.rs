@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::util::{SftpEnv, bytes, eventually, sha256_hex};
+use crate::util::{SSH_OPTS, SftpEnv, bytes, eventually, sha256_hex};
 
 #[test]
 fn put_get_ls_rename_rm_with_openssh_sftp() {
@@ -135,8 +135,7 @@ fn a_killed_upload_is_invisible_and_resumes_with_reput() {
         .args(["-b", "-", "-P", &s.port.to_string()])
         .arg("-i")
         .arg(&s.key)
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
-        .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(SSH_OPTS)
         // Slow enough that the kill lands mid-transfer.
         .args(["-l", "40000"])
         .arg("alice@127.0.0.1")
@@ -381,20 +380,10 @@ fn paramiko_scp_and_rclone_work() {
     assert_eq!(r["names"], serde_json::json!(["paramiko.bin"]));
 
     // OpenSSH's scp speaks SFTP by default.
-    let ssh_opts = [
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-    ];
     let out = Command::new("scp")
         .args(["-P", &port, "-i"])
         .arg(&s.key)
-        .args(ssh_opts)
+        .args(SSH_OPTS)
         .arg(&local)
         .arg("alice@127.0.0.1:/inbox/scp.bin")
         .output()
@@ -407,7 +396,7 @@ fn paramiko_scp_and_rclone_work() {
     let out = Command::new("scp")
         .args(["-P", &port, "-i"])
         .arg(&s.key)
-        .args(ssh_opts)
+        .args(SSH_OPTS)
         .arg("alice@127.0.0.1:/inbox/scp.bin")
         .arg(s.env.path().join("back.bin"))
         .output()

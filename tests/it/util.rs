@@ -335,6 +335,19 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// What every OpenSSH client in the tests is given: no prompts, no host
+/// key checks against the user's files, quiet.
+pub const SSH_OPTS: [&str; 8] = [
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+];
+
 /// A port free on 127.0.0.1 right now (the test binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -397,18 +410,8 @@ impl SftpEnv {
             .args(["-b", "-", "-P", &self.port.to_string()])
             .arg("-i")
             .arg(&self.key)
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "ConnectTimeout=10",
-            ])
+            .args(SSH_OPTS)
+            .args(["-o", "ConnectTimeout=10"])
             .args(extra)
             .arg(format!("{user}@127.0.0.1"))
             .current_dir(self.env.path())
