@@ -113,7 +113,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).unwrap();
     let local = scratch.join("local");
-    std::fs::create_dir_all(local.join("small")).unwrap();
+    std::fs::create_dir_all(&local).unwrap();
 
     let key = scratch.join("client_key");
     assert!(
@@ -143,10 +143,19 @@ fn main() {
             f.write_all(&block).unwrap();
         }
     }
-    for i in 0..files {
-        let mut content = vec![b'x'; 4096];
-        content[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        std::fs::write(local.join("small").join(format!("f{i:05}.dat")), content).unwrap();
+    // Small files, different in every round and for each server, so that
+    // no round stores content an earlier one already did.
+    for round in 0..rounds {
+        for peer in 0..2 {
+            let dir = local.join(format!("small-{round}-{peer}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..files {
+                let mut content = vec![b'x'; 4096];
+                content[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                content[8..16].copy_from_slice(&((round * 2 + peer) as u64).to_le_bytes());
+                std::fs::write(dir.join(format!("r{round}-f{i:05}.dat")), content).unwrap();
+            }
+        }
     }
     std::fs::write(local.join("five.bin"), vec![7u8; 5 << 20]).unwrap();
 
@@ -260,12 +269,13 @@ fn main() {
                 std::fs::create_dir_all(&dir).unwrap();
                 dir
             } else {
+                // ferry's inbox is flat; the names are new in every round.
                 peer.dir.clone()
             };
             let t = sftp(
                 peer,
                 &key,
-                &local.join("small"),
+                &local.join(format!("small-{round}-{p}")),
                 &format!("cd {target}\nmput *\n"),
             );
             results[2].1[p].push(files as f64 / t);

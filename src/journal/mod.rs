@@ -276,6 +276,9 @@ pub struct Received {
     pub protocol: String,
     /// Where it came from: a peer address, a local path.
     pub source: String,
+    /// Small content kept in the journal instead of the store, written in
+    /// the same transaction (see `store::INLINE_MAX`).
+    pub inline: Option<Vec<u8>>,
 }
 
 /// An upload that failed before its commit.
@@ -549,14 +552,18 @@ pub trait Journal: Send + Sync {
         name: &str,
     ) -> Result<Option<Entry>>;
 
+    /// Content kept inline with the upload that brought it, if this hash's is.
+    fn inline_content(&self, tenant: &str, hash: &ContentHash) -> Result<Option<Vec<u8>>>;
+
     /// Hides a file from a partner's view; its content and history stay.
     fn hide_entry(&self, tenant: &str, partner: &str, mailbox: Mailbox, name: &str)
     -> Result<bool>;
 
     /// Removes from every mailbox of the tenant the files that arrived
     /// before `before` and have no pending pipeline work, recording an
-    /// `expired` event for each. Returns the hashes no visible file uses any
-    /// more, for the caller to remove from the store once this has committed.
+    /// `expired` event for each, and drops the inline content no visible file
+    /// uses any more. Returns the hashes no visible file uses any more, for
+    /// the caller to remove from the store once this has committed.
     fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>>;
 
     fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>>;

@@ -19,7 +19,7 @@ pub use worker::{Pipeline, StepSource, StepsFor};
 
 use crate::config;
 use crate::journal::{AckEvent, Journal, Mailbox, Message, Provenance, Routing, Verdict};
-use crate::store::Store;
+use crate::store::{Blob, Store};
 
 /// Why a step could not decide. For a validator or router this quarantines
 /// the file with the message as the reason; for an acknowledger the step is
@@ -57,6 +57,16 @@ impl Context<'_> {
     /// The sending (or, for outbound messages, receiving) partner's settings.
     pub fn partner(&self) -> Option<&config::Partner> {
         self.tenant.partners.get(&self.message.partner)
+    }
+
+    /// The message's content, from the store or inline in the journal.
+    pub fn content(&self) -> Result<Blob, StepError> {
+        let hash = self
+            .message
+            .hash
+            .ok_or_else(|| StepError("the message has no content".into()))?;
+        crate::tenant::open_content(self.store, &**self.journal, &self.tenant.name, &hash)
+            .map_err(|e| StepError(crate::error_chain(&e)))
     }
 }
 

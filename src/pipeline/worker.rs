@@ -54,9 +54,10 @@ impl Pipeline {
         })
     }
 
-    /// Tells idle workers that new work is there.
+    /// Tells an idle worker that new work is there. One is enough: waking
+    /// them all for one task costs each a context switch for nothing.
     pub fn notify(&self) {
-        self.wake.notify_all();
+        self.wake.notify_one();
     }
 
     /// Starts `n` worker threads that run until [`Pipeline::stop`].
@@ -114,8 +115,8 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        // Finishing a task often queues the next step of its message.
-        self.wake.notify_all();
+        // Finishing a task often queues the next step of its message: the
+        // worker that finished it looks for that at once, without a wake-up.
     }
 
     /// Runs every task that is due now, on the calling thread, and returns

@@ -92,7 +92,10 @@ impl HostServices for JournalServices {
             let Some(hash) = self.hash else {
                 return Ok(0);
             };
-            self.blob = Some(self.store.read(&hash).map_err(io::Error::other)?);
+            let blob =
+                crate::tenant::open_content(&self.store, &*self.journal, &self.tenant, &hash)
+                    .map_err(io::Error::other)?;
+            self.blob = Some(blob);
         }
         let blob = self.blob.as_ref().expect("opened above");
         if offset >= blob.size() {

@@ -10,6 +10,14 @@
 //!
 //! A blob exists under `objects/` only after its bytes were hashed while
 //! streaming, `sync_data`'d, renamed into place and its directory synced.
+//!
+//! Small content (at most [`INLINE_MAX`] bytes) never touches the disk here:
+//! an upload keeps it in memory until it grows past that, and
+//! [`Upload::finish`] hands it back with its hash, for the caller to keep in
+//! the journal in the same transaction that records the file. One
+//! transaction (one `fsync` of the journal) then makes a small file durable,
+//! where a blob costs three (the file, its directory, the journal); that is
+//! what lets many small uploads go as fast as a server that syncs nothing.
 //! Nothing here knows partners or mailboxes: names never reach the file
 //! system, only hashes do, and directories below the root are opened without
 //! following symbolic links, so a link planted inside the root is refused.
@@ -33,6 +41,9 @@ const STAGING: &str = "staging";
 /// How much an upload writes before its write-back to disk is started.
 const WRITE_BACK: u64 = 8 << 20;
 const OBJECTS: &str = "objects";
+/// The largest content [`Upload::finish`] returns inline instead of
+/// committing it as a blob.
+pub const INLINE_MAX: usize = 64 << 10;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +81,14 @@ pub struct Store {
     objects: Arc<Dir>,
 }
 
+/// An upload finished by [`Upload::finish`]: either committed as a blob, or
+/// small enough to come back `inline`, to be made durable by the caller.
+#[derive(Debug)]
+pub struct Finished {
+    pub committed: Committed,
+    pub inline: Option<Vec<u8>>,
+}
+
 /// A committed blob: its hash and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Committed {
@@ -105,8 +124,23 @@ impl Store {
         })
     }
 
-    /// Starts a staged write. The bytes become a blob only through [`Upload::commit`].
+    /// Starts a write. It stays in memory until it is larger than
+    /// [`INLINE_MAX`]; the bytes become a blob only through [`Upload::commit`]
+    /// or [`Upload::finish`].
     pub fn create(&self, limit: Option<u64>) -> Result<Upload, StoreError> {
+        Ok(Upload {
+            store: self.clone(),
+            staged: Staged::Memory(Vec::new()),
+            name: String::new(),
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+            written_back: 0,
+        })
+    }
+
+    /// Creates a staging file, locked by this process; returns it and its name.
+    fn stage(&self) -> Result<(std::fs::File, String), StoreError> {
         let name = format!("{:032x}", rand::random::<u128>());
         let file = self
             .staging
@@ -123,15 +157,7 @@ impl Store {
         // is being written, not left over from a crash.
         file.try_lock()
             .map_err(|e| StoreError::io("locking a staging file")(e.into()))?;
-        Ok(Upload {
-            store: self.clone(),
-            file: Some(file),
-            name,
-            hasher: Sha256::new(),
-            size: 0,
-            limit,
-            written_back: 0,
-        })
+        Ok((file, name))
     }
 
     /// Opens a committed blob for reading.
@@ -157,7 +183,10 @@ impl Store {
             .metadata()
             .map_err(StoreError::io("reading blob metadata"))?
             .len();
-        Ok(Blob { file, size })
+        Ok(Blob {
+            content: Content::File(file),
+            size,
+        })
     }
 
     /// Whether a blob with this hash is committed.
@@ -221,7 +250,7 @@ impl Store {
         }
         Ok(Upload {
             store: self.clone(),
-            file: Some(file),
+            staged: Staged::File(file),
             name: suspended.to_owned(),
             hasher,
             size,
@@ -288,13 +317,22 @@ impl Store {
 #[derive(Debug)]
 pub struct Upload {
     store: Store,
-    file: Option<std::fs::File>,
+    staged: Staged,
+    /// The staging file's name, once there is one.
     name: String,
     hasher: Sha256,
     size: u64,
     limit: Option<u64>,
     /// Bytes before this offset have had their write-back started.
     written_back: u64,
+}
+
+/// Where an upload's bytes are.
+#[derive(Debug)]
+enum Staged {
+    Memory(Vec<u8>),
+    File(std::fs::File),
+    Done,
 }
 
 impl Upload {
@@ -306,15 +344,43 @@ impl Upload {
     /// Keeps the bytes written so far, synced, to be continued with
     /// [`Store::resume`]; returns the name to resume them by.
     pub fn suspend(mut self) -> Result<String, StoreError> {
-        let file = self.file.take().expect("an upload is suspended once");
+        self.spill()?;
+        let Staged::File(file) = std::mem::replace(&mut self.staged, Staged::Done) else {
+            unreachable!("spill leaves a file");
+        };
         file.sync_data()
             .map_err(StoreError::io("syncing a suspended upload"))?;
         Ok(std::mem::take(&mut self.name))
     }
 
+    /// Finishes the upload: content of at most [`INLINE_MAX`] bytes comes
+    /// back inline, with nothing written, for the caller to make durable;
+    /// anything larger is committed as a blob.
+    pub fn finish(mut self) -> Result<Finished, StoreError> {
+        if let Staged::Memory(bytes) = &mut self.staged {
+            let inline = std::mem::take(bytes);
+            self.staged = Staged::Done;
+            let hash = ContentHash::from_bytes(self.hasher.clone().finalize().into());
+            return Ok(Finished {
+                committed: Committed {
+                    hash,
+                    size: self.size,
+                },
+                inline: Some(inline),
+            });
+        }
+        Ok(Finished {
+            committed: self.commit()?,
+            inline: None,
+        })
+    }
+
     /// Makes the staged bytes a durable blob, or fails with nothing visible.
     pub fn commit(mut self) -> Result<Committed, StoreError> {
-        let file = self.file.take().expect("an upload is committed once");
+        self.spill()?;
+        let Staged::File(file) = std::mem::replace(&mut self.staged, Staged::Done) else {
+            unreachable!("spill leaves a file");
+        };
         fault::check("store.sync").map_err(StoreError::io("syncing a staged file"))?;
         file.sync_data()
             .map_err(StoreError::io("syncing a staged file"))?;
@@ -359,6 +425,24 @@ impl Upload {
             .map_err(StoreError::io("opening an object directory"))
     }
 
+    /// Moves bytes kept in memory to a staging file.
+    fn spill(&mut self) -> Result<(), StoreError> {
+        match &mut self.staged {
+            Staged::Memory(bytes) => {
+                let (mut file, name) = self.store.stage()?;
+                self.name = name;
+                file.write_all(bytes)
+                    .map_err(StoreError::io("writing a staging file"))?;
+                self.staged = Staged::File(file);
+                Ok(())
+            }
+            Staged::File(_) => Ok(()),
+            Staged::Done => Err(StoreError::io("finishing an upload")(io::Error::other(
+                "the upload is already finished",
+            ))),
+        }
+    }
+
     fn remove_staged(&mut self) {
         if !self.name.is_empty() {
             // Best effort: a leftover is removed by `clean_staging` at the next start.
@@ -370,10 +454,6 @@ impl Upload {
 
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("upload already committed"))?;
         if let Some(limit) = self.limit
             && self.size + buf.len() as u64 > limit
         {
@@ -382,6 +462,18 @@ impl Write for Upload {
                 format!("the upload is larger than the limit of {limit} bytes"),
             ));
         }
+        if let Staged::Memory(bytes) = &mut self.staged {
+            if bytes.len() + buf.len() <= INLINE_MAX {
+                bytes.extend_from_slice(buf);
+                self.hasher.update(buf);
+                self.size += buf.len() as u64;
+                return Ok(buf.len());
+            }
+            self.spill().map_err(io::Error::other)?;
+        }
+        let Staged::File(file) = &mut self.staged else {
+            return Err(io::Error::other("the upload is already finished"));
+        };
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -411,14 +503,29 @@ impl Drop for Upload {
     }
 }
 
-/// A committed blob opened for reading.
+/// Committed content opened for reading: a blob file, or content kept
+/// inline in the journal.
 #[derive(Debug)]
 pub struct Blob {
-    file: File,
+    content: Content,
     size: u64,
 }
 
+#[derive(Debug)]
+enum Content {
+    File(File),
+    Inline(io::Cursor<Vec<u8>>),
+}
+
 impl Blob {
+    /// Content that was kept inline (see [`Upload::finish`]).
+    pub fn inline(bytes: Vec<u8>) -> Blob {
+        Blob {
+            size: bytes.len() as u64,
+            content: Content::Inline(io::Cursor::new(bytes)),
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -426,19 +533,36 @@ impl Blob {
     /// Reads up to `buf.len()` bytes at `offset` without moving a cursor.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         use cap_std::fs::FileExt as _;
-        self.file.read_at(buf, offset)
+        match &self.content {
+            Content::File(file) => file.read_at(buf, offset),
+            Content::Inline(cursor) => {
+                let bytes = cursor.get_ref();
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let n = buf.len().min(bytes.len() - start);
+                buf[..n].copy_from_slice(&bytes[start..start + n]);
+                Ok(n)
+            }
+        }
     }
 }
 
 impl Read for Blob {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read(buf)
+        match &mut self.content {
+            Content::File(file) => file.read(buf),
+            Content::Inline(cursor) => cursor.read(buf),
+        }
     }
 }
 
 impl Seek for Blob {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.file.seek(pos)
+        match &mut self.content {
+            Content::File(file) => file.seek(pos),
+            Content::Inline(cursor) => cursor.seek(pos),
+        }
     }
 }
 
@@ -499,6 +623,47 @@ mod tests {
         let whole = up.commit().unwrap();
         assert_eq!(whole, store.put_bytes(b"hello world\n").unwrap());
         assert!(store.resume("../../etc", 0, None).is_err());
+    }
+
+    #[test]
+    fn small_content_stays_in_memory_and_larger_content_spills() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let mut up = store.create(None).unwrap();
+        up.write_all(&[1; INLINE_MAX]).unwrap();
+        assert_eq!(store.staging.entries().unwrap().count(), 0);
+        let small = up.finish().unwrap();
+        assert_eq!(small.inline.as_deref(), Some(&[1; INLINE_MAX][..]));
+        assert!(matches!(
+            store.read(&small.committed.hash),
+            Err(StoreError::NotFound(_))
+        ));
+
+        let mut up = store.create(None).unwrap();
+        up.write_all(&[1; INLINE_MAX]).unwrap();
+        up.write_all(&[2]).unwrap();
+        assert_eq!(store.staging.entries().unwrap().count(), 1);
+        let large = up.finish().unwrap();
+        assert!(large.inline.is_none());
+        let blob = store.read(&large.committed.hash).unwrap();
+        assert_eq!(blob.size(), INLINE_MAX as u64 + 1);
+        let mut last = [0; 4];
+        assert_eq!(blob.read_at(&mut last, INLINE_MAX as u64 - 1).unwrap(), 2);
+        assert_eq!(last[..2], [1, 2]);
+    }
+
+    #[test]
+    fn inline_blobs_read_like_files() {
+        let mut blob = Blob::inline(b"hello world".to_vec());
+        let mut buf = [0; 5];
+        assert_eq!(blob.read_at(&mut buf, 6).unwrap(), 5);
+        assert_eq!(&buf, b"world");
+        assert_eq!(blob.read_at(&mut buf, 11).unwrap(), 0);
+        assert_eq!(blob.read_at(&mut buf, 99).unwrap(), 0);
+        blob.seek(SeekFrom::Start(6)).unwrap();
+        let mut rest = String::new();
+        blob.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "world");
     }
 
     #[test]

@@ -153,6 +153,22 @@ pub enum Finished {
     Pending(MessageId),
 }
 
+/// Opens committed content by hash: a blob from the store, or content kept
+/// inline in the journal (small uploads, see `store::INLINE_MAX`).
+pub fn open_content(
+    store: &Store,
+    journal: &dyn Journal,
+    tenant: &str,
+    hash: &ContentHash,
+) -> Result<Blob, MailboxError> {
+    // The journal first: it is the record of what was received, so a file
+    // planted in the store can never stand in for inline content.
+    match journal.inline_content(tenant, hash)? {
+        Some(bytes) => Ok(Blob::inline(bytes)),
+        None => Ok(store.read(hash)?),
+    }
+}
+
 fn is_temporary(name: &str) -> bool {
     Completion::TEMPORARY
         .iter()
@@ -378,8 +394,8 @@ impl Tenant {
             upload,
         } = upload;
         let size = upload.size();
-        let committed = match upload.commit() {
-            Ok(committed) => committed,
+        let finished = match upload.finish() {
+            Ok(finished) => finished,
             Err(e) => {
                 self.record_failure(&partner, &name, size, protocol, source, &e);
                 return Err(e.into());
@@ -389,10 +405,11 @@ impl Tenant {
             tenant: self.config.name.clone(),
             partner,
             name,
-            hash: committed.hash,
-            size: committed.size,
+            hash: finished.committed.hash,
+            size: finished.committed.size,
             protocol: protocol.to_owned(),
             source: source.to_owned(),
+            inline: finished.inline,
         })
     }
 
@@ -434,8 +451,7 @@ impl Tenant {
     /// The hash a `sha256sum`-style sidecar names: its first word.
     fn sidecar_hash(&self, hash: &ContentHash) -> Result<String, String> {
         let mut text = String::new();
-        self.store
-            .read(hash)
+        self.content(hash)
             .map_err(|e| e.to_string())?
             .take(4096)
             .read_to_string(&mut text)
@@ -547,8 +563,13 @@ impl Tenant {
             .journal
             .find_entry(&self.config.name, partner, mailbox, name)?
             .ok_or_else(|| MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))?;
-        let blob = self.store.read(&entry.hash)?;
+        let blob = open_content(&self.store, &*self.journal, &self.config.name, &entry.hash)?;
         Ok((entry, blob))
+    }
+
+    /// Committed content by hash, wherever it is kept.
+    pub fn content(&self, hash: &ContentHash) -> Result<Blob, MailboxError> {
+        open_content(&self.store, &*self.journal, &self.config.name, hash)
     }
 
     /// The visible file `name` of a folder, if there is one.

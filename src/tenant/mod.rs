@@ -15,7 +15,9 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::json;
 
-pub use mailbox::{Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Tenant};
+pub use mailbox::{
+    Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Tenant, open_content,
+};
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};

@@ -93,10 +93,19 @@ fn kill_during_upload_leaves_nothing_visible() {
 /// An abort between each durable step of a commit.
 #[test]
 fn crash_inside_commit() {
-    for point in ["store.synced", "store.renamed", "ingest.committed"] {
+    // A blob goes through the store's steps; small content is kept inline
+    // and becomes durable only with the journal record.
+    let blob = bytes(0, 100 << 10);
+    let small = b"some content\n".to_vec();
+    for (point, data) in [
+        ("store.synced", &blob),
+        ("store.renamed", &blob),
+        ("ingest.committed", &blob),
+        ("ingest.committed", &small),
+    ] {
         let env = Env::new();
         let out = env
-            .put("alice", "a.txt", b"some content\n")
+            .put("alice", "a.txt", data)
             .env("FERRY_CRASH", point)
             .run();
         assert!(!out.status.success(), "{point}: did not crash");
@@ -179,7 +188,7 @@ fn restart_resumes_pending_work_exactly_once() {
 fn failed_fsync_fails_the_upload() {
     let env = Env::new();
     let stderr = env
-        .put("alice", "a.txt", b"data")
+        .put("alice", "a.txt", &bytes(0, 100 << 10))
         .env("FERRY_FAULTS", "store.sync")
         .fails();
     assert!(stderr.contains("syncing a staged file"), "{stderr}");

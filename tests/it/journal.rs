@@ -211,10 +211,15 @@ fn hiding_keeps_content_and_history() {
         env.count("SELECT COUNT(*) FROM events WHERE kind = 'hidden'"),
         1
     );
-    assert!(
-        acme.store()
-            .contains(&sha256_hex(b"keep\n").parse().unwrap())
-    );
+    let mut kept = String::new();
+    std::io::Read::read_to_string(
+        &mut acme
+            .content(&sha256_hex(b"keep\n").parse().unwrap())
+            .unwrap(),
+        &mut kept,
+    )
+    .unwrap();
+    assert_eq!(kept, "keep\n");
     env.ferry().args(["journal", "verify"]).ok();
 }
 

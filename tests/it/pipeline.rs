@@ -24,10 +24,7 @@ impl Validator for Utf8Only {
         if cx.message.name.ends_with(".boom") {
             return Err(StepError("trap: unreachable executed".into()));
         }
-        let mut blob = cx
-            .store
-            .read(&cx.message.hash.unwrap())
-            .map_err(|e| StepError(e.to_string()))?;
+        let mut blob = cx.content()?;
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut blob, &mut text).unwrap();
         let verdict = match String::from_utf8(text) {

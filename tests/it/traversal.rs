@@ -72,7 +72,8 @@ fn assert_refused(env: &Env, partner: &str, path: &str) {
 #[test]
 fn planted_directory_link_is_not_followed() {
     let env = Env::new();
-    let data = b"the real content\n";
+    // Larger than what is kept inline in the journal: a blob in the store.
+    let data = &[b'c'; 100 << 10][..];
     env.put("alice", "a.txt", data).ok();
     let hash = sha256_hex(data);
     let objects = env.tenant_root("acme").join("objects");
@@ -99,7 +100,7 @@ fn planted_directory_link_is_not_followed() {
 #[test]
 fn planted_file_link_is_not_followed() {
     let env = Env::new();
-    let data = b"content\n";
+    let data = &[b'c'; 100 << 10][..];
     env.put("alice", "a.txt", data).ok();
     let hash = sha256_hex(data);
     let blob = env

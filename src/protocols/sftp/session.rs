@@ -280,14 +280,18 @@ async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePe
         }
         return;
     }
-    // Everything else may touch the journal: off the async threads, in parallel.
+    // Everything else may touch the journal: off the async threads, in
+    // parallel, replying from there.
     let shared = Arc::clone(shared);
-    tokio::spawn(async move {
-        let worker = Arc::clone(&shared);
-        let answer = tokio::task::spawn_blocking(move || request(&worker, packet))
-            .await
-            .unwrap_or_else(|_| status(id, StatusCode::Failure, "internal error"));
-        reply(&shared, answer, permit).await;
+    tokio::task::spawn_blocking(move || {
+        // A bug must not leave the client waiting for this request forever.
+        let answer =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| request(&shared, packet)))
+                .unwrap_or_else(|_| status(id, StatusCode::Failure, "internal error"));
+        if let Ok(bytes) = Bytes::try_from(answer) {
+            let _ = shared.replies.blocking_send(bytes);
+        }
+        drop(permit);
     });
 }
 
