@@ -39,6 +39,9 @@ pub enum JournalError {
     Corrupt(String),
     #[error("no message {0}")]
     NoMessage(MessageId),
+    /// The transaction this write shared with others failed to commit.
+    #[error("committing the journal failed: {0}")]
+    Commit(String),
 }
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;

@@ -4,12 +4,19 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::sync::Arc;
+use std::sync::Condvar;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::chain::{self, Link, Verifier};
 use super::*;
 
+/// Tables with a natural key are `WITHOUT ROWID`: a row is then one B-tree
+/// entry, not a row plus an index entry, and every page a commit does not
+/// touch is a page it does not write to the WAL.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
     id          INTEGER PRIMARY KEY,
@@ -28,8 +35,12 @@ CREATE TABLE IF NOT EXISTS messages (
     updated_at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_partner ON messages(tenant, partner, direction, id);
-CREATE INDEX IF NOT EXISTS messages_by_origin ON messages(origin);
+CREATE INDEX IF NOT EXISTS messages_by_origin ON messages(origin) WHERE origin IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_hash ON messages(tenant, sha256);
+-- Uploads waiting for their completion signal, by name: few, looked up on
+-- every stat and every close, among all the partner's messages.
+CREATE INDEX IF NOT EXISTS messages_pending ON messages(tenant, partner, name)
+    WHERE state = 'pending';
 
 CREATE TABLE IF NOT EXISTS events (
     tenant      TEXT NOT NULL,
@@ -42,14 +53,14 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash   TEXT NOT NULL,
     hash        TEXT NOT NULL,
     PRIMARY KEY (tenant, seq)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_message ON events(message);
 
 CREATE TABLE IF NOT EXISTS chain_heads (
     tenant      TEXT PRIMARY KEY,
     seq         INTEGER NOT NULL,
     hash        TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS mailbox (
     tenant      TEXT NOT NULL,
@@ -58,7 +69,7 @@ CREATE TABLE IF NOT EXISTS mailbox (
     name        TEXT NOT NULL,
     message     INTEGER NOT NULL REFERENCES messages(id),
     PRIMARY KEY (tenant, partner, box, name)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS tasks (
     id          INTEGER PRIMARY KEY,
@@ -76,6 +87,7 @@ CREATE TABLE IF NOT EXISTS inline_content (
     tenant      TEXT NOT NULL,
     sha256      TEXT NOT NULL,
     data        BLOB NOT NULL,
+    -- Rows of up to 64 KiB: a rowid table keeps them out of the key's B-tree.
     PRIMARY KEY (tenant, sha256)
 );
 
@@ -85,7 +97,7 @@ CREATE TABLE IF NOT EXISTS kv (
     key         TEXT NOT NULL,
     value       BLOB NOT NULL,
     PRIMARY KEY (tenant, partner, key)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS suspended (
     tenant      TEXT NOT NULL,
@@ -95,7 +107,7 @@ CREATE TABLE IF NOT EXISTS suspended (
     size        INTEGER NOT NULL,
     at          INTEGER NOT NULL,
     PRIMARY KEY (tenant, partner, name)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS plugin_pins (
     tenant      TEXT NOT NULL,
@@ -104,14 +116,60 @@ CREATE TABLE IF NOT EXISTS plugin_pins (
     sha256      TEXT NOT NULL,
     file_sha256 TEXT NOT NULL,
     PRIMARY KEY (tenant, partner, role)
-);
+) WITHOUT ROWID;
 "#;
 
 /// The SQLite journal. One connection for writes, one for reads: WAL lets
 /// readers go on while a write commits.
+///
+/// Writes are committed in groups. Each write runs in its own savepoint of a
+/// shared transaction; a write that finishes while others wait for the
+/// connection leaves the transaction open for them and waits, and the last
+/// one in commits for all. A commit is one `fdatasync` of the WAL whether it
+/// holds one write or fifty, so concurrent uploads and pipeline steps share
+/// it instead of queueing for one each. Every write still returns only once
+/// it is durable, and a write that fails rolls back alone.
 pub struct SqliteJournal {
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+    /// Writes waiting for the writer connection.
+    queued: AtomicUsize,
+}
+
+struct Writer {
+    conn: Connection,
+    /// The open transaction's group, when one is open.
+    group: Option<Arc<Group>>,
+}
+
+/// The writes of one transaction, waiting for its commit.
+#[derive(Default)]
+struct Group {
+    outcome: Mutex<Option<Result<(), String>>>,
+    committed: Condvar,
+}
+
+impl Group {
+    fn finish(&self, outcome: Result<(), String>) {
+        *lock(&self.outcome) = Some(outcome);
+        self.committed.notify_all();
+    }
+
+    fn wait(&self) -> Result<()> {
+        let mut outcome = lock(&self.outcome);
+        loop {
+            match &*outcome {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(e)) => return Err(JournalError::Commit(e.clone())),
+                None => {
+                    outcome = self
+                        .committed
+                        .wait(outcome)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
 }
 
 impl SqliteJournal {
@@ -140,17 +198,68 @@ impl SqliteJournal {
         writer.execute_batch(SCHEMA)?;
         let reader = open(path)?;
         Ok(SqliteJournal {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                group: None,
+            }),
             reader: Mutex::new(reader),
+            queued: AtomicUsize::new(0),
         })
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+    /// Runs `f` as one atomic write and returns once it is durable.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut writer = lock(&self.writer);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        if writer.group.is_none() {
+            writer.conn.execute_batch("BEGIN IMMEDIATE")?;
+            writer.group = Some(Arc::default());
+        }
+        let group = Arc::clone(writer.group.as_ref().expect("opened above"));
+        let result = Self::in_savepoint(&mut writer.conn, f);
+
+        if self.queued.load(Ordering::SeqCst) > 0 {
+            // A write waiting for the connection joins this transaction and
+            // commits it, or passes it on in turn.
+            drop(writer);
+            let value = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            group.wait()?;
+            return Ok(value);
+        }
+        let outcome = writer.conn.execute_batch("COMMIT");
+        if outcome.is_err() && !writer.conn.is_autocommit() {
+            // Nothing of this group may stay half-applied.
+            let _ = writer.conn.execute_batch("ROLLBACK");
+        }
+        writer.group = None;
+        drop(writer);
+        group.finish(outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        // A panic in `f` is raised only now, when the group is not left
+        // open with others waiting for its commit.
+        let value = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        outcome?;
         Ok(value)
+    }
+
+    /// Runs `f` in a savepoint: what it did stays if it succeeds and is
+    /// undone if it fails or panics (the panic is handed back), leaving the
+    /// rest of the group as it was.
+    fn in_savepoint<T>(
+        conn: &mut Connection,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> std::thread::Result<Result<T>> {
+        let savepoint = match conn.savepoint() {
+            Ok(savepoint) => savepoint,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        // Dropping the savepoint without `commit` rolls it back.
+        Ok(
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&savepoint)))? {
+                Ok(value) => savepoint.commit().map(|()| value).map_err(Into::into),
+                Err(e) => Err(e),
+            },
+        )
     }
 
     fn read(&self) -> MutexGuard<'_, Connection> {
@@ -158,15 +267,17 @@ impl SqliteJournal {
     }
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic while holding the lock leaves SQLite consistent (the
-    // transaction rolls back on drop), so the poison carries no meaning.
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves SQLite consistent (the write's
+    // savepoint rolls back), so the poison carries no meaning.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Appends one event to its tenant's chain inside `tx`.
 fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     kind: EventKind,
     message: Option<MessageId>,
@@ -229,7 +340,7 @@ struct NewMessage<'a> {
     reason: Option<&'a str>,
 }
 
-fn insert_message(tx: &Transaction<'_>, m: &NewMessage<'_>) -> Result<MessageId> {
+fn insert_message(tx: &Connection, m: &NewMessage<'_>) -> Result<MessageId> {
     let now = Timestamp::now().0;
     tx.prepare_cached(
         "INSERT INTO messages (tenant, partner, direction, name, size, sha256, state, protocol,
@@ -254,7 +365,7 @@ fn insert_message(tx: &Transaction<'_>, m: &NewMessage<'_>) -> Result<MessageId>
 }
 
 /// Stores an upload's inline content, once per tenant and hash.
-fn keep_inline(tx: &Transaction<'_>, r: &Received) -> Result<()> {
+fn keep_inline(tx: &Connection, r: &Received) -> Result<()> {
     if let Some(bytes) = &r.inline {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO inline_content (tenant, sha256, data) VALUES (?1, ?2, ?3)",
@@ -265,7 +376,7 @@ fn keep_inline(tx: &Transaction<'_>, r: &Received) -> Result<()> {
 }
 
 fn set_state(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: MessageId,
     state: MessageState,
     reason: Option<&str>,
@@ -277,7 +388,7 @@ fn set_state(
 
 /// Makes `message` the visible file `name` in a mailbox, replacing an older one of that name.
 fn place(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &str,
     partner: &str,
     mailbox: Mailbox,
@@ -292,14 +403,14 @@ fn place(
     Ok(())
 }
 
-fn queue(tx: &Transaction<'_>, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
+fn queue(tx: &Connection, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
     let step = serde_json::to_string(step).map_err(|e| JournalError::Corrupt(e.to_string()))?;
     tx.prepare_cached("INSERT INTO tasks (tenant, message, step, state, next_at) VALUES (?1, ?2, ?3, 'pending', ?4)")?.execute(params![tenant, message.0, step, Timestamp::now().0],
     )?;
     Ok(())
 }
 
-fn done(tx: &Transaction<'_>, task: &Task) -> Result<()> {
+fn done(tx: &Connection, task: &Task) -> Result<()> {
     let changed = tx
         .prepare_cached("UPDATE tasks SET state = 'done' WHERE id = ?1 AND state = 'pending'")?
         .execute([task.id])?;
@@ -1053,25 +1164,54 @@ impl Journal for SqliteJournal {
 
     fn messages(&self, query: &MessageQuery) -> Result<Vec<Message>> {
         let conn = self.read();
+        // Only the filters given, so that SQLite can use an index for them
+        // (`x IS NULL OR` defeats that): a plugin's history query is then a
+        // walk down `messages_by_partner`, not a scan of every message.
+        let filters = [
+            ("tenant = ?1", query.tenant.is_some()),
+            ("partner = ?2", query.partner.is_some()),
+            ("direction = ?3", query.direction.is_some()),
+            ("id = ?5", query.id.is_some()),
+            ("created_at >= ?6", query.since.is_some()),
+            ("id < ?7", query.before.is_some()),
+        ];
+        let mut clause = String::from("1");
+        for (filter, _) in filters.iter().filter(|(_, given)| *given) {
+            clause.push_str(" AND ");
+            clause.push_str(filter);
+        }
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR partner = ?2)
-               AND (?3 IS NULL OR direction = ?3) AND (?5 IS NULL OR id = ?5)
-               AND (?6 IS NULL OR created_at >= ?6) AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?4"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {clause} ORDER BY id DESC LIMIT ?4"
         ))?;
-        let rows = stmt.query_map(
-            params![
-                query.tenant,
-                query.partner,
-                query.direction.map(Direction::as_str),
-                query.limit.map_or(-1, |l| l as i64),
-                query.id.map(|id| id.0),
-                query.since.map(|t| t.0),
-                query.before.map(|id| id.0)
-            ],
-            message_row,
-        )?;
+        let mut values: Vec<(&str, rusqlite::types::Value)> = Vec::new();
+        let text = |v: &str| rusqlite::types::Value::Text(v.to_owned());
+        if let Some(tenant) = &query.tenant {
+            values.push(("?1", text(tenant)));
+        }
+        if let Some(partner) = &query.partner {
+            values.push(("?2", text(partner)));
+        }
+        if let Some(direction) = query.direction {
+            values.push(("?3", text(direction.as_str())));
+        }
+        values.push((
+            "?4",
+            rusqlite::types::Value::Integer(query.limit.map_or(-1, |l| l as i64)),
+        ));
+        if let Some(id) = query.id {
+            values.push(("?5", rusqlite::types::Value::Integer(id.0)));
+        }
+        if let Some(since) = query.since {
+            values.push(("?6", rusqlite::types::Value::Integer(since.0)));
+        }
+        if let Some(before) = query.before {
+            values.push(("?7", rusqlite::types::Value::Integer(before.0)));
+        }
+        let named: Vec<(&str, &dyn rusqlite::ToSql)> = values
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn rusqlite::ToSql))
+            .collect();
+        let rows = stmt.query_map(named.as_slice(), message_row)?;
         collect(rows)
     }
 
@@ -1080,10 +1220,11 @@ impl Journal for SqliteJournal {
         get_message(&conn, tenant, id)?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM events
-             WHERE tenant = ?1 AND (message = ?2 OR message IN
-                   (SELECT id FROM messages WHERE origin = ?2 AND tenant = ?1))
+             WHERE message IN (SELECT ?2 UNION SELECT id FROM messages WHERE origin = ?2)
+               AND +tenant = ?1
              ORDER BY seq"
         ))?;
+        // `+tenant`: look the events up by message, not among all the tenant's.
         let rows = stmt.query_map(params![tenant, id.0], event_row)?;
         collect(rows)
     }
@@ -1299,5 +1440,87 @@ impl Journal for SqliteJournal {
             head: verifier.head().to_owned(),
             problem: verifier.problem.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes from many threads at once share commits: each is durable when
+    /// it returns, none is lost or applied twice, and the chain holds.
+    #[test]
+    fn concurrent_writes_commit_in_groups() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("journal.sqlite");
+        let journal = Arc::new(SqliteJournal::open(&path).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let journal = Arc::clone(&journal);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        journal
+                            .record_event(
+                                "acme",
+                                EventKind::ConfigReloaded,
+                                json!({ "t": t, "i": i }),
+                            )
+                            .unwrap();
+                        // A failing write in the middle of a group rolls back
+                        // alone; the others in its group commit.
+                        let failed = journal.write(|tx| {
+                            append(
+                                tx,
+                                "acme",
+                                EventKind::ConfigReloaded,
+                                None,
+                                None,
+                                &json!({}),
+                            )?;
+                            Err::<(), _>(JournalError::Corrupt("refused on purpose".into()))
+                        });
+                        assert!(failed.is_err());
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        drop(journal);
+        // A fresh connection sees exactly what was acknowledged.
+        let journal = SqliteJournal::open(&path).unwrap();
+        let report = journal.verify("acme").unwrap();
+        assert_eq!(report.events, 400);
+        assert!(report.problem.is_none(), "{:?}", report.problem);
+    }
+
+    /// A write that panics leaves no trace and no group waiting for a commit.
+    #[test]
+    fn a_panicking_write_rolls_back_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = Arc::new(SqliteJournal::open(&tmp.path().join("j.sqlite")).unwrap());
+        let panicking = Arc::clone(&journal);
+        let outcome = std::thread::spawn(move || {
+            panicking.write(|tx| -> Result<()> {
+                append(
+                    tx,
+                    "acme",
+                    EventKind::ConfigReloaded,
+                    None,
+                    None,
+                    &json!({}),
+                )?;
+                panic!("a bug in a write")
+            })
+        })
+        .join();
+        assert!(outcome.is_err());
+        journal
+            .record_event("acme", EventKind::ConfigReloaded, json!({ "after": true }))
+            .unwrap();
+        let report = journal.verify("acme").unwrap();
+        assert_eq!(report.events, 1);
+        assert!(report.problem.is_none());
     }
 }
