@@ -318,10 +318,23 @@ fn main() {
     println!();
     println!("| measure ({rounds} rounds, medians) | ferry | OpenSSH | ferry/OpenSSH |");
     println!("|---|---|---|---|");
+    let rounds_of = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let mut raw = Vec::new();
     for (what, [ferry, openssh]) in results {
+        raw.push(format!(
+            "- {what}: ferry {}, OpenSSH {}",
+            rounds_of(&ferry),
+            rounds_of(&openssh)
+        ));
         let (f, o) = (median(ferry), median(openssh));
         println!("| {what} | {f:.0} | {o:.0} | {:.2} |", f / o);
     }
+    println!("\nEach round:\n{}", raw.join("\n"));
     drop(ferry);
     drop(sshd);
     let _ = std::fs::remove_dir_all(&scratch);

@@ -469,3 +469,43 @@ fn key_then_password() {
         String::from_utf8_lossy(&both.stderr)
     );
 }
+
+/// An upload past `limits.max_file_size` fails with SSH_FX_FAILURE and the
+/// reason (SFTP v3 has no quota status), leaves nothing visible, and the
+/// session goes on; a small file in the same session is stored.
+#[test]
+fn an_upload_past_the_size_limit_fails_cleanly() {
+    let s = SftpEnv::with(|config| {
+        config.replace(
+            "[server]\ndata_dir = \"data\"\n",
+            "[server]\ndata_dir = \"data\"\n\n[limits]\nmax_file_size = \"100KiB\"\n",
+        )
+    });
+    let _server = s.env.serve();
+    std::fs::write(s.env.path().join("big.bin"), bytes(1, 200 << 10)).unwrap();
+    std::fs::write(s.env.path().join("small.txt"), b"small\n").unwrap();
+    let out = s.sftp(
+        "alice",
+        "-put big.bin /inbox/big.bin\nput small.txt /inbox/small.txt\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // OpenSSH's client prints the status, not the server's message; the
+    // journal keeps the reason.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("write remote \"/inbox/big.bin\": Failure"),
+        "{stderr}"
+    );
+    assert_eq!(s.env.names("alice", "/inbox"), ["small.txt"]);
+    assert_eq!(
+        s.env.count(
+            "SELECT COUNT(*) FROM messages WHERE name = 'big.bin' AND state = 'failed'
+             AND reason LIKE '%larger than the limit of 102400 bytes%'"
+        ),
+        1
+    );
+}
