@@ -33,14 +33,11 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                     crate::protocols::sftp::bind(Arc::clone(&hub), listener.clone()).await?;
                 tokio::spawn(server);
             }
-            // The FTP server is the next layer to land; until then its
-            // listeners are validated and reported, and nothing binds them.
-            Protocol::Ftp | Protocol::Ftps => tracing::warn!(
-                protocol = listener.protocol.as_str(),
-                address = %listener.address,
-                "this build has no {} server yet: listener not started",
-                listener.protocol.as_str()
-            ),
+            Protocol::Ftp | Protocol::Ftps => {
+                let server =
+                    crate::protocols::ftp::bind(Arc::clone(&hub), listener.clone()).await?;
+                tokio::spawn(server);
+            }
         }
     }
 

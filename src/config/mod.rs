@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 pub use error::{ConfigError, Problem};
-pub use model::{Account, Completion, Config, Limits, Listener, Partner, Protocol, Route, Tenant};
+pub use model::{
+    Account, Completion, Config, FtpOptions, Limits, Listener, Partner, Protocol, Route, Tenant,
+};
 
 use error::Source;
 use raw::{PartnerSection, ServerFile, TenantSection};
@@ -152,10 +154,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                     format!("address {address} is used by another listener"),
                 ));
             }
+            let ftp = ftp_options(source, &key, protocol, listener, base, &mut problems);
             listeners.push(Listener {
                 protocol,
                 address,
                 tenant: listener.tenant.as_ref().map(|t| t.get_ref().clone()),
+                ftp,
             });
         }
     }
@@ -171,6 +175,92 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         listeners,
         tenants,
     })
+}
+
+/// The FTP settings of a listener; on an SFTP listener they are refused.
+fn ftp_options(
+    source: &Source,
+    key: &str,
+    protocol: Protocol,
+    listener: &raw::ListenerSection,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> FtpOptions {
+    let mut options = FtpOptions {
+        active_mode: listener.active_mode.unwrap_or(false),
+        ..FtpOptions::default()
+    };
+    if protocol == Protocol::Sftp {
+        let given = [
+            (
+                "passive_ports",
+                listener.passive_ports.as_ref().map(Spanned::span),
+            ),
+            (
+                "passive_address",
+                listener.passive_address.as_ref().map(Spanned::span),
+            ),
+            ("tls_cert", listener.tls_cert.as_ref().map(Spanned::span)),
+            ("tls_key", listener.tls_key.as_ref().map(Spanned::span)),
+        ];
+        for (name, span) in given {
+            if let Some(span) = span {
+                problems.push(source.problem(
+                    Some(span),
+                    &format!("{key}.{name}"),
+                    format!("`{name}` is an FTP setting; this listener serves SFTP"),
+                ));
+            }
+        }
+        return options;
+    }
+    if let Some(ports) = &listener.passive_ports {
+        let parsed = ports
+            .get_ref()
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+            .filter(|(a, b)| *a > 0 && a <= b);
+        match parsed {
+            Some(range) => options.passive_ports = Some(range),
+            None => problems.push(source.problem(
+                Some(ports.span()),
+                &format!("{key}.passive_ports"),
+                format!(
+                    "`{}` is not a port range, expected FIRST-LAST such as 50000-50099",
+                    ports.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(address) = &listener.passive_address {
+        match address.get_ref().parse() {
+            Ok(ip) => options.passive_address = Some(ip),
+            Err(_) => problems.push(source.problem(
+                Some(address.span()),
+                &format!("{key}.passive_address"),
+                format!(
+                    "`{}` is not an IP address, expected one such as 203.0.113.7",
+                    address.get_ref()
+                ),
+            )),
+        }
+    }
+    match (&listener.tls_cert, &listener.tls_key) {
+        (Some(cert), Some(key_file)) => {
+            options.tls = Some((
+                lexical_clean(&base.join(cert.get_ref())),
+                lexical_clean(&base.join(key_file.get_ref())),
+            ));
+        }
+        (None, None) => {}
+        (Some(one), None) | (None, Some(one)) => problems.push(source.problem(
+            Some(one.span()),
+            &format!("{key}.tls_cert"),
+            "`tls_cert` and `tls_key` go together: give both, or neither for a self-signed certificate"
+                .to_owned(),
+        )),
+    }
+    options
 }
 
 fn key_or(key: &str, fallback: &str) -> String {
@@ -485,6 +575,7 @@ fn tenant(
         source: source.path.clone(),
         plugin_deadline,
         plugin_memory,
+        require_tls: section.require_tls.unwrap_or(false),
         partners,
     })
 }
@@ -570,6 +661,7 @@ fn partner(
         };
         accounts.push(Account {
             key_and_password,
+            require_tls: account.require_tls.unwrap_or(false),
             login: login.clone(),
             password_hash: account.password_hash.as_ref().map(|h| h.get_ref().clone()),
             ssh_keys: account

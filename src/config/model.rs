@@ -71,6 +71,22 @@ pub struct Listener {
     pub address: SocketAddr,
     /// When set, plain logins on this listener belong to this tenant.
     pub tenant: Option<String>,
+    /// FTP and FTPS only.
+    pub ftp: FtpOptions,
+}
+
+/// Settings of an FTP or FTPS listener.
+#[derive(Debug, Clone, Default)]
+pub struct FtpOptions {
+    /// Passive data ports; `None` lets the system pick.
+    pub passive_ports: Option<(u16, u16)>,
+    /// What `227`/`229` replies advertise; the control connection's local
+    /// address when unset.
+    pub passive_address: Option<std::net::IpAddr>,
+    /// PORT/EPRT allowed, to the control connection's own address only.
+    pub active_mode: bool,
+    /// Certificate chain and key files (PEM); `None`: self-signed.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +102,8 @@ pub struct Tenant {
     pub plugin_deadline: std::time::Duration,
     /// Memory cap of one plugin call, in bytes.
     pub plugin_memory: usize,
+    /// FTP logins need TLS for every account of this tenant.
+    pub require_tls: bool,
     pub partners: BTreeMap<String, Partner>,
 }
 
@@ -144,6 +162,8 @@ pub struct Account {
     pub ssh_keys: Vec<String>,
     /// Whether a login needs a key and then the password (SFTP), not either.
     pub key_and_password: bool,
+    /// Whether an FTP login needs TLS first.
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone)]

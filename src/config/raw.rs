@@ -47,6 +47,21 @@ pub struct ListenerSection {
     pub address: Spanned<String>,
     #[serde(default)]
     pub tenant: Option<Spanned<String>>,
+    /// FTP: the passive data ports, `FIRST-LAST`.
+    #[serde(default)]
+    pub passive_ports: Option<Spanned<String>>,
+    /// FTP: the address told to clients in `227` replies.
+    #[serde(default)]
+    pub passive_address: Option<Spanned<String>>,
+    /// FTP: allow PORT/EPRT (only ever to the control connection's address).
+    #[serde(default)]
+    pub active_mode: Option<bool>,
+    /// FTP: certificate chain and private key (PEM); without them a
+    /// self-signed certificate is made in the data directory.
+    #[serde(default)]
+    pub tls_cert: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tls_key: Option<Spanned<String>>,
 }
 
 /// A tenant, either inline under `[tenants.NAME]` or alone in `tenants_dir/NAME.toml`.
@@ -63,6 +78,9 @@ pub struct TenantSection {
     /// Memory cap of one plugin call (all its memories together), as a size.
     #[serde(default)]
     pub plugin_memory: Option<Spanned<String>>,
+    /// FTP logins of every account of the tenant need TLS.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
     #[serde(default)]
     pub partners: BTreeMap<String, Spanned<PartnerSection>>,
 }
@@ -102,6 +120,9 @@ pub struct AccountSection {
     /// `any` (default): a key or the password; `key-and-password`: both, key first.
     #[serde(default)]
     pub require: Option<Spanned<String>>,
+    /// FTP logins of this account need TLS (AUTH TLS or implicit FTPS).
+    #[serde(default)]
+    pub require_tls: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -615,36 +615,12 @@ fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
 /// An `ls -l` line, as OpenSSH's server writes it.
 fn long_name(name: &str, attrs: &FileAttributes, owner: &str) -> String {
     let dir = attrs.permissions.is_some_and(|p| p & 0o040_000 != 0);
-    let mode = if dir { "drwxr-xr-x" } else { "-rw-r--r--" };
-    let when = attrs
-        .mtime
-        .map_or_else(|| "Jan  1  1970".to_owned(), |t| ls_time(i64::from(t)));
-    format!(
-        "{mode}    1 {owner:<8} {owner:<8} {:>8} {when} {name}",
-        attrs.size.unwrap_or(0)
-    )
-}
-
-fn ls_time(secs: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!(
-        "{} {day:>2} {:02}:{:02}",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60
+    crate::protocols::listing::ls_line(
+        name,
+        dir,
+        attrs.size.unwrap_or(0),
+        attrs.mtime.map(i64::from),
+        owner,
     )
 }
 
@@ -852,13 +828,6 @@ mod tests {
         assert_eq!(normalize("."), "/");
         assert_eq!(normalize("../../etc/passwd"), "/etc/passwd");
         assert_eq!(normalize("/inbox/./a/../b"), "/inbox/b");
-    }
-
-    #[test]
-    fn ls_times() {
-        assert_eq!(ls_time(0), "Jan  1 00:00");
-        assert_eq!(ls_time(1_795_000_000), "Nov 18 11:06");
-        assert_eq!(ls_time(951_782_400), "Feb 29 00:00");
     }
 
     #[test]

@@ -1,0 +1,608 @@
+//! Commands that use a data connection: PASV, EPSV, PORT, EPRT, REST, STOR,
+//! APPE, RETR, LIST, NLST, MLSD; and ABOR while one runs.
+//!
+//! A `226` after STOR means the file is stored, synced and journaled. An
+//! upload that did not end cleanly (ABOR, the data connection cut off, a TLS
+//! data connection closed without `close_notify`, the control connection
+//! gone) is kept invisible and resumable, never committed.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::control::Line;
+use super::data::{self, BUFFER, Channel, Data};
+use super::files::{file_facts, folder_facts};
+use super::session::{Session, blocking};
+use crate::journal::{Entry, Mailbox};
+use crate::protocols::listing::ls_line;
+use crate::store::Blob;
+use crate::tenant::{Finished, MailboxError, MailboxPath, PendingUpload};
+
+pub async fn pasv(s: &mut Session, extended: bool) -> io::Result<()> {
+    let local = s.local.ip();
+    let listener = match data::listen(local, s.server.listener.ftp.passive_ports).await {
+        Ok(listener) => listener,
+        Err(e) => return s.control.reply(425, &format!("no passive port: {e}")).await,
+    };
+    let port = listener.local_addr()?.port();
+    s.channel = Some(Channel::Passive(listener));
+    if extended {
+        return s
+            .control
+            .reply(229, &format!("Entering Extended Passive Mode (|||{port}|)"))
+            .await;
+    }
+    let advertised = s.server.listener.ftp.passive_address.unwrap_or(local);
+    let IpAddr::V4(v4) = advertised else {
+        return s.control.reply(522, "PASV is IPv4 only: use EPSV").await;
+    };
+    let [a, b, c, d] = v4.octets();
+    s.control
+        .reply(
+            227,
+            &format!(
+                "Entering Passive Mode ({a},{b},{c},{d},{},{})",
+                port >> 8,
+                port & 0xff
+            ),
+        )
+        .await
+}
+
+pub async fn epsv(s: &mut Session, arg: &str) -> io::Result<()> {
+    match arg.trim().to_ascii_uppercase().as_str() {
+        "ALL" => {
+            s.control
+                .reply(200, "EPSV ALL: only EPSV from now on")
+                .await
+        }
+        "" | "1" | "2" => pasv(s, true).await,
+        _ => {
+            s.control
+                .reply(522, "network protocol not supported, use (1,2)")
+                .await
+        }
+    }
+}
+
+/// PORT and EPRT: off unless the listener allows active mode, and then only
+/// to the control connection's own address and an unprivileged port, so
+/// that ferry can never be made to connect to a third party (FTP bounce).
+pub async fn port(s: &mut Session, arg: &str, extended: bool) -> io::Result<()> {
+    if !s.server.listener.ftp.active_mode {
+        return s
+            .control
+            .reply(502, "active mode is off on this server: use PASV or EPSV")
+            .await;
+    }
+    let target = if extended {
+        data::parse_eprt(arg.trim())
+    } else {
+        data::parse_port(arg.trim())
+    };
+    let Some(target) = target else {
+        return s.control.reply(501, "cannot read that address").await;
+    };
+    if target.ip() != s.peer.ip() || target.port() < 1024 {
+        tracing::warn!(peer = %s.peer, %target, "PORT to a foreign address or privileged port refused");
+        return s
+            .control
+            .reply(
+                504,
+                "data connections go only to your own address, to a port above 1023",
+            )
+            .await;
+    }
+    s.channel = Some(Channel::Active(target));
+    s.control.reply(200, "PORT accepted").await
+}
+
+pub async fn rest(s: &mut Session, arg: &str) -> io::Result<()> {
+    match arg.trim().parse::<u64>() {
+        Ok(offset) => {
+            s.rest = offset;
+            s.control
+                .reply(350, &format!("restarting at {offset}: send STOR or RETR"))
+                .await
+        }
+        Err(_) => s.control.reply(501, "REST needs a byte offset").await,
+    }
+}
+
+/// How a transfer on its blocking thread ended.
+enum Ended<T> {
+    Done(T),
+    /// The client sent ABOR.
+    Aborted(T),
+    /// The control connection closed: the session is over.
+    ControlClosed(T),
+}
+
+/// Runs `work` on a blocking thread with the data connection while the
+/// control connection stays responsive: ABOR cuts the data connection,
+/// other commands wait until the transfer ends.
+async fn run<T: Send + 'static>(
+    s: &mut Session,
+    socket: std::net::TcpStream,
+    work: impl FnOnce(io::Result<Data>) -> T + Send + 'static,
+) -> Ended<T> {
+    let cutter = socket.try_clone();
+    let tls = s.protect_data.then(|| Arc::clone(&s.server.tls));
+    let mut handle = tokio::task::spawn_blocking(move || work(Data::new(socket, tls)));
+    let cut = || {
+        if let Ok(socket) = &cutter {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    };
+    loop {
+        tokio::select! {
+            result = &mut handle => return Ended::Done(joined(result)),
+            line = s.control.read_line() => match line {
+                Ok(Some(Line::Command(text))) if text.trim().eq_ignore_ascii_case("ABOR") => {
+                    cut();
+                    return Ended::Aborted(joined((&mut handle).await));
+                }
+                Ok(Some(line)) => s.pending.push_back(line),
+                Ok(None) | Err(_) => {
+                    cut();
+                    return Ended::ControlClosed(joined((&mut handle).await));
+                }
+            },
+        }
+    }
+}
+
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Takes the data channel PASV or PORT prepared, or says why not.
+async fn channel(s: &mut Session) -> io::Result<Option<Channel>> {
+    match s.channel.take() {
+        Some(channel) => Ok(Some(channel)),
+        None => {
+            s.control
+                .reply(425, "no data connection: send PASV or EPSV first")
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// How receiving an upload ended.
+enum Received {
+    /// The client closed the data connection cleanly.
+    Complete,
+    /// The data connection broke or was cut: the upload is incomplete.
+    Cut(io::Error),
+    /// The store refused the bytes (size limit, disk full).
+    Refused(io::Error),
+}
+
+fn receive(data: io::Result<Data>, upload: &mut PendingUpload) -> Received {
+    let mut data = match data {
+        Ok(data) => data,
+        Err(e) => return Received::Cut(e),
+    };
+    let mut buf = vec![0; BUFFER];
+    loop {
+        match data.read(&mut buf) {
+            Ok(0) => return Received::Complete,
+            Ok(n) => {
+                if let Err(e) = upload.write_all(&buf[..n]) {
+                    return Received::Refused(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Over TLS this includes a close without `close_notify`: a
+            // truncation, not the end of the file.
+            Err(e) => return Received::Cut(e),
+        }
+    }
+}
+
+/// STOR and APPE (and REST + STOR): an upload into the inbox.
+pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
+    let rest = std::mem::take(&mut s.rest);
+    let path = match s.resolve(arg) {
+        Ok(path) => path,
+        Err(e) => return s.fail(&e).await,
+    };
+    let Some(channel) = channel(s).await? else {
+        return Ok(());
+    };
+    let (tenant, partner) = s.who();
+    let begun = {
+        let tenant = Arc::clone(&tenant);
+        let partner = partner.clone();
+        let path = path.clone();
+        blocking(move || begin(&tenant, &partner, &path, rest, append)).await
+    };
+    let mut upload = match begun {
+        Ok(upload) => upload,
+        Err(e) => return s.fail(&e).await,
+    };
+    let name = match &path {
+        MailboxPath::File(_, name) => name.clone(),
+        _ => String::new(),
+    };
+    let from = upload.size();
+    s.control
+        .reply(150, &format!("ready to receive {name} from byte {from}"))
+        .await?;
+    let source = s.peer.to_string();
+    let socket = match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            keep(&tenant, upload, &source, io::Error::other(e.to_string())).await;
+            return s
+                .control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await;
+        }
+    };
+    let ended = run(s, socket, move |data| {
+        let outcome = receive(data, &mut upload);
+        (upload, outcome)
+    })
+    .await;
+    match ended {
+        Ended::Done((upload, Received::Complete)) => {
+            if s.control.closed_now() {
+                // The client went away as the data connection ended: a
+                // killed client, not a finished file.
+                let cut =
+                    io::Error::other("the control connection closed with the data connection");
+                keep(&tenant, upload, &source, cut).await;
+                s.quit = true;
+                return Ok(());
+            }
+            let finished = {
+                let tenant = Arc::clone(&tenant);
+                blocking(move || tenant.finish(upload, "ftp", &source)).await
+            };
+            match finished {
+                Ok(Finished::Received(ingested)) => {
+                    s.server.hub.notify();
+                    tracing::info!(tenant = %tenant.name(), partner = %partner, name = %name,
+                        size = ingested.committed.size, "FTP upload stored");
+                    s.control
+                        .reply(
+                            226,
+                            &format!(
+                                "stored {name}: {} bytes, sha256 {}",
+                                ingested.committed.size, ingested.committed.hash
+                            ),
+                        )
+                        .await
+                }
+                Ok(Finished::Pending(_)) => {
+                    s.control
+                        .reply(
+                            226,
+                            &format!("stored {name}, waiting for its completion signal"),
+                        )
+                        .await
+                }
+                Err(e) => s.fail(&e).await,
+            }
+        }
+        Ended::Done((upload, Received::Refused(e))) => {
+            let why = e.to_string();
+            blocking(move || tenant.abort(upload, "ftp", &source, &e)).await;
+            let code = if why.contains("limit") { 552 } else { 451 };
+            s.control
+                .reply(code, &format!("upload refused: {why}"))
+                .await
+        }
+        Ended::Done((upload, Received::Cut(e))) => {
+            let why = e.to_string();
+            keep(&tenant, upload, &source, e).await;
+            s.control
+                .reply(
+                    426,
+                    &format!("data connection lost ({why}): nothing stored; resume with REST"),
+                )
+                .await
+        }
+        Ended::Aborted((upload, _)) => {
+            keep(
+                &tenant,
+                upload,
+                &source,
+                io::Error::other("aborted by the client (ABOR)"),
+            )
+            .await;
+            s.control
+                .reply(426, "transfer aborted: nothing stored")
+                .await?;
+            s.control.reply(226, "ABOR done").await
+        }
+        Ended::ControlClosed((upload, _)) => {
+            let cut = io::Error::other("the control connection closed during the upload");
+            keep(&tenant, upload, &source, cut).await;
+            s.quit = true;
+            Ok(())
+        }
+    }
+}
+
+/// Starts or resumes the upload a STOR, REST + STOR or APPE asks for.
+fn begin(
+    tenant: &crate::tenant::Tenant,
+    partner: &str,
+    path: &MailboxPath,
+    rest: u64,
+    append: bool,
+) -> Result<PendingUpload, MailboxError> {
+    let MailboxPath::File(Mailbox::Inbox, name) = path else {
+        return Err(MailboxError::PermissionDenied(
+            "files can only be uploaded into /inbox".into(),
+        ));
+    };
+    if rest > 0 || append {
+        let kept = tenant.suspended_size(partner, name)?;
+        match kept {
+            Some(size) if append || size == rest => {
+                if let Some(upload) = tenant.resume_upload(partner, path)? {
+                    return Ok(upload);
+                }
+            }
+            Some(size) => {
+                return Err(MailboxError::PermissionDenied(format!(
+                    "an upload of {name} can resume at byte {size}, not {rest}"
+                )));
+            }
+            None if rest > 0 => {
+                return Err(MailboxError::NotFound(format!(
+                    "no interrupted upload of {name} to resume"
+                )));
+            }
+            None => {}
+        }
+        if tenant.entry(partner, Mailbox::Inbox, name)?.is_some() {
+            return Err(MailboxError::PermissionDenied(
+                "files are immutable once stored: upload a new file instead of appending".into(),
+            ));
+        }
+    }
+    tenant.begin_upload(partner, path)
+}
+
+/// Keeps an unfinished upload invisible and resumable.
+async fn keep(
+    tenant: &Arc<crate::tenant::Tenant>,
+    upload: PendingUpload,
+    source: &str,
+    why: io::Error,
+) {
+    let tenant = Arc::clone(tenant);
+    let source = source.to_owned();
+    blocking(move || tenant.suspend(upload, "ftp", &source, &why)).await;
+}
+
+/// RETR (and REST + RETR): a download, journaled as complete or partial.
+pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
+    let rest = std::mem::take(&mut s.rest);
+    let (mailbox, name) = match s.resolve(arg) {
+        Ok(MailboxPath::File(mailbox, name)) => (mailbox, name),
+        Ok(_) => return s.control.reply(550, "that is a folder").await,
+        Err(e) => return s.fail(&e).await,
+    };
+    let (tenant, partner) = s.who();
+    let opened = {
+        let (tenant, partner, name) = (Arc::clone(&tenant), partner.clone(), name.clone());
+        blocking(move || tenant.open(&partner, mailbox, &name)).await
+    };
+    let (entry, blob) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return s.fail(&e).await,
+    };
+    if rest > entry.size {
+        return s
+            .control
+            .reply(
+                554,
+                &format!("REST {rest} is past the end ({} bytes)", entry.size),
+            )
+            .await;
+    }
+    let Some(channel) = channel(s).await? else {
+        return Ok(());
+    };
+    s.control
+        .reply(
+            150,
+            &format!("sending {name} ({} bytes) from byte {rest}", entry.size),
+        )
+        .await?;
+    let socket = match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            return s
+                .control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await;
+        }
+    };
+    let ended = run(s, socket, move |data| send(data, &blob, rest)).await;
+    let (sent, result, aborted, closed) = match ended {
+        Ended::Done((sent, result)) => (sent, result, false, false),
+        Ended::Aborted((sent, result)) => (sent, result, true, false),
+        Ended::ControlClosed((sent, result)) => (sent, result, false, true),
+    };
+    let complete = rest == 0 && sent == entry.size && result.is_ok() && !aborted;
+    record_download(s, &tenant, &partner, &entry, sent, complete).await;
+    if closed {
+        s.quit = true;
+        return Ok(());
+    }
+    if aborted {
+        s.control.reply(426, "transfer aborted").await?;
+        return s.control.reply(226, "ABOR done").await;
+    }
+    match result {
+        Ok(()) => s.control.reply(226, &format!("sent {name}")).await,
+        Err(e) => {
+            s.control
+                .reply(426, &format!("data connection lost: {e}"))
+                .await
+        }
+    }
+}
+
+fn send(data: io::Result<Data>, blob: &Blob, from: u64) -> (u64, io::Result<()>) {
+    let mut data = match data {
+        Ok(data) => data,
+        Err(e) => return (0, Err(e)),
+    };
+    let mut buf = vec![0; BUFFER];
+    let mut offset = from;
+    let mut sent = 0;
+    loop {
+        let n = match blob.read_at(&mut buf, offset) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (sent, Err(e)),
+        };
+        if let Err(e) = data.write_all(&buf[..n]) {
+            return (sent, Err(e));
+        }
+        offset += n as u64;
+        sent += n as u64;
+    }
+    (sent, data.finish())
+}
+
+async fn record_download(
+    s: &Session,
+    tenant: &Arc<crate::tenant::Tenant>,
+    partner: &str,
+    entry: &Entry,
+    sent: u64,
+    complete: bool,
+) {
+    let (tenant, partner, entry) = (Arc::clone(tenant), partner.to_owned(), entry.clone());
+    let source = s.peer.to_string();
+    let recorded =
+        blocking(move || tenant.record_download(&partner, &entry, sent, complete, "ftp", &source))
+            .await;
+    if let Err(e) = recorded {
+        tracing::error!(error = %crate::error_chain(&e), "cannot journal a download");
+    }
+    if complete {
+        // A complete download may be what an acknowledgement waits for.
+        s.server.hub.notify();
+    }
+}
+
+/// What a listing command sends.
+pub enum Listing {
+    /// LIST: `ls -l` lines.
+    Long,
+    /// NLST: names.
+    Names,
+    /// MLSD: RFC 3659 facts.
+    Facts,
+}
+
+pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
+    // `LIST -la` and the like: options are for `ls`, not paths.
+    let arg = arg
+        .split_whitespace()
+        .filter(|word| !word.starts_with('-'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let path = match s.resolve(&arg) {
+        Ok(path) => path,
+        Err(e) => return s.fail(&e).await,
+    };
+    let owner = s.login.as_ref().map_or(String::new(), |l| l.user.clone());
+    let (tenant, partner) = s.who();
+    let text = blocking(move || -> Result<String, MailboxError> {
+        let lines: Vec<String> = match &path {
+            MailboxPath::Root => [Mailbox::Inbox, Mailbox::Outbox]
+                .into_iter()
+                .map(|mailbox| {
+                    let name = mailbox.as_str();
+                    match kind {
+                        Listing::Long => ls_line(name, true, 0, None, &owner),
+                        Listing::Names => name.to_owned(),
+                        Listing::Facts => format!("{} {name}", folder_facts(Some(mailbox))),
+                    }
+                })
+                .collect(),
+            MailboxPath::Folder(mailbox) => tenant
+                .list(&partner, *mailbox)?
+                .iter()
+                .map(|entry| line(entry, *mailbox, &kind, &owner))
+                .collect(),
+            MailboxPath::File(mailbox, name) => {
+                let entry = tenant.entry(&partner, *mailbox, name)?.ok_or_else(|| {
+                    MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str()))
+                })?;
+                vec![line(&entry, *mailbox, &kind, &owner)]
+            }
+        };
+        Ok(lines.iter().map(|l| format!("{l}\r\n")).collect())
+    })
+    .await;
+    let text = match text {
+        Ok(text) => text,
+        Err(e) => return s.fail(&e).await,
+    };
+    let Some(channel) = channel(s).await? else {
+        return Ok(());
+    };
+    s.control.reply(150, "here comes the listing").await?;
+    let socket = match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            return s
+                .control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await;
+        }
+    };
+    let ended = run(s, socket, move |data| -> io::Result<()> {
+        let mut data = data?;
+        data.write_all(text.as_bytes())?;
+        data.finish()
+    })
+    .await;
+    match ended {
+        Ended::Done(Ok(())) => s.control.reply(226, "listing sent").await,
+        Ended::Done(Err(e)) => {
+            s.control
+                .reply(426, &format!("data connection lost: {e}"))
+                .await
+        }
+        Ended::Aborted(_) => {
+            s.control.reply(426, "listing aborted").await?;
+            s.control.reply(226, "ABOR done").await
+        }
+        Ended::ControlClosed(_) => {
+            s.quit = true;
+            Ok(())
+        }
+    }
+}
+
+fn line(entry: &Entry, mailbox: Mailbox, kind: &Listing, owner: &str) -> String {
+    match kind {
+        Listing::Long => ls_line(
+            &entry.name,
+            false,
+            entry.size,
+            Some(entry.created_at.0 / 1000),
+            owner,
+        ),
+        Listing::Names => entry.name.clone(),
+        Listing::Facts => format!("{} {}", file_facts(entry, mailbox), entry.name),
+    }
+}
