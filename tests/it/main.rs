@@ -3,6 +3,7 @@
 
 mod config_errors;
 mod crash;
+mod ftp;
 mod journal;
 mod pipeline;
 mod plugins;

@@ -469,3 +469,78 @@ impl SftpEnv {
         String::from_utf8(out.stdout).unwrap()
     }
 }
+
+/// An environment with an FTP listener (active mode allowed) and an
+/// implicit FTPS listener, both bound to tenant `acme`; bob's account logs
+/// in over TLS only. Every account's password is `alice-pass`.
+pub struct FtpEnv {
+    pub env: Env,
+    pub port: u16,
+    pub ftps_port: u16,
+}
+
+impl FtpEnv {
+    pub fn new() -> FtpEnv {
+        let env = Env::new();
+        let (port, ftps_port) = (free_port(), free_port());
+        let config = default_config()
+            .replace(
+                "[tenants.acme.partners.alice]",
+                &format!(
+                    "[[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{port}\"\ntenant = \"acme\"\n\
+                     active_mode = true\n\n[[listeners]]\nprotocol = \"ftps\"\naddress = \"127.0.0.1:{ftps_port}\"\n\
+                     tenant = \"acme\"\n\n[tenants.acme.partners.alice]"
+                ),
+            )
+            .replace(
+                "login = \"bob\"\n",
+                "login = \"bob\"\nrequire_tls = true\n",
+            );
+        env.write_config(&config);
+        FtpEnv {
+            env,
+            port,
+            ftps_port,
+        }
+    }
+
+    /// `ftp://USER:alice-pass@127.0.0.1:PORT/PATH`
+    pub fn url(&self, user: &str, path: &str) -> String {
+        format!("ftp://{user}:alice-pass@127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `ftps://USER:alice-pass@127.0.0.1:FTPS_PORT/PATH` (implicit TLS).
+    pub fn ftps_url(&self, user: &str, path: &str) -> String {
+        format!(
+            "ftps://{user}:alice-pass@127.0.0.1:{}{path}",
+            self.ftps_port
+        )
+    }
+
+    /// Runs curl (silent, errors shown, bounded in time) with `args`.
+    pub fn curl(&self, args: &[&str]) -> Output {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "60", "--insecure"])
+            .args(args)
+            .current_dir(self.env.path())
+            .output()
+            .expect("curl is needed")
+    }
+
+    /// Runs lftp with `commands` as `user` on the plain listener.
+    pub fn lftp(&self, user: &str, commands: &str) -> Output {
+        let settings = "set ssl:verify-certificate no; set net:max-retries 1; \
+                        set net:timeout 20; set cmd:fail-exit yes;";
+        Command::new("timeout")
+            .arg("120")
+            .arg("lftp")
+            .args(["-u", &format!("{user},alice-pass")])
+            .args(["-p", &self.port.to_string()])
+            .args(["-e", &format!("{settings} {commands}; quit")])
+            .arg("127.0.0.1")
+            .current_dir(self.env.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("lftp is needed")
+    }
+}

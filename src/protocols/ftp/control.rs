@@ -71,6 +71,10 @@ pub struct Control {
     buf: Vec<u8>,
     /// `buf[..filled]` holds bytes read and not yet consumed.
     filled: usize,
+    /// The client closed its side. Kept, because the read that saw it may
+    /// belong to a future that was dropped (a `select!` that went the
+    /// other way), and a socket reports its end only once.
+    closed: bool,
 }
 
 impl Control {
@@ -79,6 +83,7 @@ impl Control {
             stream: Some(stream),
             buf: vec![0; 2 * MAX_LINE],
             filled: 0,
+            closed: false,
         }
     }
 
@@ -93,27 +98,43 @@ impl Control {
     }
 
     /// The next line, without its CRLF; `None` when the client closed.
+    ///
+    /// A line ends at LF or at a bare CR: clients send ABOR as TCP urgent
+    /// data (ftplib sends the whole `ABOR\r\n` so), and the kernel takes
+    /// the urgent byte, the LF, out of the stream. Empty lines are skipped.
     pub async fn read_line(&mut self) -> io::Result<Option<Line>> {
         let mut skipping = false;
         loop {
-            if let Some(end) = self.buf[..self.filled].iter().position(|&b| b == b'\n') {
-                let line = &self.buf[..end];
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
+            while let Some(end) = self.buf[..self.filled]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+            {
                 // Telnet IP/Synch bytes that some clients put before ABOR.
-                let line: Vec<u8> = line.iter().copied().filter(|&b| b < 0xf0).collect();
-                let text = String::from_utf8_lossy(&line).into_owned();
+                let line: Vec<u8> = self.buf[..end]
+                    .iter()
+                    .copied()
+                    .filter(|&b| b < 0xf0)
+                    .collect();
                 self.buf.copy_within(end + 1..self.filled, 0);
                 self.filled -= end + 1;
-                if skipping || text.len() > MAX_LINE {
+                if line.is_empty() && !skipping {
+                    continue;
+                }
+                if skipping || line.len() > MAX_LINE {
                     return Ok(Some(Line::TooLong));
                 }
-                return Ok(Some(Line::Command(text)));
+                return Ok(Some(Line::Command(
+                    String::from_utf8_lossy(&line).into_owned(),
+                )));
             }
             if self.filled == self.buf.len() {
                 // No newline in a full buffer: drop what is there and keep
                 // skipping to the end of this line.
                 skipping = true;
                 self.filled = 0;
+            }
+            if self.closed {
+                return Ok(None);
             }
             let filled = self.filled;
             let n = {
@@ -125,6 +146,7 @@ impl Control {
                 stream.read(buf).await?
             };
             if n == 0 {
+                self.closed = true;
                 return Ok(None);
             }
             self.filled += n;
@@ -171,6 +193,9 @@ impl Control {
     /// without waiting: used after a data connection ended, to tell an
     /// upload that was cut off from one that is complete.
     pub fn closed_now(&mut self) -> bool {
+        if self.closed {
+            return true;
+        }
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let filled = self.filled;
         if filled == self.buf.len() {
@@ -184,9 +209,13 @@ impl Control {
             Poll::Ready(Ok(())) => {
                 let n = read.filled().len();
                 self.filled += n;
-                n == 0
+                self.closed = n == 0;
+                self.closed
             }
-            Poll::Ready(Err(_)) => true,
+            Poll::Ready(Err(_)) => {
+                self.closed = true;
+                true
+            }
             Poll::Pending => false,
         }
     }

@@ -33,6 +33,8 @@ pub struct Server {
     pub hub: Arc<Hub>,
     pub listener: Listener,
     pub tls: Arc<rustls::ServerConfig>,
+    /// For data connections (`PROT P`).
+    pub data_tls: Arc<rustls::ServerConfig>,
     pub guard: Arc<Guard>,
 }
 
@@ -44,7 +46,7 @@ pub async fn bind(
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
     let data_dir = hub.config().data_dir.clone();
     let options = listener.ftp.clone();
-    let tls =
+    let (tls, data_tls) =
         tokio::task::spawn_blocking(move || tls::server_config(&data_dir, &options)).await??;
     let socket = TcpListener::bind(listener.address).await.with_context(|| {
         format!(
@@ -63,6 +65,7 @@ pub async fn bind(
         hub,
         listener,
         tls,
+        data_tls,
         guard: Arc::new(Guard::default()),
     });
     Ok(async move {

@@ -11,8 +11,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::FtpOptions;
 
-/// The TLS configuration of one FTP listener.
-pub fn server_config(data_dir: &Path, options: &FtpOptions) -> anyhow::Result<Arc<ServerConfig>> {
+/// The TLS configurations of one FTP listener: for control connections and
+/// for data connections.
+pub fn server_config(
+    data_dir: &Path,
+    options: &FtpOptions,
+) -> anyhow::Result<(Arc<ServerConfig>, Arc<ServerConfig>)> {
     let (cert, key) = match &options.tls {
         Some((cert, key)) => (cert.clone(), key.clone()),
         None => self_signed(data_dir)?,
@@ -36,8 +40,15 @@ pub fn server_config(data_dir: &Path, options: &FtpOptions) -> anyhow::Result<Ar
     // such as curl and lftp do): a handshake per file costs a round trip and
     // a key exchange.
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
+    // A data connection shares the session cache (so it can resume the
+    // control connection's session) but sends no TLS 1.3 session tickets:
+    // an uploading client never reads from its data connection, and
+    // closing it with a ticket unread makes its kernel reset the
+    // connection, which would look like a cut-off upload.
+    let mut data = config.clone();
+    data.send_tls13_tickets = 0;
     tracing::info!(certificate = %cert.display(), "FTPS certificate");
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), Arc::new(data)))
 }
 
 /// `DATA_DIR/tls/cert.pem` and `key.pem`, made once.

@@ -128,7 +128,7 @@ async fn run<T: Send + 'static>(
     work: impl FnOnce(io::Result<Data>) -> T + Send + 'static,
 ) -> Ended<T> {
     let cutter = socket.try_clone();
-    let tls = s.protect_data.then(|| Arc::clone(&s.server.tls));
+    let tls = s.protect_data.then(|| Arc::clone(&s.server.data_tls));
     let mut handle = tokio::task::spawn_blocking(move || work(Data::new(socket, tls)));
     let cut = || {
         if let Ok(socket) = &cutter {
@@ -191,7 +191,12 @@ fn receive(data: io::Result<Data>, upload: &mut PendingUpload) -> Received {
     let mut buf = vec![0; BUFFER];
     loop {
         match data.read(&mut buf) {
-            Ok(0) => return Received::Complete,
+            Ok(0) => {
+                // Answer the client's TLS `close_notify` with ours: clients
+                // (Python's ssl) wait for it before they read the reply.
+                let _ = data.finish();
+                return Received::Complete;
+            }
             Ok(n) => {
                 if let Err(e) = upload.write_all(&buf[..n]) {
                     return Received::Refused(e);
