@@ -45,6 +45,7 @@ cases! {
     no_credentials => "no_credentials.toml",
     bad_names => "bad_names.toml",
     bad_listener => "bad_listener.toml",
+    bad_ftp_listener => "bad_ftp_listener.toml",
     bad_size => "bad_size.toml",
     tenant_defined_twice => "tenants_dup/ferry.toml",
     tenant_file_typo => "tenant_file_typo/ferry.toml",
