@@ -16,51 +16,13 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Peer {
-    name: &'static str,
-    port: u16,
-    user: &'static str,
-    /// Where uploads go and downloads come from, as the client names it.
-    dir: String,
-    child: Child,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{
+    Peer, env_or, free_port, print_table, wait_for_port, write_random_file, write_small_files,
+};
 
 /// Runs `sftp` with `commands` in batch mode; returns the wall time.
 fn sftp(peer: &Peer, key: &Path, cwd: &Path, commands: &str) -> f64 {
@@ -129,32 +91,17 @@ fn main() {
 
     // Test data: one large file, many small ones, one 5 MiB file.
     let big = local.join("big.bin");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
-        let mut x: u64 = 0x2545f4914f6cdd1d;
-        let mut block = vec![0u8; 1 << 20];
-        for _ in 0..mib {
-            for chunk in block.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes());
-            }
-            f.write_all(&block).unwrap();
-        }
-    }
+    write_random_file(&big, mib);
     // Small files, different in every round and for each server, so that
     // no round stores content an earlier one already did.
     for round in 0..rounds {
         for peer in 0..2 {
-            let dir = local.join(format!("small-{round}-{peer}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..files {
-                let mut content = vec![b'x'; 4096];
-                content[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                content[8..16].copy_from_slice(&((round * 2 + peer) as u64).to_le_bytes());
-                std::fs::write(dir.join(format!("r{round}-f{i:05}.dat")), content).unwrap();
-            }
+            write_small_files(
+                &local.join(format!("small-{round}-{peer}")),
+                files,
+                round,
+                peer,
+            );
         }
     }
     std::fs::write(local.join("five.bin"), vec![7u8; 5 << 20]).unwrap();
@@ -315,26 +262,7 @@ fn main() {
         }
     }
 
-    println!();
-    println!("| measure ({rounds} rounds, medians) | ferry | OpenSSH | ferry/OpenSSH |");
-    println!("|---|---|---|---|");
-    let rounds_of = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
-    let mut raw = Vec::new();
-    for (what, [ferry, openssh]) in results {
-        raw.push(format!(
-            "- {what}: ferry {}, OpenSSH {}",
-            rounds_of(&ferry),
-            rounds_of(&openssh)
-        ));
-        let (f, o) = (median(ferry), median(openssh));
-        println!("| {what} | {f:.0} | {o:.0} | {:.2} |", f / o);
-    }
-    println!("\nEach round:\n{}", raw.join("\n"));
+    print_table("OpenSSH", rounds, results);
     drop(ferry);
     drop(sshd);
     let _ = std::fs::remove_dir_all(&scratch);
