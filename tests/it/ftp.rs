@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use crate::util::{FtpEnv, bytes, eventually, sha256_hex};
+use crate::util::{FtpEnv, SftpEnv, bytes, eventually, free_port, sha256_hex};
 
 fn ok(out: &Output, what: &str) -> String {
     assert!(
@@ -236,6 +236,13 @@ fn python_ftplib_plain_and_tls() {
         assert_eq!(bad[command], code, "{command}: {r}");
     }
     assert_eq!(r["active_stored"], true);
+    // The intruder's connection from 127.0.0.2 was closed unread.
+    assert_eq!(r["intruder_read"], "");
+    assert_eq!(
+        (&r["foreign_150"], &r["foreign_226"]),
+        (&"150".into(), &"226".into())
+    );
+    assert_eq!(r["foreign_content"], "from the client\n");
     assert_eq!(
         (&r["abort"], &r["abort_done"]),
         (&"426".into(), &"226".into())
@@ -323,4 +330,64 @@ fn rclone_copy_and_check() {
             sha256_hex(&data)
         )));
     }
+}
+
+/// One account, one mailbox, over SFTP and FTP alike; and a partner that
+/// completes uploads by renaming them from a temporary name does so over
+/// FTP (RNFR/RNTO) as over SFTP.
+#[test]
+fn one_mailbox_over_sftp_and_ftp_with_completion_by_rename() {
+    let ftp_port = free_port();
+    let s = SftpEnv::with(|config| {
+        config.replace(
+            "[tenants.acme.partners.alice]",
+            &format!(
+                "[[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\ntenant = \"acme\"\n\n\
+                 [tenants.acme.partners.alice]\ncompletion = \"rename\""
+            ),
+        )
+    });
+    let _server = s.env.serve();
+    let url = |path: &str| format!("ftp://alice:alice-pass@127.0.0.1:{ftp_port}{path}");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "60"])
+            .args(args)
+            .current_dir(s.env.path())
+            .output()
+            .expect("curl is needed")
+    };
+    std::fs::write(s.env.path().join("a.csv"), "id,amount\n1,2\n").unwrap();
+
+    // Under its temporary name the upload is stored but not visible.
+    ok(
+        &curl(&["-T", "a.csv", &url("/inbox/a.csv.part")]),
+        "curl upload",
+    );
+    assert!(s.env.names("alice", "/inbox").is_empty());
+    let listing = s.sftp_ok("alice", "ls -1 /inbox\n");
+    assert!(!listing.contains("a.csv"), "{listing}");
+
+    // The rename completes it: visible over SFTP, delivered to bob.
+    ok(
+        &curl(&[
+            "-Q",
+            "RNFR /inbox/a.csv.part",
+            "-Q",
+            "RNTO /inbox/a.csv",
+            &url("/"),
+        ]),
+        "curl rename",
+    );
+    let listing = s.sftp_ok("alice", "ls -1 /inbox\n");
+    assert!(listing.contains("a.csv"), "{listing}");
+    eventually("delivery to bob", || {
+        s.env.names("bob", "/outbox") == ["a.csv"]
+    });
+
+    // What arrives over SFTP is listed over FTP.
+    std::fs::write(s.env.path().join("b.txt"), "over sftp\n").unwrap();
+    s.sftp_ok("alice", "put b.txt /inbox/b.txt\n");
+    let listing = ok(&curl(&["--list-only", &url("/inbox/")]), "curl NLST");
+    assert_eq!(listing.lines().collect::<Vec<_>>(), ["a.csv", "b.txt"]);
 }

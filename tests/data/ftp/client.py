@@ -89,6 +89,32 @@ ftp.storbinary("STOR active.txt", io.BytesIO(b"active mode\n"))
 ftp.set_pasv(True)
 out["active_stored"] = "active.txt" in ftp.nlst()
 
+# A data connection from another address than the control connection's is
+# refused; the client's own one then carries the transfer.
+ftp.sendcmd("TYPE I")
+host, data_port = ftp.makepasv()
+ftp.putcmd("STOR foreign.bin")
+intruder = socket.socket()
+intruder.settimeout(TIMEOUT)
+intruder.bind(("127.0.0.2", 0))
+intruder.connect((host, data_port))
+intruder.sendall(b"injected")
+try:
+    out["intruder_read"] = intruder.recv(10)
+except ConnectionResetError:
+    out["intruder_read"] = b""
+intruder.close()
+out["intruder_read"] = out["intruder_read"].decode()
+real = socket.create_connection((host, data_port), timeout=TIMEOUT)
+out["foreign_150"] = ftp.getresp()[:3]
+real.sendall(b"from the client\n")
+real.close()
+out["foreign_226"] = ftp.voidresp()[:3]
+got = io.BytesIO()
+ftp.retrbinary("RETR foreign.bin", got.write)
+out["foreign_content"] = got.getvalue().decode()
+ftp.delete("foreign.bin")
+
 # ABOR during an upload: nothing is stored.
 conn = ftp.transfercmd("STOR aborted.bin")
 conn.sendall(data[:300000])
