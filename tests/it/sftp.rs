@@ -273,7 +273,10 @@ fn completion_by_rename_and_by_sidecar() {
     .unwrap();
     s.sftp_ok("bob", "put data.bin /inbox/data.bin\n");
     let alice_sees = || s.env.names("alice", "/outbox");
-    assert_eq!(alice_sees(), ["orders.csv.received"]);
+    // The receipt is the acknowledgement step after the delivery.
+    eventually("alice's receipt", || {
+        alice_sees() == ["orders.csv.received"]
+    });
     let out = s.sftp("bob", "put bad.sha256 /inbox/data.bin.sha256\n");
     assert!(!out.status.success(), "a wrong sidecar was accepted");
     assert_eq!(

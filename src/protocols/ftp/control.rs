@@ -189,35 +189,31 @@ impl Control {
         Ok(())
     }
 
-    /// Whether the client has closed the connection (or sent something)
-    /// without waiting: used after a data connection ended, to tell an
-    /// upload that was cut off from one that is complete.
+    /// Whether the client has closed the connection, asked of the socket
+    /// itself, now: used when a data connection ends, to tell an upload
+    /// that was cut off (the client died: its control connection closed
+    /// first) from one that is complete. tokio's readiness cannot answer
+    /// this: the reactor may not have seen the close yet.
     pub fn closed_now(&mut self) -> bool {
         if self.closed {
             return true;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let filled = self.filled;
-        if filled == self.buf.len() {
+        if self.filled > 0 {
             return false;
         }
-        let Some(stream) = self.stream.as_mut() else {
-            return true;
+        let tcp = match self.stream.as_ref() {
+            Some(Stream::Plain(tcp)) => tcp,
+            Some(Stream::Tls(tls)) => tls.get_ref().0,
+            None => return true,
         };
-        let mut read = ReadBuf::new(&mut self.buf[filled..]);
-        match Pin::new(stream).poll_read(&mut cx, &mut read) {
-            Poll::Ready(Ok(())) => {
-                let n = read.filled().len();
-                self.filled += n;
-                self.closed = n == 0;
-                self.closed
-            }
-            Poll::Ready(Err(_)) => {
-                self.closed = true;
-                true
-            }
-            Poll::Pending => false,
-        }
+        let mut probe = [0u8; 1];
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        self.closed = match rustix::net::recv(tcp, &mut probe, flags) {
+            Ok((0, _)) => true,
+            Ok(_) => false,
+            Err(e) => e != rustix::io::Errno::AGAIN && e != rustix::io::Errno::INTR,
+        };
+        self.closed
     }
 
     pub async fn shutdown(&mut self) {
