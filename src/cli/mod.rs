@@ -51,6 +51,9 @@ enum Command {
     Ls(mailbox::LsArgs),
     /// Write a file of a partner's mailbox to standard output.
     Cat(mailbox::CatArgs),
+    /// Put a file back in a partner's outbox (by name or SHA-256), as a
+    /// partner does by creating /resend/NAME.
+    Resend(mailbox::ResendArgs),
     /// Query and verify the journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
@@ -85,6 +88,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Put(args) => put::put(&cli.config, args),
         Command::Ls(args) => mailbox::ls(&cli.config, args),
         Command::Cat(args) => mailbox::cat(&cli.config, args),
+        Command::Resend(args) => mailbox::resend(&cli.config, args),
         Command::Journal(command) => journal::run(&cli.config, command),
         Command::Plugin(command) => plugin::run(&cli.config, command),
         Command::HashPassword => hash_password(),

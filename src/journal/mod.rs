@@ -267,6 +267,32 @@ pub struct Entry {
     pub created_at: Timestamp,
 }
 
+/// A file a partner sent: one line of its `/receipts/sent.csv`.
+#[derive(Debug, Clone)]
+pub struct SentRow {
+    pub name: String,
+    pub size: u64,
+    pub sha256: Option<ContentHash>,
+    pub received_at: Timestamp,
+    /// The message's state: the verdict and how far it went.
+    pub state: MessageState,
+    pub reason: Option<String>,
+    /// The partners it was delivered to.
+    pub delivered_to: Vec<String>,
+}
+
+/// A file made available to a partner: one line of its
+/// `/receipts/received.csv`.
+#[derive(Debug, Clone)]
+pub struct OfferedRow {
+    pub name: String,
+    pub size: u64,
+    pub sha256: Option<ContentHash>,
+    pub available_at: Timestamp,
+    /// When the partner first downloaded every byte of it.
+    pub downloaded_at: Option<Timestamp>,
+}
+
 /// A committed upload, ready to be recorded.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -553,6 +579,25 @@ pub trait Journal: Send + Sync {
         partner: &str,
         mailbox: Mailbox,
         name: &str,
+    ) -> Result<Option<Entry>>;
+
+    /// Every file `partner` sent (stored, not failed or pending), oldest
+    /// first, with the partners each was delivered to.
+    fn sent_files(&self, tenant: &str, partner: &str) -> Result<Vec<SentRow>>;
+
+    /// Every file made available to `partner`, oldest first, with its first
+    /// complete download.
+    fn offered_files(&self, tenant: &str, partner: &str) -> Result<Vec<OfferedRow>>;
+
+    /// Puts the newest file made available to `partner` under the name
+    /// `request` (or with the SHA-256 `request`) back in its outbox, with a
+    /// `resent` event. `None` when there is no such file.
+    fn resend(
+        &self,
+        tenant: &str,
+        partner: &str,
+        request: &str,
+        source: &str,
     ) -> Result<Option<Entry>>;
 
     /// Content kept inline with the upload that brought it, if this hash's is.

@@ -364,6 +364,11 @@ fn insert_message(tx: &Connection, m: &NewMessage<'_>) -> Result<MessageId> {
     Ok(MessageId(tx.last_insert_rowid()))
 }
 
+fn parse_hash(text: &str) -> Result<ContentHash> {
+    text.parse()
+        .map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string()))
+}
+
 /// Stores an upload's inline content, once per tenant and hash.
 fn keep_inline(tx: &Connection, r: &Received) -> Result<()> {
     if let Some(bytes) = &r.inline {
@@ -1147,6 +1152,117 @@ impl Journal for SqliteJournal {
                 }
             }
             Ok(unused)
+        })
+    }
+
+    fn sent_files(&self, tenant: &str, partner: &str) -> Result<Vec<SentRow>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.name, m.size, m.sha256, m.created_at, m.state, m.reason,
+                    (SELECT GROUP_CONCAT(o.partner, ' ') FROM messages o
+                     WHERE o.origin = m.id AND o.protocol = 'delivery')
+             FROM messages m
+             WHERE m.tenant = ?1 AND m.partner = ?2 AND m.direction = 'in'
+               AND m.state NOT IN ('failed', 'pending')
+             ORDER BY m.id",
+        )?;
+        let rows = stmt.query_map(params![tenant, partner], |row| {
+            let sha256: Option<String> = row.get(2)?;
+            let state: String = row.get(4)?;
+            let delivered: Option<String> = row.get(6)?;
+            let (name, size, at, reason) = (row.get(0)?, row.get(1)?, row.get(3)?, row.get(5)?);
+            Ok((|| {
+                Ok(SentRow {
+                    name,
+                    size,
+                    sha256: sha256.map(|h| parse_hash(&h)).transpose()?,
+                    received_at: Timestamp(at),
+                    state: state.parse()?,
+                    reason,
+                    delivered_to: {
+                        let mut to: Vec<String> = delivered
+                            .map(|d| d.split(' ').map(str::to_owned).collect())
+                            .unwrap_or_default();
+                        to.sort();
+                        to
+                    },
+                })
+            })())
+        })?;
+        collect(rows)
+    }
+
+    fn offered_files(&self, tenant: &str, partner: &str) -> Result<Vec<OfferedRow>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.name, m.size, m.sha256, m.created_at,
+                    (SELECT MIN(e.at) FROM events e
+                     WHERE e.message = m.id AND e.kind = 'downloaded')
+             FROM messages m
+             WHERE m.tenant = ?1 AND m.partner = ?2 AND m.direction = 'out'
+             ORDER BY m.id",
+        )?;
+        let rows = stmt.query_map(params![tenant, partner], |row| {
+            let sha256: Option<String> = row.get(2)?;
+            let downloaded: Option<i64> = row.get(4)?;
+            let (name, size, at) = (row.get(0)?, row.get(1)?, row.get(3)?);
+            Ok((|| {
+                Ok(OfferedRow {
+                    name,
+                    size,
+                    sha256: sha256.map(|h| parse_hash(&h)).transpose()?,
+                    available_at: Timestamp(at),
+                    downloaded_at: downloaded.map(Timestamp),
+                })
+            })())
+        })?;
+        collect(rows)
+    }
+
+    fn resend(
+        &self,
+        tenant: &str,
+        partner: &str,
+        request: &str,
+        source: &str,
+    ) -> Result<Option<Entry>> {
+        self.write(|tx| {
+            let found: Option<(i64, String, String, u64, i64)> = tx
+                .prepare_cached(
+                    "SELECT id, name, sha256, size, created_at FROM messages
+                     WHERE tenant = ?1 AND partner = ?2 AND direction = 'out'
+                       AND sha256 IS NOT NULL AND (name = ?3 OR sha256 = ?3)
+                     ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row(params![tenant, partner, request], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, name, hash, size, created_at)) = found else {
+                return Ok(None);
+            };
+            place(tx, tenant, partner, Mailbox::Outbox, &name, MessageId(id))?;
+            append(
+                tx,
+                tenant,
+                EventKind::Resent,
+                Some(MessageId(id)),
+                Some(partner),
+                &json!({ "name": name, "request": request, "source": source }),
+            )?;
+            Ok(Some(Entry {
+                name,
+                message: MessageId(id),
+                hash: parse_hash(&hash)?,
+                size,
+                created_at: Timestamp(created_at),
+            }))
         })
     }
 

@@ -48,7 +48,33 @@ pub enum MailboxPath {
     Root,
     Folder(Mailbox),
     File(Mailbox, String),
+    /// `/receipts` or `/resend`.
+    Special(Special),
+    /// A file in one of them: a generated answer, or a resend request.
+    SpecialFile(Special, String),
 }
+
+/// The folders of a view that are not mailboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// Answers generated from the journal when read: `sent.csv`, `received.csv`.
+    Receipts,
+    /// An empty file created here, named after a file or its SHA-256, asks
+    /// for that file to be put back in the outbox.
+    Resend,
+}
+
+impl Special {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Special::Receipts => "receipts",
+            Special::Resend => "resend",
+        }
+    }
+}
+
+/// The folders of every view, in the order they are listed.
+pub const FOLDERS: [&str; 4] = ["inbox", "outbox", "receipts", "resend"];
 
 impl MailboxPath {
     /// Parses a path as a client sends it (`/inbox/a.csv`, `outbox`, `/`).
@@ -71,14 +97,22 @@ impl MailboxPath {
             }
         }
         let folder = |name: &str| match name {
-            "inbox" => Ok(Mailbox::Inbox),
-            "outbox" => Ok(Mailbox::Outbox),
+            "inbox" => Ok(Ok(Mailbox::Inbox)),
+            "outbox" => Ok(Ok(Mailbox::Outbox)),
+            "receipts" => Ok(Err(Special::Receipts)),
+            "resend" => Ok(Err(Special::Resend)),
             other => Err(MailboxError::NotFound(format!("/{other}"))),
         };
         match parts.as_slice() {
             [] => Ok(MailboxPath::Root),
-            [box_name] => Ok(MailboxPath::Folder(folder(box_name)?)),
-            [box_name, name] => Ok(MailboxPath::File(folder(box_name)?, (*name).to_owned())),
+            [box_name] => Ok(match folder(box_name)? {
+                Ok(mailbox) => MailboxPath::Folder(mailbox),
+                Err(special) => MailboxPath::Special(special),
+            }),
+            [box_name, name] => Ok(match folder(box_name)? {
+                Ok(mailbox) => MailboxPath::File(mailbox, (*name).to_owned()),
+                Err(special) => MailboxPath::SpecialFile(special, (*name).to_owned()),
+            }),
             _ => Err(MailboxError::NotFound(format!(
                 "{path}: mailboxes have no subfolders"
             ))),
@@ -116,7 +150,7 @@ fn check_name(name: &str) -> Result<&str, MailboxError> {
 pub struct Tenant {
     config: Arc<config::Tenant>,
     store: Store,
-    journal: Arc<dyn Journal>,
+    pub(super) journal: Arc<dyn Journal>,
     max_file_size: Option<u64>,
 }
 
@@ -209,7 +243,7 @@ impl Tenant {
         &self.store
     }
 
-    fn partner(&self, partner: &str) -> Result<&config::Partner, MailboxError> {
+    pub(super) fn partner(&self, partner: &str) -> Result<&config::Partner, MailboxError> {
         self.config
             .partners
             .get(partner)

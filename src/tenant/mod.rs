@@ -6,6 +6,7 @@
 //! length of one operation, and nothing ever sees half of a reload.
 
 mod mailbox;
+mod receipts;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -16,8 +17,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde_json::json;
 
 pub use mailbox::{
-    Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Tenant, open_content,
+    FOLDERS, Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
+    open_content,
 };
+pub use receipts::RECEIPTS;
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};

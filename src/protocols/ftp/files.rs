@@ -6,7 +6,7 @@ use std::io;
 use super::session::{Session, blocking, folder_path};
 use crate::journal::{Entry, Mailbox};
 use crate::protocols::listing::time_val;
-use crate::tenant::{MailboxError, MailboxPath};
+use crate::tenant::{MailboxError, MailboxPath, Special};
 
 /// The visible file at `path`, or why not.
 async fn entry(s: &Session, path: &MailboxPath) -> Result<Entry, MailboxError> {
@@ -80,11 +80,24 @@ pub async fn rename_to(s: &mut Session, arg: &str) -> io::Result<()> {
     }
 }
 
+/// A `/receipts` file as of now.
+pub async fn receipt(s: &Session, name: &str) -> Result<Vec<u8>, MailboxError> {
+    let (tenant, partner) = s.who();
+    let name = name.to_owned();
+    blocking(move || tenant.receipt(&partner, &name)).await
+}
+
 pub async fn size(s: &mut Session, arg: &str) -> io::Result<()> {
     let path = match s.resolve(arg) {
         Ok(path) => path,
         Err(e) => return s.fail(&e).await,
     };
+    if let MailboxPath::SpecialFile(Special::Receipts, name) = &path {
+        return match receipt(s, name).await {
+            Ok(bytes) => s.control.reply(213, &bytes.len().to_string()).await,
+            Err(e) => s.fail(&e).await,
+        };
+    }
     match entry(s, &path).await {
         Ok(entry) => s.control.reply(213, &entry.size.to_string()).await,
         Err(MailboxError::NotFound(why)) => {
@@ -137,12 +150,12 @@ pub fn file_facts(entry: &Entry, mailbox: Mailbox) -> String {
     )
 }
 
-/// RFC 3659 facts of a folder.
-pub fn folder_facts(mailbox: Option<Mailbox>) -> &'static str {
-    match mailbox {
-        None => "type=dir;perm=el;",
-        Some(Mailbox::Inbox) => "type=dir;perm=elc;",
-        Some(Mailbox::Outbox) => "type=dir;perm=el;",
+/// RFC 3659 facts of a folder, by name (`None`: the root).
+pub fn folder_facts(folder: Option<&str>) -> &'static str {
+    match folder {
+        // Files are created in the inbox, and requests in /resend.
+        Some("inbox" | "resend") => "type=dir;perm=elc;",
+        _ => "type=dir;perm=el;",
     }
 }
 
@@ -154,9 +167,25 @@ pub async fn mlst(s: &mut Session, arg: &str) -> io::Result<()> {
     let (facts, name) = match &path {
         MailboxPath::Root => (folder_facts(None).to_owned(), "/".to_owned()),
         MailboxPath::Folder(mailbox) => (
-            folder_facts(Some(*mailbox)).to_owned(),
+            folder_facts(Some(mailbox.as_str())).to_owned(),
             folder_path(*mailbox),
         ),
+        MailboxPath::Special(special) => (
+            folder_facts(Some(special.as_str())).to_owned(),
+            format!("/{}", special.as_str()),
+        ),
+        MailboxPath::SpecialFile(Special::Receipts, name) => match receipt(s, name).await {
+            Ok(bytes) => (
+                format!("type=file;size={};perm=r;", bytes.len()),
+                format!("/receipts/{name}"),
+            ),
+            Err(e) => return s.fail(&e).await,
+        },
+        MailboxPath::SpecialFile(Special::Resend, name) => {
+            return s
+                .fail(&MailboxError::NotFound(format!("/resend/{name}")))
+                .await;
+        }
         MailboxPath::File(mailbox, name) => match entry(s, &path).await {
             Ok(entry) => (
                 file_facts(&entry, *mailbox),

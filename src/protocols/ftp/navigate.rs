@@ -1,4 +1,4 @@
-//! PWD, CWD, CDUP: moving between `/`, `/inbox` and `/outbox`.
+//! PWD, CWD, CDUP: moving between `/` and its folders.
 
 use std::io;
 
@@ -8,6 +8,7 @@ use crate::tenant::MailboxPath;
 pub async fn pwd(s: &mut Session) -> io::Result<()> {
     let path = match &s.cwd {
         MailboxPath::Folder(mailbox) => folder_path(*mailbox),
+        MailboxPath::Special(special) => format!("/{}", special.as_str()),
         _ => "/".to_owned(),
     };
     s.control
@@ -24,11 +25,13 @@ pub async fn cwd(s: &mut Session, arg: &str) -> io::Result<()> {
         other => s.resolve(other),
     };
     match target {
-        Ok(folder @ (MailboxPath::Root | MailboxPath::Folder(_))) => {
+        Ok(folder @ (MailboxPath::Root | MailboxPath::Folder(_) | MailboxPath::Special(_))) => {
             s.cwd = folder;
             s.control.reply(250, "folder changed").await
         }
-        Ok(MailboxPath::File(..)) => s.control.reply(550, "not a folder").await,
+        Ok(MailboxPath::File(..) | MailboxPath::SpecialFile(..)) => {
+            s.control.reply(550, "not a folder").await
+        }
         Err(e) => s.fail(&e).await,
     }
 }

@@ -284,6 +284,7 @@ impl Session {
         }
         let base = match &self.cwd {
             MailboxPath::Folder(mailbox) => format!("/{}", mailbox.as_str()),
+            MailboxPath::Special(special) => format!("/{}", special.as_str()),
             _ => String::new(),
         };
         MailboxPath::parse(&format!("{base}/{arg}"))

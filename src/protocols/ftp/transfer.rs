@@ -17,7 +17,9 @@ use super::session::{Session, blocking};
 use crate::journal::{Entry, Mailbox};
 use crate::protocols::listing::ls_line;
 use crate::store::Blob;
-use crate::tenant::{Finished, MailboxError, MailboxPath, PendingUpload};
+use crate::tenant::{
+    FOLDERS, Finished, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special,
+};
 
 pub async fn pasv(s: &mut Session, extended: bool) -> io::Result<()> {
     let local = s.local.ip();
@@ -214,6 +216,9 @@ fn receive(data: io::Result<Data>, upload: &mut PendingUpload) -> Received {
 pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
     let rest = std::mem::take(&mut s.rest);
     let path = match s.resolve(arg) {
+        Ok(MailboxPath::SpecialFile(Special::Resend, request)) => {
+            return request_resend(s, request).await;
+        }
         Ok(path) => path,
         Err(e) => return s.fail(&e).await,
     };
@@ -395,6 +400,13 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
     let rest = std::mem::take(&mut s.rest);
     let (mailbox, name) = match s.resolve(arg) {
         Ok(MailboxPath::File(mailbox, name)) => (mailbox, name),
+        Ok(MailboxPath::SpecialFile(Special::Receipts, name)) => {
+            return send_receipt(s, &name, rest).await;
+        }
+        Ok(MailboxPath::SpecialFile(Special::Resend, name)) => {
+            let missing = MailboxError::NotFound(format!("/resend/{name}"));
+            return s.fail(&missing).await;
+        }
         Ok(_) => return s.control.reply(550, "that is a folder").await,
         Err(e) => return s.fail(&e).await,
     };
@@ -457,6 +469,105 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
                 .reply(426, &format!("data connection lost: {e}"))
                 .await
         }
+    }
+}
+
+/// RETR of a `/receipts` file: generated now, not journaled as a download.
+async fn send_receipt(s: &mut Session, name: &str, rest: u64) -> io::Result<()> {
+    let bytes = match super::files::receipt(s, name).await {
+        Ok(bytes) => bytes,
+        Err(e) => return s.fail(&e).await,
+    };
+    let Some(channel) = channel(s).await? else {
+        return Ok(());
+    };
+    s.control
+        .reply(150, &format!("sending {name} ({} bytes)", bytes.len()))
+        .await?;
+    let socket = match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            return s
+                .control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await;
+        }
+    };
+    let blob = Blob::inline(bytes);
+    match run(s, socket, move |data| send(data, &blob, rest)).await {
+        Ended::Done((_, Ok(()))) => s.control.reply(226, &format!("sent {name}")).await,
+        Ended::Done((_, Err(e))) => {
+            s.control
+                .reply(426, &format!("data connection lost: {e}"))
+                .await
+        }
+        Ended::Aborted(_) => {
+            s.control.reply(426, "transfer aborted").await?;
+            s.control.reply(226, "ABOR done").await
+        }
+        Ended::ControlClosed(_) => {
+            s.quit = true;
+            Ok(())
+        }
+    }
+}
+
+/// STOR into `/resend`: the request's content is not kept (an empty file
+/// is the convention); once it is complete, the file it names goes back
+/// into the outbox.
+async fn request_resend(s: &mut Session, request: String) -> io::Result<()> {
+    let Some(channel) = channel(s).await? else {
+        return Ok(());
+    };
+    s.control
+        .reply(150, &format!("ready for the resend request {request}"))
+        .await?;
+    let socket = match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => socket,
+        Err(e) => {
+            return s
+                .control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await;
+        }
+    };
+    let ended = run(s, socket, |data| -> io::Result<()> {
+        let mut data = data?;
+        // At most a little: a request names its file, it carries none.
+        io::copy(&mut (&mut data).take(64 << 10), &mut io::sink())?;
+        data.finish()
+    })
+    .await;
+    match ended {
+        Ended::Done(Ok(())) => {}
+        Ended::Done(Err(e)) => {
+            return s
+                .control
+                .reply(426, &format!("data connection lost: {e}"))
+                .await;
+        }
+        Ended::Aborted(_) => {
+            s.control.reply(426, "request aborted").await?;
+            return s.control.reply(226, "ABOR done").await;
+        }
+        Ended::ControlClosed(_) => {
+            s.quit = true;
+            return Ok(());
+        }
+    }
+    let (tenant, partner) = s.who();
+    let source = s.peer.to_string();
+    let resent = {
+        let request = request.clone();
+        blocking(move || tenant.resend(&partner, &request, &source)).await
+    };
+    match resent {
+        Ok(entry) => {
+            s.control
+                .reply(226, &format!("{} is back in /outbox", entry.name))
+                .await
+        }
+        Err(e) => s.fail(&e).await,
     }
 }
 
@@ -530,18 +641,34 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
     let owner = s.login.as_ref().map_or(String::new(), |l| l.user.clone());
     let (tenant, partner) = s.who();
     let text = blocking(move || -> Result<String, MailboxError> {
+        let now = crate::journal::Timestamp::now().0 / 1000;
+        let generated = |name: &str| -> Result<String, MailboxError> {
+            let size = tenant.receipt(&partner, name)?.len() as u64;
+            Ok(match kind {
+                Listing::Long => ls_line(name, false, size, Some(now), &owner),
+                Listing::Names => name.to_owned(),
+                Listing::Facts => format!("type=file;size={size};perm=r; {name}"),
+            })
+        };
         let lines: Vec<String> = match &path {
-            MailboxPath::Root => [Mailbox::Inbox, Mailbox::Outbox]
+            MailboxPath::Root => FOLDERS
                 .into_iter()
-                .map(|mailbox| {
-                    let name = mailbox.as_str();
-                    match kind {
-                        Listing::Long => ls_line(name, true, 0, None, &owner),
-                        Listing::Names => name.to_owned(),
-                        Listing::Facts => format!("{} {name}", folder_facts(Some(mailbox))),
-                    }
+                .map(|name| match kind {
+                    Listing::Long => ls_line(name, true, 0, None, &owner),
+                    Listing::Names => name.to_owned(),
+                    Listing::Facts => format!("{} {name}", folder_facts(Some(name))),
                 })
                 .collect(),
+            MailboxPath::Special(Special::Receipts) => RECEIPTS
+                .into_iter()
+                .map(generated)
+                .collect::<Result<_, _>>()?,
+            // Requests are taken at once: the folder is always empty.
+            MailboxPath::Special(Special::Resend) => Vec::new(),
+            MailboxPath::SpecialFile(Special::Receipts, name) => vec![generated(name)?],
+            MailboxPath::SpecialFile(Special::Resend, name) => {
+                return Err(MailboxError::NotFound(format!("/resend/{name}")));
+            }
             MailboxPath::Folder(mailbox) => tenant
                 .list(&partner, *mailbox)?
                 .iter()

@@ -23,7 +23,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::journal::{Entry, Mailbox};
 use crate::store::Blob;
-use crate::tenant::{Hub, MailboxError, MailboxPath, PendingUpload, Tenant};
+use crate::tenant::{
+    FOLDERS, Hub, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Tenant,
+};
 
 /// The largest read or write a client may ask for, advertised through
 /// `limits@openssh.com` (OpenSSH then sends 255 KiB writes, not 32 KiB).
@@ -434,7 +436,13 @@ fn file_attrs(entry: &Entry) -> FileAttributes {
 
 fn stat(cx: &Context, path: &str) -> Result<FileAttributes, MailboxError> {
     match parse(path)? {
-        MailboxPath::Root | MailboxPath::Folder(_) => Ok(dir_attrs()),
+        MailboxPath::Root | MailboxPath::Folder(_) | MailboxPath::Special(_) => Ok(dir_attrs()),
+        MailboxPath::SpecialFile(Special::Receipts, name) => Ok(generated_attrs(
+            cx.tenant.receipt(&cx.partner, &name)?.len(),
+        )),
+        MailboxPath::SpecialFile(Special::Resend, name) => {
+            Err(MailboxError::NotFound(format!("/resend/{name}")))
+        }
         MailboxPath::File(mailbox, name) => {
             if let Some(entry) = cx.tenant.entry(&cx.partner, mailbox, &name)? {
                 return Ok(file_attrs(&entry));
@@ -480,9 +488,28 @@ fn rename(cx: &Context, old: &str, new: &str) -> Result<(), MailboxError> {
 
 /// What a handle's worker holds.
 enum State {
-    Dir { files: Vec<File>, sent: bool },
+    Dir {
+        files: Vec<File>,
+        sent: bool,
+    },
     Download(Download),
     Upload(Option<PendingUpload>, Option<String>),
+    /// A `/receipts` file, generated when opened; not journaled as a download.
+    Generated(Blob),
+    /// A `/resend` request: acted on when closed.
+    Resend(String),
+}
+
+/// Attributes of a generated file: its size, and now.
+fn generated_attrs(size: usize) -> FileAttributes {
+    let now = (crate::journal::Timestamp::now().0 / 1000).clamp(0, i64::from(u32::MAX)) as u32;
+    FileAttributes {
+        size: Some(size as u64),
+        permissions: Some(0o100_444),
+        atime: Some(now),
+        mtime: Some(now),
+        ..FileAttributes::empty()
+    }
 }
 
 struct Download {
@@ -539,6 +566,23 @@ fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError
 fn open(shared: &Arc<Shared>, path: &str, flags: OpenFlags) -> Result<String, MailboxError> {
     let cx = &shared.cx;
     let path = parse(path)?;
+    let state = match (&path, flags.contains(OpenFlags::WRITE)) {
+        (MailboxPath::SpecialFile(Special::Resend, request), true) => {
+            Some(State::Resend(request.clone()))
+        }
+        (MailboxPath::SpecialFile(Special::Receipts, name), false) => Some(State::Generated(
+            Blob::inline(cx.tenant.receipt(&cx.partner, name)?),
+        )),
+        (MailboxPath::Special(_) | MailboxPath::SpecialFile(..), _) => {
+            return Err(MailboxError::PermissionDenied(
+                "/receipts is read-only and /resend takes new requests only".into(),
+            ));
+        }
+        _ => None,
+    };
+    if let Some(state) = state {
+        return new_handle(shared, state);
+    }
     let state = if flags.contains(OpenFlags::WRITE) {
         let truncate = flags.contains(OpenFlags::TRUNCATE);
         if !truncate && exists(cx, &path)? {
@@ -584,7 +628,20 @@ fn exists(cx: &Context, path: &MailboxPath) -> Result<bool, MailboxError> {
 fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
     let cx = &shared.cx;
     let files = match parse(path)? {
-        MailboxPath::Root => ["inbox", "outbox"]
+        MailboxPath::Special(Special::Receipts) => RECEIPTS
+            .into_iter()
+            .map(|name| {
+                let attrs = generated_attrs(cx.tenant.receipt(&cx.partner, name)?.len());
+                Ok(File {
+                    filename: name.into(),
+                    longname: long_name(name, &attrs, &cx.partner),
+                    attrs,
+                })
+            })
+            .collect::<Result<_, MailboxError>>()?,
+        // Requests are taken at once: the folder is always empty.
+        MailboxPath::Special(Special::Resend) => Vec::new(),
+        MailboxPath::Root => FOLDERS
             .into_iter()
             .map(|name| File {
                 filename: name.into(),
@@ -605,7 +662,7 @@ fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
                 }
             })
             .collect(),
-        MailboxPath::File(..) => {
+        MailboxPath::File(..) | MailboxPath::SpecialFile(..) => {
             return Err(MailboxError::PermissionDenied("that is a file".into()));
         }
     };
@@ -738,6 +795,28 @@ fn serve(state: &mut State, packet: Packet) -> Packet {
             id,
             attrs: dir_attrs(),
         }),
+        (State::Generated(blob), Packet::Read(read)) => {
+            let len = read.len.min(MAX_IO) as usize;
+            let mut buf = vec![0; len];
+            match blob.read_at(&mut buf, read.offset) {
+                Ok(0) => status(id, StatusCode::Eof, "end of file"),
+                Ok(n) => {
+                    buf.truncate(n);
+                    Packet::Data(Data { id, data: buf })
+                }
+                Err(e) => status(id, StatusCode::Failure, &e.to_string()),
+            }
+        }
+        (State::Generated(blob), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: generated_attrs(blob.size() as usize),
+        }),
+        // A request names its file and carries nothing: its bytes are not kept.
+        (State::Resend(_), Packet::Write(_)) => ok(id),
+        (State::Resend(_), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: generated_attrs(0),
+        }),
         // Times and modes are ferry's to keep; accepting them keeps `put -p` working.
         (_, Packet::FSetStat(_)) => ok(id),
         // The bytes are synced when the file is committed at close.
@@ -775,6 +854,15 @@ fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
             status(id, StatusCode::Failure, &why)
         }
         State::Upload(None, _) => status(id, StatusCode::Failure, "the upload has failed"),
+        State::Generated(_) => ok(id),
+        State::Resend(request) => match cx.tenant.resend(&cx.partner, &request, &source) {
+            Ok(entry) => {
+                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner,
+                    name = %entry.name, "resent on request");
+                ok(id)
+            }
+            Err(e) => failure(id, &e),
+        },
     }
 }
 

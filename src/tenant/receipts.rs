@@ -1,0 +1,115 @@
+//! The partner-visible answers to "what did I send", "what did you make
+//! available to me" (`/receipts/*.csv`, generated from the journal when
+//! read) and "send it again" (`/resend`).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::{MailboxError, Tenant};
+use crate::journal::{Entry, Timestamp};
+
+/// The files of `/receipts`.
+pub const RECEIPTS: [&str; 2] = ["sent.csv", "received.csv"];
+
+impl Tenant {
+    /// A `/receipts` file as of now.
+    pub fn receipt(&self, partner: &str, name: &str) -> Result<Vec<u8>, MailboxError> {
+        self.partner(partner)?;
+        let tenant = self.name();
+        let mut out = String::new();
+        match name {
+            "sent.csv" => {
+                out.push_str("name,size,sha256,received_at,verdict,reason,delivered_to\n");
+                for row in self.journal.sent_files(tenant, partner)? {
+                    let fields = [
+                        row.name,
+                        row.size.to_string(),
+                        row.sha256.map(|h| h.to_string()).unwrap_or_default(),
+                        time(row.received_at),
+                        row.state.to_string(),
+                        row.reason.unwrap_or_default(),
+                        row.delivered_to.join(" "),
+                    ];
+                    line(&mut out, &fields);
+                }
+            }
+            "received.csv" => {
+                out.push_str("name,size,sha256,available_at,downloaded,downloaded_at\n");
+                for row in self.journal.offered_files(tenant, partner)? {
+                    let fields = [
+                        row.name,
+                        row.size.to_string(),
+                        row.sha256.map(|h| h.to_string()).unwrap_or_default(),
+                        time(row.available_at),
+                        if row.downloaded_at.is_some() {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                        .to_owned(),
+                        row.downloaded_at.map(time).unwrap_or_default(),
+                    ];
+                    line(&mut out, &fields);
+                }
+            }
+            other => return Err(MailboxError::NotFound(format!("/receipts/{other}"))),
+        }
+        Ok(out.into_bytes())
+    }
+
+    /// Puts a file back in the partner's outbox: the newest one made
+    /// available under the name `request`, or with the SHA-256 `request`.
+    pub fn resend(
+        &self,
+        partner: &str,
+        request: &str,
+        source: &str,
+    ) -> Result<Entry, MailboxError> {
+        self.partner(partner)?;
+        self.journal
+            .resend(self.name(), partner, request, source)?
+            .ok_or_else(|| {
+                MailboxError::NotFound(format!(
+                    "no file named {request} (or with that SHA-256) was ever in /outbox"
+                ))
+            })
+    }
+}
+
+/// RFC 3339, in UTC, to the second.
+fn time(at: Timestamp) -> String {
+    let when = UNIX_EPOCH + Duration::from_millis(u64::try_from(at.0).unwrap_or(0));
+    humantime::format_rfc3339_seconds(when).to_string()
+}
+
+/// One CSV line (RFC 4180): fields with a comma, quote or line break are quoted.
+fn line(out: &mut String, fields: &[String]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(field);
+        }
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quoting_and_times() {
+        let mut out = String::new();
+        line(
+            &mut out,
+            &["a,b".into(), "say \"hi\"".into(), "plain".into()],
+        );
+        assert_eq!(out, "\"a,b\",\"say \"\"hi\"\"\",plain\n");
+        assert_eq!(time(Timestamp(1_795_316_645_000)), "2026-11-22T03:04:05Z");
+    }
+}
