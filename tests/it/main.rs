@@ -7,6 +7,7 @@ mod ftp;
 mod journal;
 mod pipeline;
 mod plugins;
+mod quickstart;
 mod receipts;
 mod reload;
 mod sftp;

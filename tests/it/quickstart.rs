@@ -1,0 +1,252 @@
+//! The quickstart as a partner lives it, on `examples/quickstart/ferry.toml`
+//! itself (its ports swapped for free ones, its data in a scratch
+//! directory): alice over OpenSSH `sftp`, bob over `curl` FTP, and back.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::plugins::wasm;
+use crate::util::{Env, SSH_OPTS, Server, eventually, free_port, sha256_hex};
+
+struct Quickstart {
+    env: Env,
+    sftp_port: u16,
+    ftp_port: u16,
+    key: std::path::PathBuf,
+}
+
+impl Quickstart {
+    fn new() -> Quickstart {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/quickstart/ferry.toml"
+        ))
+        .unwrap();
+        let (sftp_port, ftp_port, ftps_port) = (free_port(), free_port(), free_port());
+        let env = Env::new();
+        let key = env.path().join("client_key");
+        let made = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen is needed");
+        assert!(made.success());
+        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let validator = wasm("json_schema_validator");
+        // The test logs in with a key as well as the password, since
+        // OpenSSH's sftp in batch mode cannot type one.
+        let mut config = text
+            .replace("127.0.0.1:2222", &format!("127.0.0.1:{sftp_port}"))
+            .replace("127.0.0.1:2121", &format!("127.0.0.1:{ftp_port}"))
+            .replace("127.0.0.1:9990", &format!("127.0.0.1:{ftps_port}"))
+            .replace("passive_ports = \"50000-50099\"\n", "")
+            .replace("\"../../data/quickstart\"", "\"data\"")
+            .replace(
+                "\"../../target/wasm/wasm32-wasip2/release/json_schema_validator.wasm\"",
+                &format!("{:?}", validator.display().to_string()),
+            );
+        for login in ["alice", "bob"] {
+            config = config.replace(
+                &format!("login = \"{login}\"\n"),
+                &format!("login = \"{login}\"\nssh_keys = [\"{}\"]\n", public.trim()),
+            );
+        }
+        assert!(
+            !config.contains("2222") && !config.contains("../../"),
+            "{config}"
+        );
+        env.write_config(&config);
+        Quickstart {
+            env,
+            sftp_port,
+            ftp_port,
+            key,
+        }
+    }
+
+    fn sftp(&self, user: &str, commands: &str) -> Output {
+        let mut child = Command::new("sftp")
+            .args(["-b", "-", "-P", &self.sftp_port.to_string()])
+            .arg("-i")
+            .arg(&self.key)
+            .args(SSH_OPTS)
+            .arg(format!("{user}@127.0.0.1"))
+            .current_dir(self.env.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sftp is needed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn sftp_ok(&self, user: &str, commands: &str) -> String {
+        let out = self.sftp(user, commands);
+        assert!(
+            out.status.success(),
+            "sftp {commands:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// curl on the FTP listener as `user` (password USER-pass).
+    fn curl(&self, user: &str, args: &[&str], path: &str) -> Output {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "60"])
+            .args(args)
+            .arg(format!(
+                "ftp://{user}:{user}-pass@127.0.0.1:{}{path}",
+                self.ftp_port
+            ))
+            .current_dir(self.env.path())
+            .output()
+            .expect("curl is needed")
+    }
+
+    fn curl_ok(&self, user: &str, args: &[&str], path: &str) -> String {
+        let out = self.curl(user, args, path);
+        assert!(
+            out.status.success(),
+            "curl {args:?} {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn serve(&self) -> Server {
+        self.env.serve()
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.env.path().join(name)).unwrap()
+    }
+}
+
+/// The quickstart scenario end to end: delivery both ways, receipts,
+/// a rejected JSON file with its reason, the two lists, a resend.
+#[test]
+fn the_quickstart_scenario() {
+    let q = Quickstart::new();
+    let _server = q.serve();
+    let dir = q.env.path();
+    std::fs::write(dir.join("orders.csv"), "id,amount\n1,100\n").unwrap();
+    std::fs::write(dir.join("reply.txt"), "thanks\n").unwrap();
+    std::fs::write(dir.join("broken.json"), "{\"id\": ").unwrap();
+    std::fs::write(dir.join("empty"), "").unwrap();
+
+    // alice → bob: SFTP up, FTP down, same bytes; then alice's receipt.
+    q.sftp_ok("alice", "put orders.csv /inbox/orders.csv\n");
+    eventually("orders.csv in bob's outbox", || {
+        q.env.names("bob", "/outbox") == ["orders.csv"]
+    });
+    q.curl_ok("bob", &["-o", "from-alice.csv"], "/outbox/orders.csv");
+    assert_eq!(q.read("from-alice.csv"), q.read("orders.csv"));
+    eventually("alice's receipt", || {
+        q.env.names("alice", "/outbox") == ["orders.csv.received"]
+    });
+    let listing = q.sftp_ok("alice", "ls -1 /outbox\n");
+    assert!(listing.contains("orders.csv.received"), "{listing}");
+
+    // bob → alice: FTP up, SFTP down.
+    q.curl_ok("bob", &["-T", "reply.txt"], "/inbox/reply.txt");
+    eventually("reply.txt in alice's outbox", || {
+        q.env
+            .names("alice", "/outbox")
+            .contains(&"reply.txt".to_owned())
+    });
+    q.sftp_ok("alice", "get /outbox/reply.txt got-reply.txt\n");
+    assert_eq!(q.read("got-reply.txt"), q.read("reply.txt"));
+
+    // A broken JSON file is not delivered; alice gets the reason.
+    q.sftp_ok("alice", "put broken.json /inbox/broken.json\n");
+    eventually("the rejection", || {
+        q.env
+            .names("alice", "/outbox")
+            .contains(&"broken.json.rejected".to_owned())
+    });
+    q.sftp_ok("alice", "get /outbox/broken.json.rejected rejected.txt\n");
+    let why = String::from_utf8(q.read("rejected.txt")).unwrap();
+    assert!(why.to_lowercase().contains("json"), "{why}");
+    assert!(
+        !q.env
+            .names("bob", "/outbox")
+            .contains(&"broken.json".to_owned())
+    );
+
+    // The lists.
+    q.sftp_ok("alice", "get /receipts/sent.csv sent.csv\n");
+    let sent = String::from_utf8(q.read("sent.csv")).unwrap();
+    let orders = sent.lines().find(|l| l.starts_with("orders.csv,")).unwrap();
+    assert!(
+        orders.contains(&sha256_hex(b"id,amount\n1,100\n")) && orders.ends_with(",bob"),
+        "{sent}"
+    );
+    let broken = sent
+        .lines()
+        .find(|l| l.starts_with("broken.json,"))
+        .unwrap();
+    assert!(broken.contains(",rejected,"), "{sent}");
+    let received = q.curl_ok("bob", &[], "/receipts/received.csv");
+    let orders = received
+        .lines()
+        .find(|l| l.starts_with("orders.csv,"))
+        .unwrap();
+    assert!(orders.contains(",yes,"), "{received}");
+
+    // bob deletes the file and asks for it again.
+    q.curl_ok("bob", &["-Q", "DELE /outbox/orders.csv"], "/outbox/");
+    assert!(
+        !q.env
+            .names("bob", "/outbox")
+            .contains(&"orders.csv".to_owned())
+    );
+    q.curl_ok("bob", &["-T", "empty"], "/resend/orders.csv");
+    q.curl_ok("bob", &["-o", "again.csv"], "/outbox/orders.csv");
+    assert_eq!(q.read("again.csv"), q.read("orders.csv"));
+
+    q.env.ferry().args(["journal", "verify"]).ok();
+}
+
+/// kill -9 between an upload and its download: after the restart nothing
+/// is lost, nothing is delivered twice, and the receipt comes exactly once.
+#[test]
+fn a_restart_between_upload_and_download_loses_and_repeats_nothing() {
+    let q = Quickstart::new();
+    let server = q.serve();
+    std::fs::write(q.env.path().join("a.csv"), "x,y\n1,2\n").unwrap();
+    q.sftp_ok("alice", "put a.csv /inbox/a.csv\n");
+    eventually("a.csv in bob's outbox", || {
+        q.env.names("bob", "/outbox") == ["a.csv"]
+    });
+    drop(server); // kill -9
+
+    let _server = q.serve();
+    q.curl_ok("bob", &["-o", "got.csv"], "/outbox/a.csv");
+    assert_eq!(q.read("got.csv"), q.read("a.csv"));
+    eventually("alice's receipt", || {
+        q.env.names("alice", "/outbox") == ["a.csv.received"]
+    });
+    let count = |sql: &str| q.env.count(sql);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM events WHERE kind = 'delivered'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM messages WHERE name = 'a.csv.received'"),
+        1
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM tasks WHERE state != 'done'"), 0);
+    q.env.ferry().args(["journal", "verify"]).ok();
+}
