@@ -768,6 +768,7 @@ fn partner(
         accounts,
         routes,
         receipts: section.receipts.unwrap_or(true),
+        sha256_files: section.sha256_files.unwrap_or(false),
         completion,
         plugins,
         params: std::sync::Arc::new(section.params.clone()),

@@ -145,6 +145,8 @@ pub struct Partner {
     pub routes: Vec<Route>,
     /// Whether the built-in acknowledger writes `.received` / `.rejected` files.
     pub receipts: bool,
+    /// Whether each outbox file has a virtual `NAME.sha256` next to it.
+    pub sha256_files: bool,
     pub completion: Completion,
     /// Plugin files by role (`validator`, `router`, `acknowledger`), as
     /// absolute paths.

@@ -94,6 +94,9 @@ pub struct PartnerSection {
     pub routes: Vec<Spanned<RouteSection>>,
     #[serde(default)]
     pub receipts: Option<bool>,
+    /// A virtual `NAME.sha256` (sha256sum format) next to each outbox file.
+    #[serde(default)]
+    pub sha256_files: Option<bool>,
     /// When an upload is complete: `close`, `rename` or `sidecar`.
     #[serde(default)]
     pub completion: Option<Spanned<String>>,

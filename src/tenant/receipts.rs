@@ -5,7 +5,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::{MailboxError, Tenant};
-use crate::journal::{Entry, Timestamp};
+use crate::journal::{Entry, Mailbox, Timestamp};
 
 /// The files of `/receipts`.
 pub const RECEIPTS: [&str; 2] = ["sent.csv", "received.csv"];
@@ -73,6 +73,56 @@ impl Tenant {
                 ))
             })
     }
+}
+
+impl Tenant {
+    /// The content of `name` if it is the virtual `NAME.sha256` of an
+    /// outbox file (for partners with `sha256_files`), in `sha256sum`
+    /// format. A real file of that name wins.
+    pub fn checksum_file(
+        &self,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, MailboxError> {
+        if mailbox != Mailbox::Outbox || !self.partner(partner)?.sha256_files {
+            return Ok(None);
+        }
+        let Some(file) = name.strip_suffix(".sha256") else {
+            return Ok(None);
+        };
+        if self.entry(partner, mailbox, name)?.is_some() {
+            return Ok(None);
+        }
+        Ok(self
+            .entry(partner, mailbox, file)?
+            .map(|entry| checksum_line(&entry)))
+    }
+
+    /// The virtual `NAME.sha256` files of a folder listing, with the file
+    /// each belongs to; none unless the partner has `sha256_files`.
+    pub fn checksum_files(
+        &self,
+        partner: &str,
+        mailbox: Mailbox,
+        entries: &[Entry],
+    ) -> Result<Vec<(String, Vec<u8>, Entry)>, MailboxError> {
+        if mailbox != Mailbox::Outbox || !self.partner(partner)?.sha256_files {
+            return Ok(Vec::new());
+        }
+        let names: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.name.as_str()).collect();
+        Ok(entries
+            .iter()
+            .map(|entry| (format!("{}.sha256", entry.name), entry))
+            .filter(|(name, _)| !names.contains(name.as_str()))
+            .map(|(name, entry)| (name, checksum_line(entry), entry.clone()))
+            .collect())
+    }
+}
+
+fn checksum_line(entry: &Entry) -> Vec<u8> {
+    format!("{}  {}\n", entry.hash, entry.name).into_bytes()
 }
 
 /// RFC 3339, in UTC, to the second.

@@ -2,7 +2,7 @@
 //! `/receipts/sent.csv`, `/receipts/received.csv` and `/resend`, over SFTP
 //! and FTP.
 
-use crate::util::{FtpEnv, SftpEnv, eventually, sha256_hex};
+use crate::util::{FtpEnv, SftpEnv, eventually, free_port, sha256_hex};
 
 /// Over SFTP: the two lists answer "what did I send" and "what did you
 /// make available to me, and did I take it"; a file deleted from an outbox
@@ -147,4 +147,63 @@ fn receipts_and_resend_over_ftp_and_the_cli() {
     ]);
     assert!(!refused.status.success());
     f.env.ferry().args(["journal", "verify"]).ok();
+}
+
+/// A partner with `sha256_files` sees a `NAME.sha256` next to each outbox
+/// file, in `sha256sum` format, over SFTP and FTP; `sha256sum -c` accepts it.
+#[test]
+fn checksum_files_next_to_outbox_files() {
+    let ftp_port = free_port();
+    let s = SftpEnv::with(|config| {
+        config
+            .replace(
+                "[tenants.acme.partners.alice]",
+                &format!(
+                    "[[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\ntenant = \"acme\"\n\n\
+                     [tenants.acme.partners.alice]"
+                ),
+            )
+            .replace(
+                "[tenants.acme.partners.bob]\n",
+                "[tenants.acme.partners.bob]\nsha256_files = true\n",
+            )
+    });
+    let _server = s.env.serve();
+    let dir = s.env.path();
+    std::fs::write(dir.join("a.txt"), "checked\n").unwrap();
+    s.sftp_ok("alice", "put a.txt /inbox/a.txt\n");
+    eventually("delivery to bob", || {
+        s.env.names("bob", "/outbox") == ["a.txt"]
+    });
+    let listing = s.sftp_ok("bob", "ls -1 /outbox\n");
+    assert!(listing.contains("a.txt.sha256"), "{listing}");
+    std::fs::create_dir(dir.join("got")).unwrap();
+    s.sftp_ok(
+        "bob",
+        "get /outbox/a.txt got/a.txt\nget /outbox/a.txt.sha256 got/a.txt.sha256\n",
+    );
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "a.txt.sha256"])
+        .current_dir(dir.join("got"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let over_ftp = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .arg(format!(
+            "ftp://bob:alice-pass@127.0.0.1:{ftp_port}/outbox/a.txt.sha256"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&over_ftp.stdout),
+        format!("{}  a.txt\n", sha256_hex(b"checked\n"))
+    );
+    // alice has no such option: her outbox shows only real files.
+    assert!(!s.sftp_ok("alice", "ls -1 /outbox\n").contains(".sha256"));
 }

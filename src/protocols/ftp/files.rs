@@ -98,6 +98,14 @@ pub async fn size(s: &mut Session, arg: &str) -> io::Result<()> {
             Err(e) => s.fail(&e).await,
         };
     }
+    if let MailboxPath::File(mailbox, name) = &path {
+        let (tenant, partner, mailbox, name) = (s.who().0, s.who().1, *mailbox, name.clone());
+        if let Ok(Some(content)) =
+            blocking(move || tenant.checksum_file(&partner, mailbox, &name)).await
+        {
+            return s.control.reply(213, &content.len().to_string()).await;
+        }
+    }
     match entry(s, &path).await {
         Ok(entry) => s.control.reply(213, &entry.size.to_string()).await,
         Err(MailboxError::NotFound(why)) => {

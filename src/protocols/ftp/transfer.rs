@@ -417,6 +417,18 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
     };
     let (entry, blob) = match opened {
         Ok(opened) => opened,
+        Err(MailboxError::NotFound(why)) => {
+            // Perhaps the virtual `NAME.sha256` of an outbox file.
+            let checksum = {
+                let (tenant, partner, name) = (Arc::clone(&tenant), partner.clone(), name.clone());
+                blocking(move || tenant.checksum_file(&partner, mailbox, &name)).await
+            };
+            return match checksum {
+                Ok(Some(content)) => send_generated(s, &name, content, rest).await,
+                Ok(None) => s.fail(&MailboxError::NotFound(why)).await,
+                Err(e) => s.fail(&e).await,
+            };
+        }
         Err(e) => return s.fail(&e).await,
     };
     if rest > entry.size {
@@ -474,10 +486,14 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
 
 /// RETR of a `/receipts` file: generated now, not journaled as a download.
 async fn send_receipt(s: &mut Session, name: &str, rest: u64) -> io::Result<()> {
-    let bytes = match super::files::receipt(s, name).await {
-        Ok(bytes) => bytes,
-        Err(e) => return s.fail(&e).await,
-    };
+    match super::files::receipt(s, name).await {
+        Ok(bytes) => send_generated(s, name, bytes, rest).await,
+        Err(e) => s.fail(&e).await,
+    }
+}
+
+/// RETR of a generated file (a receipts list, a checksum file).
+async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) -> io::Result<()> {
     let Some(channel) = channel(s).await? else {
         return Ok(());
     };
@@ -642,13 +658,14 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
     let (tenant, partner) = s.who();
     let text = blocking(move || -> Result<String, MailboxError> {
         let now = crate::journal::Timestamp::now().0 / 1000;
+        let generated_line = |name: &str, size: u64| match kind {
+            Listing::Long => ls_line(name, false, size, Some(now), &owner),
+            Listing::Names => name.to_owned(),
+            Listing::Facts => format!("type=file;size={size};perm=r; {name}"),
+        };
         let generated = |name: &str| -> Result<String, MailboxError> {
             let size = tenant.receipt(&partner, name)?.len() as u64;
-            Ok(match kind {
-                Listing::Long => ls_line(name, false, size, Some(now), &owner),
-                Listing::Names => name.to_owned(),
-                Listing::Facts => format!("type=file;size={size};perm=r; {name}"),
-            })
+            Ok(generated_line(name, size))
         };
         let lines: Vec<String> = match &path {
             MailboxPath::Root => FOLDERS
@@ -669,17 +686,34 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
             MailboxPath::SpecialFile(Special::Resend, name) => {
                 return Err(MailboxError::NotFound(format!("/resend/{name}")));
             }
-            MailboxPath::Folder(mailbox) => tenant
-                .list(&partner, *mailbox)?
-                .iter()
-                .map(|entry| line(entry, *mailbox, &kind, &owner))
-                .collect(),
-            MailboxPath::File(mailbox, name) => {
-                let entry = tenant.entry(&partner, *mailbox, name)?.ok_or_else(|| {
-                    MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str()))
-                })?;
-                vec![line(&entry, *mailbox, &kind, &owner)]
+            MailboxPath::Folder(mailbox) => {
+                let entries = tenant.list(&partner, *mailbox)?;
+                let checksums = tenant.checksum_files(&partner, *mailbox, &entries)?;
+                entries
+                    .iter()
+                    .map(|entry| line(entry, *mailbox, &kind, &owner))
+                    .chain(checksums.iter().map(|(name, content, entry)| {
+                        let virtual_entry = Entry {
+                            name: name.clone(),
+                            size: content.len() as u64,
+                            ..entry.clone()
+                        };
+                        line(&virtual_entry, *mailbox, &kind, &owner)
+                    }))
+                    .collect()
             }
+            MailboxPath::File(mailbox, name) => match tenant.entry(&partner, *mailbox, name)? {
+                Some(entry) => vec![line(&entry, *mailbox, &kind, &owner)],
+                None => match tenant.checksum_file(&partner, *mailbox, name)? {
+                    Some(content) => vec![generated_line(name, content.len() as u64)],
+                    None => {
+                        return Err(MailboxError::NotFound(format!(
+                            "/{}/{name}",
+                            mailbox.as_str()
+                        )));
+                    }
+                },
+            },
         };
         Ok(lines.iter().map(|l| format!("{l}\r\n")).collect())
     })

@@ -447,6 +447,9 @@ fn stat(cx: &Context, path: &str) -> Result<FileAttributes, MailboxError> {
             if let Some(entry) = cx.tenant.entry(&cx.partner, mailbox, &name)? {
                 return Ok(file_attrs(&entry));
             }
+            if let Some(content) = cx.tenant.checksum_file(&cx.partner, mailbox, &name)? {
+                return Ok(generated_attrs(content.len()));
+            }
             // An interrupted upload shows its size to its sender, who
             // resumes from there.
             match cx.tenant.suspended_size(&cx.partner, &name)? {
@@ -578,6 +581,10 @@ fn open(shared: &Arc<Shared>, path: &str, flags: OpenFlags) -> Result<String, Ma
                 "/receipts is read-only and /resend takes new requests only".into(),
             ));
         }
+        (MailboxPath::File(mailbox, name), false) => cx
+            .tenant
+            .checksum_file(&cx.partner, *mailbox, name)?
+            .map(|content| State::Generated(Blob::inline(content))),
         _ => None,
     };
     if let Some(state) = state {
@@ -649,19 +656,24 @@ fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
                 attrs: dir_attrs(),
             })
             .collect(),
-        MailboxPath::Folder(mailbox) => cx
-            .tenant
-            .list(&cx.partner, mailbox)?
-            .iter()
-            .map(|entry| {
-                let attrs = file_attrs(entry);
-                File {
-                    filename: entry.name.clone(),
-                    longname: long_name(&entry.name, &attrs, &cx.partner),
-                    attrs,
-                }
-            })
-            .collect(),
+        MailboxPath::Folder(mailbox) => {
+            let entries = cx.tenant.list(&cx.partner, mailbox)?;
+            let checksums = cx.tenant.checksum_files(&cx.partner, mailbox, &entries)?;
+            let file = |name: &str, attrs: FileAttributes| File {
+                filename: name.to_owned(),
+                longname: long_name(name, &attrs, &cx.partner),
+                attrs,
+            };
+            entries
+                .iter()
+                .map(|entry| file(&entry.name, file_attrs(entry)))
+                .chain(checksums.iter().map(|(name, content, entry)| {
+                    let mut attrs = file_attrs(entry);
+                    attrs.size = Some(content.len() as u64);
+                    file(name, attrs)
+                }))
+                .collect()
+        }
         MailboxPath::File(..) | MailboxPath::SpecialFile(..) => {
             return Err(MailboxError::PermissionDenied("that is a file".into()));
         }
