@@ -33,7 +33,8 @@ impl Quickstart {
             .expect("ssh-keygen is needed");
         assert!(made.success());
         let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let validator = wasm("json_schema_validator");
+        // The example plugins, wherever the build put them.
+        let plugins = wasm("json_schema_validator").parent().unwrap().to_owned();
         // The test logs in with a key as well as the password, since
         // OpenSSH's sftp in batch mode cannot type one.
         let mut config = text
@@ -43,8 +44,8 @@ impl Quickstart {
             .replace("passive_ports = \"50000-50099\"\n", "")
             .replace("\"../../data/quickstart\"", "\"data\"")
             .replace(
-                "\"../../target/wasm/wasm32-wasip2/release/json_schema_validator.wasm\"",
-                &format!("{:?}", validator.display().to_string()),
+                "\"../../target/wasm/wasm32-wasip2/release/",
+                &format!("\"{}/", plugins.display()),
             );
         for login in ["alice", "bob"] {
             config = config.replace(
