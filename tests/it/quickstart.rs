@@ -2,11 +2,10 @@
 //! itself (its ports swapped for free ones, its data in a scratch
 //! directory): alice over OpenSSH `sftp`, bob over `curl` FTP, and back.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::plugins::wasm;
-use crate::util::{Env, SSH_OPTS, Server, eventually, free_port, sha256_hex};
+use crate::util::{Env, Server, eventually, free_port, sftp_batch, sha256_hex};
 
 struct Quickstart {
     env: Env,
@@ -67,25 +66,14 @@ impl Quickstart {
     }
 
     fn sftp(&self, user: &str, commands: &str) -> Output {
-        let mut child = Command::new("sftp")
-            .args(["-b", "-", "-P", &self.sftp_port.to_string()])
-            .arg("-i")
-            .arg(&self.key)
-            .args(SSH_OPTS)
-            .arg(format!("{user}@127.0.0.1"))
-            .current_dir(self.env.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sftp is needed");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(commands.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        sftp_batch(
+            self.sftp_port,
+            &self.key,
+            user,
+            self.env.path(),
+            commands,
+            &[],
+        )
     }
 
     fn sftp_ok(&self, user: &str, commands: &str) -> String {

@@ -348,6 +348,39 @@ pub const SSH_OPTS: [&str; 8] = [
     "LogLevel=ERROR",
 ];
 
+/// OpenSSH `sftp -b -` on 127.0.0.1:`port` as `user` with `key`, in `cwd`,
+/// with `commands` on standard input.
+pub fn sftp_batch(
+    port: u16,
+    key: &Path,
+    user: &str,
+    cwd: &Path,
+    commands: &str,
+    extra: &[&str],
+) -> Output {
+    let mut child = Command::new("sftp")
+        .args(["-b", "-", "-P", &port.to_string()])
+        .arg("-i")
+        .arg(key)
+        .args(SSH_OPTS)
+        .args(["-o", "ConnectTimeout=10"])
+        .args(extra)
+        .arg(format!("{user}@127.0.0.1"))
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sftp (openssh-client) is needed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A port free on 127.0.0.1 right now (the test binds it soon after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -406,27 +439,7 @@ impl SftpEnv {
     }
 
     pub fn sftp_with(&self, user: &str, commands: &str, extra: &[&str]) -> Output {
-        let mut child = Command::new("sftp")
-            .args(["-b", "-", "-P", &self.port.to_string()])
-            .arg("-i")
-            .arg(&self.key)
-            .args(SSH_OPTS)
-            .args(["-o", "ConnectTimeout=10"])
-            .args(extra)
-            .arg(format!("{user}@127.0.0.1"))
-            .current_dir(self.env.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sftp (openssh-client) is needed");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(commands.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        sftp_batch(self.port, &self.key, user, self.env.path(), commands, extra)
     }
 
     /// Logs in interactively (no batch mode, so passwords are asked for)

@@ -12,6 +12,17 @@ fn needs_tls(candidate: &Candidate) -> bool {
     candidate.account.require_tls || candidate.tenant.config().require_tls
 }
 
+/// Ends the session of an address banned for failed logins.
+pub async fn refuse_banned(s: &mut Session) -> io::Result<()> {
+    s.quit = true;
+    s.control
+        .reply(
+            421,
+            "too many failed logins from your address; try again later",
+        )
+        .await
+}
+
 pub async fn user(s: &mut Session, arg: &str) -> io::Result<()> {
     if s.login.is_some() {
         return s.control.reply(503, "already logged in").await;
@@ -20,14 +31,7 @@ pub async fn user(s: &mut Session, arg: &str) -> io::Result<()> {
         return s.control.reply(501, "USER needs a name").await;
     }
     if s.server.guard.banned(s.peer.ip()) {
-        s.quit = true;
-        return s
-            .control
-            .reply(
-                421,
-                "too many failed logins from your address; try again later",
-            )
-            .await;
+        return refuse_banned(s).await;
     }
     let bound = s.server.listener.tenant.clone();
     let candidate = login::resolve(&s.server.hub, bound.as_deref(), arg);
@@ -57,14 +61,7 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
         return s.control.reply(503, "send USER first").await;
     };
     if s.server.guard.banned(s.peer.ip()) {
-        s.quit = true;
-        return s
-            .control
-            .reply(
-                421,
-                "too many failed logins from your address; try again later",
-            )
-            .await;
+        return refuse_banned(s).await;
     }
     let candidate = login::resolve(&s.server.hub, s.server.listener.tenant.as_deref(), &user);
     let ok = match &candidate {

@@ -73,13 +73,7 @@ pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local:
 impl Session {
     async fn serve(&mut self) -> io::Result<()> {
         if self.server.guard.banned(self.peer.ip()) {
-            return self
-                .control
-                .reply(
-                    421,
-                    "too many failed logins from your address; try again later",
-                )
-                .await;
+            return auth::refuse_banned(self).await;
         }
         self.control.reply(220, "ferry FTP server ready").await?;
         while !self.quit {

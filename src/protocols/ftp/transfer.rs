@@ -162,6 +162,31 @@ fn joined<T>(result: Result<T, tokio::task::JoinError>) -> T {
     }
 }
 
+/// Opens the data connection of a transfer (after its `150`); when none
+/// comes, says so with `425` and returns `None`.
+async fn connect(s: &mut Session, channel: Channel) -> io::Result<Option<std::net::TcpStream>> {
+    match data::open(channel, s.peer.ip()).await {
+        Ok(socket) => Ok(Some(socket)),
+        Err(e) => {
+            s.control
+                .reply(425, &format!("cannot open the data connection: {e}"))
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The two replies RFC 959 gives an ABOR that cut a transfer short.
+async fn aborted(s: &mut Session) -> io::Result<()> {
+    s.control
+        .reply(
+            426,
+            "transfer aborted: nothing stored, nothing journaled as complete",
+        )
+        .await?;
+    s.control.reply(226, "ABOR done").await
+}
+
 /// Takes the data channel PASV or PORT prepared, or says why not.
 async fn channel(s: &mut Session) -> io::Result<Option<Channel>> {
     match s.channel.take() {
@@ -245,15 +270,10 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         .reply(150, &format!("ready to receive {name} from byte {from}"))
         .await?;
     let source = s.peer.to_string();
-    let socket = match data::open(channel, s.peer.ip()).await {
-        Ok(socket) => socket,
-        Err(e) => {
-            keep(&tenant, upload, &source, io::Error::other(e.to_string())).await;
-            return s
-                .control
-                .reply(425, &format!("cannot open the data connection: {e}"))
-                .await;
-        }
+    let Some(socket) = connect(s, channel).await? else {
+        let why = io::Error::other("no data connection came");
+        keep(&tenant, upload, &source, why).await;
+        return Ok(());
     };
     let ended = run(s, socket, move |data| {
         let outcome = receive(data, &mut upload);
@@ -327,10 +347,7 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
                 io::Error::other("aborted by the client (ABOR)"),
             )
             .await;
-            s.control
-                .reply(426, "transfer aborted: nothing stored")
-                .await?;
-            s.control.reply(226, "ABOR done").await
+            aborted(s).await
         }
         Ended::ControlClosed((upload, _)) => {
             let cut = io::Error::other("the control connection closed during the upload");
@@ -449,14 +466,8 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
             &format!("sending {name} ({} bytes) from byte {rest}", entry.size),
         )
         .await?;
-    let socket = match data::open(channel, s.peer.ip()).await {
-        Ok(socket) => socket,
-        Err(e) => {
-            return s
-                .control
-                .reply(425, &format!("cannot open the data connection: {e}"))
-                .await;
-        }
+    let Some(socket) = connect(s, channel).await? else {
+        return Ok(());
     };
     let ended = run(s, socket, move |data| send(data, &blob, rest)).await;
     let (sent, result, aborted, closed) = match ended {
@@ -471,8 +482,7 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
         return Ok(());
     }
     if aborted {
-        s.control.reply(426, "transfer aborted").await?;
-        return s.control.reply(226, "ABOR done").await;
+        return self::aborted(s).await;
     }
     match result {
         Ok(()) => s.control.reply(226, &format!("sent {name}")).await,
@@ -500,14 +510,8 @@ async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) 
     s.control
         .reply(150, &format!("sending {name} ({} bytes)", bytes.len()))
         .await?;
-    let socket = match data::open(channel, s.peer.ip()).await {
-        Ok(socket) => socket,
-        Err(e) => {
-            return s
-                .control
-                .reply(425, &format!("cannot open the data connection: {e}"))
-                .await;
-        }
+    let Some(socket) = connect(s, channel).await? else {
+        return Ok(());
     };
     let blob = Blob::inline(bytes);
     match run(s, socket, move |data| send(data, &blob, rest)).await {
@@ -517,10 +521,7 @@ async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) 
                 .reply(426, &format!("data connection lost: {e}"))
                 .await
         }
-        Ended::Aborted(_) => {
-            s.control.reply(426, "transfer aborted").await?;
-            s.control.reply(226, "ABOR done").await
-        }
+        Ended::Aborted(_) => aborted(s).await,
         Ended::ControlClosed(_) => {
             s.quit = true;
             Ok(())
@@ -538,14 +539,8 @@ async fn request_resend(s: &mut Session, request: String) -> io::Result<()> {
     s.control
         .reply(150, &format!("ready for the resend request {request}"))
         .await?;
-    let socket = match data::open(channel, s.peer.ip()).await {
-        Ok(socket) => socket,
-        Err(e) => {
-            return s
-                .control
-                .reply(425, &format!("cannot open the data connection: {e}"))
-                .await;
-        }
+    let Some(socket) = connect(s, channel).await? else {
+        return Ok(());
     };
     let ended = run(s, socket, |data| -> io::Result<()> {
         let mut data = data?;
@@ -562,10 +557,7 @@ async fn request_resend(s: &mut Session, request: String) -> io::Result<()> {
                 .reply(426, &format!("data connection lost: {e}"))
                 .await;
         }
-        Ended::Aborted(_) => {
-            s.control.reply(426, "request aborted").await?;
-            return s.control.reply(226, "ABOR done").await;
-        }
+        Ended::Aborted(_) => return aborted(s).await,
         Ended::ControlClosed(_) => {
             s.quit = true;
             return Ok(());
@@ -726,14 +718,8 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
         return Ok(());
     };
     s.control.reply(150, "here comes the listing").await?;
-    let socket = match data::open(channel, s.peer.ip()).await {
-        Ok(socket) => socket,
-        Err(e) => {
-            return s
-                .control
-                .reply(425, &format!("cannot open the data connection: {e}"))
-                .await;
-        }
+    let Some(socket) = connect(s, channel).await? else {
+        return Ok(());
     };
     let ended = run(s, socket, move |data| -> io::Result<()> {
         let mut data = data?;
@@ -748,10 +734,7 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
                 .reply(426, &format!("data connection lost: {e}"))
                 .await
         }
-        Ended::Aborted(_) => {
-            s.control.reply(426, "listing aborted").await?;
-            s.control.reply(226, "ABOR done").await
-        }
+        Ended::Aborted(_) => aborted(s).await,
         Ended::ControlClosed(_) => {
             s.quit = true;
             Ok(())
