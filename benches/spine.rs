@@ -16,17 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
+use common::{env_or, median, write_random_file};
 
 fn config(dir: &Path) -> PathBuf {
     let path = dir.join("ferry.toml");
@@ -115,21 +107,7 @@ fn main() {
 
     // One large file, made once and read from the page cache by every side.
     let source = scratch.join("big.bin");
-    {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&source).unwrap());
-        let mut block = vec![0u8; 1 << 20];
-        let mut x: u64 = 0x9e3779b97f4a7c15;
-        for _ in 0..mib {
-            for chunk in block.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                chunk.copy_from_slice(&x.to_le_bytes());
-            }
-            file.write_all(&block).unwrap();
-        }
-        file.flush().unwrap();
-    }
+    write_random_file(&source, mib);
     let bytes = (mib << 20) as f64;
     let (mut put, mut cp_hash, mut cp_sync_hash) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {

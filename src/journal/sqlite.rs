@@ -386,8 +386,11 @@ fn set_state(
     state: MessageState,
     reason: Option<&str>,
 ) -> Result<()> {
-    tx.prepare_cached("UPDATE messages SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4 WHERE id = ?1")?.execute(params![id.0, state.as_str(), reason, Timestamp::now().0],
-    )?;
+    tx.prepare_cached(
+        "UPDATE messages SET state = ?2, reason = COALESCE(?3, reason), updated_at = ?4
+             WHERE id = ?1",
+    )?
+    .execute(params![id.0, state.as_str(), reason, Timestamp::now().0])?;
     Ok(())
 }
 
@@ -410,8 +413,11 @@ fn place(
 
 fn queue(tx: &Connection, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
     let step = serde_json::to_string(step).map_err(|e| JournalError::Corrupt(e.to_string()))?;
-    tx.prepare_cached("INSERT INTO tasks (tenant, message, step, state, next_at) VALUES (?1, ?2, ?3, 'pending', ?4)")?.execute(params![tenant, message.0, step, Timestamp::now().0],
-    )?;
+    tx.prepare_cached(
+        "INSERT INTO tasks (tenant, message, step, state, next_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4)",
+    )?
+    .execute(params![tenant, message.0, step, Timestamp::now().0])?;
     Ok(())
 }
 
@@ -612,15 +618,27 @@ impl Journal for SqliteJournal {
     ) -> Result<Option<String>> {
         self.write(|tx| {
             let old: Option<String> = tx
-                .prepare_cached("SELECT staging FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3")?.query_row(params![tenant, partner, name],
-                    |row| row.get(0),
-                )
+                .prepare_cached(
+                    "SELECT staging FROM suspended
+                         WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
+                )?
+                .query_row(params![tenant, partner, name], |row| row.get(0))
                 .optional()?;
-            tx.prepare_cached("INSERT INTO suspended (tenant, partner, name, staging, size, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(tenant, partner, name)
-                 DO UPDATE SET staging = excluded.staging, size = excluded.size, at = excluded.at")?.execute(params![tenant, partner, name, staging, size, Timestamp::now().0],
-            )?;
+            tx.prepare_cached(
+                "INSERT INTO suspended (tenant, partner, name, staging, size, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(tenant, partner, name)
+                     DO UPDATE SET staging = excluded.staging, size = excluded.size,
+                                   at = excluded.at",
+            )?
+            .execute(params![
+                tenant,
+                partner,
+                name,
+                staging,
+                size,
+                Timestamp::now().0
+            ])?;
             Ok(old.filter(|old| old != staging))
         })
     }
@@ -902,8 +920,12 @@ impl Journal for SqliteJournal {
                 &json!({ "from": source.id, "from_partner": source.partner, "name": delivery.name }),
             )?;
             // The last delivery of a message completes it and asks for its acknowledgement.
-            let remaining: i64 = tx.prepare_cached("SELECT COUNT(*) FROM tasks WHERE message = ?1 AND state = 'pending'
-                 AND json_extract(step, '$.step') = 'deliver'")?.query_row([source.id.0],
+            let remaining: i64 = tx.prepare_cached(
+                    "SELECT COUNT(*) FROM tasks
+                     WHERE message = ?1 AND state = 'pending'
+                     AND json_extract(step, '$.step') = 'deliver'",
+                )?
+                .query_row([source.id.0],
                 |row| row.get(0),
             )?;
             if remaining == 0 {
@@ -996,8 +1018,11 @@ impl Journal for SqliteJournal {
 
     fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()> {
         self.write(|tx| {
-            tx.prepare_cached("UPDATE tasks SET attempts = attempts + 1, next_at = ?2, last_error = ?3
-                 WHERE id = ?1 AND state = 'pending'")?.execute(params![task.id, at.0, error],
+            tx.prepare_cached(
+                    "UPDATE tasks SET attempts = attempts + 1, next_at = ?2, last_error = ?3
+                     WHERE id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![task.id, at.0, error],
             )?;
             append(
                 tx,
@@ -1084,10 +1109,14 @@ impl Journal for SqliteJournal {
     ) -> Result<bool> {
         self.write(|tx| {
             let message: Option<i64> = tx
-                .prepare_cached("DELETE FROM mailbox WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4
-                     RETURNING message")?.query_row(params![tenant, partner, mailbox.as_str(), name],
-                    |row| row.get(0),
-                )
+                .prepare_cached(
+                    "DELETE FROM mailbox
+                         WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4
+                         RETURNING message",
+                )?
+                .query_row(params![tenant, partner, mailbox.as_str(), name], |row| {
+                    row.get(0)
+                })
                 .optional()?;
             let Some(message) = message else {
                 return Ok(false);
@@ -1121,7 +1150,11 @@ impl Journal for SqliteJournal {
             };
             let mut hashes = Vec::new();
             for (partner, mailbox, name, message, hash) in expired {
-                tx.prepare_cached("DELETE FROM mailbox WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4")?.execute(params![tenant, partner, mailbox, name],
+                tx.prepare_cached(
+                        "DELETE FROM mailbox
+                         WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
+                    )?
+                    .execute(params![tenant, partner, mailbox, name],
                 )?;
                 append(
                     tx,
@@ -1137,14 +1170,21 @@ impl Journal for SqliteJournal {
             hashes.dedup();
             let mut unused = Vec::new();
             for hash in hashes {
-                let used: bool = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM mailbox b JOIN messages m ON m.id = b.message
-                                    WHERE b.tenant = ?1 AND m.sha256 = ?2)
+                let used: bool = tx.prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM mailbox b JOIN messages m ON m.id = b.message
+                         WHERE b.tenant = ?1 AND m.sha256 = ?2)
                          OR EXISTS (SELECT 1 FROM tasks t JOIN messages m ON m.id = t.message
-                                    WHERE t.tenant = ?1 AND t.state = 'pending' AND m.sha256 = ?2)")?.query_row(params![tenant, hash],
+                         WHERE t.tenant = ?1 AND t.state = 'pending' AND m.sha256 = ?2)",
+                    )?
+                    .query_row(params![tenant, hash],
                     |row| row.get(0),
                 )?;
                 if !used {
-                    tx.prepare_cached("DELETE FROM inline_content WHERE tenant = ?1 AND sha256 = ?2")?.execute(params![tenant, hash],
+                    tx.prepare_cached(
+                            "DELETE FROM inline_content
+                             WHERE tenant = ?1 AND sha256 = ?2",
+                        )?
+                        .execute(params![tenant, hash],
                     )?;
                     unused.push(hash.parse().map_err(|e: crate::store::ParseHashError| {
                         JournalError::Corrupt(e.to_string())

@@ -514,9 +514,17 @@ async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) 
         return Ok(());
     };
     let blob = Blob::inline(bytes);
-    match run(s, socket, move |data| send(data, &blob, rest)).await {
-        Ended::Done((_, Ok(()))) => s.control.reply(226, &format!("sent {name}")).await,
-        Ended::Done((_, Err(e))) => {
+    let ended = run(s, socket, move |data| send(data, &blob, rest).1).await;
+    reply_sent(s, ended, &format!("sent {name}")).await
+}
+
+/// The replies after sending something that is not journaled (a generated
+/// file, a listing): `226`, `426` for a broken connection, the ABOR pair,
+/// or the end of the session.
+async fn reply_sent(s: &mut Session, ended: Ended<io::Result<()>>, done: &str) -> io::Result<()> {
+    match ended {
+        Ended::Done(Ok(())) => s.control.reply(226, done).await,
+        Ended::Done(Err(e)) => {
             s.control
                 .reply(426, &format!("data connection lost: {e}"))
                 .await
@@ -727,19 +735,7 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
         data.finish()
     })
     .await;
-    match ended {
-        Ended::Done(Ok(())) => s.control.reply(226, "listing sent").await,
-        Ended::Done(Err(e)) => {
-            s.control
-                .reply(426, &format!("data connection lost: {e}"))
-                .await
-        }
-        Ended::Aborted(_) => aborted(s).await,
-        Ended::ControlClosed(_) => {
-            s.quit = true;
-            Ok(())
-        }
-    }
+    reply_sent(s, ended, "listing sent").await
 }
 
 fn line(entry: &Entry, mailbox: Mailbox, kind: &Listing, owner: &str) -> String {
