@@ -45,3 +45,19 @@ pub fn check(name: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether `FERRY_FAULTS` names this point and it has not fired yet in this
+/// process: for faults that a retry has to get past, such as a dropped
+/// connection.
+pub fn once(name: &str) -> bool {
+    static FIRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if check(name).is_ok() {
+        return false;
+    }
+    let mut fired = FIRED.lock().unwrap_or_else(|p| p.into_inner());
+    if fired.iter().any(|f| f == name) {
+        return false;
+    }
+    fired.push(name.to_owned());
+    true
+}

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod connectors;
 mod fault;
 pub mod journal;
 pub mod pipeline;

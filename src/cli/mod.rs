@@ -5,6 +5,7 @@ mod mailbox;
 mod plugin;
 mod put;
 mod serve;
+mod tasks;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,10 @@ enum Command {
     /// Put a file back in a partner's outbox (by name or SHA-256), as a
     /// partner does by creating /resend/NAME.
     Resend(mailbox::ResendArgs),
+    /// List the tasks the pipeline gave up on (dead letters).
+    Dead(tasks::DeadArgs),
+    /// Send a dead-lettered task back to the pipeline.
+    Retry(tasks::RetryArgs),
     /// Query and verify the journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
@@ -89,6 +94,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Ls(args) => mailbox::ls(&cli.config, args),
         Command::Cat(args) => mailbox::cat(&cli.config, args),
         Command::Resend(args) => mailbox::resend(&cli.config, args),
+        Command::Dead(args) => tasks::dead(&cli.config, args),
+        Command::Retry(args) => tasks::retry(&cli.config, args),
         Command::Journal(command) => journal::run(&cli.config, command),
         Command::Plugin(command) => plugin::run(&cli.config, command),
         Command::HashPassword => hash_password(),

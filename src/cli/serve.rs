@@ -44,6 +44,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;
     let threads = pipeline.spawn_workers(workers);
+    let poller = crate::connectors::poller::spawn(Arc::clone(&hub));
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -84,6 +85,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
 
     tracing::info!("stopping");
+    poller.stop();
     pipeline.stop();
     for thread in threads {
         let _ = thread.join();

@@ -5,6 +5,7 @@
 //! line, column and dotted key. Nothing else in ferry parses configuration,
 //! so a reload is just `load` again followed by a swap.
 
+mod connector;
 mod error;
 mod model;
 mod raw;
@@ -19,7 +20,8 @@ use toml::Spanned;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    Account, Completion, Config, FtpOptions, Limits, Listener, Partner, Protocol, Route, Tenant,
+    Account, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions, Limits,
+    Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable, Tenant,
 };
 
 use error::Source;
@@ -763,7 +765,11 @@ fn partner(
         }
     };
 
+    let (connector, pull, push) = connector::sections(source, key, section, tenant, problems);
     Partner {
+        connector,
+        pull,
+        push,
         name: name.to_owned(),
         accounts,
         routes,

@@ -153,6 +153,171 @@ pub struct Partner {
     pub plugins: BTreeMap<&'static str, PathBuf>,
     /// Parameters the partner's plugins read.
     pub params: std::sync::Arc<BTreeMap<String, String>>,
+    /// The partner's own server, if ferry pulls from it or pushes to it.
+    pub connector: Option<Connector>,
+    pub pull: Option<Pull>,
+    pub push: Option<Push>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorProtocol {
+    Sftp,
+    Ftp,
+    /// FTP upgraded with `AUTH TLS`.
+    Ftps,
+    /// FTP over TLS from the first byte.
+    FtpsImplicit,
+    /// A directory on this host.
+    Local,
+}
+
+impl ConnectorProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorProtocol::Sftp => "sftp",
+            ConnectorProtocol::Ftp => "ftp",
+            ConnectorProtocol::Ftps => "ftps",
+            ConnectorProtocol::FtpsImplicit => "ftps-implicit",
+            ConnectorProtocol::Local => "local",
+        }
+    }
+
+    pub fn is_ftp(self) -> bool {
+        matches!(
+            self,
+            ConnectorProtocol::Ftp | ConnectorProtocol::Ftps | ConnectorProtocol::FtpsImplicit
+        )
+    }
+}
+
+/// A password read from a file or the environment. Its `Debug` prints
+/// nothing of it, so that logging a configuration cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// How ferry reaches a partner's server.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub protocol: ConnectorProtocol,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Secret>,
+    /// SFTP: an OpenSSH private key file, absolute.
+    pub key_file: Option<PathBuf>,
+    /// SFTP: the pinned host key fingerprint (`SHA256:...`).
+    pub host_key: Option<String>,
+    /// FTPS: certificates to trust instead of the system roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// FTP: EPSV (true) or PASV.
+    pub extended_passive: bool,
+    /// Local: the directory, absolute.
+    pub path: Option<PathBuf>,
+    pub timeout: std::time::Duration,
+}
+
+impl Connector {
+    /// What logs and the journal show: never the password.
+    pub fn describe(&self) -> String {
+        match self.protocol {
+            ConnectorProtocol::Local => format!(
+                "local:{}",
+                self.path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            ),
+            protocol => format!(
+                "{}://{}@{}:{}",
+                protocol.as_str(),
+                self.user,
+                self.host,
+                self.port
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Every(std::time::Duration),
+    Cron(Box<croner::Cron>),
+}
+
+impl Schedule {
+    /// The time of the next poll after `now`.
+    pub fn next_after(&self, now: std::time::SystemTime) -> std::time::SystemTime {
+        match self {
+            Schedule::Every(every) => now + *every,
+            Schedule::Cron(cron) => {
+                let now: chrono::DateTime<chrono::Utc> = now.into();
+                cron.find_next_occurrence(&now, false)
+                    .map(std::time::SystemTime::from)
+                    // An expression with no next time (a date in the past)
+                    // still polls now and then rather than never.
+                    .unwrap_or_else(|_| {
+                        std::time::SystemTime::now() + std::time::Duration::from_secs(3600)
+                    })
+            }
+        }
+    }
+}
+
+/// When a remote file is complete enough to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stable {
+    /// Its size and modification time are the same on two polls in a row.
+    Unchanged,
+    /// `NAME.done` exists next to it.
+    DoneFile,
+    /// `NAME.sha256` exists next to it, and the fetched bytes match it.
+    Sidecar,
+}
+
+/// What happens to a remote file once ferry has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Leave,
+    Delete,
+    /// Into this remote directory.
+    Move(String),
+    /// Renamed to NAME + suffix in place.
+    Suffix(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Pull {
+    pub from: String,
+    pub schedule: Schedule,
+    /// Names to take; empty takes every file.
+    pub patterns: Vec<GlobMatcher>,
+    pub stable: Stable,
+    pub then: Disposition,
+    /// Server to server: matching files go to this partner's FTP server
+    /// directly, without passing through ferry.
+    pub fxp_to: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Push {
+    pub to: String,
+    pub temp_suffix: String,
 }
 
 #[derive(Debug, Clone)]

@@ -110,6 +110,92 @@ pub struct PartnerSection {
     /// Parameters the partner's plugins read with `param`.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The partner's own server, for pulling from and pushing to.
+    #[serde(default)]
+    pub connector: Option<Spanned<ConnectorSection>>,
+    #[serde(default)]
+    pub pull: Option<Spanned<PullSection>>,
+    #[serde(default)]
+    pub push: Option<Spanned<PushSection>>,
+}
+
+/// How ferry reaches a partner's server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSection {
+    /// `sftp`, `ftp`, `ftps` (explicit, AUTH TLS), `ftps-implicit` or `local`.
+    pub protocol: Spanned<String>,
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    /// Secrets come from a file or the environment, never the configuration.
+    #[serde(default)]
+    pub password_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password_env: Option<Spanned<String>>,
+    /// SFTP: an OpenSSH private key file.
+    #[serde(default)]
+    pub key_file: Option<Spanned<String>>,
+    /// SFTP: the server's host key fingerprint, `SHA256:...` as `ssh-keygen -l` prints it.
+    #[serde(default)]
+    pub host_key: Option<Spanned<String>>,
+    /// FTPS: the certificates to trust (PEM); the system roots otherwise.
+    #[serde(default)]
+    pub tls_ca_file: Option<Spanned<String>>,
+    /// FTP: `epsv` (default) or `pasv`.
+    #[serde(default)]
+    pub passive: Option<Spanned<String>>,
+    /// Local: the directory that stands for the partner's server.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// How long one network operation may take, in seconds.
+    #[serde(default)]
+    pub timeout_seconds: Option<Spanned<u64>>,
+}
+
+/// Fetching files the partner leaves on its server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullSection {
+    /// The remote directory to poll.
+    pub from: Spanned<String>,
+    /// An interval such as `30s` or `5m`.
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// A cron expression (five or six fields), instead of `every`.
+    #[serde(default)]
+    pub cron: Option<Spanned<String>>,
+    #[serde(default)]
+    pub patterns: Vec<Spanned<String>>,
+    /// `unchanged` (size and time the same on two polls), `done-file` or `sidecar`.
+    #[serde(default)]
+    pub stable: Option<Spanned<String>>,
+    /// `leave`, `delete`, `move` or `suffix`.
+    #[serde(default)]
+    pub then: Option<Spanned<String>>,
+    /// The remote directory of `then = "move"`.
+    #[serde(default)]
+    pub move_to: Option<Spanned<String>>,
+    /// The suffix of `then = "suffix"`.
+    #[serde(default)]
+    pub suffix: Option<Spanned<String>>,
+    /// Another partner reached over FTP: files go there server to server (FXP).
+    #[serde(default)]
+    pub fxp_to: Option<Spanned<String>>,
+}
+
+/// Placing files on the partner's server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSection {
+    /// The remote directory to write into.
+    pub to: Spanned<String>,
+    /// Files are written under NAME + this suffix, then renamed.
+    #[serde(default)]
+    pub temp_suffix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -176,6 +176,9 @@ text_enum!(
         Banned = "banned",
         PluginVersion = "plugin-version",
         ConfigReloaded = "config-reloaded",
+        Pushed = "pushed",
+        Disposed = "disposed",
+        Fxp = "fxp",
     }
 );
 
@@ -401,6 +404,8 @@ pub enum Step {
     Process,
     Deliver(Delivery),
     Acknowledge(AckEvent),
+    /// Place an outbound message on its partner's server.
+    Push,
 }
 
 impl Step {
@@ -409,6 +414,7 @@ impl Step {
             Step::Process => "process",
             Step::Deliver(_) => "deliver",
             Step::Acknowledge(_) => "acknowledge",
+            Step::Push => "push",
         }
     }
 }
@@ -429,6 +435,50 @@ pub struct AckFile {
     pub name: String,
     pub hash: ContentHash,
     pub size: u64,
+    /// The partner takes files from its own server: push it there too.
+    pub push: bool,
+}
+
+/// A remote file a pull has seen: its path and the size and time it had.
+/// The same path with another size or time is another file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledKey {
+    pub tenant: String,
+    pub partner: String,
+    pub path: String,
+    pub size: u64,
+    pub modified: Option<i64>,
+}
+
+/// What the journal knows of a pulled remote file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    pub message: MessageId,
+    /// Whether the source's disposition (delete, move, rename) was done.
+    pub disposed: bool,
+}
+
+/// A file moved between two partners' servers without passing through ferry.
+#[derive(Debug, Clone)]
+pub struct FxpRecord {
+    pub key: PulledKey,
+    pub to: String,
+    pub name: String,
+    /// Where it went, for the event.
+    pub detail: serde_json::Value,
+    /// The SHA-256 both servers agreed on, when they could compute one.
+    pub sha256: Option<ContentHash>,
+}
+
+/// A dead-lettered task, as operators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadTask {
+    pub id: i64,
+    pub tenant: String,
+    pub message: MessageId,
+    pub step: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
 }
 
 /// A download that ended (its handle was closed).
@@ -552,8 +602,41 @@ pub trait Journal: Send + Sync {
         routing: Option<(&Routing, &Provenance)>,
     ) -> Result<()>;
 
-    /// Completes a `Deliver` task: the file appears in the target's outbox.
-    fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId>;
+    /// Completes a `Deliver` task: the file appears in the target's outbox,
+    /// and with `push` a `Push` task takes it to the target's server.
+    fn finish_delivery(&self, task: &Task, delivery: &Delivery, push: bool) -> Result<MessageId>;
+
+    /// Records that a push of `message` is about to write to the partner's
+    /// server; returns whether an earlier attempt already had.
+    fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool>;
+
+    /// Completes a `Push` task: a `pushed` event with `detail`, the message
+    /// counts as downloaded, and its origin is acknowledged as such.
+    fn finish_push(&self, task: &Task, partner: &str, detail: &serde_json::Value) -> Result<()>;
+
+    /// Records a pulled file exactly like `record_received`, and `key` as
+    /// pulled, in one transaction: a crash leaves both or neither.
+    fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId>;
+
+    /// The remote path a pulled message came from.
+    fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>>;
+
+    /// What was pulled under `key`, if anything.
+    fn pulled(&self, key: &PulledKey) -> Result<Option<Pulled>>;
+
+    /// Records that a pulled file's source was dealt with (`then`).
+    fn mark_disposed(&self, key: &PulledKey, detail: &serde_json::Value) -> Result<()>;
+
+    /// Records an FXP transfer: a message in from the source partner and
+    /// one out to the target, both done, and the source key as pulled.
+    fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId>;
+
+    /// Dead-lettered tasks of a tenant, oldest first.
+    fn dead_tasks(&self, tenant: &str) -> Result<Vec<DeadTask>>;
+
+    /// Puts a dead-lettered task back to pending, due now, with a `retried`
+    /// event. `false` when no dead task has that id in the tenant.
+    fn revive_task(&self, tenant: &str, id: i64) -> Result<bool>;
 
     /// Completes an `Acknowledge` task: places the acknowledgement files and
     /// renames the mailbox files it asked for.

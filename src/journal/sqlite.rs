@@ -109,6 +109,30 @@ CREATE TABLE IF NOT EXISTS suspended (
     PRIMARY KEY (tenant, partner, name)
 ) WITHOUT ROWID;
 
+-- Remote files a pull ingested, so that none is ingested twice; `modified`
+-- is -1 when the server does not tell.
+CREATE TABLE IF NOT EXISTS pulled (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    modified    INTEGER NOT NULL,
+    message     INTEGER NOT NULL REFERENCES messages(id),
+    disposed    INTEGER NOT NULL DEFAULT 0,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (tenant, partner, path, size, modified)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pulled_by_message ON pulled(message);
+
+-- Pushes that have started writing to a partner's server: a later attempt
+-- (after a crash, too) may continue their temporary file.
+CREATE TABLE IF NOT EXISTS pushes (
+    tenant      TEXT NOT NULL,
+    message     INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, message)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS plugin_pins (
     tenant      TEXT NOT NULL,
     partner     TEXT NOT NULL,
@@ -364,6 +388,59 @@ fn insert_message(tx: &Connection, m: &NewMessage<'_>) -> Result<MessageId> {
     Ok(MessageId(tx.last_insert_rowid()))
 }
 
+/// The rows of a committed upload: message, inline content, inbox entry,
+/// `received` event and the `process` task.
+fn insert_received(tx: &Connection, r: &Received) -> Result<MessageId> {
+    let id = insert_message(
+        tx,
+        &NewMessage {
+            tenant: &r.tenant,
+            partner: &r.partner,
+            direction: Direction::In,
+            name: &r.name,
+            size: r.size,
+            hash: Some(&r.hash),
+            state: MessageState::Received,
+            protocol: &r.protocol,
+            source: &r.source,
+            origin: None,
+            reason: None,
+        },
+    )?;
+    keep_inline(tx, r)?;
+    place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
+    append(
+        tx,
+        &r.tenant,
+        EventKind::Received,
+        Some(id),
+        Some(&r.partner),
+        &json!({
+            "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
+            "protocol": r.protocol, "source": r.source,
+        }),
+    )?;
+    queue(tx, &r.tenant, id, &Step::Process)?;
+    Ok(id)
+}
+
+fn insert_pulled(tx: &Connection, key: &PulledKey, message: MessageId) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO pulled (tenant, partner, path, size, modified, message, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        key.tenant,
+        key.partner,
+        key.path,
+        key.size,
+        key.modified.unwrap_or(-1),
+        message.0,
+        Timestamp::now().0
+    ])?;
+    Ok(())
+}
+
 fn parse_hash(text: &str) -> Result<ContentHash> {
     text.parse()
         .map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string()))
@@ -533,39 +610,7 @@ fn step_json(text: &str) -> Result<Step> {
 
 impl Journal for SqliteJournal {
     fn record_received(&self, r: &Received) -> Result<MessageId> {
-        self.write(|tx| {
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &r.tenant,
-                    partner: &r.partner,
-                    direction: Direction::In,
-                    name: &r.name,
-                    size: r.size,
-                    hash: Some(&r.hash),
-                    state: MessageState::Received,
-                    protocol: &r.protocol,
-                    source: &r.source,
-                    origin: None,
-                    reason: None,
-                },
-            )?;
-            keep_inline(tx, r)?;
-            place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
-            append(
-                tx,
-                &r.tenant,
-                EventKind::Received,
-                Some(id),
-                Some(&r.partner),
-                &json!({
-                    "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
-                    "protocol": r.protocol, "source": r.source,
-                }),
-            )?;
-            queue(tx, &r.tenant, id, &Step::Process)?;
-            Ok(id)
-        })
+        self.write(|tx| insert_received(tx, r))
     }
 
     fn record_pending(&self, r: &Received) -> Result<MessageId> {
@@ -887,7 +932,7 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn finish_delivery(&self, task: &Task, delivery: &Delivery) -> Result<MessageId> {
+    fn finish_delivery(&self, task: &Task, delivery: &Delivery, push: bool) -> Result<MessageId> {
         let source = self.message(&task.tenant, task.message)?;
         let hash = source.hash.ok_or_else(|| {
             JournalError::Corrupt(format!("message {} has no content", source.id))
@@ -911,6 +956,9 @@ impl Journal for SqliteJournal {
                 },
             )?;
             place(tx, &task.tenant, &delivery.to, Mailbox::Outbox, &delivery.name, out)?;
+            if push {
+                queue(tx, &task.tenant, out, &Step::Push)?;
+            }
             append(
                 tx,
                 &task.tenant,
@@ -977,6 +1025,9 @@ impl Journal for SqliteJournal {
                     &file.name,
                     id,
                 )?;
+                if file.push {
+                    queue(tx, &task.tenant, id, &Step::Push)?;
+                }
                 placed.push(json!({ "partner": file.partner, "name": file.name, "message": id }));
             }
             let mut renamed = Vec::new();
@@ -1013,6 +1064,239 @@ impl Journal for SqliteJournal {
                 &detail,
             )?;
             Ok(())
+        })
+    }
+
+    fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool> {
+        self.write(|tx| {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO pushes (tenant, message, started_at) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![tenant, message.0, Timestamp::now().0])?;
+            Ok(inserted == 0)
+        })
+    }
+
+    fn finish_push(&self, task: &Task, partner: &str, detail: &Value) -> Result<()> {
+        let message = self.message(&task.tenant, task.message)?;
+        self.write(|tx| {
+            done(tx, task)?;
+            append(
+                tx,
+                &task.tenant,
+                EventKind::Pushed,
+                Some(message.id),
+                Some(partner),
+                detail,
+            )?;
+            set_state(tx, message.id, MessageState::Downloaded, None)?;
+            tx.prepare_cached("DELETE FROM pushes WHERE tenant = ?1 AND message = ?2")?
+                .execute(params![task.tenant, message.id.0])?;
+            // The file is on the partner's server: for its sender that is
+            // as good as a download.
+            if let Some(origin) = message.origin {
+                queue(
+                    tx,
+                    &task.tenant,
+                    origin,
+                    &Step::Acknowledge(AckEvent::Downloaded {
+                        by: partner.to_owned(),
+                    }),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId> {
+        self.write(|tx| {
+            let id = insert_received(tx, received)?;
+            insert_pulled(tx, key, id)?;
+            Ok(id)
+        })
+    }
+
+    fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached("SELECT path FROM pulled WHERE message = ?2 AND tenant = ?1")?
+            .query_row(params![tenant, message.0], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn pulled(&self, key: &PulledKey) -> Result<Option<Pulled>> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached(
+                "SELECT message, disposed FROM pulled
+                 WHERE tenant = ?1 AND partner = ?2 AND path = ?3 AND size = ?4 AND modified = ?5",
+            )?
+            .query_row(
+                params![
+                    key.tenant,
+                    key.partner,
+                    key.path,
+                    key.size,
+                    key.modified.unwrap_or(-1)
+                ],
+                |row| {
+                    Ok(Pulled {
+                        message: MessageId(row.get(0)?),
+                        disposed: row.get::<_, i64>(1)? != 0,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn mark_disposed(&self, key: &PulledKey, detail: &Value) -> Result<()> {
+        let pulled = self.pulled(key)?;
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE pulled SET disposed = 1
+                 WHERE tenant = ?1 AND partner = ?2 AND path = ?3 AND size = ?4 AND modified = ?5",
+            )?
+            .execute(params![
+                key.tenant,
+                key.partner,
+                key.path,
+                key.size,
+                key.modified.unwrap_or(-1)
+            ])?;
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Disposed,
+                pulled.map(|p| p.message),
+                Some(&key.partner),
+                detail,
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId> {
+        self.write(|tx| {
+            let key = &fxp.key;
+            let source = format!("fxp:{}", key.path);
+            let id = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &key.tenant,
+                    partner: &key.partner,
+                    direction: Direction::In,
+                    name: &fxp.name,
+                    size: key.size,
+                    hash: fxp.sha256.as_ref(),
+                    state: MessageState::Delivered,
+                    protocol: "fxp",
+                    source: &source,
+                    origin: None,
+                    reason: None,
+                },
+            )?;
+            let out = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &key.tenant,
+                    partner: &fxp.to,
+                    direction: Direction::Out,
+                    name: &fxp.name,
+                    size: key.size,
+                    hash: fxp.sha256.as_ref(),
+                    state: MessageState::Downloaded,
+                    protocol: "fxp",
+                    source: &key.partner,
+                    origin: Some(id),
+                    reason: None,
+                },
+            )?;
+            insert_pulled(tx, key, id)?;
+            let sha256 = fxp.sha256.map(|h| h.to_string());
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Received,
+                Some(id),
+                Some(&key.partner),
+                &json!({ "name": fxp.name, "size": key.size, "sha256": sha256,
+                         "protocol": "fxp", "source": key.path }),
+            )?;
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Fxp,
+                Some(out),
+                Some(&fxp.to),
+                &fxp.detail,
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn dead_tasks(&self, tenant: &str) -> Result<Vec<DeadTask>> {
+        let conn = self.read();
+        let mut statement = conn.prepare_cached(
+            "SELECT id, message, step, attempts, last_error FROM tasks
+             WHERE tenant = ?1 AND state = 'dead' ORDER BY id",
+        )?;
+        let rows = statement.query_map([tenant], |row| {
+            let step: String = row.get(2)?;
+            let (id, message, attempts, last_error) =
+                (row.get(0)?, row.get(1)?, row.get(3)?, row.get(4)?);
+            Ok(step_json(&step).map(|step| DeadTask {
+                id,
+                tenant: tenant.to_owned(),
+                message: MessageId(message),
+                step: step.name().to_owned(),
+                attempts,
+                last_error,
+            }))
+        })?;
+        collect(rows)
+    }
+
+    fn revive_task(&self, tenant: &str, id: i64) -> Result<bool> {
+        let step: Option<(i64, String)> = self
+            .read()
+            .prepare_cached(
+                "SELECT message, step FROM tasks WHERE tenant = ?1 AND id = ?2 AND state = 'dead'",
+            )?
+            .query_row(params![tenant, id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let Some((message, step)) = step else {
+            return Ok(false);
+        };
+        let step = step_json(&step)?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE tasks SET state = 'pending', attempts = 0, next_at = ?2
+                     WHERE id = ?1 AND state = 'dead'",
+                )?
+                .execute(params![id, Timestamp::now().0])?;
+            if changed != 1 {
+                return Ok(false);
+            }
+            let state = match step {
+                Step::Process => Some(MessageState::Received),
+                Step::Deliver(_) => Some(MessageState::Routed),
+                Step::Push => Some(MessageState::Available),
+                Step::Acknowledge(_) => None,
+            };
+            if let Some(state) = state {
+                set_state(tx, MessageId(message), state, None)?;
+            }
+            append(
+                tx,
+                tenant,
+                EventKind::Retried,
+                Some(MessageId(message)),
+                None,
+                &json!({ "step": step, "revived": true, "task": id }),
+            )?;
+            Ok(true)
         })
     }
 

@@ -186,7 +186,8 @@ impl Pipeline {
                     )));
                 }
                 crate::crashpoint("pipeline.before-delivery");
-                self.journal.finish_delivery(task, delivery)?;
+                let push = pushes_to(&tenant, &delivery.to);
+                self.journal.finish_delivery(task, delivery, push)?;
                 crate::crashpoint("pipeline.delivered");
             }
             Step::Acknowledge(event) => {
@@ -210,6 +211,7 @@ impl Pipeline {
                                 Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
                             };
                             files.push(AckFile {
+                                push: pushes_to(&tenant, &partner),
                                 partner,
                                 name,
                                 hash: committed.hash,
@@ -234,9 +236,13 @@ impl Pipeline {
                         }
                     }
                 }
+                if let Err(why) = self.rename_remote(&tenant, &renames) {
+                    return Ok(Outcome::Retry(format!("acknowledger: {why}")));
+                }
                 self.journal
                     .finish_acknowledge(task, &files, &renames, &decided.by)?;
             }
+            Step::Push => return self.push(task, &cx),
         }
         Ok(Outcome::Done)
     }
@@ -294,6 +300,128 @@ impl Pipeline {
     }
 }
 
+/// Whether files for `partner` go to its own server.
+fn pushes_to(tenant: &config::Tenant, partner: &str) -> bool {
+    tenant
+        .partners
+        .get(partner)
+        .is_some_and(|p| p.push.is_some() && p.connector.is_some())
+}
+
+/// Quick attempts within one run of a push step before it is retried with
+/// backoff: a dropped connection is usually back at once, and each attempt
+/// continues the bytes the last one left on the server.
+const QUICK_ATTEMPTS: u32 = 3;
+
+impl Pipeline {
+    /// Places an outbound message on its partner's server.
+    fn push(&self, task: &Task, cx: &Context<'_>) -> Result<Outcome, JournalError> {
+        let message = cx.message;
+        let partner = cx.tenant.partners.get(&message.partner);
+        let Some((connector, push)) =
+            partner.and_then(|p| p.connector.as_ref().zip(p.push.as_ref()))
+        else {
+            return Ok(Outcome::Retry(format!(
+                "partner `{}` has no `connector` and `push` to push to",
+                message.partner
+            )));
+        };
+        let Some(hash) = message.hash else {
+            return Ok(Outcome::Retry("the message has no content".into()));
+        };
+        let mut retry = self.journal.push_started(&task.tenant, message.id)?;
+        let mut error = String::new();
+        for attempt in 0..QUICK_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250 * u64::from(attempt)));
+            }
+            let pushed = cx
+                .content()
+                .map_err(|e| e.to_string())
+                .and_then(|mut content| {
+                    let mut remote = crate::connectors::connect(connector)
+                        .map_err(|e| crate::error_chain(&e))?;
+                    crate::connectors::push_file(
+                        &mut *remote,
+                        push,
+                        &message.name,
+                        &mut content,
+                        message.size,
+                        &hash.to_string(),
+                        retry,
+                    )
+                    .map_err(|e| crate::error_chain(&e))
+                });
+            match pushed {
+                Ok(report) => {
+                    crate::crashpoint("push.renamed");
+                    let detail = serde_json::to_value(&report).unwrap_or_default();
+                    tracing::info!(server = %report.server, path = %report.path,
+                        resumed_from = report.resumed_from, "pushed");
+                    self.journal.finish_push(task, &message.partner, &detail)?;
+                    return Ok(Outcome::Done);
+                }
+                Err(why) => {
+                    tracing::warn!(error = %why, attempt, "push attempt failed");
+                    error = why;
+                    retry = true;
+                }
+            }
+        }
+        Ok(Outcome::Retry(error))
+    }
+
+    /// Applies acknowledgement renames of pulled files on the partner's
+    /// server too (`NAME` to `NAME.received`, say), before the journal
+    /// records them. A file already renamed there counts as done.
+    fn rename_remote(&self, tenant: &config::Tenant, renames: &[Rename]) -> Result<(), String> {
+        for rename in renames {
+            let Some(connector) = tenant
+                .partners
+                .get(&rename.partner)
+                .and_then(|p| p.connector.as_ref())
+            else {
+                continue;
+            };
+            if rename.mailbox != crate::journal::Mailbox::Inbox {
+                continue;
+            }
+            let entry = self
+                .journal
+                .find_entry(
+                    &tenant.name,
+                    &rename.partner,
+                    rename.mailbox,
+                    &rename.old_name,
+                )
+                .map_err(|e| crate::error_chain(&e))?;
+            let Some(entry) = entry else { continue };
+            let Some(path) = self
+                .journal
+                .pulled_path(&tenant.name, entry.message)
+                .map_err(|e| crate::error_chain(&e))?
+            else {
+                continue;
+            };
+            let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let to = crate::connectors::join(dir, &rename.new_name);
+            let mut remote =
+                crate::connectors::connect(connector).map_err(|e| crate::error_chain(&e))?;
+            if remote
+                .size(&path)
+                .map_err(|e| crate::error_chain(&e))?
+                .is_none()
+            {
+                continue;
+            }
+            remote
+                .rename(&path, &to)
+                .map_err(|e| crate::error_chain(&e))?;
+        }
+        Ok(())
+    }
+}
+
 /// An acknowledgement may only write into partners of the tenant, under valid names.
 fn check_ack_target(tenant: &config::Tenant, partner: &str, name: &str) -> Result<(), String> {
     if !tenant.partners.contains_key(partner) {
@@ -316,9 +444,13 @@ fn quarantine(step: &str, error: &StepError) -> Verdict {
     }
 }
 
-/// 1 s, 2 s, 4 s, ... capped at 5 minutes.
+/// 1 s, 2 s, 4 s, ... capped at 5 minutes, plus up to a quarter more at
+/// random, so that tasks failing together (a partner's server down) do not
+/// come back together.
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.saturating_sub(1).min(9)).min(Duration::from_secs(300))
+    let base = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(9))
+        .min(Duration::from_secs(300));
+    base + base.mul_f64(rand::random::<f64>() / 4.0)
 }
 
 #[cfg(test)]
@@ -327,8 +459,20 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(30), Duration::from_secs(300));
+        for _ in 0..100 {
+            let (one, three, many) = (backoff(1), backoff(3), backoff(30));
+            assert!(
+                one >= Duration::from_secs(1) && one <= Duration::from_millis(1250),
+                "{one:?}"
+            );
+            assert!(
+                three >= Duration::from_secs(4) && three <= Duration::from_secs(5),
+                "{three:?}"
+            );
+            assert!(
+                many >= Duration::from_secs(300) && many <= Duration::from_secs(375),
+                "{many:?}"
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Completion};
 use crate::journal::{
-    Download, Entry, Journal, JournalError, Mailbox, MessageId, Received, UploadFailed,
+    Download, Entry, Journal, JournalError, Mailbox, MessageId, PulledKey, Received, UploadFailed,
 };
 use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
@@ -239,6 +239,10 @@ impl Tenant {
         &self.config
     }
 
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -367,6 +371,48 @@ impl Tenant {
         };
         crate::crashpoint("ingest.journaled");
         Ok(Ingested { message, committed })
+    }
+
+    /// Commits a file fetched from a partner's server and records its remote
+    /// `key` in the same journal transaction, so that a crash can neither
+    /// lose it nor let the next poll fetch it again. With `expected`, the
+    /// content must have that SHA-256 (a `.sha256` sidecar on the server).
+    pub fn commit_pulled(
+        &self,
+        upload: PendingUpload,
+        protocol: &str,
+        source: &str,
+        key: &PulledKey,
+        expected: Option<&ContentHash>,
+    ) -> Result<Ingested, MailboxError> {
+        let received = self.store_upload(upload, protocol, source)?;
+        if let Some(expected) = expected
+            && *expected != received.hash
+        {
+            let error = MailboxError::Rejected(format!(
+                "its SHA-256 is {}, its sidecar says {expected}",
+                received.hash
+            ));
+            self.record_failure(
+                &received.partner,
+                &received.name,
+                received.size,
+                protocol,
+                source,
+                &error,
+            );
+            return Err(error);
+        }
+        crate::crashpoint("pull.stored");
+        let message = self.journal.record_pulled(&received, key)?;
+        crate::crashpoint("pull.journaled");
+        Ok(Ingested {
+            message,
+            committed: Committed {
+                hash: received.hash,
+                size: received.size,
+            },
+        })
     }
 
     /// Completes an upload the way its partner signals completion: on close,

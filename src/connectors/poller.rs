@@ -1,0 +1,254 @@
+//! The poller: one thread per pull source (a partner with a `pull`
+//! section), each polling on its schedule. A supervisor thread starts
+//! threads for sources a reload adds; a thread whose source a reload removed
+//! ends at its next wake-up.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::pull::PollMemory;
+use super::{connect, fxp_transfer, join, poll_source};
+use crate::config::{Disposition, Partner};
+use crate::journal::{FxpRecord, PulledKey};
+use crate::tenant::Hub;
+
+/// How often sleeping threads look at the stop flag and the configuration.
+const TICK: Duration = Duration::from_millis(200);
+
+pub struct Poller {
+    stop: Arc<AtomicBool>,
+    supervisor: Option<std::thread::JoinHandle<()>>,
+}
+
+type Running = Arc<Mutex<HashMap<(String, String), std::thread::JoinHandle<()>>>>;
+
+/// Starts polling every pull source of `hub`'s configuration.
+pub fn spawn(hub: Arc<Hub>) -> Poller {
+    let stop = Arc::new(AtomicBool::new(false));
+    let running: Running = Arc::default();
+    let supervisor = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("poller".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    start_new_sources(&hub, &stop, &running);
+                    std::thread::sleep(TICK);
+                }
+                let threads: Vec<_> = running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .drain()
+                    .collect();
+                for (_, thread) in threads {
+                    let _ = thread.join();
+                }
+            })
+            .expect("spawning the poller")
+    };
+    Poller {
+        stop,
+        supervisor: Some(supervisor),
+    }
+}
+
+impl Poller {
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.supervisor.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sources(hub: &Hub) -> HashSet<(String, String)> {
+    let config = hub.config();
+    config
+        .tenants
+        .values()
+        .flat_map(|t| {
+            t.partners
+                .values()
+                .filter(|p| p.pull.is_some() && p.connector.is_some())
+                .map(|p| (t.name.clone(), p.name.clone()))
+        })
+        .collect()
+}
+
+fn start_new_sources(hub: &Arc<Hub>, stop: &Arc<AtomicBool>, running: &Running) {
+    let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
+    running.retain(|_, thread| !thread.is_finished());
+    for source in sources(hub) {
+        if running.contains_key(&source) {
+            continue;
+        }
+        let (hub, stop) = (Arc::clone(hub), Arc::clone(stop));
+        let (tenant, partner) = source.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("pull-{partner}"))
+            .spawn(move || poll_loop(&hub, &stop, &tenant, &partner))
+            .expect("spawning a pull thread");
+        running.insert(source, thread);
+    }
+}
+
+/// Polls one source until it leaves the configuration or the poller stops.
+/// The first poll is at once.
+fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
+    let mut memory = PollMemory::default();
+    let mut due = SystemTime::now();
+    while !stop.load(Ordering::SeqCst) {
+        let Some(settings) = hub
+            .tenant(tenant)
+            .and_then(|t| t.config().partners.get(partner).cloned())
+        else {
+            return;
+        };
+        let Some(pull) = &settings.pull else { return };
+        if SystemTime::now() < due {
+            std::thread::sleep(TICK.min(due.duration_since(SystemTime::now()).unwrap_or_default()));
+            continue;
+        }
+        let span = tracing::info_span!("pull", tenant, partner);
+        let _enter = span.enter();
+        poll_once(hub, tenant, &settings, &mut memory);
+        due = pull.schedule.next_after(SystemTime::now());
+    }
+}
+
+/// One poll of one source; problems are logged and the next poll tries again.
+pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut PollMemory) {
+    let (Some(tenant), Some(connector), Some(pull)) =
+        (hub.tenant(tenant_name), &partner.connector, &partner.pull)
+    else {
+        return;
+    };
+    let mut remote = match connect(connector) {
+        Ok(remote) => remote,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), "cannot reach the partner's server");
+            return;
+        }
+    };
+    if let Some(to) = &pull.fxp_to {
+        fxp_poll(hub, tenant_name, partner, to, &mut *remote, memory);
+        return;
+    }
+    match poll_source(&mut *remote, &tenant, &partner.name, pull, memory) {
+        Ok(report) => {
+            for error in &report.errors {
+                tracing::warn!(%error, "a file was not pulled; the next poll tries again");
+            }
+            if !report.ingested.is_empty() {
+                tracing::info!(files = report.ingested.len(), "pulled");
+                hub.notify();
+            }
+        }
+        Err(e) => tracing::warn!(error = %crate::error_chain(&e), "poll failed"),
+    }
+}
+
+/// A poll whose files go to another partner's FTP server directly.
+fn fxp_poll(
+    hub: &Hub,
+    tenant: &str,
+    partner: &Partner,
+    to: &str,
+    remote: &mut dyn super::Remote,
+    memory: &mut PollMemory,
+) {
+    let (Some(pull), Some(connector)) = (&partner.pull, &partner.connector) else {
+        return;
+    };
+    let Some(target) = hub
+        .tenant(tenant)
+        .and_then(|t| t.config().partners.get(to).cloned())
+    else {
+        return;
+    };
+    let (Some(to_connector), Some(push)) = (&target.connector, &target.push) else {
+        return;
+    };
+    let files = match remote.list(&pull.from) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain(&e), "poll failed");
+            return;
+        }
+    };
+    let journal = hub.journal();
+    for file in memory.stable(pull, &files) {
+        let path = join(&pull.from, &file.name);
+        let key = PulledKey {
+            tenant: tenant.to_owned(),
+            partner: partner.name.clone(),
+            path: path.clone(),
+            size: file.size,
+            modified: file.modified,
+        };
+        match journal.pulled(&key) {
+            Ok(None) => {}
+            Ok(Some(_)) => continue,
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "cannot read the journal");
+                return;
+            }
+        }
+        let to_path = join(&push.to, &file.name);
+        // A few quick attempts: each continues what the last one left.
+        let mut outcome = Err(None);
+        for attempt in 0..5 {
+            match fxp_transfer(
+                connector,
+                &path,
+                to_connector,
+                &to_path,
+                &push.temp_suffix,
+                file.size,
+                true,
+            ) {
+                Ok(report) => {
+                    outcome = Ok(report);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), attempt, "FXP transfer failed");
+                    outcome = Err(Some(e));
+                    std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
+                }
+            }
+        }
+        let Ok(report) = outcome else { continue };
+        let record = FxpRecord {
+            key: key.clone(),
+            to: to.to_owned(),
+            name: file.name.clone(),
+            sha256: report.sha256.as_deref().and_then(|h| h.parse().ok()),
+            detail: serde_json::to_value(&report).unwrap_or_default(),
+        };
+        if let Err(e) = journal.record_fxp(&record) {
+            tracing::error!(error = %crate::error_chain(&e), "cannot record an FXP transfer");
+            return;
+        }
+        tracing::info!(path, to, size = file.size, "moved by FXP");
+        let disposed = match &pull.then {
+            Disposition::Leave => continue,
+            Disposition::Delete => remote.delete(&path),
+            Disposition::Move(dir) => remote.rename(&path, &join(dir, &file.name)),
+            Disposition::Suffix(suffix) => remote.rename(&path, &format!("{path}{suffix}")),
+        };
+        match disposed {
+            Ok(()) => {
+                let _ = journal.mark_disposed(
+                    &key,
+                    &serde_json::json!({ "then": format!("{:?}", pull.then) }),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot dispose of the source")
+            }
+        }
+    }
+}
