@@ -26,7 +26,7 @@ use crate::config::{Connector, ConnectorProtocol};
 
 pub use fxp::{FxpReport, fxp_transfer};
 pub use pull::{PullReport, poll_source};
-pub use push::{PushReport, push_file};
+pub use push::{Outgoing, PushReport, push_file};
 
 /// Why a connector operation failed. Every variant names the server it
 /// concerns; none carries a password.

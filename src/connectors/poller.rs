@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use super::pull::PollMemory;
 use super::{connect, fxp_transfer, join, poll_source};
 use crate::config::{Disposition, Partner};
-use crate::journal::{FxpRecord, PulledKey};
+use crate::journal::{EventKind, FxpRecord, PulledKey};
 use crate::tenant::Hub;
 
 /// How often sleeping threads look at the stop flag and the configuration.
@@ -126,9 +126,32 @@ pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut P
         return;
     };
     let mut remote = match connect(connector) {
-        Ok(remote) => remote,
+        Ok(remote) => {
+            memory.last_refusal = None;
+            remote
+        }
         Err(e) => {
-            tracing::warn!(error = %crate::error_chain(&e), "cannot reach the partner's server");
+            let error = crate::error_chain(&e);
+            tracing::warn!(%error, "cannot reach the partner's server");
+            // A refusal that is a matter of trust (a host key that is not
+            // the pinned one, a login refused) is journaled, once per
+            // change, so that an operator sees it next to the transfers.
+            let trust = matches!(
+                e,
+                super::ConnectorError::HostKey { .. } | super::ConnectorError::Login { .. }
+            );
+            if trust && memory.last_refusal.as_deref() != Some(error.as_str()) {
+                let detail = serde_json::json!({
+                    "partner": partner.name, "server": connector.describe(), "error": error,
+                });
+                if let Err(e) =
+                    hub.journal()
+                        .record_event(tenant_name, EventKind::ConnectFailed, detail)
+                {
+                    tracing::error!(error = %crate::error_chain(&e), "cannot journal a refused connection");
+                }
+                memory.last_refusal = Some(error);
+            }
             return;
         }
     };

@@ -19,6 +19,9 @@ use crate::tenant::{MailboxPath, Tenant};
 #[derive(Debug, Default)]
 pub struct PollMemory {
     seen: HashMap<String, (u64, Option<i64>)>,
+    /// The last refused connection that was journaled, so that a server
+    /// refused on every poll is journaled once.
+    pub(super) last_refusal: Option<String>,
 }
 
 /// What one poll did.

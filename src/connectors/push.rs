@@ -24,19 +24,29 @@ pub struct PushReport {
     pub already_there: bool,
 }
 
-/// Pushes `content` (`size` bytes with SHA-256 `sha256`) as `name` into the
-/// push directory. `retry` says an earlier attempt of this delivery may
+/// What is pushed: the name on the partner's server, and the size and
+/// SHA-256 it is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+}
+
+/// Pushes `content` (the bytes `file` describes) into the push directory. `retry` says an earlier attempt of this delivery may
 /// have left bytes behind: only then is a temporary file continued, and a
 /// finished file under the real name taken as this delivery's.
+/// `started_at` is set to the offset the write starts from, so that a
+/// caller can tell a failing attempt that made progress from one that did not.
 pub fn push_file<C: Read + Seek>(
     remote: &mut dyn Remote,
     push: &Push,
-    name: &str,
+    file: &Outgoing<'_>,
     content: &mut C,
-    size: u64,
-    sha256: &str,
     retry: bool,
+    started_at: &mut u64,
 ) -> Result<PushReport> {
+    let Outgoing { name, size, sha256 } = *file;
     let path = join(&push.to, name);
     let temp = format!("{path}{}", push.temp_suffix);
     let mut report = PushReport {
@@ -61,7 +71,9 @@ pub fn push_file<C: Read + Seek>(
         .seek(SeekFrom::Start(offset))
         .map_err(|e| ConnectorError::Local(e.to_string()))?;
     report.resumed_from = offset;
-    remote.put(&temp, offset, &mut content.take(size - offset))?;
+    *started_at = offset;
+    let mut source = Paced(content.take(size - offset));
+    remote.put(&temp, offset, &mut source)?;
     let written = remote.size(&temp)?;
     if written != Some(size) {
         // Whatever is there is not this file: the next attempt starts over.
@@ -100,5 +112,18 @@ fn verify_hash(remote: &mut dyn Remote, path: &str, sha256: &str) -> Result<&'st
             path: path.to_owned(),
             why: format!("the server computes SHA-256 {theirs}, ferry sent {sha256}"),
         }),
+    }
+}
+
+/// The bytes of a push, read as they are; with the test fault `push.slow`
+/// each read waits a little, so that a test can stop ferry mid-transfer.
+struct Paced<R>(R);
+
+impl<R: Read> Read for Paced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if crate::fault::check("push.slow").is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.0.read(buf)
     }
 }

@@ -192,7 +192,34 @@ impl SftpRemote {
     }
 
     fn run<T>(&self, doing: &str, future: impl Future<Output = Result<T, SftpError>>) -> Result<T> {
-        block_on(&self.target, doing, self.timeout * 4, future)?.map_err(|e| self.refused(doing, e))
+        self.unless_closed(doing, future)?
+            .map_err(|e| self.refused(doing, e))
+    }
+
+    /// Runs `future` until it ends or the SSH connection closes. A request
+    /// in flight when the connection drops would otherwise wait for its
+    /// timeout: russh-sftp does not fail pending requests on a closed stream.
+    fn unless_closed<T>(&self, doing: &str, future: impl Future<Output = T>) -> Result<T> {
+        let ssh = &self.ssh;
+        let closed = async {
+            while !ssh.is_closed() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let raced = async {
+            tokio::select! {
+                result = future => Some(result),
+                () = closed => None,
+            }
+        };
+        block_on(&self.target, doing, self.timeout * 4, raced)?.ok_or_else(|| ConnectorError::Io {
+            target: self.target.clone(),
+            doing: doing.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the connection closed",
+            ),
+        })
     }
 
     fn refused(&self, doing: &str, e: SftpError) -> ConnectorError {
@@ -466,7 +493,7 @@ impl Remote for SftpRemote {
 
 impl SftpRemote {
     fn join<T>(&self, doing: &str, pending: JoinHandle<Result<T, SftpError>>) -> Result<T> {
-        match block_on(&self.target, doing, self.timeout * 4, pending)? {
+        match self.unless_closed(doing, pending)? {
             Ok(result) => result.map_err(|e| self.refused(doing, e)),
             Err(e) => Err(ConnectorError::Local(format!("{doing}: {e}"))),
         }

@@ -179,6 +179,7 @@ text_enum!(
         Pushed = "pushed",
         Disposed = "disposed",
         Fxp = "fxp",
+        ConnectFailed = "connect-failed",
     }
 );
 

@@ -308,10 +308,13 @@ fn pushes_to(tenant: &config::Tenant, partner: &str) -> bool {
         .is_some_and(|p| p.push.is_some() && p.connector.is_some())
 }
 
-/// Quick attempts within one run of a push step before it is retried with
+/// Attempts within one run of a push step before it is retried with
 /// backoff: a dropped connection is usually back at once, and each attempt
-/// continues the bytes the last one left on the server.
-const QUICK_ATTEMPTS: u32 = 3;
+/// continues the bytes the last one left on the server. Attempts go on
+/// while they make progress, up to `QUICK_ATTEMPTS`; `STALLED_ATTEMPTS`
+/// in a row without progress hand the task to the backoff.
+const QUICK_ATTEMPTS: u32 = 20;
+const STALLED_ATTEMPTS: u32 = 3;
 
 impl Pipeline {
     /// Places an outbound message on its partner's server.
@@ -331,10 +334,12 @@ impl Pipeline {
         };
         let mut retry = self.journal.push_started(&task.tenant, message.id)?;
         let mut error = String::new();
+        let (mut stalled, mut last_start) = (0, None);
         for attempt in 0..QUICK_ATTEMPTS {
             if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(250 * u64::from(attempt)));
+                std::thread::sleep(Duration::from_millis(100 * u64::from(stalled + 1)));
             }
+            let mut started_at = 0;
             let pushed = cx
                 .content()
                 .map_err(|e| e.to_string())
@@ -344,11 +349,14 @@ impl Pipeline {
                     crate::connectors::push_file(
                         &mut *remote,
                         push,
-                        &message.name,
+                        &crate::connectors::Outgoing {
+                            name: &message.name,
+                            size: message.size,
+                            sha256: &hash.to_string(),
+                        },
                         &mut content,
-                        message.size,
-                        &hash.to_string(),
                         retry,
+                        &mut started_at,
                     )
                     .map_err(|e| crate::error_chain(&e))
                 });
@@ -365,6 +373,15 @@ impl Pipeline {
                     tracing::warn!(error = %why, attempt, "push attempt failed");
                     error = why;
                     retry = true;
+                    if last_start.is_some_and(|last| started_at > last) {
+                        stalled = 0;
+                    } else {
+                        stalled += 1;
+                    }
+                    last_start = Some(started_at);
+                    if stalled >= STALLED_ATTEMPTS {
+                        break;
+                    }
                 }
             }
         }

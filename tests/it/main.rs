@@ -2,9 +2,11 @@
 //! drives the real `ferry` binary on its own scratch directory.
 
 mod config_errors;
+mod connectors;
 mod crash;
 mod ftp;
 mod journal;
+mod peers;
 mod pipeline;
 mod plugins;
 mod quickstart;

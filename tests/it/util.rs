@@ -140,6 +140,38 @@ impl Env {
         self.serve_with(&[])
     }
 
+    /// Runs `ferry serve` with `env` until it exits by itself (a crash
+    /// point), bounded by [`PATIENCE`].
+    pub fn serve_until_exit(&self, env: &[(&str, &str)]) -> std::process::ExitStatus {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.arg("-c")
+            .arg(&self.config)
+            .arg("serve")
+            .env("FERRY_LOG", "warn")
+            .env_remove("FERRY_CRASH")
+            .env_remove("FERRY_FAULTS")
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting ferry serve");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ferry serve with {env:?} did not exit within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn serve_with(&self, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.arg("-c")
@@ -279,6 +311,14 @@ impl Server {
                 ),
             }
         }
+    }
+
+    /// Everything logged so far, for a failing test's message.
+    pub fn log_so_far(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+        self.log.join("\n")
     }
 
     pub fn signal(&self, signal: &str) {
