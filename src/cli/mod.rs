@@ -3,6 +3,7 @@
 mod journal;
 mod mailbox;
 mod plugin;
+mod pull;
 mod put;
 mod serve;
 mod tasks;
@@ -55,6 +56,9 @@ enum Command {
     /// Put a file back in a partner's outbox (by name or SHA-256), as a
     /// partner does by creating /resend/NAME.
     Resend(mailbox::ResendArgs),
+    /// Poll a partner's server once now, as the server does on its
+    /// schedule (only when no server runs on this data directory).
+    Pull(pull::PullArgs),
     /// List the tasks the pipeline gave up on (dead letters).
     Dead(tasks::DeadArgs),
     /// Send a dead-lettered task back to the pipeline.
@@ -75,10 +79,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // The runner prints a plugin's log lines with its decision; tracing
     // them as well would only repeat them.
     let runner = matches!(cli.command, Command::Plugin(plugin::PluginCommand::Run(_)));
+    // suppaftp logs its own errors at close (a failed TLS shutdown after a
+    // refused certificate, say); ferry reports the failure itself, once.
     init_logging(if runner {
-        "info,ferry::plugin::state=off"
+        "info,suppaftp=off,ferry::plugin::state=off"
     } else {
-        "info"
+        "info,suppaftp=off"
     });
     // A write past RLIMIT_FSIZE raises SIGXFSZ, which kills by default.
     // Catching it turns that into an EFBIG error on the write, which the
@@ -91,6 +97,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve => serve::serve(&cli.config),
         Command::CheckConfig { file } => check_config(file.as_ref().unwrap_or(&cli.config)),
         Command::Put(args) => put::put(&cli.config, args),
+        Command::Pull(args) => pull::pull(&cli.config, args),
         Command::Ls(args) => mailbox::ls(&cli.config, args),
         Command::Cat(args) => mailbox::cat(&cli.config, args),
         Command::Resend(args) => mailbox::resend(&cli.config, args),

@@ -78,15 +78,31 @@ impl FtpRemote {
         let target = connector.describe();
         let addr = address(connector)?;
         let timeout = connector.timeout;
-        let failed = |e: FtpError| ConnectorError::Connect {
-            target: target.clone(),
-            source: std::io::Error::other(e),
+        let failed = |e: FtpError| match untrusted_certificate(&e) {
+            Some(why) => ConnectorError::Certificate {
+                target: target.clone(),
+                why,
+            },
+            None => ConnectorError::Connect {
+                target: target.clone(),
+                source: std::io::Error::other(e),
+            },
         };
         let mut ftp = match connector.protocol {
             ConnectorProtocol::FtpsImplicit => {
                 let tls = RustlsConnector::from(tls_config(connector)?);
-                RustlsFtpStream::connect_secure_implicit(addr, tls, &connector.host)
-                    .map_err(failed)?
+                let mut ftp =
+                    implicit_with_timeout(addr, tls, &connector.host, timeout).map_err(failed)?;
+                let _ = ftp.get_ref().set_read_timeout(Some(timeout));
+                let _ = ftp.get_ref().set_write_timeout(Some(timeout));
+                // `AUTH TLS` sends these for explicit FTPS; implicit FTPS
+                // needs them too, or the server's data connections stay in
+                // clear text while ferry's speak TLS.
+                for command in ["PBSZ 0", "PROT P"] {
+                    ftp.custom_command(command, &[Status::CommandOk])
+                        .map_err(failed)?;
+                }
+                ftp
             }
             _ => RustlsFtpStream::connect_timeout(addr, timeout).map_err(failed)?,
         };
@@ -162,6 +178,45 @@ impl FtpRemote {
             },
         }
     }
+}
+
+/// What is wrong with the server's certificate, when that is why a
+/// connection failed: rustls' verdict comes back inside an I/O error.
+fn untrusted_certificate(e: &FtpError) -> Option<String> {
+    let FtpError::ConnectionError(io) = e else {
+        return None;
+    };
+    match io.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(why) => Some(format!("{why:?}")),
+        _ => None,
+    }
+}
+
+/// suppaftp's implicit FTPS connect has no timeout and sets none on its
+/// socket, so a server that accepts the connection but never answers the
+/// TLS handshake would hold the caller (a pipeline worker) forever. The
+/// connect runs on a thread of its own instead; after `timeout` the caller
+/// goes on with an error, and the thread ends when the server closes.
+fn implicit_with_timeout(
+    addr: std::net::SocketAddr,
+    tls: RustlsConnector,
+    host: &str,
+    timeout: std::time::Duration,
+) -> Result<RustlsFtpStream, FtpError> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let host = host.to_owned();
+    std::thread::Builder::new()
+        .name("ftps-connect".into())
+        .spawn(move || {
+            let _ = sender.send(RustlsFtpStream::connect_secure_implicit(addr, tls, &host));
+        })
+        .map_err(FtpError::ConnectionError)?;
+    receiver.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(FtpError::ConnectionError(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no TLS handshake in time",
+        )))
+    })
 }
 
 fn is_missing(e: &FtpError) -> bool {
@@ -254,7 +309,13 @@ impl Remote for FtpRemote {
         Ok(copied)
     }
 
-    fn put(&mut self, path: &str, offset: u64, source: &mut dyn Read) -> Result<u64> {
+    fn put(
+        &mut self,
+        path: &str,
+        offset: u64,
+        source: &mut dyn Read,
+        _confirmed: &mut Option<u64>,
+    ) -> Result<u64> {
         let mut stream = if offset > 0 {
             // REST + STOR continues at the offset on servers that take it;
             // APPE is the fallback every server has.

@@ -100,7 +100,13 @@ impl Remote for LocalDir {
         copy(&mut file, sink).map_err(self.io("reading", path))
     }
 
-    fn put(&mut self, path: &str, offset: u64, source: &mut dyn Read) -> Result<u64> {
+    fn put(
+        &mut self,
+        path: &str,
+        offset: u64,
+        source: &mut dyn Read,
+        _confirmed: &mut Option<u64>,
+    ) -> Result<u64> {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(offset == 0);
         let mut file = self

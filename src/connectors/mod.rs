@@ -25,8 +25,8 @@ use std::sync::OnceLock;
 use crate::config::{Connector, ConnectorProtocol};
 
 pub use fxp::{FxpReport, fxp_transfer};
-pub use pull::{PullReport, poll_source};
-pub use push::{Outgoing, PushReport, push_file};
+pub use pull::{PollMemory, PullReport, poll_source};
+pub use push::{Attempts, Outgoing, PushReport, push_file};
 
 /// Why a connector operation failed. Every variant names the server it
 /// concerns; none carries a password.
@@ -44,6 +44,10 @@ pub enum ConnectorError {
         found: String,
         expected: String,
     },
+    /// An FTPS server whose certificate does not check out against the
+    /// configured `tls_ca_file` (or the system's roots).
+    #[error("{target} presented a certificate ferry does not trust: {why}")]
+    Certificate { target: String, why: String },
     #[error("{target} refused the login")]
     Login { target: String },
     /// The server answered, but not as hoped.
@@ -99,7 +103,19 @@ pub trait Remote: Send {
 
     /// Writes `source` into `path` from `offset`: 0 creates or truncates the
     /// file, a larger offset continues a partial one. Returns the bytes written.
-    fn put(&mut self, path: &str, offset: u64, source: &mut dyn Read) -> Result<u64>;
+    ///
+    /// Protocols whose writes the server confirms one by one (SFTP) keep
+    /// `confirmed` at the offset below which every byte is confirmed, so
+    /// that after a failure the next attempt can start there; protocols that
+    /// write one ordered stream leave it alone, as the size of the partial
+    /// file on the server then tells how much of it is there.
+    fn put(
+        &mut self,
+        path: &str,
+        offset: u64,
+        source: &mut dyn Read,
+        confirmed: &mut Option<u64>,
+    ) -> Result<u64>;
 
     /// Renames `from` to `to`, replacing `to` if it exists.
     fn rename(&mut self, from: &str, to: &str) -> Result<()>;
@@ -109,6 +125,13 @@ pub trait Remote: Send {
     /// The SHA-256 of `path` in lowercase hex, when the server can compute
     /// one (FTP `HASH` or `XSHA256`); `None` when it cannot.
     fn sha256(&mut self, path: &str) -> Result<Option<String>>;
+
+    /// How far before the end of a partial file a resumed write starts:
+    /// the bytes an interrupted session may have left with gaps in them.
+    /// 0 for protocols that write one ordered stream.
+    fn resume_margin(&self) -> u64 {
+        0
+    }
 }
 
 /// Opens a session on the server `connector` describes.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use super::pull::PollMemory;
 use super::{connect, fxp_transfer, join, poll_source};
-use crate::config::{Disposition, Partner};
+use crate::config::Partner;
 use crate::journal::{EventKind, FxpRecord, PulledKey};
 use crate::tenant::Hub;
 
@@ -113,17 +113,37 @@ fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
         }
         let span = tracing::info_span!("pull", tenant, partner);
         let _enter = span.enter();
-        poll_once(hub, tenant, &settings, &mut memory);
+        // Problems are logged by the poll and retried by the next one.
+        let _ = poll_once(hub, tenant, &settings, &mut memory);
         due = pull.schedule.next_after(SystemTime::now());
     }
 }
 
-/// One poll of one source; problems are logged and the next poll tries again.
-pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut PollMemory) {
+/// What one poll of one source took, and what went wrong with single files.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// The names of the files pulled (or moved by FXP).
+    pub taken: Vec<String>,
+    /// Files seen for the first time or still changing.
+    pub waiting: usize,
+    pub errors: Vec<String>,
+}
+
+/// One poll of one source; problems are logged, returned, and the next
+/// poll tries again. `Err` when the server could not be polled at all.
+pub fn poll_once(
+    hub: &Hub,
+    tenant_name: &str,
+    partner: &Partner,
+    memory: &mut PollMemory,
+) -> Result<Polled, String> {
     let (Some(tenant), Some(connector), Some(pull)) =
         (hub.tenant(tenant_name), &partner.connector, &partner.pull)
     else {
-        return;
+        return Err(format!(
+            "partner `{}` of tenant `{tenant_name}` has no `connector` and `pull`",
+            partner.name
+        ));
     };
     let mut remote = match connect(connector) {
         Ok(remote) => {
@@ -138,7 +158,9 @@ pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut P
             // change, so that an operator sees it next to the transfers.
             let trust = matches!(
                 e,
-                super::ConnectorError::HostKey { .. } | super::ConnectorError::Login { .. }
+                super::ConnectorError::HostKey { .. }
+                    | super::ConnectorError::Certificate { .. }
+                    | super::ConnectorError::Login { .. }
             );
             if trust && memory.last_refusal.as_deref() != Some(error.as_str()) {
                 let detail = serde_json::json!({
@@ -150,14 +172,13 @@ pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut P
                 {
                     tracing::error!(error = %crate::error_chain(&e), "cannot journal a refused connection");
                 }
-                memory.last_refusal = Some(error);
+                memory.last_refusal = Some(error.clone());
             }
-            return;
+            return Err(error);
         }
     };
     if let Some(to) = &pull.fxp_to {
-        fxp_poll(hub, tenant_name, partner, to, &mut *remote, memory);
-        return;
+        return fxp_poll(hub, tenant_name, partner, to, &mut *remote, memory);
     }
     match poll_source(&mut *remote, &tenant, &partner.name, pull, memory) {
         Ok(report) => {
@@ -168,8 +189,17 @@ pub fn poll_once(hub: &Hub, tenant_name: &str, partner: &Partner, memory: &mut P
                 tracing::info!(files = report.ingested.len(), "pulled");
                 hub.notify();
             }
+            Ok(Polled {
+                taken: report.ingested.into_iter().map(|(name, _)| name).collect(),
+                waiting: report.waiting,
+                errors: report.errors,
+            })
         }
-        Err(e) => tracing::warn!(error = %crate::error_chain(&e), "poll failed"),
+        Err(e) => {
+            let error = crate::error_chain(&e);
+            tracing::warn!(%error, "poll failed");
+            Err(error)
+        }
     }
 }
 
@@ -181,28 +211,37 @@ fn fxp_poll(
     to: &str,
     remote: &mut dyn super::Remote,
     memory: &mut PollMemory,
-) {
+) -> Result<Polled, String> {
     let (Some(pull), Some(connector)) = (&partner.pull, &partner.connector) else {
-        return;
+        return Err(format!("partner `{}` has no `pull`", partner.name));
     };
-    let Some(target) = hub
+    let target = hub
         .tenant(tenant)
-        .and_then(|t| t.config().partners.get(to).cloned())
+        .and_then(|t| t.config().partners.get(to).cloned());
+    let Some((to_connector, push)) = target
+        .as_ref()
+        .and_then(|t| t.connector.as_ref().zip(t.push.as_ref()))
     else {
-        return;
+        return Err(format!(
+            "`fxp_to` partner `{to}` has no `connector` and `push`"
+        ));
     };
-    let (Some(to_connector), Some(push)) = (&target.connector, &target.push) else {
-        return;
-    };
-    let files = match remote.list(&pull.from) {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::warn!(error = %crate::error_chain(&e), "poll failed");
-            return;
-        }
-    };
+    let files = remote.list(&pull.from).map_err(|e| {
+        let error = crate::error_chain(&e);
+        tracing::warn!(%error, "poll failed");
+        error
+    })?;
     let journal = hub.journal();
-    for file in memory.stable(pull, &files) {
+    let stable = memory.stable(pull, &files);
+    let mut polled = Polled {
+        waiting: files
+            .iter()
+            .filter(|f| super::pull::wanted(pull, &f.name))
+            .count()
+            - stable.len(),
+        ..Polled::default()
+    };
+    for file in stable {
         let path = join(&pull.from, &file.name);
         let key = PulledKey {
             tenant: tenant.to_owned(),
@@ -213,10 +252,21 @@ fn fxp_poll(
         };
         match journal.pulled(&key) {
             Ok(None) => {}
-            Ok(Some(_)) => continue,
+            Ok(Some(pulled)) => {
+                // Moved before, but a crash came before the disposition.
+                if !pulled.disposed
+                    && let Some(tenant) = hub.tenant(tenant)
+                    && let Err(error) =
+                        super::pull::dispose(remote, &tenant, pull, &key, &file.name)
+                {
+                    tracing::warn!(%error, "cannot dispose of the source");
+                }
+                continue;
+            }
             Err(e) => {
-                tracing::error!(error = %crate::error_chain(&e), "cannot read the journal");
-                return;
+                let error = crate::error_chain(&e);
+                tracing::error!(%error, "cannot read the journal");
+                return Err(error);
             }
         }
         let to_path = join(&push.to, &file.name);
@@ -243,7 +293,14 @@ fn fxp_poll(
                 }
             }
         }
-        let Ok(report) = outcome else { continue };
+        let report = match outcome {
+            Ok(report) => report,
+            Err(e) => {
+                let why = e.map_or_else(|| "no attempt".into(), |e| crate::error_chain(&e));
+                polled.errors.push(format!("{}: {why}", file.name));
+                continue;
+            }
+        };
         let record = FxpRecord {
             key: key.clone(),
             to: to.to_owned(),
@@ -252,26 +309,17 @@ fn fxp_poll(
             detail: serde_json::to_value(&report).unwrap_or_default(),
         };
         if let Err(e) = journal.record_fxp(&record) {
-            tracing::error!(error = %crate::error_chain(&e), "cannot record an FXP transfer");
-            return;
+            let error = crate::error_chain(&e);
+            tracing::error!(%error, "cannot record an FXP transfer");
+            return Err(error);
         }
         tracing::info!(path, to, size = file.size, "moved by FXP");
-        let disposed = match &pull.then {
-            Disposition::Leave => continue,
-            Disposition::Delete => remote.delete(&path),
-            Disposition::Move(dir) => remote.rename(&path, &join(dir, &file.name)),
-            Disposition::Suffix(suffix) => remote.rename(&path, &format!("{path}{suffix}")),
-        };
-        match disposed {
-            Ok(()) => {
-                let _ = journal.mark_disposed(
-                    &key,
-                    &serde_json::json!({ "then": format!("{:?}", pull.then) }),
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %crate::error_chain(&e), "cannot dispose of the source")
-            }
+        polled.taken.push(file.name.clone());
+        if let Some(tenant) = hub.tenant(tenant)
+            && let Err(error) = super::pull::dispose(remote, &tenant, pull, &key, &file.name)
+        {
+            tracing::warn!(%error, "cannot dispose of the source");
         }
     }
+    Ok(polled)
 }

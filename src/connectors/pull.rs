@@ -12,13 +12,17 @@ use super::{Remote, RemoteFile, join};
 use crate::config::{Disposition, Pull, Stable};
 use crate::journal::{MessageId, PulledKey};
 use crate::store::ContentHash;
-use crate::tenant::{MailboxPath, Tenant};
+use crate::tenant::{MailboxPath, PendingUpload, Tenant};
 
 /// What a poll remembers until the next one: the size and time each file
-/// had, for the `unchanged` rule. Lost on restart, which costs one poll.
-#[derive(Debug, Default)]
+/// had, for the `unchanged` rule, and the bytes of fetches that were cut.
+/// Lost on restart, which costs one poll and a fetch from the start.
+#[derive(Default)]
 pub struct PollMemory {
     seen: HashMap<String, (u64, Option<i64>)>,
+    /// Fetches cut short, by remote path, size and time: the next poll
+    /// continues one from where it stopped, if the file is still the same.
+    partial: HashMap<(String, u64, Option<i64>), PendingUpload>,
     /// The last refused connection that was journaled, so that a server
     /// refused on every poll is journaled once.
     pub(super) last_refusal: Option<String>,
@@ -50,8 +54,14 @@ pub fn poll_source(
     };
     let stable = memory.stable(pull, &files);
     report.waiting = files.iter().filter(|f| wanted(pull, &f.name)).count() - stable.len();
+    // A partial fetch of a file that changed or went away is of no use.
+    memory.partial.retain(|(path, size, modified), _| {
+        files.iter().any(|f| {
+            join(&pull.from, &f.name) == *path && f.size == *size && f.modified == *modified
+        })
+    });
     for file in stable {
-        match pull_one(remote, tenant, partner, pull, file) {
+        match pull_one(remote, tenant, partner, pull, file, &mut memory.partial) {
             Ok(Some(message)) => report.ingested.push((file.name.clone(), message)),
             Ok(None) => {}
             Err(e) => report.errors.push(format!("{}: {e}", file.name)),
@@ -113,6 +123,7 @@ fn pull_one(
     partner: &str,
     pull: &Pull,
     file: &RemoteFile,
+    partial: &mut HashMap<(String, u64, Option<i64>), PendingUpload>,
 ) -> Result<Option<MessageId>, String> {
     let path = join(&pull.from, &file.name);
     let key = PulledKey {
@@ -134,15 +145,23 @@ fn pull_one(
         _ => None,
     };
     let target = MailboxPath::inbox_file(&file.name).map_err(|e| e.to_string())?;
-    let mut upload = tenant
-        .begin_upload(partner, &target)
-        .map_err(|e| crate::error_chain(&e))?;
+    let identity = (path.clone(), file.size, file.modified);
+    let mut upload = match partial.remove(&identity) {
+        Some(upload) => upload,
+        None => tenant
+            .begin_upload(partner, &target)
+            .map_err(|e| crate::error_chain(&e))?,
+    };
     let protocol = format!(
         "{}-pull",
         remote.target().split(':').next().unwrap_or("remote")
     );
     let source = format!("{}{}", remote.target(), absolute(&path));
-    let copied = remote.get(&path, 0, &mut upload);
+    let resumed_from = upload.size();
+    if resumed_from > 0 {
+        tracing::info!(path, resumed_from, "continuing a fetch that was cut");
+    }
+    let copied = remote.get(&path, resumed_from, &mut Cut::new(&mut upload));
     let size = upload.size();
     match copied {
         Ok(_) if size == file.size => {}
@@ -157,6 +176,14 @@ fn pull_one(
             );
             return Err(why);
         }
+        Err(e) if size > resumed_from && size < file.size => {
+            // The bytes so far are kept (invisible) for the next poll.
+            partial.insert(identity, upload);
+            return Err(format!(
+                "{} (the next poll continues from byte {size})",
+                crate::error_chain(&e)
+            ));
+        }
         Err(e) => {
             tenant.abort(upload, &protocol, &source, &e);
             return Err(crate::error_chain(&e));
@@ -170,6 +197,41 @@ fn pull_one(
         dispose(remote, tenant, pull, &key, &file.name)?;
     }
     Ok(Some(ingested.message))
+}
+
+/// The sink of a fetch. With the test fault `pull.cut`, the first fetch of
+/// the process fails after 1 MiB, as a dropped connection would.
+struct Cut<'a> {
+    sink: &'a mut PendingUpload,
+    cut_at: Option<u64>,
+}
+
+impl<'a> Cut<'a> {
+    fn new(sink: &'a mut PendingUpload) -> Cut<'a> {
+        let cut_at = crate::fault::once("pull.cut").then_some(1 << 20);
+        Cut { sink, cut_at }
+    }
+}
+
+impl Write for Cut<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(at) = self.cut_at {
+            let room = at.saturating_sub(self.sink.size());
+            if room == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected fault `pull.cut` (FERRY_FAULTS)",
+                ));
+            }
+            let n = buf.len().min(room as usize);
+            return self.sink.write(&buf[..n]);
+        }
+        self.sink.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
+    }
 }
 
 fn absolute(path: &str) -> String {
@@ -211,7 +273,7 @@ impl Write for Limited {
 }
 
 /// Deals with a pulled file's source and records that it was done.
-fn dispose(
+pub(super) fn dispose(
     remote: &mut dyn Remote,
     tenant: &Tenant,
     pull: &Pull,

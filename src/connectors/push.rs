@@ -22,6 +22,9 @@ pub struct PushReport {
     /// An earlier attempt had finished on the server (the rename happened)
     /// but ferry had not recorded it.
     pub already_there: bool,
+    /// How long the successful attempt took, from connecting to the checked
+    /// rename; the caller, which connects, sets it.
+    pub seconds: f64,
 }
 
 /// What is pushed: the name on the partner's server, and the size and
@@ -33,20 +36,35 @@ pub struct Outgoing<'a> {
     pub sha256: &'a str,
 }
 
-/// Pushes `content` (the bytes `file` describes) into the push directory. `retry` says an earlier attempt of this delivery may
-/// have left bytes behind: only then is a temporary file continued, and a
-/// finished file under the real name taken as this delivery's.
-/// `started_at` is set to the offset the write starts from, so that a
-/// caller can tell a failing attempt that made progress from one that did not.
+/// What the attempts of one push learn about the partner's server, carried
+/// from one attempt to the next.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Attempts {
+    /// An earlier attempt of this delivery may have left bytes behind: only
+    /// then is a temporary file continued, and a finished file under the
+    /// real name taken as this delivery's.
+    pub retry: bool,
+    /// The size of the temporary file the last attempt found on the server
+    /// (0 when it found none), once it got that far: it grows from attempt
+    /// to attempt while they make progress.
+    pub kept: Option<u64>,
+    /// Where the last write stood confirmed by the server (see
+    /// [`Remote::put`]). `None` after a restart: the resume then starts
+    /// [`Remote::resume_margin`] bytes before the end of the partial file.
+    pub confirmed: Option<u64>,
+}
+
+/// Pushes `content` (the bytes `file` describes) into the push directory,
+/// continuing what the earlier `attempts` left on the server.
 pub fn push_file<C: Read + Seek>(
     remote: &mut dyn Remote,
     push: &Push,
     file: &Outgoing<'_>,
     content: &mut C,
-    retry: bool,
-    started_at: &mut u64,
+    attempts: &mut Attempts,
 ) -> Result<PushReport> {
     let Outgoing { name, size, sha256 } = *file;
+    let retry = attempts.retry;
     let path = join(&push.to, name);
     let temp = format!("{path}{}", push.temp_suffix);
     let mut report = PushReport {
@@ -56,6 +74,7 @@ pub fn push_file<C: Read + Seek>(
         resumed_from: 0,
         verified_by: "size",
         already_there: false,
+        seconds: 0.0,
     };
     let temp_size = remote.size(&temp)?;
     if retry && temp_size.is_none() && remote.size(&path)? == Some(size) {
@@ -63,17 +82,20 @@ pub fn push_file<C: Read + Seek>(
         report.already_there = true;
         return Ok(report);
     }
+    attempts.kept = Some(temp_size.unwrap_or(0));
     let offset = match temp_size {
-        Some(kept) if retry && kept <= size => kept,
+        Some(kept) if retry && kept <= size => match attempts.confirmed {
+            Some(confirmed) => kept.min(confirmed),
+            None => kept.saturating_sub(remote.resume_margin()),
+        },
         _ => 0,
     };
     content
         .seek(SeekFrom::Start(offset))
         .map_err(|e| ConnectorError::Local(e.to_string()))?;
     report.resumed_from = offset;
-    *started_at = offset;
     let mut source = Paced(content.take(size - offset));
-    remote.put(&temp, offset, &mut source)?;
+    remote.put(&temp, offset, &mut source, &mut attempts.confirmed)?;
     let written = remote.size(&temp)?;
     if written != Some(size) {
         // Whatever is there is not this file: the next attempt starts over.

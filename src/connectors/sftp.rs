@@ -5,16 +5,23 @@
 //! caps a download at a fraction of what the server can give. Here reads
 //! and writes of [`CHUNK`] bytes are kept [`IN_FLIGHT`] deep, each request a
 //! task on the connector runtime, their results consumed in order.
+//!
+//! Requests leave in the order they are made ([`start`]): a server that
+//! handles them one after another, as OpenSSH's does, then never holds a
+//! byte past a gap, so the size of a partial file after a cut is how much of
+//! it is there. For servers that might not, a resumed write still starts
+//! [`SftpRemote::resume_margin`] bytes earlier.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use russh::Preferred;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg};
-use russh::{Preferred, cipher};
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
@@ -83,13 +90,7 @@ impl SftpRemote {
             nodelay: true,
             inactivity_timeout: Some(timeout.max(Duration::from_secs(5)) * 4),
             preferred: Preferred {
-                cipher: Cow::Borrowed(&[
-                    cipher::AES_128_GCM,
-                    cipher::AES_256_GCM,
-                    cipher::CHACHA20_POLY1305,
-                    cipher::AES_128_CTR,
-                    cipher::AES_256_CTR,
-                ]),
+                cipher: Cow::Borrowed(crate::protocols::sftp::CIPHERS),
                 ..Preferred::default()
             },
             ..Default::default()
@@ -320,7 +321,7 @@ impl Remote for SftpRemote {
         let read = |at: u64, len: u32| -> JoinHandle<Result<Vec<u8>, SftpError>> {
             let sftp = Arc::clone(&sftp);
             let handle = handle.clone();
-            runtime().spawn(async move {
+            start(async move {
                 match sftp.read(handle, at, len).await {
                     Ok(data) => Ok(data.data),
                     Err(e) if is_status(&e, StatusCode::Eof) => Ok(Vec::new()),
@@ -382,7 +383,13 @@ impl Remote for SftpRemote {
         result.map(|()| position - offset)
     }
 
-    fn put(&mut self, path: &str, offset: u64, source: &mut dyn Read) -> Result<u64> {
+    fn put(
+        &mut self,
+        path: &str,
+        offset: u64,
+        source: &mut dyn Read,
+        confirmed: &mut Option<u64>,
+    ) -> Result<u64> {
         let sftp = Arc::clone(&self.sftp);
         let flags = if offset == 0 {
             OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE
@@ -399,8 +406,9 @@ impl Remote for SftpRemote {
                     .handle)
             }
         })?;
-        let mut queue: VecDeque<JoinHandle<Result<(), SftpError>>> = VecDeque::new();
+        let mut queue: VecDeque<(u64, JoinHandle<Result<(), SftpError>>)> = VecDeque::new();
         let mut position = offset;
+        *confirmed = Some(offset);
         let mut buf = vec![0; self.write_len as usize];
         let mut result = Ok(());
         loop {
@@ -418,20 +426,26 @@ impl Remote for SftpRemote {
             let handle = handle.clone();
             let data = buf[..n].to_vec();
             let at = position;
-            queue.push_back(
-                runtime().spawn(async move { sftp.write(handle, at, data).await.map(|_| ()) }),
-            );
             position += n as u64;
-            if queue.len() >= IN_FLIGHT
-                && let Err(e) = self.join("writing", queue.pop_front().expect("queue is full"))
-            {
-                result = Err(e);
-                break;
+            queue.push_back((
+                position,
+                start(async move { sftp.write(handle, at, data).await.map(|_| ()) }),
+            ));
+            if queue.len() >= IN_FLIGHT {
+                let (end, pending) = queue.pop_front().expect("the queue is full");
+                if let Err(e) = self.join("writing", pending) {
+                    result = Err(e);
+                    break;
+                }
+                *confirmed = Some(end);
             }
         }
-        for pending in queue {
+        for (end, pending) in queue {
             if result.is_ok() {
                 result = self.join("writing", pending);
+                if result.is_ok() {
+                    *confirmed = Some(end);
+                }
             } else {
                 pending.abort();
             }
@@ -488,6 +502,28 @@ impl Remote for SftpRemote {
         // OpenSSH offers no hash extension, and `check-file` is rare:
         // SFTP transfers are verified by size.
         Ok(None)
+    }
+
+    /// Every write in flight when a connection drops may be lost while a
+    /// later one was kept, by a server that does not handle a handle's
+    /// requests in order: so much is written again.
+    fn resume_margin(&self) -> u64 {
+        IN_FLIGHT as u64 * u64::from(self.write_len)
+    }
+}
+
+/// Starts an SFTP request as a task on the connector runtime, after
+/// polling it once here: russh-sftp queues a request for the wire on its
+/// first poll, so requests leave in the order `start` is called, whatever
+/// order the runtime's threads later poll the tasks in.
+fn start<T: Send + 'static>(request: impl Future<Output = T> + Send + 'static) -> JoinHandle<T> {
+    let mut request = Box::pin(request);
+    let first = runtime().block_on(std::future::poll_fn(|cx| {
+        Poll::Ready(request.as_mut().poll(cx))
+    }));
+    match first {
+        Poll::Ready(done) => runtime().spawn(async move { done }),
+        Poll::Pending => runtime().spawn(request),
     }
 }
 

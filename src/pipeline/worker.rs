@@ -332,14 +332,22 @@ impl Pipeline {
         let Some(hash) = message.hash else {
             return Ok(Outcome::Retry("the message has no content".into()));
         };
-        let mut retry = self.journal.push_started(&task.tenant, message.id)?;
+        let mut attempts = crate::connectors::Attempts {
+            retry: self.journal.push_started(&task.tenant, message.id)?,
+            ..Default::default()
+        };
         let mut error = String::new();
-        let (mut stalled, mut last_start) = (0, None);
+        // The largest partial file an attempt found: finding more means the
+        // attempt before made progress; finding no more, or failing before
+        // looking, is a stall. The first failure is not counted: there is
+        // nothing yet to compare with.
+        let (mut stalled, mut furthest) = (0, None::<u64>);
         for attempt in 0..QUICK_ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(100 * u64::from(stalled + 1)));
             }
-            let mut started_at = 0;
+            attempts.kept = None;
+            let began = std::time::Instant::now();
             let pushed = cx
                 .content()
                 .map_err(|e| e.to_string())
@@ -355,14 +363,14 @@ impl Pipeline {
                             sha256: &hash.to_string(),
                         },
                         &mut content,
-                        retry,
-                        &mut started_at,
+                        &mut attempts,
                     )
                     .map_err(|e| crate::error_chain(&e))
                 });
             match pushed {
-                Ok(report) => {
+                Ok(mut report) => {
                     crate::crashpoint("push.renamed");
+                    report.seconds = (began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
                     let detail = serde_json::to_value(&report).unwrap_or_default();
                     tracing::info!(server = %report.server, path = %report.path,
                         resumed_from = report.resumed_from, "pushed");
@@ -370,15 +378,17 @@ impl Pipeline {
                     return Ok(Outcome::Done);
                 }
                 Err(why) => {
-                    tracing::warn!(error = %why, attempt, "push attempt failed");
+                    tracing::warn!(error = %why, attempt, kept = ?attempts.kept, "push attempt failed");
                     error = why;
-                    retry = true;
-                    if last_start.is_some_and(|last| started_at > last) {
-                        stalled = 0;
-                    } else {
-                        stalled += 1;
+                    attempts.retry = true;
+                    match attempts.kept {
+                        Some(kept) if furthest.is_none_or(|f| kept > f) => {
+                            furthest = Some(kept);
+                            stalled = 0;
+                        }
+                        _ if attempt > 0 => stalled += 1,
+                        _ => {}
                     }
-                    last_start = Some(started_at);
                     if stalled >= STALLED_ATTEMPTS {
                         break;
                     }

@@ -159,15 +159,21 @@ pub struct Vsftpd {
 
 impl Vsftpd {
     pub fn start() -> Vsftpd {
-        Vsftpd::launch(false)
+        Vsftpd::launch(None)
     }
 
     /// Explicit FTPS (AUTH TLS), with plain logins still allowed.
     pub fn start_tls() -> Vsftpd {
-        Vsftpd::launch(true)
+        Vsftpd::launch(Some(false))
     }
 
-    fn launch(tls: bool) -> Vsftpd {
+    /// Implicit FTPS: TLS from the first byte of every connection.
+    pub fn start_implicit_tls() -> Vsftpd {
+        Vsftpd::launch(Some(true))
+    }
+
+    /// `tls`: none, explicit (`Some(false)`) or implicit (`Some(true)`).
+    fn launch(tls: Option<bool>) -> Vsftpd {
         let vsftpd = require("vsftpd");
         ensure_ftp_user();
         let dir = tempfile::tempdir().expect("creating a temp dir");
@@ -198,7 +204,7 @@ impl Vsftpd {
             empty = empty.display(),
             dir = d.display()
         );
-        let cert_pem = if tls {
+        let cert_pem = tls.map(|implicit| {
             let (cert, key) = self_signed(d);
             // Without require_ssl_reuse=NO vsftpd wants the data connection
             // to resume the control connection's TLS session, and answers
@@ -206,14 +212,13 @@ impl Vsftpd {
             config += &format!(
                 "ssl_enable=YES\nrsa_cert_file={}\nrsa_private_key_file={}\nallow_anon_ssl=NO\n\
                  force_local_logins_ssl=NO\nforce_local_data_ssl=NO\nrequire_ssl_reuse=NO\n\
-                 ssl_request_cert=NO\n",
+                 ssl_request_cert=NO\nimplicit_ssl={}\n",
                 cert.display(),
-                key.display()
+                key.display(),
+                if implicit { "YES" } else { "NO" }
             );
-            Some(cert)
-        } else {
-            None
-        };
+            cert
+        });
         fs::write(d.join("vsftpd.conf"), config).unwrap();
         let daemon = Daemon::start(Command::new(vsftpd).arg(d.join("vsftpd.conf")), d, port);
         Vsftpd {

@@ -7,8 +7,13 @@
 //!
 //! Set the partner parameter `on = "delivered"` to confirm as soon as the
 //! file is in the receiver's outbox instead of when it is downloaded.
+//!
+//! Set `mark = ".received"` (any suffix) to also rename the sender's file
+//! in its inbox when the receipt is written, `NAME` to `NAME.received`: for
+//! a file ferry pulled from the sender's own server, ferry renames it there
+//! too, which is how many partners' systems learn that a file arrived.
 
-use ferry_plugin::types::{AckAction, AckEvent, AckFile, FileInfo};
+use ferry_plugin::types::{AckAction, AckEvent, AckFile, FileInfo, Folder, RenameFile};
 
 struct Receipts;
 
@@ -34,11 +39,22 @@ impl ferry_plugin::Acknowledger for Receipts {
                 receipt(&file, &format!("reason: {}\n", one_line(&reason))),
             ),
         };
-        vec![AckAction::WriteFile(AckFile {
+        let mut actions = vec![AckAction::WriteFile(AckFile {
             partner: file.partner.clone(),
             name: format!("{}.{suffix}", file.name),
             content: body.into_bytes(),
-        })]
+        })];
+        if let Some(mark) = ferry_plugin::host::param("mark").filter(|m| !m.is_empty())
+            && suffix == "received"
+        {
+            actions.push(AckAction::RenameFile(RenameFile {
+                partner: file.partner.clone(),
+                folder: Folder::Inbox,
+                old_name: file.name.clone(),
+                new_name: format!("{}{mark}", file.name),
+            }));
+        }
+        actions
     }
 }
 

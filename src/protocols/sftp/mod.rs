@@ -27,6 +27,17 @@ const WINDOW: u32 = 16 << 20;
 /// The largest SSH packet payload (the russh client logs an error above 65535).
 const MAX_PACKET: u32 = 65535;
 
+/// The ciphers ferry offers and asks for, as server and as client:
+/// aes128-gcm first, as OpenSSH asks for it and it is the fastest with AES
+/// instructions; russh leaves it out by default.
+pub(crate) const CIPHERS: &[cipher::Name] = &[
+    cipher::AES_128_GCM,
+    cipher::AES_256_GCM,
+    cipher::CHACHA20_POLY1305,
+    cipher::AES_128_CTR,
+    cipher::AES_256_CTR,
+];
+
 /// Binds the listener (so that a taken port fails the start) and returns
 /// the loop that serves it until dropped.
 pub async fn bind(
@@ -49,15 +60,7 @@ pub async fn bind(
         auth_rejection_time_initial: Some(Duration::ZERO),
         inactivity_timeout: Some(Duration::from_secs(3600)),
         preferred: Preferred {
-            // aes128-gcm first: OpenSSH asks for it, and it is the fastest
-            // with AES instructions. russh leaves it out by default.
-            cipher: Cow::Borrowed(&[
-                cipher::AES_128_GCM,
-                cipher::AES_256_GCM,
-                cipher::CHACHA20_POLY1305,
-                cipher::AES_128_CTR,
-                cipher::AES_256_CTR,
-            ]),
+            cipher: Cow::Borrowed(CIPHERS),
             ..Preferred::default()
         },
         ..Default::default()
