@@ -1,5 +1,6 @@
 //! ferry: a managed file transfer engine. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod connectors;

@@ -20,6 +20,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let data_dir = config.data_dir.clone();
     let workers = config.limits.pipeline_workers;
     let listeners = config.listeners.clone();
+    let admin = config.admin.clone();
     let hub = Hub::open(config)?;
     let lock = PipelineLock::acquire(&data_dir)?;
     let removed = hub.recover(&lock)?;
@@ -39,6 +40,10 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 tokio::spawn(server);
             }
         }
+    }
+    if let Some(admin) = &admin {
+        let server = crate::admin::bind(Arc::clone(&hub), admin, config_path).await?;
+        tokio::spawn(server);
     }
 
     hub.watch_plugins()?;

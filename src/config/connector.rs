@@ -7,9 +7,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{Problem, Source};
-use super::model::{
-    Connector, ConnectorProtocol, Disposition, Pull, Push, Schedule, Secret, Stable,
-};
+use super::model::{Connector, ConnectorProtocol, Disposition, Pull, Push, Schedule, Stable};
 use super::raw::{ConnectorSection, PartnerSection, PullSection, PushSection, TenantSection};
 use super::{absolute, join_key};
 
@@ -144,51 +142,14 @@ fn connector(
                 .to_owned(),
         ));
     }
-    if section.password_file.is_some() && section.password_env.is_some() {
-        problems.push(
-            source.problem(
-                section.password_env.as_ref().map(Spanned::span),
-                &join_key(key, "password_env"),
-                "give the password in one place: `password_file` or `password_env`, not both"
-                    .to_owned(),
-            ),
-        );
-    }
-    let password = if let Some(path) = &section.password_file {
-        let resolved = absolute(&base.join(path.get_ref()));
-        match std::fs::read_to_string(&resolved) {
-            // A trailing newline is an editor's, not the password's.
-            Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())),
-            Err(e) => {
-                problems.push(source.problem(
-                    Some(path.span()),
-                    &join_key(key, "password_file"),
-                    format!(
-                        "cannot read {}: {e}; expected a file holding the password",
-                        resolved.display()
-                    ),
-                ));
-                None
-            }
-        }
-    } else if let Some(var) = &section.password_env {
-        match std::env::var(var.get_ref()) {
-            Ok(text) => Some(Secret::new(text)),
-            Err(_) => {
-                problems.push(source.problem(
-                    Some(var.span()),
-                    &join_key(key, "password_env"),
-                    format!(
-                        "the environment variable `{}` is not set (or not UTF-8)",
-                        var.get_ref()
-                    ),
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let password = super::secret(
+        source,
+        key,
+        ("password_file", &section.password_file),
+        ("password_env", &section.password_env),
+        "the password",
+        problems,
+    );
     let key_file = file(&section.key_file);
     if let (Some(path), Some(spanned)) = (&key_file, &section.key_file)
         && !path.is_file()

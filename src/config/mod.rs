@@ -20,8 +20,8 @@ use toml::Spanned;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    Account, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions, Limits,
-    Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable, Tenant,
+    Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
+    Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable, Tenant,
 };
 
 use error::Source;
@@ -88,7 +88,29 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             continue;
         }
         let section_span = section.span();
+        let token_span = {
+            let s = section.get_ref();
+            s.api_token_file
+                .as_ref()
+                .or(s.api_token_env.as_ref())
+                .map(Spanned::span)
+        };
         if let Some(tenant) = tenant(source, &key, &name, section, &data_dir, &mut problems) {
+            // A token names whom it reaches: two holders of one would be one.
+            if let Some(token) = &tenant.api_token
+                && let Some(other) = tenants
+                    .values()
+                    .find(|t: &&Tenant| t.api_token.as_ref() == Some(token))
+            {
+                problems.push(source.problem(
+                    token_span.clone(),
+                    &join_key(&key, "api_token_file"),
+                    format!(
+                        "tenant `{name}` has the same API token as tenant `{}`; each needs its own",
+                        other.name
+                    ),
+                ));
+            }
             let overlap = roots
                 .iter()
                 .find(|(root, _)| root.starts_with(&tenant.root) || tenant.root.starts_with(root));
@@ -166,6 +188,26 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         }
     }
 
+    let admin = server
+        .admin
+        .as_ref()
+        .and_then(|section| admin(&sources[0], section, &listeners, &mut problems));
+    if let (Some(admin), Some(section)) = (&admin, &server.admin)
+        && let Some(tenant) = tenants
+            .values()
+            .find(|t| t.api_token.as_ref() == Some(&admin.token))
+    {
+        let section = section.get_ref();
+        problems.push(sources[0].problem(
+            section.token_file.as_ref().or(section.token_env.as_ref()).map(Spanned::span),
+            "admin.token_file",
+            format!(
+                "the operator's token is tenant `{}`'s API token too; the operator's must be its own",
+                tenant.name
+            ),
+        ));
+    }
+
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
@@ -176,6 +218,72 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         limits,
         listeners,
         tenants,
+        admin,
+    })
+}
+
+/// The `[admin]` section: an address no protocol listener uses, and the
+/// operator's token, which must be given.
+fn admin(
+    source: &Source,
+    section: &Spanned<raw::AdminSection>,
+    listeners: &[Listener],
+    problems: &mut Vec<Problem>,
+) -> Option<Admin> {
+    let section_span = section.span();
+    let section = section.get_ref();
+    let address = match section.address.get_ref().parse::<SocketAddr>() {
+        Ok(address) if listeners.iter().any(|l| l.address == address) => {
+            problems.push(source.problem(
+                Some(section.address.span()),
+                "admin.address",
+                format!("address {address} is used by a protocol listener"),
+            ));
+            None
+        }
+        Ok(address) => Some(address),
+        Err(_) => {
+            problems.push(source.problem(
+                Some(section.address.span()),
+                "admin.address",
+                format!(
+                    "`{}` is not a socket address, expected IP:PORT such as 127.0.0.1:8080",
+                    section.address.get_ref()
+                ),
+            ));
+            None
+        }
+    };
+    if section.token_file.is_none() && section.token_env.is_none() {
+        problems.push(source.problem(
+            Some(section_span),
+            "admin",
+            "the admin API needs the operator's token: `token_file` or `token_env`".to_owned(),
+        ));
+        return None;
+    }
+    let token = secret(
+        source,
+        "admin",
+        ("token_file", &section.token_file),
+        ("token_env", &section.token_env),
+        "the operator's API token",
+        problems,
+    );
+    if let Some(token) = &token
+        && token.expose().len() < 16
+    {
+        problems.push(source.problem(
+            section.token_file.as_ref().or(section.token_env.as_ref()).map(Spanned::span),
+            "admin",
+            "the operator's token is shorter than 16 characters; make one with `openssl rand -hex 32`"
+                .to_owned(),
+        ));
+        return None;
+    }
+    Some(Admin {
+        address: address?,
+        token: token?,
     })
 }
 
@@ -567,6 +675,31 @@ fn tenant(
         }
     }
 
+    let api_token = secret(
+        source,
+        key,
+        ("api_token_file", &section.api_token_file),
+        ("api_token_env", &section.api_token_env),
+        "the tenant's API token",
+        problems,
+    );
+    if let Some(token) = &api_token
+        && token.expose().len() < 16
+    {
+        problems.push(
+            source.problem(
+                section
+                    .api_token_file
+                    .as_ref()
+                    .or(section.api_token_env.as_ref())
+                    .map(Spanned::span),
+                &join_key(key, "api_token_file"),
+                "the token is shorter than 16 characters; make one with `openssl rand -hex 32`"
+                    .to_owned(),
+            ),
+        );
+    }
+
     if problems.len() > before {
         return None;
     }
@@ -578,6 +711,7 @@ fn tenant(
         plugin_deadline,
         plugin_memory,
         require_tls: section.require_tls.unwrap_or(false),
+        api_token,
         partners,
     })
 }
@@ -805,6 +939,62 @@ fn lexical_clean(path: &Path) -> PathBuf {
 
 /// An absolute, lexically clean path (plugin paths are compared with the
 /// paths file system events name).
+/// A secret given by a file (`file_key`, relative to the file it is named
+/// in, a trailing newline dropped) or an environment variable (`env_key`),
+/// at most one of them. `None` when neither is given or it cannot be read
+/// (then with a problem that names the key, never the secret).
+fn secret(
+    source: &Source,
+    key: &str,
+    (file_key, file): (&str, &Option<Spanned<String>>),
+    (env_key, env): (&str, &Option<Spanned<String>>),
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Secret> {
+    if file.is_some() && env.is_some() {
+        problems.push(source.problem(
+            env.as_ref().map(Spanned::span),
+            &join_key(key, env_key),
+            format!("give {what} in one place: `{file_key}` or `{env_key}`, not both"),
+        ));
+        return None;
+    }
+    if let Some(path) = file {
+        let base = source.path.parent().unwrap_or(Path::new("."));
+        let resolved = absolute(&base.join(path.get_ref()));
+        return match std::fs::read_to_string(&resolved) {
+            // A trailing newline is an editor's, not the secret's.
+            Ok(text) => Some(Secret::new(text.trim_end_matches(['\n', '\r']).to_owned())),
+            Err(e) => {
+                problems.push(source.problem(
+                    Some(path.span()),
+                    &join_key(key, file_key),
+                    format!(
+                        "cannot read {}: {e}; expected a file holding {what}",
+                        resolved.display()
+                    ),
+                ));
+                None
+            }
+        };
+    }
+    let var = env.as_ref()?;
+    match std::env::var(var.get_ref()) {
+        Ok(text) => Some(Secret::new(text)),
+        Err(_) => {
+            problems.push(source.problem(
+                Some(var.span()),
+                &join_key(key, env_key),
+                format!(
+                    "the environment variable `{}` is not set (or not UTF-8)",
+                    var.get_ref()
+                ),
+            ));
+            None
+        }
+    }
+}
+
 fn absolute(path: &Path) -> PathBuf {
     lexical_clean(&std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
 }

@@ -19,6 +19,16 @@ pub struct Config {
     pub limits: Limits,
     pub listeners: Vec<Listener>,
     pub tenants: BTreeMap<String, Tenant>,
+    /// The admin HTTP API, when configured.
+    pub admin: Option<Admin>,
+}
+
+/// The admin HTTP API's listener.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub address: SocketAddr,
+    /// The operator's bearer token: every tenant, and the server itself.
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +114,8 @@ pub struct Tenant {
     pub plugin_memory: usize,
     /// FTP logins need TLS for every account of this tenant.
     pub require_tls: bool,
+    /// The bearer token that reaches this tenant, and only it, in the admin API.
+    pub api_token: Option<Secret>,
     pub partners: BTreeMap<String, Partner>,
 }
 

@@ -20,6 +20,19 @@ pub struct ServerFile {
     pub listeners: Vec<Spanned<ListenerSection>>,
     #[serde(default)]
     pub tenants: BTreeMap<String, Spanned<TenantSection>>,
+    #[serde(default)]
+    pub admin: Option<Spanned<AdminSection>>,
+}
+
+/// The admin HTTP API's listener and the operator's bearer token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +94,11 @@ pub struct TenantSection {
     /// FTP logins of every account of the tenant need TLS.
     #[serde(default)]
     pub require_tls: Option<bool>,
+    /// The bearer token of the tenant's own admin API access.
+    #[serde(default)]
+    pub api_token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub api_token_env: Option<Spanned<String>>,
     #[serde(default)]
     pub partners: BTreeMap<String, Spanned<PartnerSection>>,
 }

@@ -161,6 +161,7 @@ fn pull_one(
     if resumed_from > 0 {
         tracing::info!(path, resumed_from, "continuing a fetch that was cut");
     }
+    let began = std::time::Instant::now();
     let copied = remote.get(&path, resumed_from, &mut Cut::new(&mut upload));
     let size = upload.size();
     match copied {
@@ -192,6 +193,7 @@ fn pull_one(
     let ingested = tenant
         .commit_pulled(upload, &protocol, &source, &key, expected.as_ref())
         .map_err(|e| crate::error_chain(&e))?;
+    crate::admin::metrics().transfer(tenant.name(), &protocol, began.elapsed().as_secs_f64());
     tracing::info!(tenant = tenant.name(), partner, path, size, message = %ingested.message, "pulled");
     if pull.then != Disposition::Leave {
         dispose(remote, tenant, pull, &key, &file.name)?;

@@ -180,6 +180,7 @@ text_enum!(
         Disposed = "disposed",
         Fxp = "fxp",
         ConnectFailed = "connect-failed",
+        AccessRefused = "access-refused",
     }
 );
 
@@ -631,6 +632,10 @@ pub trait Journal: Send + Sync {
     /// Records an FXP transfer: a message in from the source partner and
     /// one out to the target, both done, and the source key as pulled.
     fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId>;
+
+    /// How many pipeline tasks wait (`pending`) or were given up on
+    /// (`dead`), by tenant: `(tenant, state, count)`.
+    fn open_tasks(&self) -> Result<Vec<(String, String, u64)>>;
 
     /// Dead-lettered tasks of a tenant, oldest first.
     fn dead_tasks(&self, tenant: &str) -> Result<Vec<DeadTask>>;

@@ -1235,6 +1235,17 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn open_tasks(&self) -> Result<Vec<(String, String, u64)>> {
+        let conn = self.read();
+        // `tasks_due` leads with the state: done tasks are not scanned.
+        let mut statement = conn.prepare_cached(
+            "SELECT tenant, state, COUNT(*) FROM tasks
+             WHERE state IN ('pending', 'dead') GROUP BY tenant, state ORDER BY tenant, state",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn dead_tasks(&self, tenant: &str) -> Result<Vec<DeadTask>> {
         let conn = self.read();
         let mut statement = conn.prepare_cached(

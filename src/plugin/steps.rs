@@ -69,8 +69,15 @@ impl PluginStep {
         call: impl FnOnce(&Plugin, Box<JournalServices>, &FileMeta) -> Result<Outcome<T>, PluginError>,
     ) -> Result<Decided<T>, StepError> {
         let (plugin, services) = self.prepare(cx)?;
-        let outcome = call(&plugin, services, &FileMeta::of(cx.message))
-            .map_err(|e| self.fail(&plugin, e))?;
+        let began = std::time::Instant::now();
+        let outcome = call(&plugin, services, &FileMeta::of(cx.message));
+        crate::admin::metrics().plugin_call(
+            &cx.message.tenant,
+            self.slot.key.role.as_str(),
+            began.elapsed().as_secs_f64(),
+            outcome.is_err(),
+        );
+        let outcome = outcome.map_err(|e| self.fail(&plugin, e))?;
         Ok(Decided {
             value: outcome.value,
             by: provenance(&plugin, outcome.logs),

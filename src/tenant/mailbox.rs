@@ -365,6 +365,7 @@ impl Tenant {
         let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
         let message = self.journal.record_received(&received)?;
+        crate::admin::metrics().received(self.name(), protocol, received.size);
         let committed = Committed {
             hash: received.hash,
             size: received.size,
@@ -405,6 +406,7 @@ impl Tenant {
         }
         crate::crashpoint("pull.stored");
         let message = self.journal.record_pulled(&received, key)?;
+        crate::admin::metrics().received(self.name(), protocol, received.size);
         crate::crashpoint("pull.journaled");
         Ok(Ingested {
             message,
@@ -457,7 +459,9 @@ impl Tenant {
         source: &str,
     ) -> Result<MessageId, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
-        Ok(self.journal.record_pending(&received)?)
+        let id = self.journal.record_pending(&received)?;
+        crate::admin::metrics().received(self.name(), protocol, received.size);
+        Ok(id)
     }
 
     /// Makes an upload's bytes a durable blob and describes it for the
@@ -733,7 +737,7 @@ impl Tenant {
         protocol: &str,
         source: &str,
     ) -> Result<(), MailboxError> {
-        Ok(self.journal.record_download(&Download {
+        self.journal.record_download(&Download {
             tenant: self.config.name.clone(),
             partner: partner.to_owned(),
             message: entry.message,
@@ -742,7 +746,11 @@ impl Tenant {
             complete,
             protocol: protocol.to_owned(),
             source: source.to_owned(),
-        })?)
+        })?;
+        if complete {
+            crate::admin::metrics().sent(self.name(), protocol, bytes_read);
+        }
+        Ok(())
     }
 
     /// Hides a file from the partner's view. Content and history stay.

@@ -53,6 +53,9 @@ cases! {
     missing_file => "no-such-file.toml",
     retention_zero => "retention_zero.toml",
     bad_require_and_completion => "bad_require.toml",
+    bad_admin => "bad_admin.toml",
+    admin_without_token => "admin_without_token.toml",
+    same_tokens => "same_tokens.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per concern. Each test
 //! drives the real `ferry` binary on its own scratch directory.
 
+mod admin;
 mod config_errors;
 mod connectors;
 mod crash;

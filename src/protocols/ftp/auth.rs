@@ -94,7 +94,9 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
         return s.control.reply(530, "login incorrect").await;
     };
     tracing::info!(peer = %s.peer, user = %user, tls = s.control.is_tls(), "FTP login");
+    let protocol = s.server.listener.protocol.as_str();
     s.login = Some(Login {
+        _active: crate::admin::metrics().session(candidate.tenant.name(), protocol),
         tenant: candidate.tenant,
         partner: candidate.partner,
         user,

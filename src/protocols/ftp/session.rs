@@ -22,6 +22,8 @@ pub struct Login {
     pub tenant: Arc<Tenant>,
     pub partner: String,
     pub user: String,
+    /// Counts the session as active in the metrics while it is logged in.
+    pub _active: crate::admin::SessionGauge,
 }
 
 pub struct Session {

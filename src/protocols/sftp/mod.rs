@@ -249,6 +249,7 @@ impl russh::server::Handler for Connection {
             tenant: Arc::clone(&user.tenant),
             partner: user.partner.clone(),
             peer: self.peer,
+            _active: crate::admin::metrics().session(user.tenant.name(), "sftp"),
         };
         let exit = session::Exit {
             handle: session.handle(),

@@ -1,0 +1,310 @@
+//! The routes of `/api/v1` and their handlers.
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::State;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult, Body};
+use crate::journal::{Direction, MessageId, MessageQuery};
+
+/// The document that describes these routes, checked in next to them.
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes() -> axum::Router<State> {
+    axum::Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/tenants", get(tenants))
+        .route("/api/v1/tenants/{tenant}", get(tenant))
+        .route("/api/v1/tenants/{tenant}/partners", get(partners))
+        .route("/api/v1/tenants/{tenant}/messages", get(messages))
+        .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
+        .route("/api/v1/tenants/{tenant}/verify", post(verify))
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/resend",
+            post(resend),
+        )
+        .route("/api/v1/tenants/{tenant}/dead-letters", get(dead_letters))
+        .route(
+            "/api/v1/tenants/{tenant}/dead-letters/{task}/retry",
+            post(retry),
+        )
+        .route("/api/v1/reload", post(reload))
+        .route("/metrics", get(super::metrics::scrape))
+        .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// Runs journal work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+}
+
+async fn tenants(state: axum::extract::State<State>, caller: Caller) -> Json<Value> {
+    let config = state.hub.config();
+    let list: Vec<Value> = config
+        .tenants
+        .values()
+        .filter(|t| caller == Caller::Operator || caller == Caller::Tenant(t.name.clone()))
+        .map(|t| json!({ "name": t.name, "partners": t.partners.len() }))
+        .collect();
+    Json(json!({ "tenants": list }))
+}
+
+async fn tenant(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    let config = tenant.config();
+    Ok(Json(json!({
+        "name": config.name,
+        "retention_days": config.retention_days,
+        "require_tls": config.require_tls,
+        "plugin_deadline_ms": config.plugin_deadline.as_millis() as u64,
+        "plugin_memory": config.plugin_memory,
+        "partners": config.partners.keys().collect::<Vec<_>>(),
+    })))
+}
+
+async fn partners(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    let partners: Vec<Value> = tenant
+        .config()
+        .partners
+        .values()
+        .map(|p| {
+            // Logins and how they authenticate; never a hash or a key.
+            let accounts: Vec<Value> = p
+                .accounts
+                .iter()
+                .map(|a| {
+                    json!({
+                        "login": a.login,
+                        "password": a.password_hash.is_some(),
+                        "ssh_keys": a.ssh_keys.len(),
+                        "key_and_password": a.key_and_password,
+                        "require_tls": a.require_tls,
+                    })
+                })
+                .collect();
+            json!({
+                "name": p.name,
+                "accounts": accounts,
+                "routes": p.routes.iter().map(|r| &r.to).collect::<Vec<_>>(),
+                "plugins": p.plugins.keys().collect::<Vec<_>>(),
+                "connector": p.connector.as_ref().map(|c| c.describe()),
+                "pull": p.pull.as_ref().map(|pull| &pull.from),
+                "push": p.push.as_ref().map(|push| &push.to),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "partners": partners })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesQuery {
+    partner: Option<String>,
+    direction: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn messages(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+    query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let tenant = caller.tenant(&state, &name)?;
+    let direction = match query.direction.as_deref() {
+        None => None,
+        Some("in") => Some(Direction::In),
+        Some("out") => Some(Direction::Out),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "direction `{other}`: expected `in` or `out`"
+            )));
+        }
+    };
+    let limit = query.limit.unwrap_or(100).min(10_000);
+    blocking(move || {
+        let messages = tenant
+            .journal()
+            .messages(&MessageQuery {
+                tenant: Some(tenant.name().to_owned()),
+                partner: query.partner,
+                direction,
+                limit: Some(limit),
+                ..MessageQuery::default()
+            })
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Json(json!({ "messages": messages })))
+    })
+    .await
+}
+
+async fn message(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, id)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    blocking(move || {
+        let journal = tenant.journal();
+        // Scoped by tenant: another tenant's message id is not found.
+        let message = journal
+            .messages(&MessageQuery {
+                id: Some(MessageId(id)),
+                tenant: Some(tenant.name().to_owned()),
+                ..MessageQuery::default()
+            })
+            .map_err(|e| ApiError::internal(&e))?
+            .pop()
+            .ok_or_else(|| ApiError::not_found(format!("no message {id} in this tenant")))?;
+        let events = journal
+            .message_events(tenant.name(), message.id)
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Json(json!({ "message": message, "events": events })))
+    })
+    .await
+}
+
+async fn verify(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    blocking(move || {
+        let report = tenant
+            .journal()
+            .verify(tenant.name())
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Json(json!({
+            "tenant": report.tenant,
+            "ok": report.problem.is_none(),
+            "events": report.events,
+            "head": report.head,
+            "problem": report.problem.map(|p| p.to_string()),
+        })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResendRequest {
+    /// A name once in the partner's outbox, or a SHA-256.
+    file: String,
+}
+
+async fn resend(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner)): Path<(String, String)>,
+    Body(request): Body<ResendRequest>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    blocking(move || {
+        let entry = tenant
+            .resend(&partner, &request.file, "admin-api")
+            .map_err(|e| match e {
+                crate::tenant::MailboxError::NotFound(why) => ApiError::not_found(why),
+                crate::tenant::MailboxError::UnknownPartner(_) => {
+                    ApiError::not_found(format!("no partner `{partner}` in this tenant"))
+                }
+                other => ApiError::internal(&other),
+            })?;
+        Ok(Json(json!({
+            "name": entry.name,
+            "message": entry.message,
+            "sha256": entry.hash.to_string(),
+            "size": entry.size,
+        })))
+    })
+    .await
+}
+
+async fn dead_letters(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    blocking(move || {
+        let tasks = tenant
+            .journal()
+            .dead_tasks(tenant.name())
+            .map_err(|e| ApiError::internal(&e))?;
+        let tasks: Vec<Value> = tasks
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "task": t.id,
+                    "message": t.message,
+                    "step": t.step,
+                    "attempts": t.attempts,
+                    "last_error": t.last_error,
+                })
+            })
+            .collect();
+        Ok(Json(json!({ "dead_letters": tasks })))
+    })
+    .await
+}
+
+async fn retry(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, task)): Path<(String, i64)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    let hub = state.hub.clone();
+    blocking(move || {
+        let revived = tenant
+            .journal()
+            .revive_task(tenant.name(), task)
+            .map_err(|e| ApiError::internal(&e))?;
+        if !revived {
+            return Err(ApiError::not_found(format!(
+                "no dead-lettered task {task} in this tenant"
+            )));
+        }
+        hub.notify();
+        Ok(Json(json!({ "task": task, "state": "pending" })))
+    })
+    .await
+}
+
+async fn reload(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    blocking(move || match hub.reload(&path) {
+        Ok(()) => Ok(Json(json!({ "digest": hub.config().digest }))),
+        // The configuration's problems are the caller's to fix: say them.
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{e:#}"),
+        )),
+    })
+    .await
+}

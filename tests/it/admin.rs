@@ -1,0 +1,366 @@
+//! The admin HTTP API and `/metrics`, driven with `curl`: tokens and their
+//! reach, tenant isolation (another tenant is a 404, and the attempt is
+//! journaled), bad bodies, and the checked-in OpenAPI document.
+
+use std::process::Command;
+
+use crate::util::{Env, SECRET_HASH, Server, eventually, free_port};
+
+const OPERATOR: &str = "operator-token-0123456789abcdef";
+const ACME: &str = "acme-token-0123456789abcdef";
+const GLOBEX: &str = "globex-token-0123456789abcdef";
+
+/// Two tenants with a partner `alice` each, tokens for the operator and
+/// for each tenant, the admin API on a free port.
+struct Admin {
+    env: Env,
+    port: u16,
+    ftp_port: u16,
+    _server: Server,
+}
+
+impl Admin {
+    fn start() -> Admin {
+        let env = Env::new();
+        let port = free_port();
+        for (name, token) in [("operator", OPERATOR), ("acme", ACME), ("globex", GLOBEX)] {
+            std::fs::write(
+                env.path().join(format!("{name}.token")),
+                format!("{token}\n"),
+            )
+            .unwrap();
+        }
+        let tenant = |name: &str| {
+            format!(
+                "[tenants.{name}]\napi_token_file = \"{name}.token\"\n\
+                 [tenants.{name}.partners.alice]\nroutes = [{{ to = \"bob\" }}]\n\
+                 [[tenants.{name}.partners.alice.accounts]]\nlogin = \"alice\"\npassword_hash = \"{SECRET_HASH}\"\n\
+                 [tenants.{name}.partners.bob]\n"
+            )
+        };
+        // One FTP listener for both tenants: logins name theirs, `alice@acme`.
+        let ftp_port = free_port();
+        env.write_config(&format!(
+            "[server]\ndata_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken_file = \"operator.token\"\n\n\
+             [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\n\n{}\n{}",
+            tenant("acme"),
+            tenant("globex")
+        ));
+        let server = env.serve();
+        Admin {
+            env,
+            port,
+            ftp_port,
+            _server: server,
+        }
+    }
+
+    /// `curl` with `token` (or none); returns the status and the body.
+    fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            method,
+        ]);
+        if let Some(token) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if body.is_some() {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ]);
+            cmd.stdin(std::process::Stdio::piped());
+        }
+        cmd.arg(format!("http://127.0.0.1:{}{path}", self.port));
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("curl");
+        if let Some(body) = body {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(body.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.parse().unwrap(), body.to_owned())
+    }
+
+    fn json(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let (status, text) = self.call(Some(token), method, path, body);
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    fn put(&self, tenant: &str, name: &str, content: &[u8]) {
+        self.env
+            .ferry()
+            .args([
+                "put", "-", "--tenant", tenant, "--as", "alice", "--name", name,
+            ])
+            .stdin(content.to_vec())
+            .ok();
+    }
+}
+
+#[test]
+fn tokens_reach_their_tenant_and_nothing_else() {
+    let admin = Admin::start();
+    admin.put("acme", "acme-orders.csv", b"a\n");
+    admin.put("globex", "globex-orders.csv", b"g\n");
+
+    let (status, body) = admin.call(None, "GET", "/api/v1/tenants", None);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = admin.call(Some("not-a-token"), "GET", "/api/v1/tenants", None);
+    assert_eq!(status, 401, "{body}");
+
+    let (status, all) = admin.json(OPERATOR, "GET", "/api/v1/tenants", None);
+    assert_eq!(status, 200);
+    assert_eq!(all["tenants"].as_array().unwrap().len(), 2, "{all}");
+    let (_, own) = admin.json(ACME, "GET", "/api/v1/tenants", None);
+    assert_eq!(
+        own["tenants"],
+        serde_json::json!([{ "name": "acme", "partners": 2 }])
+    );
+
+    // Another tenant, by name or by message id, is not there for acme.
+    let (status, body) = admin.json(ACME, "GET", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "no tenant `globex`");
+    let (status, missing) = admin.json(ACME, "GET", "/api/v1/tenants/nosuch", None);
+    assert_eq!(
+        (status, &missing["error"]),
+        (404, &serde_json::json!("no tenant `nosuch`"))
+    );
+    let (_, globex) = admin.json(
+        GLOBEX,
+        "GET",
+        "/api/v1/tenants/globex/messages?direction=in",
+        None,
+    );
+    let globex_id = globex["messages"][0]["id"].as_i64().unwrap();
+    assert_eq!(globex["messages"][0]["name"], "globex-orders.csv");
+    let (status, _) = admin.json(
+        ACME,
+        "GET",
+        &format!("/api/v1/tenants/acme/messages/{globex_id}"),
+        None,
+    );
+    assert_eq!(status, 404, "globex's message through acme's tenant path");
+    let (status, _) = admin.json(ACME, "POST", "/api/v1/tenants/globex/verify", None);
+    assert_eq!(status, 404);
+    let (status, _) = admin.json(
+        ACME,
+        "POST",
+        "/api/v1/tenants/globex/partners/alice/resend",
+        Some(r#"{"file":"x"}"#),
+    );
+    assert_eq!(status, 404);
+
+    // acme's own view: its message only, with its events.
+    let (_, acme) = admin.json(
+        ACME,
+        "GET",
+        "/api/v1/tenants/acme/messages?direction=in",
+        None,
+    );
+    let messages = acme["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{acme}");
+    assert_eq!(messages[0]["name"], "acme-orders.csv");
+    let id = messages[0]["id"].as_i64().unwrap();
+    let (status, one) = admin.json(
+        ACME,
+        "GET",
+        &format!("/api/v1/tenants/acme/messages/{id}"),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        one["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "received"),
+        "{one}"
+    );
+    let (_, verified) = admin.json(ACME, "POST", "/api/v1/tenants/acme/verify", None);
+    assert_eq!(verified["ok"], true, "{verified}");
+
+    // Every refused attempt is in acme's journal, none in globex's.
+    let refused = |tenant: &str| {
+        admin.env.count(&format!(
+            "SELECT COUNT(*) FROM events WHERE tenant = '{tenant}' AND kind = 'access-refused'"
+        ))
+    };
+    assert_eq!(refused("acme"), 4, "globex twice, nosuch, globex's resend");
+    assert_eq!(refused("globex"), 0);
+
+    // Server-wide operations are the operator's.
+    let (status, _) = admin.json(ACME, "POST", "/api/v1/reload", None);
+    assert_eq!(status, 403);
+    let (status, reloaded) = admin.json(OPERATOR, "POST", "/api/v1/reload", None);
+    assert_eq!(status, 200, "{reloaded}");
+}
+
+#[test]
+fn bad_requests_get_a_400_with_the_reason() {
+    let admin = Admin::start();
+    admin.put("acme", "report.csv", b"r\n");
+    let resend = "/api/v1/tenants/acme/partners/bob/resend";
+    for (body, says) in [
+        ("{not json", "Failed to parse the request body as JSON"),
+        (
+            r#"{"file": "report.csv", "extra": 1}"#,
+            "unknown field `extra`",
+        ),
+        (r#"{}"#, "missing field `file`"),
+        (r#"{"file": 7}"#, "invalid type"),
+    ] {
+        let (status, reply) = admin.json(ACME, "POST", resend, Some(body));
+        assert_eq!(status, 400, "{body}: {reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    let big = format!(r#"{{"file": "{}"}}"#, "x".repeat(100 * 1024));
+    let (status, reply) = admin.json(ACME, "POST", resend, Some(&big));
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"].as_str().unwrap().contains("at most"),
+        "{reply}"
+    );
+    let (status, reply) = admin.json(
+        ACME,
+        "GET",
+        "/api/v1/tenants/acme/messages?direction=sideways",
+        None,
+    );
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = admin.json(
+        ACME,
+        "GET",
+        "/api/v1/tenants/acme/messages?colour=red",
+        None,
+    );
+    assert_eq!(status, 400, "{reply}");
+    // A resend that names nothing is a 404; one that names the file works.
+    eventually("report.csv delivered to bob", || {
+        admin
+            .env
+            .names("bob", "/outbox")
+            .contains(&"report.csv".to_owned())
+    });
+    let (status, _) = admin.json(ACME, "POST", resend, Some(r#"{"file": "never-sent.csv"}"#));
+    assert_eq!(status, 404);
+    let (status, entry) = admin.json(ACME, "POST", resend, Some(r#"{"file": "report.csv"}"#));
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(entry["name"], "report.csv");
+}
+
+#[test]
+fn metrics_are_labelled_by_tenant_and_scoped_by_token() {
+    let admin = Admin::start();
+    // alice of acme uploads 5 bytes over the shared FTP listener.
+    std::fs::write(admin.env.path().join("a.csv"), b"1,2\n\n").unwrap();
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-T", "a.csv"])
+        .arg(format!(
+            "ftp://alice%40acme:alice-pass@127.0.0.1:{}/inbox/a.csv",
+            admin.ftp_port
+        ))
+        .current_dir(admin.env.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, text) = admin.call(Some(OPERATOR), "GET", "/metrics", None);
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("# TYPE ferry_bytes_in_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry_bytes_in_total{tenant=\"acme\",protocol=\"ftp\"} 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry_files_in_total{tenant=\"acme\",protocol=\"ftp\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE ferry_pipeline_tasks gauge"), "{text}");
+    let (status, text) = admin.call(Some(GLOBEX), "GET", "/metrics", None);
+    assert_eq!(status, 200);
+    assert!(
+        !text.contains("tenant=\"acme\""),
+        "globex sees no acme series: {text}"
+    );
+    let (status, _) = admin.call(None, "GET", "/metrics", None);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn the_openapi_document_is_served_and_names_every_route() {
+    let admin = Admin::start();
+    let (status, served) = admin.call(None, "GET", "/api/v1/openapi.json", None);
+    assert_eq!(status, 200);
+    let checked_in = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/admin/openapi.json"
+    ))
+    .unwrap();
+    assert_eq!(served, checked_in);
+    let doc: serde_json::Value = serde_json::from_str(&served).unwrap();
+    let routes =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/admin/routes.rs"))
+            .unwrap();
+    // Every `.route("PATH", ...)` of the router is documented.
+    let mut documented = 0;
+    for path in routes
+        .split(".route(")
+        .skip(1)
+        .filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next())
+    {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} is not in openapi.json"
+        );
+        documented += 1;
+    }
+    assert!(documented >= 10, "found {documented} routes");
+    let (status, reply) = admin.json(OPERATOR, "GET", "/api/v1/nothing-here", None);
+    assert_eq!(status, 404, "{reply}");
+}
