@@ -34,6 +34,11 @@ pub fn routes() -> axum::Router<State> {
             "/api/v1/tenants/{tenant}/dead-letters/{task}/retry",
             post(retry),
         )
+        .route("/api/v1/tenants/{tenant}/sessions", get(sessions))
+        .route(
+            "/api/v1/tenants/{tenant}/sessions/{id}",
+            axum::routing::delete(kick),
+        )
         .route("/api/v1/reload", post(reload))
         .route("/metrics", get(super::metrics::scrape))
         .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
@@ -293,6 +298,33 @@ async fn retry(
         Ok(Json(json!({ "task": task, "state": "pending" })))
     })
     .await
+}
+
+async fn sessions(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    let sessions = state.hub.sessions().list(Some(tenant.name()));
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// Closes a session: FTP at its next command (a transfer runs to its
+/// end), SFTP at once.
+async fn kick(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, id)): Path<(String, u64)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    if !state.hub.sessions().kick(tenant.name(), id) {
+        return Err(ApiError::not_found(format!(
+            "no session {id} in this tenant"
+        )));
+    }
+    tracing::info!(tenant = %tenant.name(), session = id, "session kicked through the admin API");
+    Ok(Json(json!({ "session": id, "closing": true })))
 }
 
 async fn reload(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {

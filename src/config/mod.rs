@@ -21,7 +21,8 @@ use toml::Spanned;
 pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
-    Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable, Tenant,
+    IpNet, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable,
+    Tenant,
 };
 
 use error::Source;
@@ -711,6 +712,7 @@ fn tenant(
         plugin_deadline,
         plugin_memory,
         require_tls: section.require_tls.unwrap_or(false),
+        max_sessions: section.max_sessions.map(Spanned::into_inner),
         api_token,
         partners,
     })
@@ -900,12 +902,28 @@ fn partner(
     };
 
     let (connector, pull, push) = connector::sections(source, key, section, tenant, problems);
+    let mut allow_from = Vec::new();
+    for (i, entry) in section.allow_from.iter().enumerate() {
+        match IpNet::parse(entry.get_ref()) {
+            Some(net) => allow_from.push(net),
+            None => problems.push(source.problem(
+                Some(entry.span()),
+                &format!("{key}.allow_from[{i}]"),
+                format!(
+                    "`{}` is not an address or a network, expected one such as `192.0.2.7` or `10.0.0.0/8`",
+                    entry.get_ref()
+                ),
+            )),
+        }
+    }
     Partner {
         connector,
         pull,
         push,
         name: name.to_owned(),
         accounts,
+        allow_from,
+        max_sessions: section.max_sessions.as_ref().map(|m| *m.get_ref()),
         routes,
         receipts: section.receipts.unwrap_or(true),
         sha256_files: section.sha256_files.unwrap_or(false),

@@ -114,6 +114,8 @@ pub struct Tenant {
     pub plugin_memory: usize,
     /// FTP logins need TLS for every account of this tenant.
     pub require_tls: bool,
+    /// Logged-in sessions of all its partners together, at most.
+    pub max_sessions: Option<u32>,
     /// The bearer token that reaches this tenant, and only it, in the admin API.
     pub api_token: Option<Secret>,
     pub partners: BTreeMap<String, Partner>,
@@ -154,6 +156,10 @@ impl Completion {
 pub struct Partner {
     pub name: String,
     pub accounts: Vec<Account>,
+    /// Logged-in sessions of its accounts together, at most.
+    pub max_sessions: Option<u32>,
+    /// Where its logins may come from; anywhere when empty.
+    pub allow_from: Vec<IpNet>,
     pub routes: Vec<Route>,
     /// Whether the built-in acknowledger writes `.received` / `.rejected` files.
     pub receipts: bool,
@@ -366,5 +372,80 @@ impl Route {
             .replace("{name}", name)
             .replace("{stem}", stem)
             .replace("{ext}", ext)
+    }
+}
+
+/// An address or a network, `10.0.0.0/8` or `2001:db8::/32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// `ADDRESS` or `ADDRESS/PREFIX`; `None` when it is neither.
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 client on an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: std::net::IpAddr| -> (u128, u32) {
+            match ip {
+                std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let ((net, width), (addr, addr_width)) = (bits(self.addr), bits(ip));
+        if width != addr_width {
+            return false;
+        }
+        let shift = width - u32::from(self.prefix);
+        shift >= width || (net >> shift) == (addr >> shift)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IpNet;
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("192.0.2.1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("2001:db8::/32")
+                .unwrap()
+                .contains("2001:db8::1".parse().unwrap())
+        );
+        assert!(
+            !IpNet::parse("2001:db8::/32")
+                .unwrap()
+                .contains("10.0.0.1".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "nonsense", "10.0.0/8", "::1/129", "1.2.3.4/"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
     }
 }

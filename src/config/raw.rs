@@ -94,6 +94,9 @@ pub struct TenantSection {
     /// FTP logins of every account of the tenant need TLS.
     #[serde(default)]
     pub require_tls: Option<bool>,
+    /// Logged-in sessions of the tenant's partners together, at most.
+    #[serde(default)]
+    pub max_sessions: Option<Spanned<u32>>,
     /// The bearer token of the tenant's own admin API access.
     #[serde(default)]
     pub api_token_file: Option<Spanned<String>>,
@@ -108,6 +111,13 @@ pub struct TenantSection {
 pub struct PartnerSection {
     #[serde(default)]
     pub accounts: Vec<Spanned<AccountSection>>,
+    /// Logged-in sessions of the partner's accounts together, at most.
+    #[serde(default)]
+    pub max_sessions: Option<Spanned<u32>>,
+    /// Addresses (`192.0.2.7`) and networks (`10.0.0.0/8`) the partner's
+    /// logins may come from; any address when empty.
+    #[serde(default)]
+    pub allow_from: Vec<Spanned<String>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RouteSection>>,
     #[serde(default)]

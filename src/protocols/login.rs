@@ -42,6 +42,25 @@ pub fn resolve(hub: &Hub, bound: Option<&str>, user: &str) -> Option<Candidate> 
     })
 }
 
+impl Candidate {
+    /// Whether the partner's `allow_from` (if it has one) lets a login come
+    /// from `ip`. A refusal is logged with the reason; it then fails like a
+    /// wrong password, and counts towards a ban.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let config = self.tenant.config();
+        let Some(partner) = config.partners.get(&self.partner) else {
+            return false;
+        };
+        let allowed =
+            partner.allow_from.is_empty() || partner.allow_from.iter().any(|n| n.contains(ip));
+        if !allowed {
+            tracing::warn!(tenant = %config.name, partner = %self.partner, %ip,
+                "login from an address the partner's allow_from does not list");
+        }
+        allowed
+    }
+}
+
 /// Checks a password against the account's argon2 hash. Slow on purpose
 /// (tens of milliseconds): call it off the async executor.
 pub fn password_matches(account: &Account, password: &str) -> bool {

@@ -7,6 +7,7 @@
 
 mod mailbox;
 mod receipts;
+mod sessions;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,6 +22,7 @@ pub use mailbox::{
     open_content,
 };
 pub use receipts::RECEIPTS;
+pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
@@ -71,6 +73,8 @@ pub struct Hub {
     plugins: OnceLock<Arc<Registry>>,
     /// Whether plugin files are watched (by `serve`; not by one-shot commands).
     watching: AtomicBool,
+    /// Every tenant's logged-in sessions.
+    sessions: Arc<Sessions>,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -143,6 +147,7 @@ impl Hub {
             pipeline: RwLock::new(None),
             plugins: OnceLock::new(),
             watching: AtomicBool::new(false),
+            sessions: Arc::default(),
         });
         Ok(hub)
     }
@@ -233,6 +238,33 @@ impl Hub {
             );
         }
         Ok(Snapshot { config, tenants })
+    }
+
+    /// Every tenant's logged-in sessions.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    /// Registers a logged-in session of `partner` (its login `login`) of
+    /// `tenant`, within the tenant's and the partner's `max_sessions`.
+    pub fn open_session(
+        &self,
+        tenant: &Tenant,
+        partner: &str,
+        login: &str,
+        protocol: &str,
+        peer: std::net::SocketAddr,
+    ) -> Result<Ticket, String> {
+        let config = tenant.config();
+        self.sessions.open(&Opening {
+            tenant: &config.name,
+            partner,
+            login,
+            protocol,
+            peer,
+            tenant_limit: config.max_sessions,
+            partner_limit: config.partners.get(partner).and_then(|p| p.max_sessions),
+        })
     }
 
     pub fn journal(&self) -> &Arc<dyn Journal> {
@@ -341,8 +373,11 @@ impl Hub {
         if !removed.is_empty() {
             tracing::warn!(
                 ?removed,
-                "tenants removed from the configuration; their data stays"
+                "tenants removed from the configuration; their sessions are closed, their data stays"
             );
+            for name in &removed {
+                self.sessions.kick_tenant(name);
+            }
         }
         tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);

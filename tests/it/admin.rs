@@ -33,9 +33,11 @@ impl Admin {
         let tenant = |name: &str| {
             format!(
                 "[tenants.{name}]\napi_token_file = \"{name}.token\"\n\
-                 [tenants.{name}.partners.alice]\nroutes = [{{ to = \"bob\" }}]\n\
+                 [tenants.{name}.partners.alice]\nroutes = [{{ to = \"bob\" }}]\nmax_sessions = 1\n\
                  [[tenants.{name}.partners.alice.accounts]]\nlogin = \"alice\"\npassword_hash = \"{SECRET_HASH}\"\n\
-                 [tenants.{name}.partners.bob]\n"
+                 [tenants.{name}.partners.bob]\n\
+                 [tenants.{name}.partners.carol]\nallow_from = [\"192.0.2.0/24\", \"2001:db8::1\"]\n\
+                 [[tenants.{name}.partners.carol.accounts]]\nlogin = \"carol\"\npassword_hash = \"{SECRET_HASH}\"\n"
             )
         };
         // One FTP listener for both tenants: logins name theirs, `alice@acme`.
@@ -152,7 +154,7 @@ fn tokens_reach_their_tenant_and_nothing_else() {
     let (_, own) = admin.json(ACME, "GET", "/api/v1/tenants", None);
     assert_eq!(
         own["tenants"],
-        serde_json::json!([{ "name": "acme", "partners": 2 }])
+        serde_json::json!([{ "name": "acme", "partners": 3 }])
     );
 
     // Another tenant, by name or by message id, is not there for acme.
@@ -363,4 +365,111 @@ fn the_openapi_document_is_served_and_names_every_route() {
     assert!(documented >= 10, "found {documented} routes");
     let (status, reply) = admin.json(OPERATOR, "GET", "/api/v1/nothing-here", None);
     assert_eq!(status, 404, "{reply}");
+}
+
+/// A raw FTP control connection, logged in as `login`; returns the reader
+/// and the reply to PASS.
+fn ftp_login(port: u16, login: &str) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    use std::io::{BufRead, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    let mut reply = |reader: &mut std::io::BufReader<std::net::TcpStream>| {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        line.clone()
+    };
+    assert!(reply(&mut reader).starts_with("220"));
+    writer
+        .write_all(format!("USER {login}\r\nPASS alice-pass\r\n").as_bytes())
+        .unwrap();
+    assert!(reply(&mut reader).starts_with("331"));
+    let pass = reply(&mut reader);
+    (reader, pass)
+}
+
+/// Live sessions: listed for their tenant only, held to `max_sessions`,
+/// and closed by a kick; another tenant's token can neither see nor kick them.
+#[test]
+fn sessions_are_listed_limited_and_kicked() {
+    use std::io::BufRead;
+    let admin = Admin::start();
+    let (mut first, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("230"), "{reply}");
+    let (status, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+    assert_eq!(status, 200);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(
+        (&sessions[0]["login"], &sessions[0]["protocol"]),
+        (&"alice".into(), &"ftp".into())
+    );
+    let id = sessions[0]["id"].as_u64().unwrap();
+
+    // alice's limit is one session; globex's alice is another partner.
+    let (_second, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("421"), "{reply}");
+    let (_globex, reply) = ftp_login(admin.ftp_port, "alice@globex");
+    assert!(reply.starts_with("230"), "{reply}");
+
+    let (_, theirs) = admin.json(GLOBEX, "GET", "/api/v1/tenants/globex/sessions", None);
+    assert_eq!(theirs["sessions"].as_array().unwrap().len(), 1, "{theirs}");
+    let (status, _) = admin.json(
+        GLOBEX,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{id}"),
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = admin.json(
+        GLOBEX,
+        "DELETE",
+        &format!("/api/v1/tenants/globex/sessions/{id}"),
+        None,
+    );
+    assert_eq!(status, 404, "acme's session is not in globex");
+
+    let (status, reply) = admin.json(
+        ACME,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{id}"),
+        None,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let mut line = String::new();
+    first.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("421"),
+        "the kicked session is told: {line}"
+    );
+    eventually("the kicked session gone", || {
+        let (_, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+        list["sessions"].as_array().unwrap().is_empty()
+    });
+    let (_again, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("230"), "a session is free again: {reply}");
+}
+
+/// A partner with `allow_from` cannot log in from elsewhere, even with the
+/// right password; the failure is journaled in its tenant.
+#[test]
+fn allow_from_refuses_logins_from_other_addresses() {
+    let admin = Admin::start();
+    let (_session, reply) = ftp_login(admin.ftp_port, "carol@acme");
+    assert!(
+        reply.starts_with("530"),
+        "carol may only come from 192.0.2.0/24: {reply}"
+    );
+    let (_session, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("230"), "{reply}");
+    assert_eq!(
+        admin.env.count(
+            "SELECT COUNT(*) FROM events WHERE tenant = 'acme' AND kind = 'login-failed' AND detail LIKE '%carol%'"
+        ),
+        1
+    );
 }

@@ -56,6 +56,7 @@ cases! {
     bad_admin => "bad_admin.toml",
     admin_without_token => "admin_without_token.toml",
     same_tokens => "same_tokens.toml",
+    bad_allow_from => "bad_allow_from.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

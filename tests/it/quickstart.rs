@@ -11,6 +11,7 @@ struct Quickstart {
     env: Env,
     sftp_port: u16,
     ftp_port: u16,
+    admin_port: u16,
     key: std::path::PathBuf,
 }
 
@@ -22,7 +23,15 @@ impl Quickstart {
         ))
         .unwrap();
         let (sftp_port, ftp_port, ftps_port) = (free_port(), free_port(), free_port());
+        let admin_port = free_port();
         let env = Env::new();
+        for token in ["operator.token", "acme.token"] {
+            std::fs::copy(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart/").to_owned() + token,
+                env.path().join(token),
+            )
+            .unwrap();
+        }
         let key = env.path().join("client_key");
         let made = Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", ""])
@@ -40,6 +49,7 @@ impl Quickstart {
             .replace("127.0.0.1:2222", &format!("127.0.0.1:{sftp_port}"))
             .replace("127.0.0.1:2121", &format!("127.0.0.1:{ftp_port}"))
             .replace("127.0.0.1:9990", &format!("127.0.0.1:{ftps_port}"))
+            .replace("127.0.0.1:8080", &format!("127.0.0.1:{admin_port}"))
             .replace("passive_ports = \"50000-50099\"\n", "")
             .replace("\"../../data/quickstart\"", "\"data\"")
             .replace(
@@ -53,7 +63,7 @@ impl Quickstart {
             );
         }
         assert!(
-            !config.contains("2222") && !config.contains("../../"),
+            !config.contains("2222") && !config.contains("8080") && !config.contains("../../"),
             "{config}"
         );
         env.write_config(&config);
@@ -61,6 +71,7 @@ impl Quickstart {
             env,
             sftp_port,
             ftp_port,
+            admin_port,
             key,
         }
     }
@@ -112,6 +123,14 @@ impl Quickstart {
 
     fn serve(&self) -> Server {
         self.env.serve()
+    }
+
+    /// The quickstart's example token `name` (`operator`, `acme`).
+    fn token(&self, name: &str) -> String {
+        std::fs::read_to_string(self.env.path().join(format!("{name}.token")))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     fn read(&self, name: &str) -> Vec<u8> {
@@ -200,6 +219,45 @@ fn the_quickstart_scenario() {
     q.curl_ok("bob", &["-T", "empty"], "/resend/orders.csv");
     q.curl_ok("bob", &["-o", "again.csv"], "/outbox/orders.csv");
     assert_eq!(q.read("again.csv"), q.read("orders.csv"));
+
+    // The operator and acme look at it through the admin API, as README shows.
+    let api = |token: &str, path: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--max-time", "20", "-H"])
+            .arg(format!("Authorization: Bearer {}", q.token(token)))
+            .arg(format!("http://127.0.0.1:{}{path}", q.admin_port))
+            .output()
+            .expect("curl is needed");
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let tenants: serde_json::Value =
+        serde_json::from_str(&api("operator", "/api/v1/tenants")).unwrap();
+    assert_eq!(tenants["tenants"][0]["name"], "acme", "{tenants}");
+    let sent: serde_json::Value = serde_json::from_str(&api(
+        "acme",
+        "/api/v1/tenants/acme/messages?partner=alice&direction=in",
+    ))
+    .unwrap();
+    let names: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"orders.csv") && names.contains(&"broken.json"),
+        "{sent}"
+    );
+    let metrics = api("operator", "/metrics");
+    assert!(
+        metrics.contains("ferry_files_in_total{tenant=\"acme\",protocol=\"sftp\"} 2"),
+        "{metrics}"
+    );
 
     q.env.ferry().args(["journal", "verify"]).ok();
 }

@@ -65,7 +65,7 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
     }
     let candidate = login::resolve(&s.server.hub, s.server.listener.tenant.as_deref(), &user);
     let ok = match &candidate {
-        Some(c) if !needs_tls(c) || s.control.is_tls() => {
+        Some(c) if c.allows(s.peer.ip()) && (!needs_tls(c) || s.control.is_tls()) => {
             let account = c.account.clone();
             let password = arg.to_owned();
             blocking(move || login::password_matches(&account, &password)).await
@@ -95,8 +95,25 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
     };
     tracing::info!(peer = %s.peer, user = %user, tls = s.control.is_tls(), "FTP login");
     let protocol = s.server.listener.protocol.as_str();
+    let ticket = match s.server.hub.open_session(
+        &candidate.tenant,
+        &candidate.partner,
+        &candidate.account.login,
+        protocol,
+        s.peer,
+    ) {
+        Ok(ticket) => ticket,
+        Err(why) => {
+            tracing::warn!(peer = %s.peer, user = %user, %why, "FTP login refused: session limit");
+            s.quit = true;
+            return s
+                .control
+                .reply(421, "too many sessions for this account; try again later")
+                .await;
+        }
+    };
     s.login = Some(Login {
-        _active: crate::admin::metrics().session(candidate.tenant.name(), protocol),
+        ticket,
         tenant: candidate.tenant,
         partner: candidate.partner,
         user,

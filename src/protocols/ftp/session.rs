@@ -22,8 +22,8 @@ pub struct Login {
     pub tenant: Arc<Tenant>,
     pub partner: String,
     pub user: String,
-    /// Counts the session as active in the metrics while it is logged in.
-    pub _active: crate::admin::SessionGauge,
+    /// The session's entry among the live sessions (limits, kicks).
+    pub ticket: crate::tenant::Ticket,
 }
 
 pub struct Session {
@@ -81,15 +81,31 @@ impl Session {
         while !self.quit {
             let line = match self.pending.pop_front() {
                 Some(line) => line,
-                None => match tokio::time::timeout(IDLE, self.control.read_line()).await {
-                    Err(_) => {
-                        return self.control.reply(421, "idle for too long; closing").await;
+                None => {
+                    // An operator's kick (or the tenant's removal) ends the
+                    // session between commands; a transfer runs to its end.
+                    let kicked = match &self.login {
+                        Some(login) => futures_either(login.ticket.kicked()),
+                        None => futures_either(std::future::pending()),
+                    };
+                    let read = tokio::time::timeout(IDLE, self.control.read_line());
+                    let line = tokio::select! {
+                        line = read => line,
+                        () = kicked => {
+                            self.quit = true;
+                            return self.control.reply(421, "the session was closed by the server's operator").await;
+                        }
+                    };
+                    match line {
+                        Err(_) => {
+                            return self.control.reply(421, "idle for too long; closing").await;
+                        }
+                        Ok(line) => match line? {
+                            Some(line) => line,
+                            None => return Ok(()),
+                        },
                     }
-                    Ok(line) => match line? {
-                        Some(line) => line,
-                        None => return Ok(()),
-                    },
-                },
+                }
             };
             match line {
                 Line::TooLong => self.control.reply(500, "command line too long").await?,
@@ -325,3 +341,10 @@ const KNOWN: &[&str] = &[
     "PORT", "EPRT", "REST", "STOR", "APPE", "RETR", "LIST", "NLST", "MLSD", "ABOR", "DELE", "RNFR",
     "RNTO", "SIZE", "MDTM", "MLST", "HASH", "XSHA256", "MKD", "XMKD", "RMD", "XRMD", "STAT",
 ];
+
+/// One future type for the kicked and the never-kicked case.
+fn futures_either(
+    future: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(future)
+}

@@ -166,13 +166,13 @@ impl russh::server::Handler for Connection {
             });
         }
         let ok = match &candidate {
-            Some(candidate) => {
+            Some(candidate) if candidate.allows(self.peer.ip()) => {
                 let account = candidate.account.clone();
                 let password = password.to_owned();
                 tokio::task::spawn_blocking(move || login::password_matches(&account, &password))
                     .await?
             }
-            None => false,
+            _ => false,
         };
         if !ok {
             return Ok(self.fail(user, candidate.as_ref()));
@@ -188,8 +188,9 @@ impl russh::server::Handler for Connection {
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         // Only keys that could succeed are worth a signature from the client.
-        let known = login::resolve(&self.hub, self.bound.as_deref(), user)
-            .is_some_and(|c| login::key_matches(&c.account, offer.public_key));
+        let known = login::resolve(&self.hub, self.bound.as_deref(), user).is_some_and(|c| {
+            login::key_matches(&c.account, offer.public_key) && c.allows(self.peer.ip())
+        });
         Ok(if known { Auth::Accept } else { Auth::reject() })
     }
 
@@ -203,7 +204,9 @@ impl russh::server::Handler for Connection {
         }
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
         match candidate {
-            Some(c) if login::key_matches(&c.account, key.public_key) => {
+            Some(c)
+                if login::key_matches(&c.account, key.public_key) && c.allows(self.peer.ip()) =>
+            {
                 if c.account.key_and_password {
                     // Half-way: the password must follow.
                     self.key_verified = Some(user.to_owned());
@@ -242,6 +245,33 @@ impl russh::server::Handler for Connection {
             session.channel_failure(channel_id)?;
             return Ok(());
         };
+        let ticket = match self.hub.open_session(
+            &user.tenant,
+            &user.partner,
+            &user.account.login,
+            "sftp",
+            self.peer,
+        ) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                tracing::warn!(peer = %self.peer, %why, "SFTP session refused: session limit");
+                session.channel_failure(channel_id)?;
+                return Ok(());
+            }
+        };
+        // A kick (or the tenant's removal) ends the whole connection.
+        let kicked = ticket.kicked();
+        let handle = session.handle();
+        tokio::spawn(async move {
+            kicked.await;
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "the session was closed by the server's operator".into(),
+                    "en".into(),
+                )
+                .await;
+        });
         let channel = self.channels.swap_remove(position);
         session.channel_success(channel_id)?;
         let context = session::Context {
@@ -249,7 +279,7 @@ impl russh::server::Handler for Connection {
             tenant: Arc::clone(&user.tenant),
             partner: user.partner.clone(),
             peer: self.peer,
-            _active: crate::admin::metrics().session(user.tenant.name(), "sftp"),
+            _ticket: ticket,
         };
         let exit = session::Exit {
             handle: session.handle(),

@@ -45,8 +45,8 @@ pub struct Context {
     pub tenant: Arc<Tenant>,
     pub partner: String,
     pub peer: SocketAddr,
-    /// Counts the session as active in the metrics while it runs.
-    pub _active: crate::admin::SessionGauge,
+    /// The session's entry among the live sessions (limits, kicks).
+    pub _ticket: crate::tenant::Ticket,
 }
 
 /// How to tell the client the subsystem ended: scp (in its SFTP mode)

@@ -1,0 +1,226 @@
+//! The logged-in sessions of every tenant: counted against the tenant's
+//! and the partner's `max_sessions`, listed by the admin API, and closed
+//! on request (a kick, or the tenant's removal).
+//!
+//! A protocol opens a [`Ticket`] when a login is accepted and keeps it for
+//! as long as the session lives; dropping it ends the session's entry. A
+//! kick flips the ticket's watch channel, which the protocol's session
+//! loop (FTP) or a task next to the connection (SFTP) waits on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::watch;
+
+use crate::admin::SessionGauge;
+use crate::journal::Timestamp;
+
+/// What the admin API shows of a session.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub tenant: String,
+    pub partner: String,
+    pub login: String,
+    pub protocol: String,
+    pub peer: String,
+    pub started_at: Timestamp,
+}
+
+struct Live {
+    info: SessionInfo,
+    kick: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    next: AtomicU64,
+    live: Mutex<HashMap<u64, Live>>,
+}
+
+/// Who is logging in, for [`Sessions::open`].
+pub struct Opening<'a> {
+    pub tenant: &'a str,
+    pub partner: &'a str,
+    pub login: &'a str,
+    pub protocol: &'a str,
+    pub peer: SocketAddr,
+    /// The tenant's and the partner's `max_sessions`.
+    pub tenant_limit: Option<u32>,
+    pub partner_limit: Option<u32>,
+}
+
+/// A live session's place in the registry; dropping it removes it.
+pub struct Ticket {
+    id: u64,
+    sessions: Weak<Sessions>,
+    kicked: watch::Receiver<bool>,
+    _gauge: SessionGauge,
+}
+
+impl Sessions {
+    /// Registers a session, unless its tenant or partner is at its limit
+    /// (then `Err` says which).
+    pub fn open(self: &Arc<Self>, who: &Opening<'_>) -> Result<Ticket, String> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let of_tenant = live.values().filter(|l| l.info.tenant == who.tenant);
+        let (tenant_count, partner_count) = of_tenant.fold((0u32, 0u32), |(t, p), l| {
+            (t + 1, p + u32::from(l.info.partner == who.partner))
+        });
+        if let Some(limit) = who.tenant_limit
+            && tenant_count >= limit
+        {
+            return Err(format!(
+                "tenant `{}` has {limit} sessions open, its limit",
+                who.tenant
+            ));
+        }
+        if let Some(limit) = who.partner_limit
+            && partner_count >= limit
+        {
+            return Err(format!(
+                "partner `{}` has {limit} sessions open, its limit",
+                who.partner
+            ));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (kick, kicked) = watch::channel(false);
+        live.insert(
+            id,
+            Live {
+                info: SessionInfo {
+                    id,
+                    tenant: who.tenant.to_owned(),
+                    partner: who.partner.to_owned(),
+                    login: who.login.to_owned(),
+                    protocol: who.protocol.to_owned(),
+                    peer: who.peer.to_string(),
+                    started_at: Timestamp::now(),
+                },
+                kick,
+            },
+        );
+        Ok(Ticket {
+            id,
+            sessions: Arc::downgrade(self),
+            kicked,
+            _gauge: crate::admin::metrics().session(who.tenant, who.protocol),
+        })
+    }
+
+    /// The live sessions of `tenant` (every tenant's with `None`), oldest first.
+    pub fn list(&self, tenant: Option<&str>) -> Vec<SessionInfo> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<SessionInfo> = live
+            .values()
+            .filter(|l| tenant.is_none_or(|t| l.info.tenant == t))
+            .map(|l| l.info.clone())
+            .collect();
+        list.sort_by_key(|s| s.id);
+        list
+    }
+
+    /// Asks session `id` of `tenant` to close; `false` when there is none.
+    pub fn kick(&self, tenant: &str, id: u64) -> bool {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        match live.get(&id) {
+            Some(l) if l.info.tenant == tenant => {
+                l.kick.send_replace(true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Asks every session of `tenant` to close; returns how many there were.
+    pub fn kick_tenant(&self, tenant: &str) -> usize {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kicked = 0;
+        for session in live.values().filter(|l| l.info.tenant == tenant) {
+            session.kick.send_replace(true);
+            kicked += 1;
+        }
+        kicked
+    }
+}
+
+impl Ticket {
+    /// Resolves when the session is asked to close.
+    pub fn kicked(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut kicked = self.kicked.clone();
+        async move {
+            // An error means the registry entry is gone: then nobody can
+            // kick any more, and the wait never ends.
+            if kicked.wait_for(|k| *k).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(sessions) = self.sessions.upgrade() {
+            sessions
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opening<'a>(tenant: &'a str, partner: &'a str) -> Opening<'a> {
+        Opening {
+            tenant,
+            partner,
+            login: partner,
+            protocol: "sftp",
+            peer: "127.0.0.1:1".parse().unwrap(),
+            tenant_limit: Some(3),
+            partner_limit: Some(2),
+        }
+    }
+
+    #[test]
+    fn limits_count_per_tenant_and_partner_and_free_on_drop() {
+        let sessions = Arc::new(Sessions::default());
+        let a1 = sessions.open(&opening("acme", "alice")).unwrap();
+        let _a2 = sessions.open(&opening("acme", "alice")).unwrap();
+        let refused = sessions.open(&opening("acme", "alice")).err().unwrap();
+        assert!(refused.contains("partner `alice`"), "{refused}");
+        let _b = sessions.open(&opening("acme", "bob")).unwrap();
+        let refused = sessions.open(&opening("acme", "carol")).err().unwrap();
+        assert!(refused.contains("tenant `acme`"), "{refused}");
+        // Another tenant's sessions do not count.
+        let _g = sessions.open(&opening("globex", "alice")).unwrap();
+        drop(a1);
+        assert!(sessions.open(&opening("acme", "alice")).is_ok());
+        assert_eq!(sessions.list(Some("globex")).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_kick_reaches_its_session_only_and_not_across_tenants() {
+        let sessions = Arc::new(Sessions::default());
+        let a = sessions.open(&opening("acme", "alice")).unwrap();
+        let g = sessions.open(&opening("globex", "alice")).unwrap();
+        let (a_id, g_id) = (a.id, g.id);
+        assert!(
+            !sessions.kick("acme", g_id),
+            "acme cannot kick globex's session"
+        );
+        assert!(sessions.kick("acme", a_id));
+        tokio::time::timeout(std::time::Duration::from_secs(5), a.kicked())
+            .await
+            .expect("the kicked session hears it");
+        let g_waits = tokio::time::timeout(std::time::Duration::from_millis(50), g.kicked()).await;
+        assert!(g_waits.is_err(), "globex's session was not kicked");
+        assert_eq!(sessions.kick_tenant("globex"), 1);
+    }
+}
