@@ -147,16 +147,11 @@ impl Sessions {
 }
 
 impl Ticket {
-    /// Resolves when the session is asked to close.
-    pub fn kicked(&self) -> impl Future<Output = ()> + Send + 'static {
+    /// Resolves when the session is asked to close (`true`), or when its
+    /// ticket is dropped and nobody can ask any more (`false`).
+    pub fn kicked(&self) -> impl Future<Output = bool> + Send + 'static {
         let mut kicked = self.kicked.clone();
-        async move {
-            // An error means the registry entry is gone: then nobody can
-            // kick any more, and the wait never ends.
-            if kicked.wait_for(|k| *k).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+        async move { kicked.wait_for(|k| *k).await.is_ok() }
     }
 }
 
@@ -216,11 +211,20 @@ mod tests {
             "acme cannot kick globex's session"
         );
         assert!(sessions.kick("acme", a_id));
-        tokio::time::timeout(std::time::Duration::from_secs(5), a.kicked())
-            .await
-            .expect("the kicked session hears it");
+        let heard = tokio::time::timeout(std::time::Duration::from_secs(5), a.kicked()).await;
+        assert_eq!(heard, Ok(true), "the kicked session hears it");
         let g_waits = tokio::time::timeout(std::time::Duration::from_millis(50), g.kicked()).await;
         assert!(g_waits.is_err(), "globex's session was not kicked");
         assert_eq!(sessions.kick_tenant("globex"), 1);
+        // A waiter outlives no session: it ends when the ticket goes.
+        let waiter = tokio::spawn(a.kicked());
+        let ended = g.kicked();
+        drop(g);
+        assert!(ended.await, "kicked before it was dropped");
+        let other = sessions.open(&opening("acme", "bob")).unwrap();
+        let waiting = tokio::spawn(other.kicked());
+        drop(other);
+        assert_eq!(waiting.await.unwrap(), false, "dropped, not kicked");
+        assert!(waiter.await.unwrap());
     }
 }

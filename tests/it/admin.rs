@@ -473,3 +473,103 @@ fn allow_from_refuses_logins_from_other_addresses() {
         1
     );
 }
+
+/// Tenants as files in `tenants_dir`: one is added and removed (by a
+/// reload through the API) while another tenant's partner uploads without
+/// pause. Every one of those uploads succeeds; the removed tenant's
+/// session is closed and its logins refused, and its data stays.
+#[test]
+fn tenants_come_and_go_while_another_transfers() {
+    let env = Env::new();
+    let (port, ftp_port) = (free_port(), free_port());
+    std::fs::write(env.path().join("operator.token"), OPERATOR).unwrap();
+    let tenants = env.path().join("tenants");
+    std::fs::create_dir(&tenants).unwrap();
+    let tenant_file = |routes_to: &str| {
+        format!(
+            "[partners.alice]\nroutes = [{{ to = \"{routes_to}\" }}]\n\
+             [[partners.alice.accounts]]\nlogin = \"alice\"\npassword_hash = \"{SECRET_HASH}\"\n\
+             [partners.bob]\n"
+        )
+    };
+    std::fs::write(tenants.join("acme.toml"), tenant_file("bob")).unwrap();
+    env.write_config(&format!(
+        "[server]\ndata_dir = \"data\"\ntenants_dir = \"tenants\"\n\n\
+         [admin]\naddress = \"127.0.0.1:{port}\"\ntoken_file = \"operator.token\"\n\n\
+         [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\n"
+    ));
+    let server = env.serve();
+    let admin = Admin {
+        env,
+        port,
+        ftp_port,
+        _server: server,
+    };
+
+    // acme's alice uploads, one file after another, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let uploader = {
+        let (stop, dir) = (stop.clone(), admin.env.path().to_owned());
+        std::thread::spawn(move || {
+            std::fs::write(dir.join("load.bin"), vec![7u8; 256 << 10]).unwrap();
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || done < 10 {
+                let out = Command::new("curl")
+                    .args(["-sS", "--max-time", "20", "-T", "load.bin"])
+                    .arg(format!(
+                        "ftp://alice%40acme:alice-pass@127.0.0.1:{ftp_port}/inbox/load-{done}.bin"
+                    ))
+                    .current_dir(&dir)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "upload {done} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                done += 1;
+            }
+            done
+        })
+    };
+
+    let reload = || {
+        let (status, reply) = admin.json(OPERATOR, "POST", "/api/v1/reload", None);
+        assert_eq!(status, 200, "{reply}");
+    };
+    std::fs::write(tenants.join("globex.toml"), tenant_file("bob")).unwrap();
+    reload();
+    let (_, list) = admin.json(OPERATOR, "GET", "/api/v1/tenants", None);
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 2, "{list}");
+    let (mut globex, reply) = ftp_login(ftp_port, "alice@globex");
+    assert!(
+        reply.starts_with("230"),
+        "the new tenant's partner logs in: {reply}"
+    );
+
+    std::fs::remove_file(tenants.join("globex.toml")).unwrap();
+    reload();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut globex, &mut line).unwrap();
+    assert!(
+        line.starts_with("421"),
+        "the removed tenant's session is closed: {line}"
+    );
+    let (_refused, reply) = ftp_login(ftp_port, "alice@globex");
+    assert!(reply.starts_with("530"), "{reply}");
+    let (status, _) = admin.json(OPERATOR, "GET", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 404);
+    assert!(
+        admin.env.tenant_root("globex").is_dir(),
+        "the removed tenant's store stays"
+    );
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let uploads = uploader.join().expect("every upload of acme succeeded");
+    assert_eq!(
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM messages WHERE tenant = 'acme' AND direction = 'in'"),
+        uploads
+    );
+}

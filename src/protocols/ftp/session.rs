@@ -84,6 +84,8 @@ impl Session {
                 None => {
                     // An operator's kick (or the tenant's removal) ends the
                     // session between commands; a transfer runs to its end.
+                    // The ticket lives as long as the login, so its wait
+                    // ends only with a kick.
                     let kicked = match &self.login {
                         Some(login) => futures_either(login.ticket.kicked()),
                         None => futures_either(std::future::pending()),
@@ -91,7 +93,7 @@ impl Session {
                     let read = tokio::time::timeout(IDLE, self.control.read_line());
                     let line = tokio::select! {
                         line = read => line,
-                        () = kicked => {
+                        true = kicked => {
                             self.quit = true;
                             return self.control.reply(421, "the session was closed by the server's operator").await;
                         }
@@ -344,7 +346,7 @@ const KNOWN: &[&str] = &[
 
 /// One future type for the kicked and the never-kicked case.
 fn futures_either(
-    future: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    future: impl std::future::Future<Output = bool> + Send + 'static,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
     Box::pin(future)
 }

@@ -263,7 +263,9 @@ impl russh::server::Handler for Connection {
         let kicked = ticket.kicked();
         let handle = session.handle();
         tokio::spawn(async move {
-            kicked.await;
+            if !kicked.await {
+                return;
+            }
             let _ = handle
                 .disconnect(
                     russh::Disconnect::ByApplication,
