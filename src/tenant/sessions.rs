@@ -224,7 +224,7 @@ mod tests {
         let other = sessions.open(&opening("acme", "bob")).unwrap();
         let waiting = tokio::spawn(other.kicked());
         drop(other);
-        assert_eq!(waiting.await.unwrap(), false, "dropped, not kicked");
+        assert!(!waiting.await.unwrap(), "dropped, not kicked");
         assert!(waiter.await.unwrap());
     }
 }
