@@ -23,6 +23,7 @@
 //! following symbolic links, so a link planted inside the root is refused.
 
 mod digest;
+mod hasher;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -36,6 +37,7 @@ use sha2::{Digest as _, Sha256};
 pub use digest::{ContentHash, ParseHashError};
 
 use crate::fault;
+use hasher::Hasher;
 
 const STAGING: &str = "staging";
 /// How much an upload writes before its write-back to disk is started.
@@ -132,7 +134,7 @@ impl Store {
             store: self.clone(),
             staged: Staged::Memory(Vec::new()),
             name: String::new(),
-            hasher: Sha256::new(),
+            hasher: Hasher::new(),
             size: 0,
             limit,
             written_back: 0,
@@ -252,7 +254,7 @@ impl Store {
             store: self.clone(),
             staged: Staged::File(file),
             name: suspended.to_owned(),
-            hasher,
+            hasher: Hasher::resumed(hasher, size),
             size,
             limit,
             written_back: size,
@@ -320,7 +322,7 @@ pub struct Upload {
     staged: Staged,
     /// The staging file's name, once there is one.
     name: String,
-    hasher: Sha256,
+    hasher: Hasher,
     size: u64,
     limit: Option<u64>,
     /// Bytes before this offset have had their write-back started.
@@ -360,7 +362,7 @@ impl Upload {
         if let Staged::Memory(bytes) = &mut self.staged {
             let inline = std::mem::take(bytes);
             self.staged = Staged::Done;
-            let hash = ContentHash::from_bytes(self.hasher.clone().finalize().into());
+            let hash = ContentHash::from_bytes(self.digest()?);
             return Ok(Finished {
                 committed: Committed {
                     hash,
@@ -387,7 +389,7 @@ impl Upload {
         drop(file);
         crate::crashpoint("store.synced");
 
-        let hash = ContentHash::from_bytes(self.hasher.clone().finalize().into());
+        let hash = ContentHash::from_bytes(self.digest()?);
         let (dir, name) = hash.object_path();
         let sub = self.object_dir(&dir)?;
         match sub.symlink_metadata(&name) {
@@ -441,6 +443,13 @@ impl Upload {
                 "the upload is already finished",
             ))),
         }
+    }
+
+    /// The SHA-256 of every byte written.
+    fn digest(&mut self) -> Result<[u8; 32], StoreError> {
+        self.hasher.finish().ok_or_else(|| {
+            StoreError::io("hashing an upload")(io::Error::other("the hashing thread failed"))
+        })
     }
 
     fn remove_staged(&mut self) {
