@@ -16,7 +16,6 @@
 //! and `curl`; scripts/test installs them). Environment:
 //! `FERRY_BENCH_ROUNDS` (3), `FERRY_BENCH_MIB` (1024).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -43,7 +42,7 @@ mod util {
     }
 }
 
-use common::{env_or, print_table, write_random_file};
+use common::{env_or, print_table, timed_with_input, write_random_file};
 use peers::{Sshd, Vsftpd};
 
 const CIPHER: &str = "aes128-gcm@openssh.com";
@@ -231,32 +230,14 @@ fn main() {
 
 /// Runs `sftp` in batch mode as root with `commands`; returns the wall time.
 fn sftp(sshd: &Sshd, commands: &str) -> f64 {
-    let started = Instant::now();
-    let mut child = Command::new("sftp")
-        .args(["-q", "-b", "-", "-P", &sshd.port.to_string(), "-c", CIPHER])
+    let mut cmd = Command::new("sftp");
+    cmd.args(["-q", "-b", "-", "-P", &sshd.port.to_string(), "-c", CIPHER])
         .arg("-i")
         .arg(&sshd.client_key)
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
         .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .arg(format!("{}@127.0.0.1", sshd.user))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(commands.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "sftp failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed().as_secs_f64()
+        .arg(format!("{}@127.0.0.1", sshd.user));
+    timed_with_input(&mut cmd, commands, "sftp")
 }
 
 /// Runs `cmd` to its successful end; returns the wall time in seconds.

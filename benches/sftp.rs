@@ -21,27 +21,17 @@ use std::time::Instant;
 mod common;
 
 use common::{
-    Peer, env_or, free_port, print_table, wait_for_port, write_random_file, write_small_files,
+    Peer, env_or, free_port, print_table, timed_with_input, wait_for_port, write_random_file,
+    write_small_files,
 };
 
 /// Runs `sftp` with `commands` in batch mode; returns the wall time.
 fn sftp(peer: &Peer, key: &Path, cwd: &Path, commands: &str) -> f64 {
-    let started = Instant::now();
-    let mut child = sftp_command(peer, key, cwd).spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(commands.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}: sftp failed: {}",
-        peer.name,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed().as_secs_f64()
+    timed_with_input(
+        &mut sftp_command(peer, key, cwd),
+        commands,
+        &format!("{}: sftp", peer.name),
+    )
 }
 
 fn sftp_command(peer: &Peer, key: &Path, cwd: &Path) -> Command {

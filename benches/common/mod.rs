@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -102,4 +102,30 @@ pub fn print_table(peer: &str, rounds: usize, results: Vec<(&str, [Vec<f64>; 2])
         println!("| {what} | {f:.0} | {o:.0} | {:.2} |", f / o);
     }
     println!("\nEach round:\n{}", raw.join("\n"));
+}
+
+/// Runs `cmd` (an `sftp -b -` with its arguments, say) with `input` on its
+/// standard input to its successful end; returns the wall time in seconds.
+pub fn timed_with_input(cmd: &mut Command, input: &str, what: &str) -> f64 {
+    use std::process::Stdio;
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
 }
