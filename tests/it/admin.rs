@@ -16,6 +16,7 @@ struct Admin {
     env: Env,
     port: u16,
     ftp_port: u16,
+    sftp_port: u16,
     _server: Server,
 }
 
@@ -40,11 +41,13 @@ impl Admin {
                  [[tenants.{name}.partners.carol.accounts]]\nlogin = \"carol\"\npassword_hash = \"{SECRET_HASH}\"\n"
             )
         };
-        // One FTP listener for both tenants: logins name theirs, `alice@acme`.
-        let ftp_port = free_port();
+        // One FTP and one SFTP listener for both tenants: logins name
+        // theirs, `alice@acme`.
+        let (ftp_port, sftp_port) = (free_port(), free_port());
         env.write_config(&format!(
             "[server]\ndata_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken_file = \"operator.token\"\n\n\
-             [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\n\n{}\n{}",
+             [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\n\n\
+             [[listeners]]\nprotocol = \"sftp\"\naddress = \"127.0.0.1:{sftp_port}\"\n\n{}\n{}",
             tenant("acme"),
             tenant("globex")
         ));
@@ -53,6 +56,7 @@ impl Admin {
             env,
             port,
             ftp_port,
+            sftp_port,
             _server: server,
         }
     }
@@ -503,6 +507,7 @@ fn tenants_come_and_go_while_another_transfers() {
         env,
         port,
         ftp_port,
+        sftp_port: 0,
         _server: server,
     };
 
@@ -572,4 +577,58 @@ fn tenants_come_and_go_while_another_transfers() {
             .count("SELECT COUNT(*) FROM messages WHERE tenant = 'acme' AND direction = 'in'"),
         uploads
     );
+}
+
+/// An SFTP session (paramiko, password login) counts against the limit and
+/// is disconnected by a kick; the client's next request fails.
+#[test]
+fn an_sftp_session_is_limited_and_kicked() {
+    use std::io::{BufRead, Write};
+    let admin = Admin::start();
+    let mut held = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/sftp/hold.py"
+        ))
+        .args([
+            "127.0.0.1",
+            &admin.sftp_port.to_string(),
+            "alice@acme",
+            "alice-pass",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with paramiko is needed");
+    let mut out = std::io::BufReader::new(held.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+
+    let (_, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(sessions[0]["protocol"], "sftp");
+    // A second session of alice is over her limit of one.
+    let (_second, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("421"), "{reply}");
+
+    let id = sessions[0]["id"].as_u64().unwrap();
+    let (status, _) = admin.json(
+        ACME,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{id}"),
+        None,
+    );
+    assert_eq!(status, 200);
+    eventually("the kicked session gone", || {
+        let (_, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+        list["sessions"].as_array().unwrap().is_empty()
+    });
+    held.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let after: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(after["after"], "failed", "{after}");
+    let _ = held.wait();
 }
