@@ -83,9 +83,13 @@ pub fn key_matches(account: &Account, key: &russh::keys::PublicKey) -> bool {
     })
 }
 
-/// Failed logins per address, with bans. One per listener process-wide.
+/// Failed logins per address and per login, with bans. One per listener
+/// process-wide. A banned address may try no login; a banned login may be
+/// tried from no address (against a guesser who changes addresses).
 pub struct Guard {
     failures: Mutex<HashMap<IpAddr, Record>>,
+    /// By `login@tenant` where the tenant is known, else as typed.
+    logins: Mutex<HashMap<String, Record>>,
 }
 
 #[derive(Default)]
@@ -101,6 +105,7 @@ impl Default for Guard {
     fn default() -> Self {
         Guard {
             failures: Mutex::new(HashMap::new()),
+            logins: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -116,8 +121,19 @@ impl Guard {
             .is_some_and(|until| until > now)
     }
 
+    /// Whether the login `user` (as typed) of `tenant` is banned now.
+    pub fn login_banned(&self, user: &str, tenant: Option<&Tenant>) -> bool {
+        let now = Instant::now();
+        let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+        logins
+            .get(&login_key(user, tenant))
+            .and_then(|r| r.banned_until)
+            .is_some_and(|until| until > now)
+    }
+
     /// Records a failure, journals it in the tenant it was aimed at (if
-    /// known), and bans the address after `limits.login_failures` of them.
+    /// known), and bans the address, and the login, after
+    /// `limits.login_failures` of them each.
     pub fn failed(
         &self,
         addr: IpAddr,
@@ -128,9 +144,7 @@ impl Guard {
         protocol: &str,
     ) {
         let now = Instant::now();
-        let banned = {
-            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let record = failures.entry(addr).or_default();
+        let count = |record: &mut Record| {
             record.recent.retain(|t| now.duration_since(*t) < WINDOW);
             record.recent.push(now);
             if record.recent.len() as u32 >= limits.login_failures {
@@ -141,7 +155,22 @@ impl Guard {
                 false
             }
         };
-        tracing::warn!(%addr, user, protocol, banned, "login failed");
+        let banned = count(
+            self.failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(addr)
+                .or_default(),
+        );
+        let key = login_key(user, tenant);
+        let login_banned = count(
+            self.logins
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        tracing::warn!(%addr, user, protocol, banned, login_banned, "login failed");
         let Some(tenant) = tenant else { return };
         let mut events = vec![(
             EventKind::LoginFailed,
@@ -153,10 +182,26 @@ impl Guard {
                 json!({ "address": addr.to_string(), "seconds": limits.ban.as_secs(), "protocol": protocol }),
             ));
         }
+        if login_banned {
+            events.push((
+                EventKind::Banned,
+                json!({ "login": key, "seconds": limits.ban.as_secs(), "protocol": protocol }),
+            ));
+        }
         for (kind, detail) in events {
             if let Err(e) = journal.record_event(tenant.name(), kind, detail) {
                 tracing::error!(error = %crate::error_chain(&e), "cannot journal a failed login");
             }
         }
+    }
+}
+
+/// The key of a login in the guard: `alice@acme` whether it was typed as
+/// `alice` on a listener bound to acme or as `alice@acme`.
+fn login_key(user: &str, tenant: Option<&Tenant>) -> String {
+    let login = user.rsplit_once('@').map_or(user, |(login, _)| login);
+    match tenant {
+        Some(tenant) => format!("{login}@{}", tenant.name()),
+        None => user.to_owned(),
     }
 }

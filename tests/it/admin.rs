@@ -632,3 +632,59 @@ fn an_sftp_session_is_limited_and_kicked() {
     assert_eq!(after["after"], "failed", "{after}");
     let _ = held.wait();
 }
+
+/// Failed logins are counted per login as well as per address: a guesser
+/// who spreads five wrong passwords over two addresses gets the login
+/// blocked (even with the right password, from a third address), while
+/// those addresses may still log in as someone else. The ban is journaled.
+#[test]
+fn a_login_guessed_from_several_addresses_is_banned() {
+    let admin = Admin::start();
+    let script = r#"
+import ftplib, sys
+port = int(sys.argv[1])
+def login(source, user, password):
+    ftp = ftplib.FTP(source_address=(source, 0), timeout=20)
+    ftp.connect("127.0.0.1", port)
+    try:
+        ftp.login(user, password)
+        return "230"
+    except ftplib.error_perm as e:
+        return str(e)[:3]
+    finally:
+        ftp.close()
+wrong = [login(s, "alice@acme", "wrong") for s in ["127.0.0.2"] * 3 + ["127.0.0.3"] * 2]
+print(",".join(wrong))
+print(login("127.0.0.4", "alice@acme", "alice-pass"))
+print(login("127.0.0.3", "alice@globex", "alice-pass"))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &admin.ftp_port.to_string()])
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines[0], "530,530,530,530,530", "{lines:?}");
+    assert_eq!(
+        lines[1], "530",
+        "alice@acme is blocked even with her password: {lines:?}"
+    );
+    assert_eq!(
+        lines[2], "230",
+        "the addresses are not banned, other logins work: {lines:?}"
+    );
+    assert_eq!(
+        admin.env.count(
+            "SELECT COUNT(*) FROM events WHERE tenant = 'acme' AND kind = 'banned' AND detail LIKE '%alice@acme%'"
+        ),
+        1
+    );
+}

@@ -187,7 +187,7 @@ fn a_killed_upload_is_invisible_and_resumes_with_reput() {
 }
 
 /// Password logins through SSH_ASKPASS; repeated failures ban the address
-/// and both are journaled.
+/// and the login, and all of it is journaled.
 #[test]
 fn password_login_and_ban() {
     let s = SftpEnv::with(|config| {
@@ -215,9 +215,17 @@ fn password_login_and_ban() {
             .count("SELECT COUNT(*) FROM events WHERE kind = 'login-failed'"),
         3
     );
+    // Both the address and the login are banned, each journaled.
     assert_eq!(
-        s.env
-            .count("SELECT COUNT(*) FROM events WHERE kind = 'banned'"),
+        s.env.count(
+            "SELECT COUNT(*) FROM events WHERE kind = 'banned' AND detail LIKE '%\"address\"%'"
+        ),
+        1
+    );
+    assert_eq!(
+        s.env.count(
+            "SELECT COUNT(*) FROM events WHERE kind = 'banned' AND detail LIKE '%\"login\":\"alice@acme\"%'"
+        ),
         1
     );
 }

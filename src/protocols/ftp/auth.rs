@@ -64,6 +64,18 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
         return refuse_banned(s).await;
     }
     let candidate = login::resolve(&s.server.hub, s.server.listener.tenant.as_deref(), &user);
+    if s.server
+        .guard
+        .login_banned(&user, candidate.as_ref().map(|c| c.tenant.as_ref()))
+    {
+        return s
+            .control
+            .reply(
+                530,
+                "this login is blocked for a while after failed attempts",
+            )
+            .await;
+    }
     let ok = match &candidate {
         Some(c) if c.allows(s.peer.ip()) && (!needs_tls(c) || s.control.is_tls()) => {
             let account = c.account.clone();

@@ -155,6 +155,12 @@ impl russh::server::Handler for Connection {
             return Ok(Auth::reject());
         }
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
+        if self
+            .guard
+            .login_banned(user, candidate.as_ref().map(|c| c.tenant.as_ref()))
+        {
+            return Ok(Auth::reject());
+        }
         if let Some(c) = &candidate
             && c.account.key_and_password
             && self.key_verified.as_deref() != Some(user)
@@ -203,6 +209,12 @@ impl russh::server::Handler for Connection {
             return Ok(Auth::reject());
         }
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
+        if self
+            .guard
+            .login_banned(user, candidate.as_ref().map(|c| c.tenant.as_ref()))
+        {
+            return Ok(Auth::reject());
+        }
         match candidate {
             Some(c)
                 if login::key_matches(&c.account, key.public_key) && c.allows(self.peer.ip()) =>
