@@ -1,7 +1,6 @@
 //! The API's errors: a status and a message, sent as `{"error": "..."}`.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -60,27 +59,38 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON request body whose every problem (not JSON, not the expected
-/// shape, an unknown field, too large) is a `400` with serde's message.
+/// shape, an unknown field, too large) is a `400` with the reason. The
+/// body is read as JSON whatever its `Content-Type` says: `curl -d` sends a
+/// form type, and nothing else is ever accepted here anyway.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection_message(&rejection))),
-        }
-    }
-}
-
-fn rejection_message(rejection: &JsonRejection) -> String {
-    match rejection {
-        JsonRejection::BytesRejection(_) => format!(
-            "the request body could not be read (at most {} bytes): {}",
-            super::MAX_BODY,
-            rejection.body_text()
-        ),
-        _ => rejection.body_text(),
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the request body could not be read (at most {} bytes): {}",
+                    super::MAX_BODY,
+                    e.body_text()
+                ))
+            })?;
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut json)
+            .map(Body)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let at = if path == "." || path == "?" {
+                    String::new()
+                } else {
+                    format!(" at `{path}`")
+                };
+                ApiError::bad_request(format!(
+                    "the request body is not the JSON this route takes{at}: {}",
+                    e.into_inner()
+                ))
+            })
     }
 }

@@ -246,7 +246,10 @@ fn bad_requests_get_a_400_with_the_reason() {
     admin.put("acme", "report.csv", b"r\n");
     let resend = "/api/v1/tenants/acme/partners/bob/resend";
     for (body, says) in [
-        ("{not json", "Failed to parse the request body as JSON"),
+        (
+            "{not json",
+            "not the JSON this route takes: key must be a string",
+        ),
         (
             r#"{"file": "report.csv", "extra": 1}"#,
             "unknown field `extra`",
@@ -292,6 +295,19 @@ fn bad_requests_get_a_400_with_the_reason() {
     let (status, entry) = admin.json(ACME, "POST", resend, Some(r#"{"file": "report.csv"}"#));
     assert_eq!(status, 200, "{entry}");
     assert_eq!(entry["name"], "report.csv");
+    // As README shows it: `curl -d`, which says the body is a form.
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--max-time", "20", "-X", "POST"])
+        .args(["-H", &format!("Authorization: Bearer {ACME}")])
+        .args(["-d", r#"{"file": "report.csv"}"#])
+        .arg(format!("http://127.0.0.1:{}{resend}", admin.port))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
