@@ -28,6 +28,23 @@ pub use model::{
 use error::Source;
 use raw::{PartnerSection, ServerFile, TenantSection};
 
+/// Whether two configurations hold the same secrets (tokens, connector
+/// passwords). Secrets live in files and variables outside the
+/// configuration's text, so its digest cannot tell that one was rotated.
+pub fn same_secrets(a: &Config, b: &Config) -> bool {
+    fn secrets(config: &Config) -> Vec<Option<&Secret>> {
+        let mut all = vec![config.admin.as_ref().map(|a| &a.token)];
+        for tenant in config.tenants.values() {
+            all.push(tenant.api_token.as_ref());
+            for partner in tenant.partners.values() {
+                all.push(partner.connector.as_ref().and_then(|c| c.password.as_ref()));
+            }
+        }
+        all
+    }
+    secrets(a) == secrets(b)
+}
+
 /// Reads and validates the configuration rooted at the server file `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let server_source = read(path)?;

@@ -351,7 +351,8 @@ impl Hub {
     pub fn reload(&self, path: &Path) -> anyhow::Result<()> {
         let config = config::load(path)?;
         let current = self.snapshot();
-        if config.digest == current.config.digest {
+        if config.digest == current.config.digest && config::same_secrets(&config, &current.config)
+        {
             tracing::info!("configuration unchanged");
             // Plugin files and rollback pins live outside the configuration.
             self.sync_plugins()?;

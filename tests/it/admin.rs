@@ -704,3 +704,19 @@ print(login("127.0.0.3", "alice@globex", "alice-pass"))
         1
     );
 }
+
+/// A tenant's token is rotated by writing a new one and reloading: the old
+/// one stops working at once, the new one works, no restart.
+#[test]
+fn tokens_rotate_on_reload() {
+    let admin = Admin::start();
+    let rotated = "acme-rotated-0123456789abcdef";
+    std::fs::write(admin.env.path().join("acme.token"), rotated).unwrap();
+    let (status, reply) = admin.json(OPERATOR, "POST", "/api/v1/reload", None);
+    assert_eq!(status, 200, "{reply}");
+    let (status, _) = admin.call(Some(ACME), "GET", "/api/v1/tenants/acme", None);
+    assert_eq!(status, 401, "the old token is gone");
+    let (status, body) = admin.json(rotated, "GET", "/api/v1/tenants/acme", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "acme");
+}
