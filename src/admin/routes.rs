@@ -8,10 +8,13 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use super::State;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Body};
 use crate::journal::{Direction, MessageId, MessageQuery};
+use crate::tenant::Tenant;
 
 /// The document that describes these routes, checked in next to them.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -52,9 +55,30 @@ async fn openapi() -> impl IntoResponse {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ApiError::internal(&e))?
+    tokio::task::spawn_blocking(work).await.or_internal()?
+}
+
+/// Runs `work` on tenant `name`, if the caller may reach it, on a
+/// blocking thread: the shape of most handlers.
+async fn on_tenant<T: Send + 'static>(
+    state: &State,
+    caller: &Caller,
+    name: &str,
+    work: impl FnOnce(Arc<Tenant>) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let tenant = caller.tenant(state, name)?;
+    blocking(move || work(tenant)).await
+}
+
+/// Failures of the journal are ferry's, not the caller's.
+trait OrInternal<T> {
+    fn or_internal(self) -> ApiResult<T>;
+}
+
+impl<T, E: std::error::Error> OrInternal<T> for Result<T, E> {
+    fn or_internal(self) -> ApiResult<T> {
+        self.map_err(|e| ApiError::internal(&e))
+    }
 }
 
 async fn tenants(state: axum::extract::State<State>, caller: Caller) -> Json<Value> {
@@ -139,7 +163,6 @@ async fn messages(
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let tenant = caller.tenant(&state, &name)?;
     let direction = match query.direction.as_deref() {
         None => None,
         Some("in") => Some(Direction::In),
@@ -151,7 +174,7 @@ async fn messages(
         }
     };
     let limit = query.limit.unwrap_or(100).min(10_000);
-    blocking(move || {
+    on_tenant(&state, &caller, &name, move |tenant| {
         let messages = tenant
             .journal()
             .messages(&MessageQuery {
@@ -161,7 +184,7 @@ async fn messages(
                 limit: Some(limit),
                 ..MessageQuery::default()
             })
-            .map_err(|e| ApiError::internal(&e))?;
+            .or_internal()?;
         Ok(Json(json!({ "messages": messages })))
     })
     .await
@@ -172,8 +195,7 @@ async fn message(
     caller: Caller,
     Path((name, id)): Path<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &name)?;
-    blocking(move || {
+    on_tenant(&state, &caller, &name, move |tenant| {
         let journal = tenant.journal();
         // Scoped by tenant: another tenant's message id is not found.
         let message = journal
@@ -182,12 +204,12 @@ async fn message(
                 tenant: Some(tenant.name().to_owned()),
                 ..MessageQuery::default()
             })
-            .map_err(|e| ApiError::internal(&e))?
+            .or_internal()?
             .pop()
             .ok_or_else(|| ApiError::not_found(format!("no message {id} in this tenant")))?;
         let events = journal
             .message_events(tenant.name(), message.id)
-            .map_err(|e| ApiError::internal(&e))?;
+            .or_internal()?;
         Ok(Json(json!({ "message": message, "events": events })))
     })
     .await
@@ -198,12 +220,8 @@ async fn verify(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &name)?;
-    blocking(move || {
-        let report = tenant
-            .journal()
-            .verify(tenant.name())
-            .map_err(|e| ApiError::internal(&e))?;
+    on_tenant(&state, &caller, &name, move |tenant| {
+        let report = tenant.journal().verify(tenant.name()).or_internal()?;
         Ok(Json(json!({
             "tenant": report.tenant,
             "ok": report.problem.is_none(),
@@ -228,8 +246,7 @@ async fn resend(
     Path((name, partner)): Path<(String, String)>,
     Body(request): Body<ResendRequest>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &name)?;
-    blocking(move || {
+    on_tenant(&state, &caller, &name, move |tenant| {
         let entry = tenant
             .resend(&partner, &request.file, "admin-api")
             .map_err(|e| match e {
@@ -254,12 +271,8 @@ async fn dead_letters(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = caller.tenant(&state, &name)?;
-    blocking(move || {
-        let tasks = tenant
-            .journal()
-            .dead_tasks(tenant.name())
-            .map_err(|e| ApiError::internal(&e))?;
+    on_tenant(&state, &caller, &name, move |tenant| {
+        let tasks = tenant.journal().dead_tasks(tenant.name()).or_internal()?;
         let tasks: Vec<Value> = tasks
             .into_iter()
             .map(|t| {
@@ -288,7 +301,7 @@ async fn retry(
         let revived = tenant
             .journal()
             .revive_task(tenant.name(), task)
-            .map_err(|e| ApiError::internal(&e))?;
+            .or_internal()?;
         if !revived {
             return Err(ApiError::not_found(format!(
                 "no dead-lettered task {task} in this tenant"

@@ -161,6 +161,16 @@ fn open(config_path: &Path) -> anyhow::Result<std::sync::Arc<crate::tenant::Hub>
     Ok(crate::tenant::Hub::open(config)?)
 }
 
+/// Partner `name` of `tenant`, or an error naming both.
+fn partner(tenant: &crate::tenant::Tenant, name: &str) -> anyhow::Result<config::Partner> {
+    tenant
+        .config()
+        .partners
+        .get(name)
+        .cloned()
+        .with_context(|| format!("no partner `{name}` in tenant `{}`", tenant.name()))
+}
+
 /// The hub's tenant `name`, or an error naming the tenants there are.
 fn tenant(
     hub: &crate::tenant::Hub,

@@ -308,11 +308,7 @@ fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
-    let partner = tenant
-        .config()
-        .partners
-        .get(&args.partner)
-        .with_context(|| format!("no partner `{}` in tenant `{}`", args.partner, args.tenant))?;
+    let partner = super::partner(&tenant, &args.partner)?;
     let params = std::sync::Arc::clone(&partner.params);
     let limits = Limits {
         deadline: tenant.config().plugin_deadline,

@@ -24,14 +24,7 @@ pub struct PullArgs {
 pub fn pull(config: &Path, args: PullArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
-    let partner = tenant
-        .config()
-        .partners
-        .get(&args.partner)
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!("no partner `{}` in tenant `{}`", args.partner, args.tenant)
-        })?;
+    let partner = super::partner(&tenant, &args.partner)?;
     let pull = partner.pull.as_ref().ok_or_else(|| {
         anyhow::anyhow!("partner `{}` has no `pull` section to poll", args.partner)
     })?;
