@@ -87,8 +87,8 @@ impl Session {
                     // The ticket lives as long as the login, so its wait
                     // ends only with a kick.
                     let kicked = match &self.login {
-                        Some(login) => futures_either(login.ticket.kicked()),
-                        None => futures_either(std::future::pending()),
+                        Some(login) => boxed_wait(login.ticket.kicked()),
+                        None => boxed_wait(std::future::pending()),
                     };
                     let read = tokio::time::timeout(IDLE, self.control.read_line());
                     let line = tokio::select! {
@@ -344,8 +344,8 @@ const KNOWN: &[&str] = &[
     "RNTO", "SIZE", "MDTM", "MLST", "HASH", "XSHA256", "MKD", "XMKD", "RMD", "XRMD", "STAT",
 ];
 
-/// One future type for the kicked and the never-kicked case.
-fn futures_either(
+/// One future type for the wait of a logged-in session and of one that is not.
+fn boxed_wait(
     future: impl std::future::Future<Output = bool> + Send + 'static,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
     Box::pin(future)
