@@ -393,7 +393,8 @@ fn one_mailbox_over_sftp_and_ftp_with_completion_by_rename() {
 }
 
 /// A listener's certificate and key from PEM files: curl verifies the
-/// chain and the address against that certificate, and only that one.
+/// chain and the address against that certificate, and only that one; new
+/// files are served from the next handshake on.
 #[test]
 fn certificate_from_files() {
     let port = free_port();
@@ -431,4 +432,28 @@ fn certificate_from_files() {
     assert!(!curl(&[]).status.success());
     // No self-signed certificate was made: the configured one is in use.
     assert!(!env.data().join("tls").exists());
+
+    // Rotation: new files in place (the key first, as a careless operator
+    // might; the half-rotated pair is refused and the old one stays), then
+    // the next handshake serves the new certificate, without a restart.
+    std::fs::copy(env.path().join("cert.pem"), env.path().join("old.pem")).unwrap();
+    let next =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    std::fs::write(env.path().join("key.pem"), next.signing_key.serialize_pem()).unwrap();
+    let half = curl(&["--cacert", "old.pem"]);
+    assert!(
+        half.status.success(),
+        "a key without its certificate is not used"
+    );
+    std::fs::write(env.path().join("cert.pem"), next.cert.pem()).unwrap();
+    let rotated = curl(&["--cacert", "cert.pem"]);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(
+        !curl(&["--cacert", "old.pem"]).status.success(),
+        "the old certificate is no longer served"
+    );
 }
