@@ -520,3 +520,54 @@ fn an_upload_past_the_size_limit_fails_cleanly() {
         1
     );
 }
+
+/// Host key files replaced in `DATA_DIR/host_keys/` are served from the
+/// next connection on, without a restart; logins go on working.
+#[test]
+fn host_keys_rotate_without_a_restart() {
+    let s = SftpEnv::new();
+    let _server = s.env.serve();
+    let scan = || {
+        let out = Command::new("ssh-keyscan")
+            .args([
+                "-T",
+                "20",
+                "-t",
+                "ed25519",
+                "-p",
+                &s.port.to_string(),
+                "127.0.0.1",
+            ])
+            .output()
+            .expect("ssh-keyscan (openssh-client) is needed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        // `127.0.0.1 ssh-ed25519 AAAA...` (or `[127.0.0.1]:PORT ...`)
+        let key = text
+            .split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(key.starts_with("ssh-ed25519 "), "ssh-keyscan said: {text}");
+        key
+    };
+    let before = scan();
+    let replacement = s.env.path().join("new_host_key");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(&replacement)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::rename(
+        &replacement,
+        s.env.data().join("host_keys/ssh_host_ed25519_key"),
+    )
+    .unwrap();
+    let after = scan();
+    let public = std::fs::read_to_string(replacement.with_extension("pub")).unwrap();
+    assert_ne!(before, after, "the new key is served");
+    assert!(public.starts_with(&after), "{public} vs {after}");
+    s.sftp_ok("alice", "ls /\n");
+}

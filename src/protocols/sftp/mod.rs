@@ -45,11 +45,55 @@ pub async fn bind(
     listener: Listener,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
     let data_dir = hub.config().data_dir.clone();
-    let keys = tokio::task::spawn_blocking(move || keys::load_or_create(&data_dir)).await??;
+    let keys = {
+        let data_dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || keys::load_or_create(&data_dir)).await??
+    };
+    let config = HostKeys {
+        stamp: keys::stamp(&data_dir),
+        data_dir,
+        config: server_config(keys),
+    };
+    let tcp = TcpListener::bind(listener.address)
+        .await
+        .with_context(|| format!("binding the SFTP listener on {}", listener.address))?;
+    tracing::info!(address = %listener.address, tenant = ?listener.tenant, "SFTP listening");
+    Ok(accept(hub, listener, tcp, config))
+}
+
+/// The server configuration with the host keys as their files are: a
+/// connection after the files were replaced gets the new keys (rotation
+/// without a restart); files that cannot be read leave the keys in use.
+struct HostKeys {
+    data_dir: std::path::PathBuf,
+    stamp: keys::Stamp,
+    config: Arc<russh::server::Config>,
+}
+
+impl HostKeys {
+    fn current(&mut self) -> Arc<russh::server::Config> {
+        let now = keys::stamp(&self.data_dir);
+        if now != self.stamp {
+            self.stamp = now;
+            match keys::load(&self.data_dir) {
+                Ok(keys) => {
+                    tracing::info!("SSH host keys replaced");
+                    self.config = server_config(keys);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "new SSH host keys cannot be used; the current ones stay")
+                }
+            }
+        }
+        Arc::clone(&self.config)
+    }
+}
+
+fn server_config(keys: Vec<russh::keys::PrivateKey>) -> Arc<russh::server::Config> {
     let mut methods = MethodSet::empty();
     methods.push(MethodKind::PublicKey);
     methods.push(MethodKind::Password);
-    let config = Arc::new(russh::server::Config {
+    Arc::new(russh::server::Config {
         server_id: russh::SshId::Standard(Cow::Borrowed("SSH-2.0-ferry")),
         methods,
         keys,
@@ -64,20 +108,10 @@ pub async fn bind(
             ..Preferred::default()
         },
         ..Default::default()
-    });
-    let tcp = TcpListener::bind(listener.address)
-        .await
-        .with_context(|| format!("binding the SFTP listener on {}", listener.address))?;
-    tracing::info!(address = %listener.address, tenant = ?listener.tenant, "SFTP listening");
-    Ok(accept(hub, listener, tcp, config))
+    })
 }
 
-async fn accept(
-    hub: Arc<Hub>,
-    listener: Listener,
-    tcp: TcpListener,
-    config: Arc<russh::server::Config>,
-) {
+async fn accept(hub: Arc<Hub>, listener: Listener, tcp: TcpListener, mut keys: HostKeys) {
     let guard = Arc::new(Guard::default());
     loop {
         let (socket, peer) = match tcp.accept().await {
@@ -103,7 +137,7 @@ async fn accept(
             key_verified: None,
             channels: Vec::new(),
         };
-        let config = Arc::clone(&config);
+        let config = keys.current();
         tokio::spawn(async move {
             match russh::server::run_stream(config, socket, handler).await {
                 Ok(session) => {
