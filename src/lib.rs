@@ -6,6 +6,7 @@ pub mod config;
 pub mod connectors;
 mod fault;
 pub mod journal;
+pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod protocols;

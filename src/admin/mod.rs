@@ -14,7 +14,6 @@
 
 mod auth;
 mod error;
-mod metrics;
 mod routes;
 
 use std::future::Future;
@@ -26,8 +25,6 @@ use axum::extract::DefaultBodyLimit;
 
 use crate::config::Admin;
 use crate::tenant::Hub;
-
-pub use metrics::{Metrics, SessionGauge, metrics};
 
 /// The largest request body: the API takes small JSON documents only.
 const MAX_BODY: usize = 64 * 1024;

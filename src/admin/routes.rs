@@ -43,7 +43,7 @@ pub fn routes() -> axum::Router<State> {
             axum::routing::delete(kick),
         )
         .route("/api/v1/reload", post(reload))
-        .route("/metrics", get(super::metrics::scrape))
+        .route("/metrics", get(scrape))
         .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
 }
 
@@ -338,6 +338,29 @@ async fn kick(
     }
     tracing::info!(tenant = %tenant.name(), session = id, "session kicked through the admin API");
     Ok(Json(json!({ "session": id, "closing": true })))
+}
+
+/// `GET /metrics`: a tenant's token sees that tenant's series only.
+async fn scrape(
+    state: axum::extract::State<State>,
+    caller: Caller,
+) -> ApiResult<impl IntoResponse> {
+    let journal = Arc::clone(state.hub.journal());
+    let tasks = blocking(move || journal.open_tasks().or_internal()).await?;
+    let body = crate::metrics::metrics().render(
+        |tenant| match &caller {
+            Caller::Operator => true,
+            Caller::Tenant(own) => own == tenant,
+        },
+        &tasks,
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
 }
 
 async fn reload(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {

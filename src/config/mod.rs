@@ -280,7 +280,7 @@ fn admin(
         ));
         return None;
     }
-    let token = secret(
+    let token = token(
         source,
         "admin",
         ("token_file", &section.token_file),
@@ -288,17 +288,6 @@ fn admin(
         "the operator's API token",
         problems,
     );
-    if let Some(token) = &token
-        && token.expose().len() < 16
-    {
-        problems.push(source.problem(
-            section.token_file.as_ref().or(section.token_env.as_ref()).map(Spanned::span),
-            "admin",
-            "the operator's token is shorter than 16 characters; make one with `openssl rand -hex 32`"
-                .to_owned(),
-        ));
-        return None;
-    }
     Some(Admin {
         address: address?,
         token: token?,
@@ -693,7 +682,7 @@ fn tenant(
         }
     }
 
-    let api_token = secret(
+    let api_token = token(
         source,
         key,
         ("api_token_file", &section.api_token_file),
@@ -701,22 +690,6 @@ fn tenant(
         "the tenant's API token",
         problems,
     );
-    if let Some(token) = &api_token
-        && token.expose().len() < 16
-    {
-        problems.push(
-            source.problem(
-                section
-                    .api_token_file
-                    .as_ref()
-                    .or(section.api_token_env.as_ref())
-                    .map(Spanned::span),
-                &join_key(key, "api_token_file"),
-                "the token is shorter than 16 characters; make one with `openssl rand -hex 32`"
-                    .to_owned(),
-            ),
-        );
-    }
 
     if problems.len() > before {
         return None;
@@ -974,6 +947,28 @@ fn lexical_clean(path: &Path) -> PathBuf {
 
 /// An absolute, lexically clean path (plugin paths are compared with the
 /// paths file system events name).
+/// A bearer token: a [`secret`] of at least 16 characters.
+fn token(
+    source: &Source,
+    key: &str,
+    file: (&str, &Option<Spanned<String>>),
+    env: (&str, &Option<Spanned<String>>),
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Secret> {
+    let token = secret(source, key, file, env, what, problems)?;
+    if token.expose().len() >= 16 {
+        return Some(token);
+    }
+    let (given_key, given) = if file.1.is_some() { file } else { env };
+    problems.push(source.problem(
+        given.as_ref().map(Spanned::span),
+        &join_key(key, given_key),
+        "the token is shorter than 16 characters; make one with `openssl rand -hex 32`".to_owned(),
+    ));
+    None
+}
+
 /// A secret given by a file (`file_key`, relative to the file it is named
 /// in, a trailing newline dropped) or an environment variable (`env_key`),
 /// at most one of them. `None` when neither is given or it cannot be read

@@ -91,23 +91,21 @@ impl FtpRemote {
         let mut ftp = match connector.protocol {
             ConnectorProtocol::FtpsImplicit => {
                 let tls = RustlsConnector::from(tls_config(connector)?);
-                let mut ftp =
-                    implicit_with_timeout(addr, tls, &connector.host, timeout).map_err(failed)?;
-                let _ = ftp.get_ref().set_read_timeout(Some(timeout));
-                let _ = ftp.get_ref().set_write_timeout(Some(timeout));
-                // `AUTH TLS` sends these for explicit FTPS; implicit FTPS
-                // needs them too, or the server's data connections stay in
-                // clear text while ferry's speak TLS.
-                for command in ["PBSZ 0", "PROT P"] {
-                    ftp.custom_command(command, &[Status::CommandOk])
-                        .map_err(failed)?;
-                }
-                ftp
+                implicit_with_timeout(addr, tls, &connector.host, timeout).map_err(failed)?
             }
             _ => RustlsFtpStream::connect_timeout(addr, timeout).map_err(failed)?,
         };
         let _ = ftp.get_ref().set_read_timeout(Some(timeout));
         let _ = ftp.get_ref().set_write_timeout(Some(timeout));
+        if connector.protocol == ConnectorProtocol::FtpsImplicit {
+            // `AUTH TLS` sends these for explicit FTPS; implicit FTPS needs
+            // them too, or the server's data connections stay in clear text
+            // while ferry's speak TLS.
+            for command in ["PBSZ 0", "PROT P"] {
+                ftp.custom_command(command, &[Status::CommandOk])
+                    .map_err(failed)?;
+            }
+        }
         if connector.protocol == ConnectorProtocol::Ftps {
             let tls = RustlsConnector::from(tls_config(connector)?);
             ftp = ftp.into_secure(tls, &connector.host).map_err(failed)?;

@@ -206,7 +206,7 @@ pub fn poll_once(
 /// A poll whose files go to another partner's FTP server directly.
 fn fxp_poll(
     hub: &Hub,
-    tenant: &str,
+    tenant_name: &str,
     partner: &Partner,
     to: &str,
     remote: &mut dyn super::Remote,
@@ -215,9 +215,10 @@ fn fxp_poll(
     let (Some(pull), Some(connector)) = (&partner.pull, &partner.connector) else {
         return Err(format!("partner `{}` has no `pull`", partner.name));
     };
-    let target = hub
-        .tenant(tenant)
-        .and_then(|t| t.config().partners.get(to).cloned());
+    let Some(tenant) = hub.tenant(tenant_name) else {
+        return Err(format!("no tenant `{tenant_name}`"));
+    };
+    let target = tenant.config().partners.get(to).cloned();
     let Some((to_connector, push)) = target
         .as_ref()
         .and_then(|t| t.connector.as_ref().zip(t.push.as_ref()))
@@ -232,19 +233,15 @@ fn fxp_poll(
         error
     })?;
     let journal = hub.journal();
-    let stable = memory.stable(pull, &files);
+    let (stable, waiting) = memory.stable(pull, &files);
     let mut polled = Polled {
-        waiting: files
-            .iter()
-            .filter(|f| super::pull::wanted(pull, &f.name))
-            .count()
-            - stable.len(),
+        waiting,
         ..Polled::default()
     };
     for file in stable {
         let path = join(&pull.from, &file.name);
         let key = PulledKey {
-            tenant: tenant.to_owned(),
+            tenant: tenant_name.to_owned(),
             partner: partner.name.clone(),
             path: path.clone(),
             size: file.size,
@@ -255,7 +252,6 @@ fn fxp_poll(
             Ok(Some(pulled)) => {
                 // Moved before, but a crash came before the disposition.
                 if !pulled.disposed
-                    && let Some(tenant) = hub.tenant(tenant)
                     && let Err(error) =
                         super::pull::dispose(remote, &tenant, pull, &key, &file.name)
                 {
@@ -315,9 +311,7 @@ fn fxp_poll(
         }
         tracing::info!(path, to, size = file.size, "moved by FXP");
         polled.taken.push(file.name.clone());
-        if let Some(tenant) = hub.tenant(tenant)
-            && let Err(error) = super::pull::dispose(remote, &tenant, pull, &key, &file.name)
-        {
+        if let Err(error) = super::pull::dispose(remote, &tenant, pull, &key, &file.name) {
             tracing::warn!(%error, "cannot dispose of the source");
         }
     }

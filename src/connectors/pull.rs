@@ -52,8 +52,8 @@ pub fn poll_source(
         listed: files.len(),
         ..PullReport::default()
     };
-    let stable = memory.stable(pull, &files);
-    report.waiting = files.iter().filter(|f| wanted(pull, &f.name)).count() - stable.len();
+    let (stable, waiting) = memory.stable(pull, &files);
+    report.waiting = waiting;
     // A partial fetch of a file that changed or went away is of no use.
     memory.partial.retain(|(path, size, modified), _| {
         files.iter().any(|f| {
@@ -71,13 +71,13 @@ pub fn poll_source(
 }
 
 impl PollMemory {
-    /// The files of a listing that pass the stable rule, remembering this
-    /// listing for the next call.
+    /// The files of a listing that pass the stable rule, and how many
+    /// wanted ones do not yet; remembers this listing for the next call.
     pub(super) fn stable<'a>(
         &mut self,
         pull: &Pull,
         files: &'a [RemoteFile],
-    ) -> Vec<&'a RemoteFile> {
+    ) -> (Vec<&'a RemoteFile>, usize) {
         let names: HashSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
         let mut seen = HashMap::new();
         let mut stable = Vec::new();
@@ -95,8 +95,9 @@ impl PollMemory {
                 stable.push(file);
             }
         }
+        let waiting = seen.len() - stable.len();
         self.seen = seen;
-        stable
+        (stable, waiting)
     }
 }
 
@@ -193,7 +194,7 @@ fn pull_one(
     let ingested = tenant
         .commit_pulled(upload, &protocol, &source, &key, expected.as_ref())
         .map_err(|e| crate::error_chain(&e))?;
-    crate::admin::metrics().transfer(tenant.name(), &protocol, began.elapsed().as_secs_f64());
+    crate::metrics::metrics().transfer(tenant.name(), &protocol, began.elapsed().as_secs_f64());
     tracing::info!(tenant = tenant.name(), partner, path, size, message = %ingested.message, "pulled");
     if pull.then != Disposition::Leave {
         dispose(remote, tenant, pull, &key, &file.name)?;

@@ -376,7 +376,7 @@ impl Pipeline {
                         resumed_from = report.resumed_from, "pushed");
                     self.journal.finish_push(task, &message.partner, &detail)?;
                     let protocol = format!("{}-push", connector.protocol.as_str());
-                    let metrics = crate::admin::metrics();
+                    let metrics = crate::metrics::metrics();
                     metrics.sent(&task.tenant, &protocol, message.size);
                     metrics.transfer(&task.tenant, &protocol, report.seconds);
                     return Ok(Outcome::Done);

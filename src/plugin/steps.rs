@@ -71,7 +71,7 @@ impl PluginStep {
         let (plugin, services) = self.prepare(cx)?;
         let began = std::time::Instant::now();
         let outcome = call(&plugin, services, &FileMeta::of(cx.message));
-        crate::admin::metrics().plugin_call(
+        crate::metrics::metrics().plugin_call(
             &cx.message.tenant,
             self.slot.key.role.as_str(),
             began.elapsed().as_secs_f64(),

@@ -108,8 +108,7 @@ impl Hasher {
     }
 }
 
-/// Moves `sha` to a thread of its own; `None` (and the state back) if no
-/// thread can start.
+/// Moves `sha` to a thread of its own; gives it back if no thread can start.
 fn start(sha: Sha256) -> Result<State, Sha256> {
     let (chunks, incoming) = sync_channel::<Vec<u8>>(QUEUE);
     let (give_back, spare) = channel::<Vec<u8>>();

@@ -365,7 +365,7 @@ impl Tenant {
         let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
         let message = self.journal.record_received(&received)?;
-        crate::admin::metrics().received(self.name(), protocol, received.size);
+        crate::metrics::metrics().received(self.name(), protocol, received.size);
         let committed = Committed {
             hash: received.hash,
             size: received.size,
@@ -406,7 +406,7 @@ impl Tenant {
         }
         crate::crashpoint("pull.stored");
         let message = self.journal.record_pulled(&received, key)?;
-        crate::admin::metrics().received(self.name(), protocol, received.size);
+        crate::metrics::metrics().received(self.name(), protocol, received.size);
         crate::crashpoint("pull.journaled");
         Ok(Ingested {
             message,
@@ -460,7 +460,7 @@ impl Tenant {
     ) -> Result<MessageId, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
         let id = self.journal.record_pending(&received)?;
-        crate::admin::metrics().received(self.name(), protocol, received.size);
+        crate::metrics::metrics().received(self.name(), protocol, received.size);
         Ok(id)
     }
 
@@ -748,7 +748,7 @@ impl Tenant {
             source: source.to_owned(),
         })?;
         if complete {
-            crate::admin::metrics().sent(self.name(), protocol, bytes_read);
+            crate::metrics::metrics().sent(self.name(), protocol, bytes_read);
         }
         Ok(())
     }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::watch;
 
-use crate::admin::SessionGauge;
 use crate::journal::Timestamp;
+use crate::metrics::SessionGauge;
 
 /// What the admin API shows of a session.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -106,7 +106,7 @@ impl Sessions {
             id,
             sessions: Arc::downgrade(self),
             kicked,
-            _gauge: crate::admin::metrics().session(who.tenant, who.protocol),
+            _gauge: crate::metrics::metrics().session(who.tenant, who.protocol),
         })
     }
 

@@ -86,9 +86,12 @@ impl Session {
                     // session between commands; a transfer runs to its end.
                     // The ticket lives as long as the login, so its wait
                     // ends only with a kick.
-                    let kicked = match &self.login {
-                        Some(login) => boxed_wait(login.ticket.kicked()),
-                        None => boxed_wait(std::future::pending()),
+                    let kicked = self.login.as_ref().map(|l| l.ticket.kicked());
+                    let kicked = async {
+                        match kicked {
+                            Some(kicked) => kicked.await,
+                            None => std::future::pending().await,
+                        }
                     };
                     let read = tokio::time::timeout(IDLE, self.control.read_line());
                     let line = tokio::select! {
@@ -343,10 +346,3 @@ const KNOWN: &[&str] = &[
     "PORT", "EPRT", "REST", "STOR", "APPE", "RETR", "LIST", "NLST", "MLSD", "ABOR", "DELE", "RNFR",
     "RNTO", "SIZE", "MDTM", "MLST", "HASH", "XSHA256", "MKD", "XMKD", "RMD", "XRMD", "STAT",
 ];
-
-/// One future type for the wait of a logged-in session and of one that is not.
-fn boxed_wait(
-    future: impl std::future::Future<Output = bool> + Send + 'static,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
-    Box::pin(future)
-}

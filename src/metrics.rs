@@ -1,23 +1,14 @@
-//! Prometheus metrics, by tenant and protocol, in the text format at
-//! `/metrics`.
+//! Prometheus metrics, by tenant and protocol, in the text format the
+//! admin API serves at `/metrics`.
 //!
 //! Counters live in one process-wide registry keyed by tenant; protocols,
 //! connectors, the pipeline and the plugin host add to it through the
 //! methods of [`Metrics`]. What the journal already knows (pipeline tasks
-//! waiting or dead-lettered) is read from it at scrape time instead. A
-//! tenant's token scrapes that tenant's series only.
+//! waiting or dead-lettered) is passed in at scrape time instead.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
-
-use axum::extract::State as AxumState;
-use axum::http::header;
-use axum::response::IntoResponse;
-
-use super::State;
-use super::auth::Caller;
-use super::error::ApiError;
 
 /// The registry.
 #[derive(Default)]
@@ -60,8 +51,15 @@ pub fn metrics() -> &'static Metrics {
 impl Metrics {
     fn flow(&self, tenant: &str, protocol: &str, change: impl FnOnce(&mut Flow)) {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let flows = &mut tenants.entry(tenant.to_owned()).or_default().flows;
-        change(flows.entry(protocol.to_owned()).or_default());
+        // Keys are allocated once per tenant and protocol, not per call.
+        if !tenants.contains_key(tenant) {
+            tenants.insert(tenant.to_owned(), TenantMetrics::default());
+        }
+        let flows = &mut tenants.get_mut(tenant).expect("just inserted").flows;
+        if !flows.contains_key(protocol) {
+            flows.insert(protocol.to_owned(), Flow::default());
+        }
+        change(flows.get_mut(protocol).expect("just inserted"));
     }
 
     /// A file stored for a tenant (an upload, a pull, a local put).
@@ -109,7 +107,11 @@ impl Metrics {
     }
 
     /// The text format, for the tenants `visible` says.
-    fn render(&self, visible: impl Fn(&str) -> bool, tasks: &[(String, String, u64)]) -> String {
+    pub fn render(
+        &self,
+        visible: impl Fn(&str) -> bool,
+        tasks: &[(String, String, u64)],
+    ) -> String {
         let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         type Get = fn(&Flow) -> String;
@@ -234,32 +236,6 @@ impl Drop for SessionGauge {
         let (tenant, protocol) = &*self.key;
         self.metrics.flow(tenant, protocol, |f| f.sessions -= 1);
     }
-}
-
-/// `GET /metrics`.
-pub async fn scrape(
-    state: AxumState<State>,
-    caller: Caller,
-) -> Result<impl IntoResponse, ApiError> {
-    let journal = std::sync::Arc::clone(state.hub.journal());
-    let tasks = tokio::task::spawn_blocking(move || journal.open_tasks())
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    let body = metrics().render(
-        |tenant| match &caller {
-            Caller::Operator => true,
-            Caller::Tenant(own) => own == tenant,
-        },
-        &tasks,
-    );
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    ))
 }
 
 #[cfg(test)]
