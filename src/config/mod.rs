@@ -22,7 +22,7 @@ pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
     IpNet, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable,
-    Tenant,
+    Tenant, UsageLimits,
 };
 
 use error::Source;
@@ -540,6 +540,45 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
     limits
 }
 
+/// `quota`, `upload_rate` and `download_rate` of a tenant or partner section.
+fn usage_limits(
+    source: &Source,
+    key: &str,
+    [quota, upload, download]: [&Option<Spanned<String>>; 3],
+    problems: &mut Vec<Problem>,
+) -> UsageLimits {
+    let mut read = |name: &str, value: &Option<Spanned<String>>, rate: bool| {
+        let value = value.as_ref()?;
+        let text = value.get_ref().trim();
+        let text = if rate {
+            text.strip_suffix("/s").unwrap_or(text)
+        } else {
+            text
+        };
+        match parse_size(text) {
+            Some(bytes) if bytes > 0 => Some(bytes),
+            _ => {
+                let expected = if rate {
+                    "a rate such as 512KiB/s or 10MiB/s, above 0"
+                } else {
+                    "a size such as 512MiB or 10GiB, above 0"
+                };
+                problems.push(source.problem(
+                    Some(value.span()),
+                    &join_key(key, name),
+                    format!("`{}` is not {expected}", value.get_ref()),
+                ));
+                None
+            }
+        }
+    };
+    UsageLimits {
+        quota: read("quota", quota, false),
+        upload_rate: read("upload_rate", upload, true),
+        download_rate: read("download_rate", download, true),
+    }
+}
+
 /// Parses `1234`, `64KiB`, `512MiB`, `10GiB`, `2TiB` (also KB/MB/GB/TB as powers of 1000).
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -682,6 +721,25 @@ fn tenant(
         }
     }
 
+    let usage = usage_limits(
+        source,
+        key,
+        [&section.quota, &section.upload_rate, &section.download_rate],
+        problems,
+    );
+    let mut max_connector_transfers = None;
+    if let Some(n) = &section.max_connector_transfers {
+        if *n.get_ref() >= 1 {
+            max_connector_transfers = Some(*n.get_ref());
+        } else {
+            problems.push(source.problem(
+                Some(n.span()),
+                &join_key(key, "max_connector_transfers"),
+                "0 is out of range, expected at least 1".to_owned(),
+            ));
+        }
+    }
+
     let api_token = token(
         source,
         key,
@@ -703,6 +761,8 @@ fn tenant(
         plugin_memory,
         require_tls: section.require_tls.unwrap_or(false),
         max_sessions: section.max_sessions.map(Spanned::into_inner),
+        usage,
+        max_connector_transfers,
         api_token,
         partners,
     })
@@ -914,6 +974,12 @@ fn partner(
         accounts,
         allow_from,
         max_sessions: section.max_sessions.as_ref().map(|m| *m.get_ref()),
+        usage: usage_limits(
+            source,
+            key,
+            [&section.quota, &section.upload_rate, &section.download_rate],
+            problems,
+        ),
         routes,
         receipts: section.receipts.unwrap_or(true),
         sha256_files: section.sha256_files.unwrap_or(false),

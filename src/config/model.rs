@@ -116,6 +116,10 @@ pub struct Tenant {
     pub require_tls: bool,
     /// Logged-in sessions of all its partners together, at most.
     pub max_sessions: Option<u32>,
+    /// Storage and bandwidth of all its partners together.
+    pub usage: UsageLimits,
+    /// Pushes and pulls running at once, at most.
+    pub max_connector_transfers: Option<u32>,
     /// The bearer token that reaches this tenant, and only it, in the admin API.
     pub api_token: Option<Secret>,
     pub partners: BTreeMap<String, Partner>,
@@ -132,6 +136,18 @@ impl Tenant {
                 .map(|account| (partner, account))
         })
     }
+}
+
+/// What a tenant, or one partner of it, may use; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageLimits {
+    /// Bytes kept of what was received (uploads and pulls), until retention
+    /// removes them.
+    pub quota: Option<u64>,
+    /// Bytes per second received from clients.
+    pub upload_rate: Option<u64>,
+    /// Bytes per second sent to clients.
+    pub download_rate: Option<u64>,
 }
 
 /// How a partner signals that an upload is complete.
@@ -158,6 +174,8 @@ pub struct Partner {
     pub accounts: Vec<Account>,
     /// Logged-in sessions of its accounts together, at most.
     pub max_sessions: Option<u32>,
+    /// Storage and bandwidth of its sessions together.
+    pub usage: UsageLimits,
     /// Where its logins may come from; anywhere when empty.
     pub allow_from: Vec<IpNet>,
     pub routes: Vec<Route>,

@@ -97,6 +97,18 @@ pub struct TenantSection {
     /// Logged-in sessions of the tenant's partners together, at most.
     #[serde(default)]
     pub max_sessions: Option<Spanned<u32>>,
+    /// Bytes the tenant keeps of what its partners sent, at most (`10GiB`).
+    #[serde(default)]
+    pub quota: Option<Spanned<String>>,
+    /// Bytes per second into the tenant, all sessions together (`50MiB/s`).
+    #[serde(default)]
+    pub upload_rate: Option<Spanned<String>>,
+    /// Bytes per second out of the tenant, all sessions together.
+    #[serde(default)]
+    pub download_rate: Option<Spanned<String>>,
+    /// Pushes and pulls to partners' servers running at once, at most.
+    #[serde(default)]
+    pub max_connector_transfers: Option<Spanned<u32>>,
     /// The bearer token of the tenant's own admin API access.
     #[serde(default)]
     pub api_token_file: Option<Spanned<String>>,
@@ -114,6 +126,15 @@ pub struct PartnerSection {
     /// Logged-in sessions of the partner's accounts together, at most.
     #[serde(default)]
     pub max_sessions: Option<Spanned<u32>>,
+    /// Bytes the tenant keeps of what this partner sent, at most.
+    #[serde(default)]
+    pub quota: Option<Spanned<String>>,
+    /// Bytes per second from this partner's sessions together.
+    #[serde(default)]
+    pub upload_rate: Option<Spanned<String>>,
+    /// Bytes per second to this partner's sessions together.
+    #[serde(default)]
+    pub download_rate: Option<Spanned<String>>,
     /// Addresses (`192.0.2.7`) and networks (`10.0.0.0/8`) the partner's
     /// logins may come from; any address when empty.
     #[serde(default)]

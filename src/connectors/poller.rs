@@ -111,6 +111,11 @@ fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
             std::thread::sleep(TICK.min(due.duration_since(SystemTime::now()).unwrap_or_default()));
             continue;
         }
+        // A poll waits while its tenant's `max_connector_transfers` run.
+        let Some(_slot) = hub.tenant(tenant).and_then(|t| t.connector_slot()) else {
+            std::thread::sleep(TICK);
+            continue;
+        };
         let span = tracing::info_span!("pull", tenant, partner);
         let _enter = span.enter();
         // Problems are logged by the poll and retried by the next one.

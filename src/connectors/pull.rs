@@ -12,7 +12,7 @@ use super::{Remote, RemoteFile, join};
 use crate::config::{Disposition, Pull, Stable};
 use crate::journal::{MessageId, PulledKey};
 use crate::store::ContentHash;
-use crate::tenant::{MailboxPath, PendingUpload, Tenant};
+use crate::tenant::{MailboxPath, PendingUpload, Tenant, Throttle, Way};
 
 /// What a poll remembers until the next one: the size and time each file
 /// had, for the `unchanged` rule, and the bytes of fetches that were cut.
@@ -163,7 +163,8 @@ fn pull_one(
         tracing::info!(path, resumed_from, "continuing a fetch that was cut");
     }
     let began = std::time::Instant::now();
-    let copied = remote.get(&path, resumed_from, &mut Cut::new(&mut upload));
+    let throttle = tenant.throttle(partner, Way::Up);
+    let copied = remote.get(&path, resumed_from, &mut Cut::new(&mut upload, throttle));
     let size = upload.size();
     match copied {
         Ok(_) if size == file.size => {}
@@ -204,15 +205,22 @@ fn pull_one(
 
 /// The sink of a fetch. With the test fault `pull.cut`, the first fetch of
 /// the process fails after 1 MiB, as a dropped connection would.
+/// The upload as a pull writes it: within the tenant's and partner's
+/// upload rates, and cut short by the `pull.cut` fault.
 struct Cut<'a> {
     sink: &'a mut PendingUpload,
     cut_at: Option<u64>,
+    throttle: Throttle,
 }
 
 impl<'a> Cut<'a> {
-    fn new(sink: &'a mut PendingUpload) -> Cut<'a> {
+    fn new(sink: &'a mut PendingUpload, throttle: Throttle) -> Cut<'a> {
         let cut_at = crate::fault::once("pull.cut").then_some(1 << 20);
-        Cut { sink, cut_at }
+        Cut {
+            sink,
+            cut_at,
+            throttle,
+        }
     }
 }
 
@@ -229,7 +237,9 @@ impl Write for Cut<'_> {
             let n = buf.len().min(room as usize);
             return self.sink.write(&buf[..n]);
         }
-        self.sink.write(buf)
+        let n = self.sink.write(buf)?;
+        self.throttle.pace_blocking(n);
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -7,6 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use super::{ConnectorError, Remote, Result, join};
 use crate::config::Push;
+use crate::tenant::Throttle;
 
 /// What a push did, for the journal.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -62,6 +63,7 @@ pub fn push_file<C: Read + Seek>(
     file: &Outgoing<'_>,
     content: &mut C,
     attempts: &mut Attempts,
+    throttle: Option<&Throttle>,
 ) -> Result<PushReport> {
     let Outgoing { name, size, sha256 } = *file;
     let retry = attempts.retry;
@@ -94,7 +96,7 @@ pub fn push_file<C: Read + Seek>(
         .seek(SeekFrom::Start(offset))
         .map_err(|e| ConnectorError::Local(e.to_string()))?;
     report.resumed_from = offset;
-    let mut source = Paced(content.take(size - offset));
+    let mut source = Paced(content.take(size - offset), throttle);
     remote.put(&temp, offset, &mut source, &mut attempts.confirmed)?;
     let written = remote.size(&temp)?;
     if written != Some(size) {
@@ -139,13 +141,19 @@ fn verify_hash(remote: &mut dyn Remote, path: &str, sha256: &str) -> Result<&'st
 
 /// The bytes of a push, read as they are; with the test fault `push.slow`
 /// each read waits a little, so that a test can stop ferry mid-transfer.
-struct Paced<R>(R);
+/// The content as a push reads it: within the tenant's and partner's
+/// download rates, and slowed down by the `push.slow` fault.
+struct Paced<'a, R>(R, Option<&'a Throttle>);
 
-impl<R: Read> Read for Paced<R> {
+impl<R: Read> Read for Paced<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if crate::fault::check("push.slow").is_err() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        self.0.read(buf)
+        let n = self.0.read(buf)?;
+        if let Some(throttle) = self.1 {
+            throttle.pace_blocking(n);
+        }
+        Ok(n)
     }
 }

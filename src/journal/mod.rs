@@ -587,8 +587,14 @@ pub trait Journal: Send + Sync {
     /// Records an upload that failed before its commit.
     fn record_upload_failed(&self, failed: &UploadFailed) -> Result<MessageId>;
 
-    /// Tasks due at `now`, oldest first, leaving out the ids in `busy`.
-    fn due_tasks(&self, now: Timestamp, busy: &[i64], limit: usize) -> Result<Vec<Task>>;
+    /// Tasks of `tenant` due at `now`, oldest first, leaving out the ids in `busy`.
+    fn due_tasks(
+        &self,
+        tenant: &str,
+        now: Timestamp,
+        busy: &[i64],
+        limit: usize,
+    ) -> Result<Vec<Task>>;
 
     /// When the next task is due, if any is pending.
     fn next_due(&self) -> Result<Option<Timestamp>>;
@@ -747,6 +753,11 @@ pub trait Journal: Send + Sync {
 
     /// Tenants that have events.
     fn tenants(&self) -> Result<Vec<String>>;
+
+    /// Bytes received from each partner of `tenant` (uploads and pulls,
+    /// stored, rejected or not) since `since`, or ever: what counts against
+    /// a storage quota.
+    fn received_bytes(&self, tenant: &str, since: Option<Timestamp>) -> Result<Vec<(String, u64)>>;
 
     /// Recomputes a tenant's chain.
     fn verify(&self, tenant: &str) -> Result<ChainReport>;

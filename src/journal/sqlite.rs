@@ -82,6 +82,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     last_error  TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks(state, next_at);
+-- Each tenant's due tasks, for the pipeline to share its workers fairly.
+CREATE INDEX IF NOT EXISTS tasks_due_by_tenant ON tasks(tenant, state, next_at);
 
 CREATE TABLE IF NOT EXISTS inline_content (
     tenant      TEXT NOT NULL,
@@ -817,13 +819,20 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn due_tasks(&self, now: Timestamp, busy: &[i64], limit: usize) -> Result<Vec<Task>> {
+    fn due_tasks(
+        &self,
+        tenant: &str,
+        now: Timestamp,
+        busy: &[i64],
+        limit: usize,
+    ) -> Result<Vec<Task>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
             "SELECT id, tenant, message, step, attempts FROM tasks
-             WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+             WHERE tenant = ?1 AND state = 'pending' AND next_at <= ?2
+             ORDER BY next_at, id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![now.0, (limit + busy.len()) as i64], |row| {
+        let rows = stmt.query_map(params![tenant, now.0, (limit + busy.len()) as i64], |row| {
             let step: String = row.get(3)?;
             Ok((|| {
                 Ok(Task {
@@ -1850,6 +1859,23 @@ impl Journal for SqliteJournal {
             "SELECT tenant FROM chain_heads UNION SELECT DISTINCT tenant FROM events ORDER BY 1",
         )?;
         let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn received_bytes(&self, tenant: &str, since: Option<Timestamp>) -> Result<Vec<(String, u64)>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT partner, SUM(size) FROM messages
+             WHERE tenant = ?1 AND direction = 'in' AND sha256 IS NOT NULL AND state != 'failed'
+               AND created_at >= ?2
+             GROUP BY partner",
+        )?;
+        let rows = stmt.query_map(params![tenant, since.map_or(i64::MIN, |t| t.0)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?.max(0) as u64,
+            ))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -1,8 +1,8 @@
 //! The executor: takes due tasks from the journal, runs the step, records
 //! the outcome.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -19,6 +19,13 @@ use crate::store::Store;
 pub trait StepSource: Send + Sync {
     fn resolve(&self, tenant: &str) -> Option<(Arc<config::Tenant>, Store, StepsFor)>;
     fn max_attempts(&self) -> u32;
+    /// The tenants whose tasks run, in no particular order.
+    fn tenants(&self) -> Vec<String>;
+    /// The right to run one push of `tenant` now, within its
+    /// `max_connector_transfers`.
+    fn connector_slot(&self, tenant: &str) -> Option<crate::tenant::ConnectorSlot>;
+    /// The buckets a push to `partner` of `tenant` draws from.
+    fn push_throttle(&self, tenant: &str, partner: &str) -> Option<crate::tenant::Throttle>;
 }
 
 /// Picks the steps for a partner of a tenant.
@@ -31,9 +38,47 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct Pipeline {
     journal: Arc<dyn Journal>,
     source: Arc<dyn StepSource>,
-    busy: Mutex<HashSet<i64>>,
+    busy: Mutex<Busy>,
     wake: Condvar,
     stopping: AtomicBool,
+    /// Worker threads started.
+    workers: AtomicU32,
+    /// Which tenant looks for work first, among those with as many tasks
+    /// running: turns, so that none always goes first.
+    turn: AtomicUsize,
+}
+
+/// The tasks this process's workers hold.
+#[derive(Default)]
+struct Busy {
+    ids: HashSet<i64>,
+    by_tenant: HashMap<String, u32>,
+}
+
+/// A task a worker took, with the connector slot a push needs.
+struct Claimed {
+    task: Task,
+    _slot: Option<crate::tenant::ConnectorSlot>,
+}
+
+/// Due tasks of one tenant looked at per claim: enough to find one that
+/// is not a push waiting for a connector slot.
+const CANDIDATES: usize = 8;
+
+/// How much less CPU priority the workers have than the threads serving
+/// sessions (nice 10: about a tenth of the weight under Linux's scheduler).
+/// Pipeline steps are background work, and a plugin that spins until its
+/// deadline must not take a core away from another tenant's transfer.
+const WORKER_NICE: i32 = 10;
+
+fn lower_priority() {
+    // On Linux a thread id names the thread alone; failing leaves the worker
+    // at the normal priority, which only matters under contention.
+    if let Err(e) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICE)
+    {
+        tracing::debug!(error = %e, "cannot lower the pipeline workers' priority");
+    }
 }
 
 /// What running one task came to.
@@ -48,9 +93,11 @@ impl Pipeline {
         Arc::new(Pipeline {
             journal,
             source,
-            busy: Mutex::new(HashSet::new()),
+            busy: Mutex::default(),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
+            workers: AtomicU32::new(0),
+            turn: AtomicUsize::new(0),
         })
     }
 
@@ -62,12 +109,16 @@ impl Pipeline {
 
     /// Starts `n` worker threads that run until [`Pipeline::stop`].
     pub fn spawn_workers(self: &Arc<Self>, n: u32) -> Vec<std::thread::JoinHandle<()>> {
+        self.workers.fetch_add(n, Ordering::SeqCst);
         (0..n)
             .map(|i| {
                 let pipeline = Arc::clone(self);
                 std::thread::Builder::new()
                     .name(format!("pipeline-{i}"))
-                    .spawn(move || pipeline.work())
+                    .spawn(move || {
+                        lower_priority();
+                        pipeline.work()
+                    })
                     .expect("spawning a pipeline thread")
             })
             .collect()
@@ -81,9 +132,9 @@ impl Pipeline {
     fn work(&self) {
         while !self.stopping.load(Ordering::SeqCst) {
             match self.claim() {
-                Ok(Some(task)) => {
-                    self.run(&task);
-                    self.release(task.id);
+                Ok(Some(claimed)) => {
+                    self.run(&claimed.task);
+                    self.release(claimed);
                 }
                 Ok(None) => self.idle(),
                 Err(e) => {
@@ -99,22 +150,57 @@ impl Pipeline {
         let _unused = self.wake.wait_timeout(busy, POLL);
     }
 
-    /// Takes one due task no other worker of this process holds.
-    fn claim(&self) -> Result<Option<Task>, JournalError> {
+    /// Takes one due task no other worker of this process holds, sharing
+    /// the workers between tenants: the tenant with the fewest tasks
+    /// running goes first, and while several tenants are configured none
+    /// may hold every worker, so that a tenant whose plugins spin until
+    /// their deadline or whose partner's server hangs cannot stall the
+    /// others. A push waits (due, unclaimed) while its tenant's
+    /// `max_connector_transfers` run; the worker moves on to other work.
+    fn claim(&self) -> Result<Option<Claimed>, JournalError> {
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let held: Vec<i64> = busy.iter().copied().collect();
-        let task = self.journal.due_tasks(Timestamp::now(), &held, 1)?.pop();
-        if let Some(task) = &task {
-            busy.insert(task.id);
+        let held: Vec<i64> = busy.ids.iter().copied().collect();
+        let mut tenants = self.source.tenants();
+        if tenants.is_empty() {
+            return Ok(None);
         }
-        Ok(task)
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed) % tenants.len();
+        tenants.rotate_left(turn);
+        let running = |busy: &Busy, tenant: &str| busy.by_tenant.get(tenant).copied().unwrap_or(0);
+        tenants.sort_by_key(|tenant| running(&busy, tenant));
+        let workers = self.workers.load(Ordering::SeqCst);
+        let share = if workers > 1 && tenants.len() > 1 {
+            workers - 1
+        } else {
+            u32::MAX
+        };
+        let now = Timestamp::now();
+        for tenant in tenants {
+            if running(&busy, &tenant) >= share {
+                continue;
+            }
+            for task in self.journal.due_tasks(&tenant, now, &held, CANDIDATES)? {
+                let slot = match task.step {
+                    Step::Push => match self.source.connector_slot(&tenant) {
+                        Some(slot) => Some(slot),
+                        None => continue,
+                    },
+                    _ => None,
+                };
+                busy.ids.insert(task.id);
+                *busy.by_tenant.entry(tenant.clone()).or_default() += 1;
+                return Ok(Some(Claimed { task, _slot: slot }));
+            }
+        }
+        Ok(None)
     }
 
-    fn release(&self, id: i64) {
-        self.busy
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+    fn release(&self, claimed: Claimed) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.ids.remove(&claimed.task.id);
+        if let Some(n) = busy.by_tenant.get_mut(&claimed.task.tenant) {
+            *n = n.saturating_sub(1);
+        }
         // Finishing a task often queues the next step of its message: the
         // worker that finished it looks for that at once, without a wake-up.
     }
@@ -123,9 +209,9 @@ impl Pipeline {
     /// how many ran. For `ferry put` when no server is running.
     pub fn drain(&self) -> Result<usize, JournalError> {
         let mut ran = 0;
-        while let Some(task) = self.claim()? {
-            self.run(&task);
-            self.release(task.id);
+        while let Some(claimed) = self.claim()? {
+            self.run(&claimed.task);
+            self.release(claimed);
             ran += 1;
         }
         Ok(ran)
@@ -342,6 +428,7 @@ impl Pipeline {
         // looking, is a stall. The first failure is not counted: there is
         // nothing yet to compare with.
         let (mut stalled, mut furthest) = (0, None::<u64>);
+        let throttle = self.source.push_throttle(&task.tenant, &message.partner);
         for attempt in 0..QUICK_ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(100 * u64::from(stalled + 1)));
@@ -364,6 +451,7 @@ impl Pipeline {
                         },
                         &mut content,
                         &mut attempts,
+                        throttle.as_ref(),
                     )
                     .map_err(|e| crate::error_chain(&e))
                 });

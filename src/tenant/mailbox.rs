@@ -14,6 +14,8 @@ use crate::journal::{
 };
 use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
+use super::usage::{ConnectorSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way};
+
 /// The longest file name accepted, in bytes, as on common file systems.
 pub const MAX_NAME: usize = 255;
 /// The longest path accepted, in bytes.
@@ -39,6 +41,17 @@ pub enum MailboxError {
     Read(#[source] io::Error),
     #[error("the upload was refused: {0}")]
     Rejected(String),
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
+}
+
+impl From<QuotaError> for MailboxError {
+    fn from(e: QuotaError) -> MailboxError {
+        match e {
+            QuotaError::Exceeded(e) => MailboxError::Quota(e),
+            QuotaError::Journal(e) => MailboxError::Journal(e),
+        }
+    }
 }
 
 /// A checked path inside a partner's mailbox view.
@@ -152,6 +165,7 @@ pub struct Tenant {
     store: Store,
     pub(super) journal: Arc<dyn Journal>,
     max_file_size: Option<u64>,
+    meter: Arc<TenantMeter>,
 }
 
 /// An upload in progress into a partner's inbox. Write to it, then pass it
@@ -160,6 +174,8 @@ pub struct PendingUpload {
     partner: String,
     name: String,
     upload: Upload,
+    /// What the quotas left when the upload began.
+    room: Option<Room>,
 }
 
 impl PendingUpload {
@@ -170,6 +186,14 @@ impl PendingUpload {
 
 impl Write for PendingUpload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(room) = &self.room
+            && self.upload.size() + buf.len() as u64 > room.bytes
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::QuotaExceeded,
+                room.exceeded.clone(),
+            ));
+        }
         self.upload.write(buf)
     }
 
@@ -222,13 +246,36 @@ impl Tenant {
         store: Store,
         journal: Arc<dyn Journal>,
         max_file_size: Option<u64>,
+        meter: Arc<TenantMeter>,
     ) -> Tenant {
         Tenant {
             config,
             store,
             journal,
             max_file_size,
+            meter,
         }
+    }
+
+    /// The bandwidth buckets a session of `partner` draws from, one way.
+    pub fn throttle(&self, partner: &str, way: Way) -> Throttle {
+        self.meter.throttle(partner, way)
+    }
+
+    /// The right to run one more push or pull, within the tenant's
+    /// `max_connector_transfers`; `None` while that many run.
+    pub fn connector_slot(&self) -> Option<ConnectorSlot> {
+        self.meter
+            .connector_slot(self.config.max_connector_transfers)
+    }
+
+    /// Counts the kept bytes again from the journal (after retention).
+    pub(super) fn recount(&self) {
+        self.meter.recount();
+    }
+
+    fn room(&self, partner: &str) -> Result<Option<Room>, MailboxError> {
+        Ok(self.meter.room(&*self.journal, &self.config, partner)?)
     }
 
     pub fn name(&self) -> &str {
@@ -266,10 +313,12 @@ impl Tenant {
                 "files can only be uploaded into /inbox".to_owned(),
             ));
         };
+        let room = self.room(partner)?;
         Ok(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
             upload: self.store.create(self.max_file_size)?,
+            room,
         })
     }
 
@@ -300,10 +349,12 @@ impl Tenant {
             return Ok(None);
         };
         let upload = self.store.resume(&staging, size, self.max_file_size)?;
+        let room = self.room(partner)?;
         Ok(Some(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
             upload,
+            room,
         }))
     }
 
@@ -327,6 +378,7 @@ impl Tenant {
             partner,
             name,
             upload,
+            ..
         } = upload;
         let size = upload.size();
         self.record_failure(&partner, &name, size, protocol, source, error);
@@ -364,7 +416,8 @@ impl Tenant {
     ) -> Result<Ingested, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
-        let message = self.journal.record_received(&received)?;
+        let message =
+            self.journal_or_release(&received, self.journal.record_received(&received))?;
         crate::metrics::metrics().received(self.name(), protocol, received.size);
         let committed = Committed {
             hash: received.hash,
@@ -402,10 +455,12 @@ impl Tenant {
                 source,
                 &error,
             );
+            self.meter.release(&received.partner, received.size);
             return Err(error);
         }
         crate::crashpoint("pull.stored");
-        let message = self.journal.record_pulled(&received, key)?;
+        let message =
+            self.journal_or_release(&received, self.journal.record_pulled(&received, key))?;
         crate::metrics::metrics().received(self.name(), protocol, received.size);
         crate::crashpoint("pull.journaled");
         Ok(Ingested {
@@ -459,7 +514,7 @@ impl Tenant {
         source: &str,
     ) -> Result<MessageId, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
-        let id = self.journal.record_pending(&received)?;
+        let id = self.journal_or_release(&received, self.journal.record_pending(&received))?;
         crate::metrics::metrics().received(self.name(), protocol, received.size);
         Ok(id)
     }
@@ -476,11 +531,23 @@ impl Tenant {
             partner,
             name,
             upload,
+            ..
         } = upload;
         let size = upload.size();
+        // The last quota check, counting the bytes in: uploads running
+        // side by side each passed the first one.
+        if let Err(e) = self
+            .meter
+            .reserve(&*self.journal, &self.config, &partner, size)
+        {
+            let e = MailboxError::from(e);
+            self.record_failure(&partner, &name, size, protocol, source, &e);
+            return Err(e);
+        }
         let finished = match upload.finish() {
             Ok(finished) => finished,
             Err(e) => {
+                self.meter.release(&partner, size);
                 self.record_failure(&partner, &name, size, protocol, source, &e);
                 return Err(e.into());
             }
@@ -494,6 +561,19 @@ impl Tenant {
             protocol: protocol.to_owned(),
             source: source.to_owned(),
             inline: finished.inline,
+        })
+    }
+
+    /// Passes a journal record through; a failed one takes its bytes back
+    /// from the quota count.
+    fn journal_or_release<T>(
+        &self,
+        received: &Received,
+        recorded: Result<T, JournalError>,
+    ) -> Result<T, MailboxError> {
+        recorded.map_err(|e| {
+            self.meter.release(&received.partner, received.size);
+            e.into()
         })
     }
 

@@ -8,6 +8,7 @@
 mod mailbox;
 mod receipts;
 mod sessions;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +24,7 @@ pub use mailbox::{
 };
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
+pub use usage::{ConnectorSlot, QuotaExceeded, Throttle, Way};
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
@@ -75,6 +77,8 @@ pub struct Hub {
     watching: AtomicBool,
     /// Every tenant's logged-in sessions.
     sessions: Arc<Sessions>,
+    /// Every tenant's storage and bandwidth meters, across reloads.
+    meters: Arc<usage::Meters>,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -140,7 +144,8 @@ impl Hub {
         let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(
             &config.data_dir.join("journal.sqlite"),
         )?);
-        let snapshot = Self::build(&journal, Arc::new(config), None)?;
+        let meters = Arc::new(usage::Meters::default());
+        let snapshot = Self::build(&journal, &meters, Arc::new(config), None)?;
         let hub = Arc::new(Hub {
             journal,
             snapshot: RwLock::new(Arc::new(snapshot)),
@@ -148,6 +153,7 @@ impl Hub {
             plugins: OnceLock::new(),
             watching: AtomicBool::new(false),
             sessions: Arc::default(),
+            meters,
         });
         Ok(hub)
     }
@@ -214,6 +220,7 @@ impl Hub {
 
     fn build(
         journal: &Arc<dyn Journal>,
+        meters: &usage::Meters,
         config: Arc<Config>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, HubError> {
@@ -234,6 +241,7 @@ impl Hub {
                     store,
                     Arc::clone(journal),
                     config.limits.max_file_size,
+                    meters.configure(tenant_config),
                 )),
             );
         }
@@ -321,6 +329,7 @@ impl Hub {
                     })?;
                 removed += 1;
             }
+            tenant.recount();
         }
         Ok(removed)
     }
@@ -358,7 +367,12 @@ impl Hub {
             self.sync_plugins()?;
             return Ok(());
         }
-        let next = Self::build(&self.journal, Arc::new(config), Some(&current))?;
+        let next = Self::build(
+            &self.journal,
+            &self.meters,
+            Arc::new(config),
+            Some(&current),
+        )?;
         for name in next.tenants.keys() {
             self.journal.record_event(
                 name,
@@ -428,6 +442,22 @@ impl StepSource for HubSteps {
             steps
         });
         Some((config, tenant.store().clone(), steps))
+    }
+
+    fn tenants(&self) -> Vec<String> {
+        self.0
+            .upgrade()
+            .map(|hub| hub.config().tenants.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn connector_slot(&self, tenant: &str) -> Option<ConnectorSlot> {
+        self.0.upgrade()?.tenant(tenant)?.connector_slot()
+    }
+
+    fn push_throttle(&self, tenant: &str, partner: &str) -> Option<Throttle> {
+        let hub = self.0.upgrade()?;
+        Some(hub.tenant(tenant)?.throttle(partner, Way::Down))
     }
 
     fn max_attempts(&self) -> u32 {

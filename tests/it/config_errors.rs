@@ -57,6 +57,7 @@ cases! {
     admin_without_token => "admin_without_token.toml",
     same_tokens => "same_tokens.toml",
     bad_allow_from => "bad_allow_from.toml",
+    bad_limits => "bad_limits.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

@@ -7,6 +7,7 @@ mod connectors;
 mod crash;
 mod ftp;
 mod journal;
+mod limits;
 mod peers;
 mod pipeline;
 mod plugins;

@@ -70,6 +70,18 @@ impl StepSource for Source {
     fn max_attempts(&self) -> u32 {
         2
     }
+
+    fn tenants(&self) -> Vec<String> {
+        self.hub.config().tenants.keys().cloned().collect()
+    }
+
+    fn connector_slot(&self, tenant: &str) -> Option<ferry::tenant::ConnectorSlot> {
+        self.hub.tenant(tenant)?.connector_slot()
+    }
+
+    fn push_throttle(&self, _: &str, _: &str) -> Option<ferry::tenant::Throttle> {
+        None
+    }
 }
 
 fn setup(steps: Steps) -> (Env, Arc<Hub>, Arc<Pipeline>) {

@@ -319,7 +319,7 @@ impl Session {
             MailboxError::NotFound(_) | MailboxError::UnknownPartner(_) => 550,
             MailboxError::InvalidPath(_) => 553,
             MailboxError::PermissionDenied(_) | MailboxError::Rejected(_) => 550,
-            MailboxError::Store(StoreError::TooLarge { .. }) => 552,
+            MailboxError::Store(StoreError::TooLarge { .. }) | MailboxError::Quota(_) => 552,
             _ => 451,
         };
         let text = crate::error_chain(error).replace('\n', " ");

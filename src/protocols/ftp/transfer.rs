@@ -18,7 +18,7 @@ use crate::journal::{Entry, Mailbox};
 use crate::protocols::listing::ls_line;
 use crate::store::Blob;
 use crate::tenant::{
-    FOLDERS, Finished, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special,
+    FOLDERS, Finished, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Throttle, Way,
 };
 
 pub async fn pasv(s: &mut Session, extended: bool) -> io::Result<()> {
@@ -210,7 +210,7 @@ enum Received {
     Refused(io::Error),
 }
 
-fn receive(data: io::Result<Data>, upload: &mut PendingUpload) -> Received {
+fn receive(data: io::Result<Data>, upload: &mut PendingUpload, throttle: &Throttle) -> Received {
     let mut data = match data {
         Ok(data) => data,
         Err(e) => return Received::Cut(e),
@@ -228,6 +228,7 @@ fn receive(data: io::Result<Data>, upload: &mut PendingUpload) -> Received {
                 if let Err(e) = upload.write_all(&buf[..n]) {
                     return Received::Refused(e);
                 }
+                throttle.pace_blocking(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // Over TLS this includes a close without `close_notify`: a
@@ -275,8 +276,9 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         keep(&tenant, upload, &source, why).await;
         return Ok(());
     };
+    let throttle = tenant.throttle(&partner, Way::Up);
     let ended = run(s, socket, move |data| {
-        let outcome = receive(data, &mut upload);
+        let outcome = receive(data, &mut upload, &throttle);
         (upload, outcome)
     })
     .await;
@@ -323,8 +325,12 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         }
         Ended::Done((upload, Received::Refused(e))) => {
             let why = e.to_string();
+            // 552: exceeded storage allocation, for the size limit and quotas.
+            let code = match e.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => 552,
+                _ => 451,
+            };
             blocking(move || tenant.abort(upload, "ftp", &source, &e)).await;
-            let code = if why.contains("limit") { 552 } else { 451 };
             s.control
                 .reply(code, &format!("upload refused: {why}"))
                 .await
@@ -469,7 +475,8 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
     let Some(socket) = connect(s, channel).await? else {
         return Ok(());
     };
-    let ended = run(s, socket, move |data| send(data, &blob, rest)).await;
+    let throttle = tenant.throttle(&partner, Way::Down);
+    let ended = run(s, socket, move |data| send(data, &blob, rest, &throttle)).await;
     let (sent, result, aborted, closed) = match ended {
         Ended::Done((sent, result)) => (sent, result, false, false),
         Ended::Aborted((sent, result)) => (sent, result, true, false),
@@ -514,7 +521,9 @@ async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) 
         return Ok(());
     };
     let blob = Blob::inline(bytes);
-    let ended = run(s, socket, move |data| send(data, &blob, rest).1).await;
+    let (tenant, partner) = s.who();
+    let throttle = tenant.throttle(&partner, Way::Down);
+    let ended = run(s, socket, move |data| send(data, &blob, rest, &throttle).1).await;
     reply_sent(s, ended, &format!("sent {name}")).await
 }
 
@@ -587,7 +596,12 @@ async fn request_resend(s: &mut Session, request: String) -> io::Result<()> {
     }
 }
 
-fn send(data: io::Result<Data>, blob: &Blob, from: u64) -> (u64, io::Result<()>) {
+fn send(
+    data: io::Result<Data>,
+    blob: &Blob,
+    from: u64,
+    throttle: &Throttle,
+) -> (u64, io::Result<()>) {
     let mut data = match data {
         Ok(data) => data,
         Err(e) => return (0, Err(e)),
@@ -605,6 +619,7 @@ fn send(data: io::Result<Data>, blob: &Blob, from: u64) -> (u64, io::Result<()>)
         if let Err(e) = data.write_all(&buf[..n]) {
             return (sent, Err(e));
         }
+        throttle.pace_blocking(n);
         offset += n as u64;
         sent += n as u64;
     }

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use crate::journal::{Entry, Mailbox};
 use crate::store::Blob;
 use crate::tenant::{
-    FOLDERS, Hub, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Tenant,
+    FOLDERS, Hub, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Tenant, Way,
 };
 
 /// The largest read or write a client may ask for, advertised through
@@ -703,12 +703,22 @@ fn work(
     mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
     let cx = &shared.cx;
+    let up = cx.tenant.throttle(&cx.partner, Way::Up);
+    let down = cx.tenant.throttle(&cx.partner, Way::Down);
     while let Some(job) = jobs.blocking_recv() {
         let id = job.packet.get_request_id();
+        // Bandwidth limits hold back the reply: the client keeps only so
+        // many requests in flight, so its rate follows.
+        if let Packet::Write(write) = &job.packet {
+            up.pace_blocking(write.data.len());
+        }
         let (answer, closed) = match job.packet {
             Packet::Close(_) => (close(cx, &mut state, id), true),
             packet => (serve(&mut state, packet), false),
         };
+        if let Packet::Data(data) = &answer {
+            down.pace_blocking(data.data.len());
+        }
         if let Ok(bytes) = Bytes::try_from(answer) {
             let _ = shared.replies.blocking_send(bytes);
         }
