@@ -220,9 +220,23 @@ impl PluginEngine {
     ) -> Store<CallState> {
         let mut store = Store::new(&self.engine, CallState::new(services, limits, context));
         store.limiter(|state| state);
-        let ticks = (limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // The deadline is CPU time of the calling thread: a plugin that
+        // waits for a core (its worker runs at idle priority) is late, not
+        // failed. Each epoch tick checks; a wall-clock cap still ends a
+        // call that a starved thread could otherwise hold for ever.
+        let cpu_started = thread_cpu();
+        let wall_started = Instant::now();
+        let wall_cap = (limits.deadline * 20).max(WALL_CAP);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if thread_cpu().saturating_sub(cpu_started) >= limits.deadline
+                || wall_started.elapsed() >= wall_cap
+            {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
         store
     }
 }
@@ -231,6 +245,15 @@ impl Drop for PluginEngine {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
     }
+}
+
+/// The shortest wall-clock cap on one call, however short its CPU deadline.
+const WALL_CAP: Duration = Duration::from_secs(30);
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// Tells a core module or arbitrary bytes from a component before

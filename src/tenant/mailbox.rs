@@ -94,6 +94,18 @@ impl MailboxPath {
     /// `.` and empty components are ignored; `..`, NUL, control characters
     /// and over-long names are refused outright rather than resolved.
     pub fn parse(path: &str) -> Result<MailboxPath, MailboxError> {
+        MailboxPath::parse_unnamed(path).map_err(|e| match e {
+            // The path in the message, for the client and the journal:
+            // escaped, and cut short where it is long.
+            MailboxError::InvalidPath(why) => {
+                let shown: String = path.chars().take(120).collect();
+                MailboxError::InvalidPath(format!("{shown:?}: {why}"))
+            }
+            other => other,
+        })
+    }
+
+    fn parse_unnamed(path: &str) -> Result<MailboxPath, MailboxError> {
         if path.len() > MAX_PATH {
             return Err(MailboxError::InvalidPath(format!(
                 "longer than {MAX_PATH} bytes"
@@ -267,6 +279,22 @@ impl Tenant {
     pub fn connector_slot(&self) -> Option<ConnectorSlot> {
         self.meter
             .connector_slot(self.config.max_connector_transfers)
+    }
+
+    /// Journals a path a session of `partner` asked for and was refused
+    /// (`..`, NUL, over-long): an attempt to reach outside its view.
+    pub fn refused_path(&self, partner: &str, protocol: &str, peer: &str, why: &str) {
+        tracing::warn!(tenant = %self.config.name, partner, protocol, peer, why, "a path outside the view was refused");
+        let detail = serde_json::json!({
+            "partner": partner, "protocol": protocol, "peer": peer, "path": why,
+        });
+        if let Err(e) = self.journal.record_event(
+            &self.config.name,
+            crate::journal::EventKind::AccessRefused,
+            detail,
+        ) {
+            tracing::error!(error = %crate::error_chain(&e), "cannot journal a refused path");
+        }
     }
 
     /// Counts the kept bytes again from the journal (after retention).

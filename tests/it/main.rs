@@ -6,6 +6,7 @@ mod config_errors;
 mod connectors;
 mod crash;
 mod ftp;
+mod isolation;
 mod journal;
 mod limits;
 mod peers;

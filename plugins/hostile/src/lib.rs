@@ -3,7 +3,7 @@
 //! must be contained within its limits, with a clear reason.
 
 use ferry_plugin::host;
-use ferry_plugin::types::{FileInfo, Verdict};
+use ferry_plugin::types::{FileInfo, HistoryQuery, Verdict};
 
 struct Hostile;
 
@@ -11,6 +11,7 @@ impl ferry_plugin::Validator for Hostile {
     fn validate(file: FileInfo) -> Verdict {
         match host::param("behaviour").as_deref() {
             Some("loop") => spin(),
+            Some("spy") => spy(&file),
             Some("memory") => hoard(),
             Some("recursion") => Verdict::Reject(vec![format!("depth {}", recurse(file.size))]),
             Some("trap") => panic!("this plugin panics on purpose"),
@@ -36,6 +37,31 @@ impl ferry_plugin::Validator for Hostile {
 }
 
 ferry_plugin::validator!(Hostile);
+
+/// Reports, as a rejection, what the imports let it see: the names its
+/// history lists, what its key-value store held, and the first bytes of
+/// the file it reads. ferry's isolation tests check that all of it is its
+/// own tenant's and partner's. It also leaves its `mark` in the store.
+fn spy(file: &FileInfo) -> Verdict {
+    let history = host::history(HistoryQuery {
+        direction: None,
+        since: None,
+        limit: 10_000,
+    });
+    let names: Vec<String> = history.into_iter().map(|h| h.name).collect();
+    let seen = host::kv_get("seen")
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_default();
+    let mark = host::param("mark").unwrap_or_default();
+    host::kv_set("seen", format!("{seen}{mark},").as_bytes());
+    let content = String::from_utf8_lossy(&host::read(0, 64)).into_owned();
+    Verdict::Reject(vec![
+        format!("file={}/{}/{}", file.tenant, file.partner, file.name),
+        format!("history={}", names.join(",")),
+        format!("kv={seen}"),
+        format!("content={content}"),
+    ])
+}
 
 fn spin() -> Verdict {
     let mut x: u64 = 1;

@@ -47,7 +47,13 @@ pub struct Session {
     /// Command lines that arrived during a transfer, served after it.
     pub pending: VecDeque<Line>,
     pub quit: bool,
+    /// Refused paths journaled so far.
+    pub refusals: u32,
 }
+
+/// Refused paths journaled per session: enough to show an attempt, not so
+/// many that a client can flood the journal.
+pub const JOURNALED_REFUSALS: u32 = 16;
 
 /// Serves a session until the client quits or goes away.
 pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local: SocketAddr) {
@@ -65,6 +71,7 @@ pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local:
         protect_data: false,
         pending: VecDeque::new(),
         quit: false,
+        refusals: 0,
     };
     if let Err(e) = session.serve().await {
         tracing::debug!(%peer, error = %e, "FTP session ended");
@@ -315,6 +322,14 @@ impl Session {
 
     /// Replies with the FTP code for a mailbox error.
     pub async fn fail(&mut self, error: &MailboxError) -> io::Result<()> {
+        if let (MailboxError::InvalidPath(why), Some(login)) = (error, &self.login)
+            && self.refusals < JOURNALED_REFUSALS
+        {
+            self.refusals += 1;
+            let (tenant, partner) = (Arc::clone(&login.tenant), login.partner.clone());
+            let (peer, why) = (self.peer.to_string(), why.clone());
+            blocking(move || tenant.refused_path(&partner, "ftp", &peer, &why)).await;
+        }
         let code = match error {
             MailboxError::NotFound(_) | MailboxError::UnknownPartner(_) => 550,
             MailboxError::InvalidPath(_) => 553,

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -61,6 +61,8 @@ struct Shared {
     handles: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
     next_handle: AtomicU64,
     replies: mpsc::Sender<Bytes>,
+    /// Refused paths so far.
+    refusals: AtomicU32,
 }
 
 /// A request for a handle's worker, with its in-flight permit.
@@ -82,6 +84,7 @@ where
         handles: Mutex::new(HashMap::new()),
         next_handle: AtomicU64::new(1),
         replies,
+        refusals: AtomicU32::new(0),
     });
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     if let Err(e) = read_loop(&mut reader, &shared, &permits).await {
@@ -332,8 +335,20 @@ fn request(shared: &Arc<Shared>, packet: Packet) -> Packet {
         Packet::Extended(e) => return extended(cx, id, &e.request, e.data),
         _ => return status(id, StatusCode::BadMessage, "not a request"),
     };
-    result.unwrap_or_else(|e| failure(id, &e))
+    result.unwrap_or_else(|e| {
+        if let MailboxError::InvalidPath(why) = &e
+            && shared.refusals.fetch_add(1, Ordering::Relaxed) < JOURNALED_REFUSALS
+        {
+            cx.tenant
+                .refused_path(&cx.partner, "sftp", &cx.peer.to_string(), why);
+        }
+        failure(id, &e)
+    })
 }
+
+/// Refused paths journaled per session: enough to show an attempt, not so
+/// many that a client can flood the journal.
+const JOURNALED_REFUSALS: u32 = 16;
 
 fn extended(cx: &Context, id: u32, request: &str, data: Vec<u8>) -> Packet {
     let mut data = Bytes::from(data);
