@@ -95,7 +95,7 @@ fn start(scratch: &Path, rate: &str) -> Ferry {
             "[server]\ndata_dir = \"data\"\n\n\
              [[listeners]]\nprotocol = \"sftp\"\naddress = \"127.0.0.1:{sftp}\"\n\n\
              [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp}\"\n\n\
-             [tenants.noisy]\nplugin_deadline_ms = 2000\nupload_rate = \"{rate}\"\n\
+             [tenants.noisy]\nplugin_deadline_ms = 1000\nupload_rate = \"{rate}\"\n\
              [tenants.noisy.partners.alice]\nvalidator = \"{}\"\nparams = {{ behaviour = \"{behaviour}\" }}\n{}\n\
              [tenants.quiet]\n[tenants.quiet.partners.bob]\n{}\n",
             plugin.display(),
@@ -328,7 +328,7 @@ fn main() {
     }
     println!(
         "\nThe neighbour: {} uploads at {rate} in all, {} files quarantined by its spinning validator \
-         (2 s CPU deadline each).",
+         (1 s CPU deadline each).",
         uploads.load(Ordering::SeqCst),
         quarantined(&ferry)
     );

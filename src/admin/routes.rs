@@ -14,7 +14,8 @@ use super::State;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Body};
 use crate::journal::{Direction, MessageId, MessageQuery};
-use crate::tenant::Tenant;
+use crate::plugin::Role;
+use crate::tenant::{Activate, HubError, Tenant};
 
 /// The document that describes these routes, checked in next to them.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -31,6 +32,18 @@ pub fn routes() -> axum::Router<State> {
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/resend",
             post(resend),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}",
+            get(plugin_versions),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/activate",
+            post(activate_plugin),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/rollback",
+            post(rollback_plugin),
         )
         .route("/api/v1/tenants/{tenant}/dead-letters", get(dead_letters))
         .route(
@@ -262,6 +275,104 @@ async fn resend(
             "sha256": entry.hash.to_string(),
             "size": entry.size,
         })))
+    })
+    .await
+}
+
+/// A plugin role from a path: 400 for anything else.
+fn role(text: &str) -> ApiResult<Role> {
+    text.parse().map_err(|_| {
+        ApiError::bad_request(format!("`{text}` is not validator, router or acknowledger"))
+    })
+}
+
+async fn plugin_versions(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, role_name)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let role = role(&role_name)?;
+    on_tenant(&state, &caller, &name, move |tenant| {
+        let path = tenant
+            .config()
+            .partners
+            .get(&partner)
+            .and_then(|p| p.plugins.get(role.as_str()).cloned())
+            .ok_or_else(|| {
+                ApiError::not_found(format!("partner `{partner}` has no {role} plugin"))
+            })?;
+        let journal = tenant.journal();
+        let events = journal
+            .plugin_events(tenant.name(), &partner, role.as_str())
+            .or_internal()?;
+        let pin = journal
+            .plugin_pin(tenant.name(), &partner, role.as_str())
+            .or_internal()?;
+        let versions: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "at": e.at.to_string(),
+                    "status": e.detail["status"],
+                    "sha256": e.detail["sha256"],
+                    "reason": e.detail["reason"],
+                })
+            })
+            .collect();
+        Ok(Json(json!({
+            "file": path.display().to_string(),
+            "pinned": pin.map(|p| p.sha256),
+            "versions": versions,
+        })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateRequest {
+    /// The SHA-256 of a version that served before, or the file's own.
+    sha256: String,
+}
+
+async fn activate_plugin(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, role_name)): Path<(String, String, String)>,
+    Body(request): Body<ActivateRequest>,
+) -> ApiResult<Json<Value>> {
+    let which = Activate::Version(request.sha256.to_ascii_lowercase());
+    activate(state, caller, (name, partner, role_name), which).await
+}
+
+async fn rollback_plugin(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, role_name)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    activate(
+        state,
+        caller,
+        (name, partner, role_name),
+        Activate::Previous,
+    )
+    .await
+}
+
+async fn activate(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    (name, partner, role_name): (String, String, String),
+    which: Activate,
+) -> ApiResult<Json<Value>> {
+    let role = role(&role_name)?;
+    let hub = state.hub.clone();
+    on_tenant(&state, &caller, &name, move |tenant| {
+        match hub.activate_plugin(tenant.name(), &partner, role, &which) {
+            Ok(activated) => Ok(Json(json!(activated))),
+            Err(HubError::PluginVersion(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
     })
     .await
 }

@@ -11,11 +11,9 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::journal::{
-    AckEvent, Direction, EventKind, MessageId, MessageQuery, PluginPin, Timestamp,
-};
+use crate::journal::{AckEvent, Direction, EventKind, MessageId, MessageQuery, Timestamp};
 use crate::plugin::{FileMeta, HistoryEntry, Limits, MemoryServices, Plugin, PluginEngine, Role};
-use crate::tenant::PipelineLock;
+use crate::tenant::{Activate, PipelineLock};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -413,43 +411,12 @@ fn versions(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {
 fn rollback(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {
     let (tenant, partner, role) = (slot.tenant.as_str(), slot.partner.as_str(), slot.role);
     let hub = super::open(config)?;
-    let tenant_config = super::tenant(&hub, tenant)?;
-    let path = tenant_config
-        .config()
-        .partners
-        .get(partner)
-        .and_then(|p| p.plugins.get(role.as_str()))
-        .with_context(|| format!("partner `{partner}` of `{tenant}` has no {role} plugin"))?
-        .clone();
-    // The versions that served, newest last, without repeats in a row.
-    let mut served: Vec<String> = Vec::new();
-    for event in hub
-        .journal()
-        .plugin_events(tenant, partner, role.as_str())?
-    {
-        let status = event.detail["status"].as_str().unwrap_or_default();
-        if matches!(status, "activated" | "rolled-back")
-            && let Some(sha) = event.detail["sha256"].as_str()
-            && served.last().map(String::as_str) != Some(sha)
-        {
-            served.push(sha.to_owned());
-        }
-    }
-    let (Some(current), Some(previous)) = (served.last(), served.iter().rev().nth(1)) else {
-        bail!("no earlier version of this {role} plugin has served: nothing to roll back to");
-    };
-    use sha2::Digest as _;
-    let file_sha = hex::encode(sha2::Sha256::digest(read_plugin(&path)?));
-    hub.journal().set_plugin_pin(
-        tenant,
-        partner,
-        role.as_str(),
-        Some(&PluginPin {
-            sha256: previous.clone(),
-            file_sha256: file_sha,
-        }),
-    )?;
-    println!("{tenant}/{partner} {role}: {current} -> {previous}");
+    super::tenant(&hub, tenant)?;
+    let activated = hub.activate_plugin(tenant, partner, role, &Activate::Previous)?;
+    println!(
+        "{tenant}/{partner} {role}: {} -> {}",
+        activated.from, activated.to
+    );
     match PipelineLock::holder(&hub.config().data_dir) {
         Some(pid) => {
             rustix::process::kill_process(

@@ -721,6 +721,26 @@ fn tenant(
         }
     }
 
+    let mut plugin_cpu = 0.25;
+    if let Some(share) = &section.plugin_cpu {
+        let parsed = share
+            .get_ref()
+            .trim()
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .filter(|n| *n > 0.0 && *n <= 6400.0);
+        match parsed {
+            Some(percent) => plugin_cpu = percent / 100.0,
+            None => problems.push(source.problem(
+                Some(share.span()),
+                &join_key(key, "plugin_cpu"),
+                format!(
+                    "`{}` is not a share of a core such as 25% or 200%",
+                    share.get_ref()
+                ),
+            )),
+        }
+    }
     let usage = usage_limits(
         source,
         key,
@@ -759,6 +779,7 @@ fn tenant(
         source: source.path.clone(),
         plugin_deadline,
         plugin_memory,
+        plugin_cpu,
         require_tls: section.require_tls.unwrap_or(false),
         max_sessions: section.max_sessions.map(Spanned::into_inner),
         usage,

@@ -112,6 +112,9 @@ pub struct Tenant {
     pub plugin_deadline: std::time::Duration,
     /// Memory cap of one plugin call, in bytes.
     pub plugin_memory: usize,
+    /// The share of one core its plugin calls may use on average: past it,
+    /// its plugin steps wait (others' do not).
+    pub plugin_cpu: f64,
     /// FTP logins need TLS for every account of this tenant.
     pub require_tls: bool,
     /// Logged-in sessions of all its partners together, at most.

@@ -106,6 +106,9 @@ pub struct TenantSection {
     /// Bytes per second out of the tenant, all sessions together.
     #[serde(default)]
     pub download_rate: Option<Spanned<String>>,
+    /// The share of one core the tenant's plugins may use on average (`25%`).
+    #[serde(default)]
+    pub plugin_cpu: Option<Spanned<String>>,
     /// Pushes and pulls to partners' servers running at once, at most.
     #[serde(default)]
     pub max_connector_transfers: Option<Spanned<u32>>,

@@ -21,6 +21,10 @@ pub trait StepSource: Send + Sync {
     fn max_attempts(&self) -> u32;
     /// The tenants whose tasks run, in no particular order.
     fn tenants(&self) -> Vec<String>;
+    /// Whether `tenant`'s plugin steps may run now, within its `plugin_cpu`.
+    fn cpu_ready(&self, tenant: &str) -> bool;
+    /// Counts CPU time a plugin step of `tenant` used.
+    fn charge_cpu(&self, tenant: &str, used: Duration);
     /// The right to run one push of `tenant` now, within its
     /// `max_connector_transfers`.
     fn connector_slot(&self, tenant: &str) -> Option<crate::tenant::ConnectorSlot>;
@@ -65,33 +69,6 @@ struct Claimed {
 /// is not a push waiting for a connector slot.
 const CANDIDATES: usize = 8;
 
-/// Runs the calling worker thread under Linux's `SCHED_IDLE` policy: it
-/// gets a core only when no thread serving a session wants it, and a
-/// session thread that wakes takes the core back at once. Pipeline steps
-/// are background work (no client waits on them), and a plugin that spins
-/// until its deadline must not slow another tenant's transfer. Measured on
-/// the noisy-neighbour benchmark, nice 19 was not enough: a spinning worker
-/// still took 65% of a core during a neighbour's upload, since a waking
-/// thread waits for the spinner's time slice to end. Plugin deadlines count
-/// the thread's CPU time, so a starved plugin is late, never failed.
-/// Where the policy cannot be set, nice 19 is the fallback.
-fn lower_priority() {
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-        thread_native_id,
-    };
-    let idle = set_thread_priority_and_policy(
-        thread_native_id(),
-        thread_priority::ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-    );
-    if let Err(e) = idle {
-        tracing::debug!(error = ?e, "cannot run the pipeline workers at idle priority");
-        // A thread id names the thread alone on Linux.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-    }
-}
-
 /// What running one task came to.
 enum Outcome {
     Done,
@@ -126,10 +103,7 @@ impl Pipeline {
                 let pipeline = Arc::clone(self);
                 std::thread::Builder::new()
                     .name(format!("pipeline-{i}"))
-                    .spawn(move || {
-                        lower_priority();
-                        pipeline.work()
-                    })
+                    .spawn(move || pipeline.work())
                     .expect("spawning a pipeline thread")
             })
             .collect()
@@ -142,7 +116,7 @@ impl Pipeline {
 
     fn work(&self) {
         while !self.stopping.load(Ordering::SeqCst) {
-            match self.claim() {
+            match self.claim(true) {
                 Ok(Some(claimed)) => {
                     self.run(&claimed.task);
                     self.release(claimed);
@@ -168,7 +142,10 @@ impl Pipeline {
     /// their deadline or whose partner's server hangs cannot stall the
     /// others. A push waits (due, unclaimed) while its tenant's
     /// `max_connector_transfers` run; the worker moves on to other work.
-    fn claim(&self) -> Result<Option<Claimed>, JournalError> {
+    ///
+    /// `shared` is false for [`Pipeline::drain`], the one-shot run of a
+    /// command: it waits for no tenant's CPU share.
+    fn claim(&self, shared: bool) -> Result<Option<Claimed>, JournalError> {
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         let held: Vec<i64> = busy.ids.iter().copied().collect();
         let mut tenants = self.source.tenants();
@@ -196,6 +173,12 @@ impl Pipeline {
                         Some(slot) => Some(slot),
                         None => continue,
                     },
+                    // Plugin steps wait while their tenant is over its CPU share.
+                    Step::Process | Step::Acknowledge(_)
+                        if shared && !self.source.cpu_ready(&tenant) =>
+                    {
+                        continue;
+                    }
                     _ => None,
                 };
                 busy.ids.insert(task.id);
@@ -220,7 +203,7 @@ impl Pipeline {
     /// how many ran. For `ferry put` when no server is running.
     pub fn drain(&self) -> Result<usize, JournalError> {
         let mut ran = 0;
-        while let Some(claimed) = self.claim()? {
+        while let Some(claimed) = self.claim(false)? {
             self.run(&claimed.task);
             self.release(claimed);
             ran += 1;
@@ -234,10 +217,17 @@ impl Pipeline {
         let span = tracing::info_span!("task", id = task.id, tenant = %task.tenant,
             message = %task.message, step = task.step.name());
         let _enter = span.enter();
+        crate::plugin::take_calls_cpu();
         let outcome = match self.step(task) {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Retry(crate::error_chain(&e)),
         };
+        if matches!(task.step, Step::Process | Step::Acknowledge(_)) {
+            // The plugins' CPU time only: the built-in steps and the
+            // journal are ferry's own work, not the tenant's.
+            self.source
+                .charge_cpu(&task.tenant, crate::plugin::take_calls_cpu());
+        }
         let Outcome::Retry(error) = outcome else {
             tracing::debug!("done");
             return;

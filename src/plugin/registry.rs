@@ -166,6 +166,13 @@ impl Registry {
         }
     }
 
+    /// Loads the slot's file or pinned version now, even if the file is
+    /// the one seen last (a pin was set or cleared).
+    pub fn reload(&self, slot: &Slot) -> Result<Change, JournalError> {
+        *slot.seen.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.refresh(slot)
+    }
+
     /// Loads the slot's file (or its pinned version) if it changed.
     pub fn refresh(&self, slot: &Slot) -> Result<Change, JournalError> {
         let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());

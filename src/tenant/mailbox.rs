@@ -297,6 +297,16 @@ impl Tenant {
         }
     }
 
+    /// Whether the tenant's plugin steps may run now (its `plugin_cpu`).
+    pub fn cpu_ready(&self) -> bool {
+        self.meter.cpu_ready()
+    }
+
+    /// Counts CPU time one of its plugin steps used.
+    pub fn charge_cpu(&self, used: std::time::Duration) {
+        self.meter.charge_cpu(used);
+    }
+
     /// Counts the kept bytes again from the journal (after retention).
     pub(super) fn recount(&self) {
         self.meter.recount();

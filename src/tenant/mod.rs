@@ -52,6 +52,29 @@ pub enum HubError {
     Journal(#[from] JournalError),
     #[error("plugin host: {0}")]
     Plugin(String),
+    /// A plugin version that cannot be activated: no such plugin, or a
+    /// version that never served.
+    #[error("{0}")]
+    PluginVersion(String),
+}
+
+/// Which version of a partner's plugin to serve.
+#[derive(Debug, Clone)]
+pub enum Activate {
+    /// The one that served before the current one.
+    Previous,
+    /// One that served before, by its SHA-256; the file's own version ends
+    /// any pin.
+    Version(String),
+}
+
+/// What an activation changed: `from` and `to` are SHA-256s.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Activated {
+    pub from: String,
+    pub to: String,
+    /// Whether `to` is pinned (the file holds another version).
+    pub pinned: bool,
 }
 
 impl From<PluginError> for HubError {
@@ -355,6 +378,85 @@ impl Hub {
         }
     }
 
+    /// Serves another version of `partner`'s `role` plugin: pins it in the
+    /// journal (for as long as the plugin file stays the one it was pinned
+    /// against) and, when this process runs the pipeline, loads it now.
+    /// Another process applies the pin at its next reload or start.
+    pub fn activate_plugin(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: Role,
+        which: &Activate,
+    ) -> Result<Activated, HubError> {
+        use sha2::Digest as _;
+        let refuse = |why: String| Err(HubError::PluginVersion(why));
+        let Some(path) = self.tenant(tenant).and_then(|t| {
+            t.config()
+                .partners
+                .get(partner)?
+                .plugins
+                .get(role.as_str())
+                .cloned()
+        }) else {
+            return refuse(format!(
+                "partner `{partner}` of `{tenant}` has no {role} plugin"
+            ));
+        };
+        // The versions that served, oldest first, without repeats in a row.
+        let mut served: Vec<String> = Vec::new();
+        for event in self.journal.plugin_events(tenant, partner, role.as_str())? {
+            let status = event.detail["status"].as_str().unwrap_or_default();
+            if matches!(status, "activated" | "rolled-back")
+                && let Some(sha) = event.detail["sha256"].as_str()
+                && served.last().map(String::as_str) != Some(sha)
+            {
+                served.push(sha.to_owned());
+            }
+        }
+        let Some(current) = served.last().cloned() else {
+            return refuse(format!("no version of this {role} plugin has served yet"));
+        };
+        let file_sha = match std::fs::read(&path) {
+            Ok(bytes) => hex::encode(sha2::Sha256::digest(bytes)),
+            Err(e) => return refuse(format!("cannot read {}: {e}", path.display())),
+        };
+        let target = match which {
+            Activate::Previous => match served.iter().rev().nth(1) {
+                Some(previous) => previous.clone(),
+                None => {
+                    return refuse(format!(
+                        "no earlier version of this {role} plugin has served: nothing to roll back to"
+                    ));
+                }
+            },
+            Activate::Version(sha) if *sha == file_sha || served.contains(sha) => sha.clone(),
+            Activate::Version(sha) => {
+                return refuse(format!(
+                    "version {sha} of this {role} plugin never served; its versions: {}",
+                    served.join(", ")
+                ));
+            }
+        };
+        let pinned = target != file_sha;
+        let pin = pinned.then(|| crate::journal::PluginPin {
+            sha256: target.clone(),
+            file_sha256: file_sha,
+        });
+        self.journal
+            .set_plugin_pin(tenant, partner, role.as_str(), pin.as_ref())?;
+        if let Some(registry) = self.plugins.get()
+            && let Some(slot) = registry.slot(tenant, partner, role)
+        {
+            registry.reload(&slot)?;
+        }
+        Ok(Activated {
+            from: current,
+            to: target,
+            pinned,
+        })
+    }
+
     /// Re-reads the configuration from `path` and applies it. A bad
     /// configuration is refused and the one in force stays.
     pub fn reload(&self, path: &Path) -> anyhow::Result<()> {
@@ -449,6 +551,19 @@ impl StepSource for HubSteps {
             .upgrade()
             .map(|hub| hub.config().tenants.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn cpu_ready(&self, tenant: &str) -> bool {
+        self.0
+            .upgrade()
+            .and_then(|hub| hub.tenant(tenant))
+            .is_none_or(|t| t.cpu_ready())
+    }
+
+    fn charge_cpu(&self, tenant: &str, used: std::time::Duration) {
+        if let Some(tenant) = self.0.upgrade().and_then(|hub| hub.tenant(tenant)) {
+            tenant.charge_cpu(used);
+        }
     }
 
     fn connector_slot(&self, tenant: &str) -> Option<ConnectorSlot> {

@@ -26,7 +26,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct Bucket {
     state: Mutex<BucketState>,
+    /// Seconds of its rate it holds when full.
+    burst: f64,
 }
+
+/// Seconds of its `plugin_cpu` share a tenant may spend at once: at 25%,
+/// one second of CPU, so that an occasional heavy call is not held back.
+const CPU_BURST: f64 = 4.0;
 
 #[derive(Debug)]
 struct BucketState {
@@ -44,14 +50,26 @@ impl Bucket {
                 tokens: rate.map_or(0.0, |r| r as f64 * BURST),
                 at: Instant::now(),
             }),
+            burst: BURST,
         }
+    }
+
+    fn with_burst(mut self, seconds: f64) -> Bucket {
+        self.burst = seconds;
+        self
     }
 
     fn set_rate(&self, rate: Option<u64>) {
         let mut state = lock(&self.state);
         if state.rate != rate {
+            let full = rate.map_or(0.0, |r| r as f64 * self.burst);
+            // A first rate starts full: it is a new allowance.
+            state.tokens = if state.rate.is_none() {
+                full
+            } else {
+                state.tokens.min(full)
+            };
             state.rate = rate;
-            state.tokens = state.tokens.min(rate.map_or(0.0, |r| r as f64 * BURST));
         }
     }
 
@@ -65,7 +83,7 @@ impl Bucket {
         let rate = rate as f64;
         let now = Instant::now();
         let refill = now.duration_since(state.at).as_secs_f64() * rate;
-        state.tokens = (state.tokens + refill).min(rate * BURST);
+        state.tokens = (state.tokens + refill).min(rate * self.burst);
         state.at = now;
         state.tokens -= n as f64;
         if state.tokens >= 0.0 {
@@ -133,9 +151,13 @@ impl Meters {
                         partners: Mutex::default(),
                         stored: Mutex::default(),
                         connectors: Mutex::new(0),
+                        cpu: Bucket::new(None).with_burst(CPU_BURST),
                     })
                 }),
         );
+        meter
+            .cpu
+            .set_rate(Some((tenant.plugin_cpu * 1e6).max(1.0) as u64));
         meter.tenant.up.set_rate(tenant.usage.upload_rate);
         meter.tenant.down.set_rate(tenant.usage.download_rate);
         let mut partners = lock(&meter.partners);
@@ -184,6 +206,8 @@ pub struct TenantMeter {
     stored: Mutex<Option<Stored>>,
     /// Pushes and pulls running now.
     connectors: Mutex<u32>,
+    /// CPU time of plugin steps, in microseconds, at `plugin_cpu` of a core.
+    cpu: Bucket,
 }
 
 /// The right to run one push or pull of a tenant, within its
@@ -226,6 +250,18 @@ pub struct QuotaExceeded {
 }
 
 impl TenantMeter {
+    /// Whether the tenant's plugin steps may run now: not while the CPU
+    /// time they used is more than its `plugin_cpu` share has earned.
+    pub fn cpu_ready(&self) -> bool {
+        self.cpu.take(0).is_zero()
+    }
+
+    /// Counts CPU time a plugin step of the tenant used.
+    pub fn charge_cpu(&self, used: Duration) {
+        self.cpu
+            .take(used.as_micros().min(usize::MAX as u128) as usize);
+    }
+
     /// A slot for one more push or pull, unless `limit` of them run already.
     pub fn connector_slot(self: &Arc<Self>, limit: Option<u32>) -> Option<ConnectorSlot> {
         let Some(limit) = limit else {

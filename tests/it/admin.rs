@@ -17,7 +17,7 @@ struct Admin {
     port: u16,
     ftp_port: u16,
     sftp_port: u16,
-    _server: Server,
+    _server: Option<Server>,
 }
 
 impl Admin {
@@ -57,7 +57,7 @@ impl Admin {
             port,
             ftp_port,
             sftp_port,
-            _server: server,
+            _server: Some(server),
         }
     }
 
@@ -310,6 +310,35 @@ fn bad_requests_get_a_400_with_the_reason() {
     );
 }
 
+/// `/metrics` as Prometheus's reference parser (Python's prometheus_client)
+/// reads it: every sample, or a panic with the parser's complaint.
+fn parse_metrics(text: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/admin/parse_metrics.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client is needed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "/metrics does not parse: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn metrics_are_labelled_by_tenant_and_scoped_by_token() {
     let admin = Admin::start();
@@ -344,6 +373,26 @@ fn metrics_are_labelled_by_tenant_and_scoped_by_token() {
         "{text}"
     );
     assert!(text.contains("# TYPE ferry_pipeline_tasks gauge"), "{text}");
+    // The reference parser reads all of it, and finds the same numbers.
+    let samples = parse_metrics(&text);
+    let value = |name: &str, tenant: &str| {
+        samples
+            .iter()
+            .find(|s| s["name"] == name && s["labels"]["tenant"] == tenant)
+            .and_then(|s| s["value"].as_f64())
+    };
+    assert_eq!(
+        value("ferry_bytes_in_total", "acme"),
+        Some(5.0),
+        "{samples:?}"
+    );
+    assert_eq!(value("ferry_files_in_total", "acme"), Some(1.0));
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["family"] == "ferry_bytes_in" && s["type"] == "counter"),
+        "{samples:?}"
+    );
     let (status, text) = admin.call(Some(GLOBEX), "GET", "/metrics", None);
     assert_eq!(status, 200);
     assert!(
@@ -524,7 +573,7 @@ fn tenants_come_and_go_while_another_transfers() {
         port,
         ftp_port,
         sftp_port: 0,
-        _server: server,
+        _server: Some(server),
     };
 
     // acme's alice uploads, one file after another, until told to stop.
@@ -719,4 +768,126 @@ fn tokens_rotate_on_reload() {
     let (status, body) = admin.json(rotated, "GET", "/api/v1/tenants/acme", None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "acme");
+}
+
+/// Plugin versions through the API: the watcher activates a new file, a
+/// rollback pins the version before it and applies at once (the next file
+/// is judged by it), activating the file's own version ends the pin; a
+/// version that never served is a 409, a bad role a 400, and another
+/// tenant's token reaches nothing.
+#[test]
+fn plugin_versions_are_listed_activated_and_rolled_back() {
+    let env = Env::new();
+    let port = free_port();
+    for (name, token) in [("operator", OPERATOR), ("acme", ACME), ("globex", GLOBEX)] {
+        std::fs::write(env.path().join(format!("{name}.token")), token).unwrap();
+    }
+    let wasm = crate::plugins::wasm;
+    let validator = env.path().join("validator.wasm");
+    std::fs::copy(wasm("json_schema_validator"), &validator).unwrap();
+    env.write_config(&format!(
+        "[server]\ndata_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{port}\"\ntoken_file = \"operator.token\"\n\n\
+         [tenants.acme]\napi_token_file = \"acme.token\"\n\
+         [tenants.acme.partners.alice]\nvalidator = \"validator.wasm\"\nroutes = [{{ to = \"bob\" }}]\n\
+         [tenants.acme.partners.bob]\n\
+         [tenants.globex]\napi_token_file = \"globex.token\"\n[tenants.globex.partners.carol]\n"
+    ));
+    let mut server = env.serve();
+    let admin = Admin {
+        env,
+        port,
+        ftp_port: 0,
+        sftp_port: 0,
+        _server: None,
+    };
+    let sha = |name: &str| crate::util::sha256_hex(&std::fs::read(wasm(name)).unwrap());
+    let (json_sha, sequence_sha) = (sha("json_schema_validator"), sha("sequence_validator"));
+    let path = "/api/v1/tenants/acme/partners/alice/plugins/validator";
+
+    // The first verdict loads the plugin; then a new file replaces it.
+    admin.put("acme", "a.json", b"{{{");
+    eventually("the JSON validator's rejection", || {
+        admin
+            .env
+            .names("alice", "/outbox")
+            .contains(&"a.json.rejected".to_owned())
+    });
+    let tmp = admin.env.path().join("validator.tmp");
+    std::fs::copy(wasm("sequence_validator"), &tmp).unwrap();
+    std::fs::rename(&tmp, &validator).unwrap();
+    server.wait_for("plugin version activated");
+
+    let (status, versions) = admin.json(ACME, "GET", path, None);
+    assert_eq!(status, 200, "{versions}");
+    let activated: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "activated")
+        .map(|v| v["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        activated,
+        [json_sha.as_str(), sequence_sha.as_str()],
+        "{versions}"
+    );
+    assert!(versions["pinned"].is_null());
+
+    // Roll back: the JSON validator judges the next file at once.
+    let (status, rolled) = admin.json(ACME, "POST", &format!("{path}/rollback"), None);
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["from"], sequence_sha.as_str());
+    assert_eq!(rolled["to"], json_sha.as_str());
+    assert_eq!(rolled["pinned"], true);
+    admin.put("acme", "b.json", b"{{{");
+    eventually("the rolled-back version's rejection", || {
+        admin
+            .env
+            .names("alice", "/outbox")
+            .contains(&"b.json.rejected".to_owned())
+    });
+    let (_, versions) = admin.json(OPERATOR, "GET", path, None);
+    assert_eq!(versions["pinned"], json_sha.as_str(), "{versions}");
+
+    // Back to the file's own version: the pin ends.
+    let body = format!("{{\"sha256\": \"{sequence_sha}\"}}");
+    let (status, back) = admin.json(ACME, "POST", &format!("{path}/activate"), Some(&body));
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["to"], sequence_sha.as_str());
+    assert_eq!(back["pinned"], false);
+    admin.put("acme", "c.json", b"{{{");
+    eventually("the file's version accepting it", || {
+        admin
+            .env
+            .names("bob", "/outbox")
+            .contains(&"c.json".to_owned())
+    });
+
+    let never = format!("{{\"sha256\": \"{}\"}}", "0".repeat(64));
+    let (status, error) = admin.json(ACME, "POST", &format!("{path}/activate"), Some(&never));
+    assert_eq!(status, 409, "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("never served"),
+        "{error}"
+    );
+    let (status, _) = admin.json(
+        ACME,
+        "GET",
+        "/api/v1/tenants/acme/partners/alice/plugins/linter",
+        None,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = admin.json(
+        ACME,
+        "GET",
+        "/api/v1/tenants/acme/partners/bob/plugins/validator",
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = admin.json(GLOBEX, "POST", &format!("{path}/rollback"), None);
+    assert_eq!(
+        status, 404,
+        "another tenant's plugin is not there for globex"
+    );
+    drop(server);
 }
