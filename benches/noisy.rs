@@ -17,7 +17,10 @@
 //! by `build.rs`). Environment: `FERRY_BENCH_ROUNDS` (9), `FERRY_BENCH_MIB`
 //! (100), `FERRY_NOISY_RATE` (the neighbour's rate, `20MiB/s`),
 //! `FERRY_NOISY_BEHAVIOUR` (its plugin's, `loop`; `accept` leaves only the
-//! neighbour's traffic, to tell the two costs apart).
+//! neighbour's traffic, to tell the two costs apart). The neighbour's
+//! plugin deadline is 1 s and its `plugin_cpu` the default 25% of a core;
+//! its backlog of plugin calls drains before each round alone, which is
+//! what makes this benchmark take minutes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -147,48 +150,40 @@ fn curl_put(ferry: &Ferry, login: &str, file: &Path, name: &str) -> Command {
     cmd
 }
 
-/// Pending pipeline tasks of `tenant`, read from the journal.
-fn pending(ferry: &Ferry, tenant: &str) -> i64 {
+/// One number from the journal: `sql` with `?1` for `tenant`.
+fn count(ferry: &Ferry, sql: &str, tenant: &str) -> i64 {
     let db = rusqlite::Connection::open_with_flags(
         ferry.data.join("journal.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
-    db.query_row(
+    db.query_row(sql, [tenant], |row| row.get(0)).unwrap()
+}
+
+/// Pending pipeline tasks of `tenant`.
+fn pending(ferry: &Ferry, tenant: &str) -> i64 {
+    count(
+        ferry,
         "SELECT COUNT(*) FROM tasks WHERE tenant = ?1 AND state = 'pending'",
-        [tenant],
-        |row| row.get(0),
+        tenant,
     )
-    .unwrap()
 }
 
 /// Files the neighbour has stored.
 fn received(ferry: &Ferry) -> i64 {
-    let db = rusqlite::Connection::open_with_flags(
-        ferry.data.join("journal.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    count(
+        ferry,
+        "SELECT COUNT(*) FROM messages WHERE tenant = ?1 AND direction = 'in' AND state != 'failed'",
+        "noisy",
     )
-    .unwrap();
-    db.query_row(
-        "SELECT COUNT(*) FROM messages WHERE tenant = 'noisy' AND direction = 'in' AND state != 'failed'",
-        [],
-        |row| row.get(0),
-    )
-    .unwrap()
 }
 
 fn quarantined(ferry: &Ferry) -> i64 {
-    let db = rusqlite::Connection::open_with_flags(
-        ferry.data.join("journal.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    count(
+        ferry,
+        "SELECT COUNT(*) FROM messages WHERE tenant = ?1 AND state = 'quarantined'",
+        "noisy",
     )
-    .unwrap();
-    db.query_row(
-        "SELECT COUNT(*) FROM messages WHERE tenant = 'noisy' AND state = 'quarantined'",
-        [],
-        |row| row.get(0),
-    )
-    .unwrap()
 }
 
 /// The neighbour's clients: upload 16 MiB files in a loop until stopped.

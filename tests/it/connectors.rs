@@ -24,15 +24,7 @@ impl Hub {
     fn new(partners: impl FnOnce(&Path) -> String) -> Hub {
         let env = Env::new();
         let partners = partners(env.path());
-        let key = env.path().join("client_key");
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let (key, public) = crate::util::client_key(env.path());
         let (sftp_port, ftp_port) = (free_port(), free_port());
         let account = |login: &str| {
             format!(

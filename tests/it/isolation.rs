@@ -22,16 +22,7 @@ struct Two {
 fn two_tenants() -> Two {
     let env = Env::new();
     std::fs::copy(wasm("hostile"), env.path().join("hostile.wasm")).unwrap();
-    let key = env.path().join("client_key");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let (key, public) = crate::util::client_key(env.path());
     let (ftp, sftp) = (free_port(), free_port());
     let tenant = |name: &str| {
         format!(

@@ -19,14 +19,7 @@ struct Limited {
 impl Limited {
     fn new(tenant: &str, alice: &str, bob: &str) -> Limited {
         let env = Env::new();
-        let key = env.path().join("client_key");
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen (openssh-client) is needed");
-        assert!(status.success());
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let (key, public) = crate::util::client_key(env.path());
         let (ftp, sftp) = (free_port(), free_port());
         let partner = |name: &str, limits: &str| {
             format!(

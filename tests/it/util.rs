@@ -429,6 +429,19 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A new ed25519 key pair `DIR/client_key`: its path and its public line.
+pub fn client_key(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("client_key");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client) is needed");
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_owned())
+}
+
 /// An environment with an SFTP listener bound to tenant `acme`, and a
 /// client key pair that every account of `acme` accepts.
 pub struct SftpEnv {
@@ -445,15 +458,7 @@ impl SftpEnv {
     /// `edit` may change the configuration text before it is written.
     pub fn with(edit: impl FnOnce(String) -> String) -> SftpEnv {
         let env = Env::new();
-        let key = env.path().join("client_key");
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen (openssh-client) is needed");
-        assert!(status.success());
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let (key, public) = client_key(env.path());
         let port = free_port();
         let mut config = default_config().replace(
             &format!("password_hash = \"{SECRET_HASH}\"\n"),
