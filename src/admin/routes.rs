@@ -24,7 +24,7 @@ pub fn routes() -> axum::Router<State> {
     axum::Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/tenants", get(tenants))
-        .route("/api/v1/tenants/{tenant}", get(tenant))
+        .route("/api/v1/tenants/{tenant}", get(tenant).delete(purge))
         .route("/api/v1/tenants/{tenant}/partners", get(partners))
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
         .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
@@ -472,6 +472,25 @@ async fn scrape(
         )],
         body,
     ))
+}
+
+/// Purges a tenant the configuration no longer names (operator only).
+async fn purge(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    let hub = state.hub.clone();
+    blocking(move || match hub.purge(&name) {
+        Ok(purged) => Ok(Json(json!(purged))),
+        Err(e @ HubError::StillConfigured(_)) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e @ HubError::NothingToPurge(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e) => Err(ApiError::internal(&e)),
+    })
+    .await
 }
 
 async fn reload(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -604,7 +604,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 
 /// Names of tenants, partners and logins: they become parts of log lines,
 /// metrics labels and (for tenants) directory names, so keep them plain.
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

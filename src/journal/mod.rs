@@ -754,6 +754,11 @@ pub trait Journal: Send + Sync {
     /// Tenants that have events.
     fn tenants(&self) -> Result<Vec<String>>;
 
+    /// Deletes everything recorded of `tenant`, its chain included, and
+    /// returns the rows deleted. For a tenant no longer configured, when
+    /// the operator purges it.
+    fn purge_tenant(&self, tenant: &str) -> Result<u64>;
+
     /// Bytes received from each partner of `tenant` (uploads and pulls,
     /// stored, rejected or not) since `since`, or ever: what counts against
     /// a storage quota.

@@ -1862,6 +1862,31 @@ impl Journal for SqliteJournal {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn purge_tenant(&self, tenant: &str) -> Result<u64> {
+        // Rows that refer to messages first, messages last.
+        const TABLES: [&str; 11] = [
+            "mailbox",
+            "tasks",
+            "pulled",
+            "pushes",
+            "suspended",
+            "kv",
+            "inline_content",
+            "plugin_pins",
+            "events",
+            "chain_heads",
+            "messages",
+        ];
+        self.write(|tx| {
+            let mut rows = 0;
+            for table in TABLES {
+                rows +=
+                    tx.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [tenant])? as u64;
+            }
+            Ok(rows)
+        })
+    }
+
     fn received_bytes(&self, tenant: &str, since: Option<Timestamp>) -> Result<Vec<(String, u64)>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(

@@ -52,6 +52,17 @@ pub enum HubError {
     Journal(#[from] JournalError),
     #[error("plugin host: {0}")]
     Plugin(String),
+    #[error("tenant `{0}` is still configured: remove it from the configuration and reload first")]
+    StillConfigured(String),
+    #[error("nothing of a tenant `{0}` is kept")]
+    NothingToPurge(String),
+    #[error("cannot remove the store of tenant `{tenant}` at {}", path.display())]
+    Purge {
+        tenant: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A plugin version that cannot be activated: no such plugin, or a
     /// version that never served.
     #[error("{0}")]
@@ -66,6 +77,14 @@ pub enum Activate {
     /// One that served before, by its SHA-256; the file's own version ends
     /// any pin.
     Version(String),
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Purged {
+    pub tenant: String,
+    pub journal_rows: u64,
+    pub store_removed: bool,
 }
 
 /// What an activation changed: `from` and `to` are SHA-256s.
@@ -376,6 +395,41 @@ impl Hub {
         if let Some(pipeline) = &*self.pipeline.read().unwrap_or_else(|p| p.into_inner()) {
             pipeline.notify();
         }
+    }
+
+    /// Deletes what a removed tenant left: its journal records (its chain
+    /// too) and its store, `DATA_DIR/tenants/NAME`, unless a configured
+    /// tenant's root is there. Refused while the tenant is configured.
+    pub fn purge(&self, tenant: &str) -> Result<Purged, HubError> {
+        let snapshot = self.snapshot();
+        if snapshot.config.tenants.contains_key(tenant) {
+            return Err(HubError::StillConfigured(tenant.to_owned()));
+        }
+        // The name becomes a directory name below: a plain one only.
+        if !config::valid_name(tenant) {
+            return Err(HubError::NothingToPurge(tenant.to_owned()));
+        }
+        let root = snapshot.config.data_dir.join("tenants").join(tenant);
+        let in_use = snapshot.config.tenants.values().any(|t| t.root == root);
+        let store_removed = !in_use && root.is_dir();
+        if store_removed {
+            std::fs::remove_dir_all(&root).map_err(|source| HubError::Purge {
+                tenant: tenant.to_owned(),
+                path: root.clone(),
+                source,
+            })?;
+        }
+        let rows = self.journal.purge_tenant(tenant)?;
+        if rows == 0 && !store_removed {
+            return Err(HubError::NothingToPurge(tenant.to_owned()));
+        }
+        self.meters.forget(tenant);
+        tracing::warn!(tenant, rows, store_removed, "tenant purged");
+        Ok(Purged {
+            tenant: tenant.to_owned(),
+            journal_rows: rows,
+            store_removed,
+        })
     }
 
     /// Serves another version of `partner`'s `role` plugin: pins it in the

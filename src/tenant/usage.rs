@@ -140,6 +140,11 @@ pub struct Meters {
 }
 
 impl Meters {
+    /// Drops the meter of a purged tenant: if it comes back, it counts anew.
+    pub fn forget(&self, tenant: &str) {
+        lock(&self.tenants).remove(tenant);
+    }
+
     /// The meter of `tenant`, with the rates of its configuration applied.
     pub fn configure(&self, tenant: &config::Tenant) -> Arc<TenantMeter> {
         let meter = Arc::clone(

@@ -891,3 +891,63 @@ fn plugin_versions_are_listed_activated_and_rolled_back() {
     );
     drop(server);
 }
+
+/// A tenant removed from the configuration keeps its data until the
+/// operator purges it: then its journal records and its store are gone,
+/// the other tenant's chain still verifies; a configured tenant, a tenant
+/// token, a name with nothing kept and a path-like name are all refused.
+#[test]
+fn a_removed_tenant_is_purged_by_the_operator_only() {
+    let admin = Admin::start();
+    admin.put("globex", "g.csv", b"globex,1\n");
+    admin.put("acme", "a.csv", b"acme,1\n");
+    let store = admin.env.tenant_root("globex");
+    assert!(store.is_dir());
+
+    let (status, error) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 409, "{error}");
+    let config = std::fs::read_to_string(&admin.env.config).unwrap();
+    let (kept, _) = config.split_once("[tenants.globex]").unwrap();
+    admin.env.write_config(kept);
+    let (status, body) = admin.json(OPERATOR, "POST", "/api/v1/reload", None);
+    assert_eq!(status, 200, "{body}");
+    // Removed, not purged: everything is still there.
+    assert!(store.is_dir());
+    assert!(
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM events WHERE tenant = 'globex'")
+            > 0
+    );
+
+    let (status, _) = admin.call(Some(ACME), "DELETE", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 403);
+    let (status, purged) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 200, "{purged}");
+    assert!(purged["journal_rows"].as_u64().unwrap() > 0, "{purged}");
+    assert_eq!(purged["store_removed"], true);
+    assert!(!store.exists());
+    for table in ["messages", "events", "chain_heads", "tasks", "mailbox"] {
+        assert_eq!(
+            admin.env.count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE tenant = 'globex'"
+            )),
+            0,
+            "{table}"
+        );
+    }
+    assert!(
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM events WHERE tenant = 'acme'")
+            > 0
+    );
+    let (status, report) = admin.json(ACME, "POST", "/api/v1/tenants/acme/verify", None);
+    assert_eq!(status, 200, "{report}");
+
+    let (status, _) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/globex", None);
+    assert_eq!(status, 404, "nothing is left to purge");
+    let (status, _) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/..%2F..%2Fetc", None);
+    assert_eq!(status, 404);
+    assert!(admin.env.data().join("tenants").join("acme").is_dir());
+}
