@@ -951,3 +951,73 @@ fn a_removed_tenant_is_purged_by_the_operator_only() {
     assert_eq!(status, 404);
     assert!(admin.env.data().join("tenants").join("acme").is_dir());
 }
+
+/// A kick reaches an FTP session in the middle of an upload: the data
+/// connection is cut at once (not at the end of the file), and what
+/// arrived is kept for a resume, not made visible.
+#[test]
+fn a_kick_cuts_an_ftp_upload_in_progress() {
+    let admin = Admin::start();
+    std::fs::write(admin.env.path().join("big.bin"), vec![7u8; 8 << 20]).unwrap();
+    // curl paces itself to 256 KiB/s: half a minute for the file.
+    let began = std::time::Instant::now();
+    let upload = Command::new("curl")
+        .args([
+            "-sS",
+            "-v",
+            "--max-time",
+            "60",
+            "--limit-rate",
+            "256K",
+            "-T",
+            "big.bin",
+        ])
+        .arg(format!(
+            "ftp://alice%40acme:alice-pass@127.0.0.1:{}/inbox/big.bin",
+            admin.ftp_port
+        ))
+        .current_dir(admin.env.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut id = None;
+    eventually("the upload's session", || {
+        let (_, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+        id = list["sessions"][0]["id"].as_u64();
+        id.is_some()
+    });
+    // Until bytes are flowing: the staged upload grows.
+    eventually("the upload under way", || {
+        std::fs::read_dir(admin.env.tenant_root("acme").join("staging"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+    });
+    let (status, _) = admin.json(
+        ACME,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{}", id.unwrap()),
+        None,
+    );
+    assert_eq!(status, 200);
+    let out = upload.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(25),
+        "the upload ran on for {:?}",
+        began.elapsed()
+    );
+    // ferry answers 421 on the control connection; curl, still sending,
+    // stops at the cut data connection and does not read it.
+    assert!(stderr.contains("150 ready to receive"), "{stderr}");
+    assert!(admin.env.names("alice", "/inbox").is_empty());
+    eventually("the part kept for a resume", || {
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM suspended WHERE name = 'big.bin'")
+            == 1
+    });
+}

@@ -90,7 +90,8 @@ impl Session {
                 Some(line) => line,
                 None => {
                     // An operator's kick (or the tenant's removal) ends the
-                    // session between commands; a transfer runs to its end.
+                    // session here between commands, and in `transfer::run`
+                    // during a transfer.
                     // The ticket lives as long as the login, so its wait
                     // ends only with a kick.
                     let kicked = self.login.as_ref().map(|l| l.ticket.kicked());

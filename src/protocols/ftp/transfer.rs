@@ -123,7 +123,8 @@ enum Ended<T> {
 
 /// Runs `work` on a blocking thread with the data connection while the
 /// control connection stays responsive: ABOR cuts the data connection,
-/// other commands wait until the transfer ends.
+/// other commands wait until the transfer ends. An operator's kick cuts it
+/// too, answers `421` and ends the session (an upload is kept to resume).
 async fn run<T: Send + 'static>(
     s: &mut Session,
     socket: std::net::TcpStream,
@@ -137,9 +138,28 @@ async fn run<T: Send + 'static>(
             let _ = socket.shutdown(std::net::Shutdown::Both);
         }
     };
+    let kicked = s.login.as_ref().map(|l| l.ticket.kicked());
+    // Completes only with a kick, so that the loop may poll it again.
+    let mut kicked = std::pin::pin!(async {
+        if let Some(kicked) = kicked
+            && kicked.await
+        {
+            return true;
+        }
+        std::future::pending().await
+    });
     loop {
         tokio::select! {
             result = &mut handle => return Ended::Done(joined(result)),
+            true = &mut kicked => {
+                cut();
+                let ended = joined((&mut handle).await);
+                let _ = s
+                    .control
+                    .reply(421, "the session was closed by the server's operator")
+                    .await;
+                return Ended::ControlClosed(ended);
+            }
             line = s.control.read_line() => match line {
                 Ok(Some(Line::Command(text))) if text.trim().eq_ignore_ascii_case("ABOR") => {
                     cut();
