@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::State;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Body};
+use crate::config::edit::{AccountChange, EditError};
 use crate::journal::{Direction, MessageId, MessageQuery};
 use crate::plugin::Role;
 use crate::tenant::{Activate, HubError, Tenant};
@@ -44,6 +45,10 @@ pub fn routes() -> axum::Router<State> {
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/rollback",
             post(rollback_plugin),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/accounts/{login}",
+            axum::routing::put(put_account).delete(delete_account),
         )
         .route("/api/v1/tenants/{tenant}/dead-letters", get(dead_letters))
         .route(
@@ -274,6 +279,105 @@ async fn resend(
             "message": entry.message,
             "sha256": entry.hash.to_string(),
             "size": entry.size,
+        })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountRequest {
+    /// Hashed here (argon2id); only the hash is written.
+    #[serde(default)]
+    password: Option<String>,
+    /// OpenSSH `authorized_keys` lines; replaces the account's keys.
+    #[serde(default)]
+    ssh_keys: Option<Vec<String>>,
+}
+
+async fn put_account(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, login)): Path<(String, String, String)>,
+    Body(request): Body<AccountRequest>,
+) -> ApiResult<Json<Value>> {
+    if request.password.is_none() && request.ssh_keys.is_none() {
+        return Err(ApiError::bad_request(
+            "give a `password`, `ssh_keys` or both",
+        ));
+    }
+    if request.password.as_deref() == Some("") {
+        return Err(ApiError::bad_request("the password is empty"));
+    }
+    let password_hash = match request.password {
+        Some(password) => Some(
+            blocking(move || {
+                crate::config::hash_password(&password)
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
+            })
+            .await?,
+        ),
+        None => None,
+    };
+    let change = AccountChange::Set {
+        password_hash,
+        ssh_keys: request.ssh_keys,
+    };
+    change_account(state, caller, (name, partner, login), change).await
+}
+
+async fn delete_account(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, login)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    change_account(state, caller, (name, partner, login), AccountChange::Remove).await
+}
+
+/// Writes an account change into the tenant's configuration file and
+/// reloads; a change the configuration refuses (a login another partner
+/// has, a bad key) is undone and answered with the problems, a 422.
+async fn change_account(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    (name, partner, login): (String, String, String),
+    change: AccountChange,
+) -> ApiResult<Json<Value>> {
+    // One change at a time: each reads the file the last one wrote.
+    static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let tenant = caller.tenant(&state, &name)?;
+    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    blocking(move || {
+        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let edit = crate::config::edit::edit_account(
+            &hub.config(),
+            tenant.name(),
+            &partner,
+            &login,
+            &change,
+        )
+        .map_err(|e| match e {
+            EditError::NotFound(why) => ApiError::not_found(why),
+            EditError::Unsupported(why) => ApiError::new(StatusCode::CONFLICT, why),
+            other => ApiError::internal(&other),
+        })?;
+        if let Err(e) = hub.reload(&path) {
+            if let Err(undo) = edit.undo() {
+                return Err(ApiError::internal(&undo));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{e:#}"),
+            ));
+        }
+        tracing::info!(tenant = %tenant.name(), partner, login, file = %edit.path.display(),
+            removed = matches!(change, AccountChange::Remove), "account changed through the admin API");
+        Ok(Json(json!({
+            "partner": partner,
+            "login": login,
+            "removed": matches!(change, AccountChange::Remove),
+            "file": edit.path.display().to_string(),
+            "digest": hub.config().digest,
         })))
     })
     .await

@@ -140,7 +140,6 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn hash_password() -> anyhow::Result<ExitCode> {
-    use argon2::password_hash::PasswordHasher as _;
     let mut password = String::new();
     std::io::stdin()
         .lock()
@@ -148,9 +147,7 @@ fn hash_password() -> anyhow::Result<ExitCode> {
         .context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\n', '\r']);
     anyhow::ensure!(!password.is_empty(), "the password is empty");
-    let hash = argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
+    let hash = config::hash_password(password).map_err(anyhow::Error::msg)?;
     println!("{hash}");
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! so a reload is just `load` again followed by a swap.
 
 mod connector;
+pub mod edit;
 mod error;
 mod model;
 mod raw;
@@ -600,6 +601,16 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     number.checked_mul(factor)
+}
+
+/// An argon2id PHC string for `password`, for `password_hash` (the
+/// `hash-password` command and account changes through the admin API).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::PasswordHasher as _;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("hashing the password: {e}"))
 }
 
 /// Names of tenants, partners and logins: they become parts of log lines,

@@ -439,6 +439,14 @@ fn the_openapi_document_is_served_and_names_every_route() {
 /// A raw FTP control connection, logged in as `login`; returns the reader
 /// and the reply to PASS.
 fn ftp_login(port: u16, login: &str) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    ftp_login_with(port, login, "alice-pass")
+}
+
+fn ftp_login_with(
+    port: u16,
+    login: &str,
+    password: &str,
+) -> (std::io::BufReader<std::net::TcpStream>, String) {
     use std::io::{BufRead, Write};
     let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -454,7 +462,7 @@ fn ftp_login(port: u16, login: &str) -> (std::io::BufReader<std::net::TcpStream>
     };
     assert!(reply(&mut reader).starts_with("220"));
     writer
-        .write_all(format!("USER {login}\r\nPASS alice-pass\r\n").as_bytes())
+        .write_all(format!("USER {login}\r\nPASS {password}\r\n").as_bytes())
         .unwrap();
     assert!(reply(&mut reader).starts_with("331"));
     let pass = reply(&mut reader);
@@ -1020,4 +1028,76 @@ fn a_kick_cuts_an_ftp_upload_in_progress() {
             .count("SELECT COUNT(*) FROM suspended WHERE name = 'big.bin'")
             == 1
     });
+}
+
+/// Accounts changed through the API: written into the tenant's file (a
+/// hash, never the password), in force at once, and a change the
+/// configuration refuses (a login another partner has, a bad key) is
+/// undone with a 422 and the problem.
+#[test]
+fn accounts_are_added_changed_and_removed_through_the_api() {
+    let admin = Admin::start();
+    let config = admin.env.config.clone();
+    let account = |partner: &str, login: &str| {
+        format!("/api/v1/tenants/acme/partners/{partner}/accounts/{login}")
+    };
+
+    // A new login for bob.
+    let body = r#"{"password": "bob-new-pass-1"}"#;
+    let (status, reply) = admin.json(ACME, "PUT", &account("bob", "bob2"), Some(body));
+    assert_eq!(status, 200, "{reply}");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("login = \"bob2\""), "{text}");
+    assert!(
+        !text.contains("bob-new-pass-1"),
+        "the password itself is never written"
+    );
+    assert!(text.contains("$argon2id$"));
+    let (_s, reply) = ftp_login_with(admin.ftp_port, "bob2@acme", "bob-new-pass-1");
+    assert!(reply.starts_with("230"), "{reply}");
+
+    // alice's password changes: the old one stops working.
+    let body = r#"{"password": "alice-changed-9"}"#;
+    let (status, reply) = admin.json(ACME, "PUT", &account("alice", "alice"), Some(body));
+    assert_eq!(status, 200, "{reply}");
+    let (_s, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("530"), "{reply}");
+    let (_s, reply) = ftp_login_with(admin.ftp_port, "alice@acme", "alice-changed-9");
+    assert!(reply.starts_with("230"), "{reply}");
+
+    // Refused changes leave the file as it was.
+    let before = std::fs::read_to_string(&config).unwrap();
+    let body = r#"{"password": "whatever-123"}"#;
+    let (status, reply) = admin.json(ACME, "PUT", &account("bob", "carol"), Some(body));
+    assert_eq!(status, 422, "carol is another partner's login: {reply}");
+    let body = r#"{"ssh_keys": ["not a key"]}"#;
+    let (status, reply) = admin.json(ACME, "PUT", &account("bob", "bob2"), Some(body));
+    assert_eq!(status, 422, "{reply}");
+    assert!(
+        reply["error"].as_str().unwrap().contains("ssh_keys"),
+        "{reply}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    let (status, _) = admin.json(ACME, "PUT", &account("bob", "bob2"), Some("{}"));
+    assert_eq!(status, 400);
+    let (status, _) = admin.json(
+        ACME,
+        "PUT",
+        &account("bob", "bob2"),
+        Some(r#"{"pasword": "x"}"#),
+    );
+    assert_eq!(status, 400);
+    let (status, _) = admin.json(ACME, "PUT", &account("nobody", "x"), Some(body));
+    assert_eq!(status, 404);
+    let path = "/api/v1/tenants/acme/partners/bob/accounts/bob2";
+    let (status, _) = admin.json(GLOBEX, "DELETE", path, None);
+    assert_eq!(status, 404, "globex's token does not reach acme");
+
+    // Removed: the login is gone.
+    let (status, reply) = admin.json(ACME, "DELETE", path, None);
+    assert_eq!(status, 200, "{reply}");
+    let (_s, reply) = ftp_login_with(admin.ftp_port, "bob2@acme", "bob-new-pass-1");
+    assert!(reply.starts_with("530"), "{reply}");
+    let (status, _) = admin.json(ACME, "DELETE", path, None);
+    assert_eq!(status, 404);
 }

@@ -1,0 +1,219 @@
+//! Changes the admin API makes to the configuration files: one account of
+//! one partner, written into the file that defines its tenant, with
+//! everything else in it (comments, order, layout) as it was. The caller
+//! reloads; when the result does not load, [`Edit::undo`] puts the old text
+//! back, so a bad change never outlives its request.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+
+use super::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The file says it in a way this editor does not rewrite (a partner
+    /// as an inline table, say); the operator edits it by hand.
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cannot read or write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} does not parse any more: {why}", path.display())]
+    Parse { path: PathBuf, why: String },
+}
+
+/// What to do with one account.
+#[derive(Debug, Clone)]
+pub enum AccountChange {
+    /// Create it, or change the given fields of the one there.
+    Set {
+        password_hash: Option<String>,
+        ssh_keys: Option<Vec<String>>,
+    },
+    Remove,
+}
+
+/// A change written to a file, with the text it replaced.
+#[derive(Debug)]
+pub struct Edit {
+    pub path: PathBuf,
+    before: String,
+}
+
+impl Edit {
+    /// Puts the file back as it was.
+    pub fn undo(&self) -> Result<(), EditError> {
+        write(&self.path, &self.before)
+    }
+}
+
+/// Applies `change` to account `login` of `partner` of `tenant`, in the
+/// file that defines the tenant.
+pub fn edit_account(
+    config: &Config,
+    tenant: &str,
+    partner: &str,
+    login: &str,
+    change: &AccountChange,
+) -> Result<Edit, EditError> {
+    let t = config
+        .tenants
+        .get(tenant)
+        .ok_or_else(|| EditError::NotFound(format!("no tenant `{tenant}`")))?;
+    if !t.partners.contains_key(partner) {
+        return Err(EditError::NotFound(format!(
+            "no partner `{partner}` in this tenant"
+        )));
+    }
+    let path = t.source.clone();
+    let before = std::fs::read_to_string(&path).map_err(|source| EditError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut doc: DocumentMut =
+        before
+            .parse()
+            .map_err(|e: toml_edit::TomlError| EditError::Parse {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+    // Inline tenants live under `tenants.NAME` of the server file; a file
+    // of the tenants directory is the tenant's table itself.
+    let inline = doc
+        .get("tenants")
+        .and_then(|tenants| tenants.get(tenant))
+        .is_some();
+    let mut root = doc.as_table_mut();
+    if inline {
+        let tenants = table(root, "tenants", "tenants")?;
+        root = table(tenants, tenant, &format!("tenants.{tenant}"))?;
+    }
+    let partners = table(root, "partners", "partners")?;
+    let section = table(partners, partner, &format!("partners.{partner}"))?;
+    let found = accounts(section, partner, login, change)?;
+    if !found && matches!(change, AccountChange::Remove) {
+        return Err(EditError::NotFound(format!(
+            "partner `{partner}` has no account `{login}`"
+        )));
+    }
+    write(&path, &doc.to_string())?;
+    Ok(Edit { path, before })
+}
+
+/// The standard table `key` of `parent`.
+fn table<'a>(parent: &'a mut Table, key: &str, what: &str) -> Result<&'a mut Table, EditError> {
+    match parent.get_mut(key) {
+        Some(Item::Table(table)) => Ok(table),
+        Some(_) => Err(EditError::Unsupported(format!(
+            "`{what}` is not written as a [table]; change it in the file"
+        ))),
+        None => Err(EditError::NotFound(format!("no `{what}` in the file"))),
+    }
+}
+
+/// Changes the account of `login` among the partner's accounts, or adds
+/// one; returns whether one was there.
+fn accounts(
+    section: &mut Table,
+    partner: &str,
+    login: &str,
+    change: &AccountChange,
+) -> Result<bool, EditError> {
+    let is_login = |value: Option<&Value>| value.and_then(Value::as_str) == Some(login);
+    match section.get_mut("accounts") {
+        Some(Item::ArrayOfTables(list)) => {
+            let at = list
+                .iter()
+                .position(|t| is_login(t.get("login").and_then(Item::as_value)));
+            match (at, change) {
+                (Some(i), AccountChange::Remove) => {
+                    list.remove(i);
+                }
+                (Some(i), AccountChange::Set { .. }) => {
+                    let table = list.get_mut(i).expect("found above");
+                    set_fields(|k, v| table[k] = Item::Value(v), change);
+                }
+                (None, AccountChange::Remove) => return Ok(false),
+                (None, AccountChange::Set { .. }) => list.push(new_account(login, change)),
+            }
+            Ok(at.is_some())
+        }
+        Some(Item::Value(Value::Array(list))) => {
+            let at = list
+                .iter()
+                .position(|v| is_login(v.as_inline_table().and_then(|t| t.get("login"))));
+            match (at, change) {
+                (Some(i), AccountChange::Remove) => {
+                    list.remove(i);
+                }
+                (Some(i), AccountChange::Set { .. }) => {
+                    if let Some(table) = list.get_mut(i).and_then(Value::as_inline_table_mut) {
+                        set_fields(|k, v| _ = table.insert(k, v), change);
+                    }
+                }
+                (None, AccountChange::Remove) => return Ok(false),
+                (None, AccountChange::Set { .. }) => {
+                    let mut table = InlineTable::new();
+                    table.insert("login", login.into());
+                    set_fields(|k, v| _ = table.insert(k, v), change);
+                    list.push(table);
+                }
+            }
+            Ok(at.is_some())
+        }
+        Some(_) => Err(EditError::Unsupported(format!(
+            "the accounts of `{partner}` are not a list; change them in the file"
+        ))),
+        None => {
+            if let AccountChange::Remove = change {
+                return Ok(false);
+            }
+            let mut list = ArrayOfTables::new();
+            list.push(new_account(login, change));
+            section.insert("accounts", Item::ArrayOfTables(list));
+            Ok(false)
+        }
+    }
+}
+
+fn new_account(login: &str, change: &AccountChange) -> Table {
+    let mut table = Table::new();
+    table["login"] = toml_edit::value(login);
+    set_fields(|k, v| table[k] = Item::Value(v), change);
+    table
+}
+
+fn set_fields(mut set: impl FnMut(&str, Value), change: &AccountChange) {
+    let AccountChange::Set {
+        password_hash,
+        ssh_keys,
+    } = change
+    else {
+        return;
+    };
+    if let Some(hash) = password_hash {
+        set("password_hash", hash.as_str().into());
+    }
+    if let Some(keys) = ssh_keys {
+        set("ssh_keys", keys.iter().map(String::as_str).collect());
+    }
+}
+
+/// Replaces the file whole (a temporary file renamed over it), so that a
+/// reload never reads half of it.
+fn write(path: &Path, text: &str) -> Result<(), EditError> {
+    let io = |source| EditError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("toml.edit");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
