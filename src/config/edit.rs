@@ -217,3 +217,54 @@ fn write(path: &Path, text: &str) -> Result<(), EditError> {
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tenant of the tenants directory, its accounts an inline array: an
+    /// account is added and removed, the comment stays, the result loads.
+    #[test]
+    fn an_account_goes_into_a_tenant_file_and_out_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = dir.path().join("ferry.toml");
+        std::fs::create_dir(dir.path().join("tenants")).unwrap();
+        std::fs::write(
+            &server,
+            "[server]\ndata_dir = \"data\"\ntenants_dir = \"tenants\"\n",
+        )
+        .unwrap();
+        let hash = crate::config::hash_password("globex-pass").unwrap();
+        let file = dir.path().join("tenants/globex.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "# globex's partners\n[partners.alice]\naccounts = [{{ login = \"alice\", password_hash = \"{hash}\" }}]\n"
+            ),
+        )
+        .unwrap();
+        let config = crate::config::load(&server).unwrap();
+        let set = AccountChange::Set {
+            password_hash: Some(hash.clone()),
+            ssh_keys: None,
+        };
+        let edit = edit_account(&config, "globex", "alice", "alice2", &set).unwrap();
+        assert_eq!(edit.path, file);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("# globex's partners\n"), "{text}");
+        let config = crate::config::load(&server).unwrap();
+        let globex = &config.tenants["globex"];
+        assert!(globex.account("alice2").is_some() && globex.account("alice").is_some());
+
+        edit_account(&config, "globex", "alice", "alice", &AccountChange::Remove).unwrap();
+        let config = crate::config::load(&server).unwrap();
+        assert!(config.tenants["globex"].account("alice").is_none());
+        let missing = edit_account(&config, "globex", "alice", "alice", &AccountChange::Remove);
+        assert!(
+            matches!(missing, Err(EditError::NotFound(_))),
+            "{missing:?}"
+        );
+        edit.undo().unwrap();
+        assert!(!std::fs::read_to_string(&file).unwrap().contains("alice2"));
+    }
+}
