@@ -25,7 +25,10 @@ pub fn routes() -> axum::Router<State> {
     axum::Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/tenants", get(tenants))
-        .route("/api/v1/tenants/{tenant}", get(tenant).delete(purge))
+        .route(
+            "/api/v1/tenants/{tenant}",
+            get(tenant).put(put_tenant).delete(delete_tenant),
+        )
         .route("/api/v1/tenants/{tenant}/partners", get(partners))
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
         .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
@@ -343,8 +346,6 @@ async fn change_account(
     (name, partner, login): (String, String, String),
     change: AccountChange,
 ) -> ApiResult<Json<Value>> {
-    // One change at a time: each reads the file the last one wrote.
-    static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let tenant = caller.tenant(&state, &name)?;
     let (hub, path) = (state.hub.clone(), state.config_path.clone());
     blocking(move || {
@@ -356,20 +357,8 @@ async fn change_account(
             &login,
             &change,
         )
-        .map_err(|e| match e {
-            EditError::NotFound(why) => ApiError::not_found(why),
-            EditError::Unsupported(why) => ApiError::new(StatusCode::CONFLICT, why),
-            other => ApiError::internal(&other),
-        })?;
-        if let Err(e) = hub.reload(&path) {
-            if let Err(undo) = edit.undo() {
-                return Err(ApiError::internal(&undo));
-            }
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("{e:#}"),
-            ));
-        }
+        .map_err(edit_error)?;
+        reload_or_undo(&hub, &path, &edit)?;
         tracing::info!(tenant = %tenant.name(), partner, login, file = %edit.path.display(),
             removed = matches!(change, AccountChange::Remove), "account changed through the admin API");
         Ok(Json(json!({
@@ -382,6 +371,98 @@ async fn change_account(
     })
     .await
 }
+
+/// Reloads after `edit`; when the configuration refuses the result, puts
+/// the file back and answers 422 with the problems.
+fn reload_or_undo(
+    hub: &crate::tenant::Hub,
+    path: &std::path::Path,
+    edit: &crate::config::edit::Edit,
+) -> ApiResult<()> {
+    let Err(e) = hub.reload(path) else {
+        return Ok(());
+    };
+    if let Err(undo) = edit.undo() {
+        return Err(ApiError::internal(&undo));
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("{e:#}"),
+    ))
+}
+
+fn edit_error(e: EditError) -> ApiError {
+    match e {
+        EditError::NotFound(why) => ApiError::not_found(why),
+        EditError::Unsupported(why) => ApiError::new(StatusCode::CONFLICT, why),
+        EditError::Parse { why, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, why),
+        other => ApiError::internal(&other),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantRequest {
+    /// The tenant's file, as it would be in the tenants directory.
+    toml: String,
+}
+
+/// Adds or replaces a tenant in the tenants directory (operator only);
+/// it is in force when this returns, other tenants untouched.
+async fn put_tenant(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(request): Body<TenantRequest>,
+) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    blocking(move || {
+        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let existed = hub.tenant(&name).is_some();
+        let edit = crate::config::edit::write_tenant(&hub.config(), &name, &request.toml)
+            .map_err(edit_error)?;
+        reload_or_undo(&hub, &path, &edit)?;
+        tracing::info!(tenant = %name, file = %edit.path.display(), "tenant written through the admin API");
+        Ok(Json(json!({
+            "tenant": name,
+            "created": !existed,
+            "file": edit.path.display().to_string(),
+            "digest": hub.config().digest,
+        })))
+    })
+    .await
+}
+
+/// Removes a tenant from the tenants directory, closing its sessions and
+/// keeping its data; a tenant no longer configured is purged instead
+/// (operator only).
+async fn delete_tenant(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    if state.hub.tenant(&name).is_none() {
+        return purge(state, name).await;
+    }
+    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    blocking(move || {
+        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let edit = crate::config::edit::remove_tenant(&hub.config(), &name).map_err(edit_error)?;
+        reload_or_undo(&hub, &path, &edit)?;
+        Ok(Json(json!({
+            "tenant": name,
+            "removed": true,
+            "purged": false,
+            "file": edit.path.display().to_string(),
+        })))
+    })
+    .await
+}
+
+/// Configuration edits one at a time: each reads what the last one wrote.
+static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A plugin role from a path: 400 for anything else.
 fn role(text: &str) -> ApiResult<Role> {
@@ -578,13 +659,8 @@ async fn scrape(
     ))
 }
 
-/// Purges a tenant the configuration no longer names (operator only).
-async fn purge(
-    state: axum::extract::State<State>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    caller.operator()?;
+/// Purges a tenant the configuration no longer names.
+async fn purge(state: axum::extract::State<State>, name: String) -> ApiResult<Json<Value>> {
     let hub = state.hub.clone();
     blocking(move || match hub.purge(&name) {
         Ok(purged) => Ok(Json(json!(purged))),

@@ -44,14 +44,78 @@ pub enum AccountChange {
 #[derive(Debug)]
 pub struct Edit {
     pub path: PathBuf,
-    before: String,
+    /// `None`: the change created the file.
+    before: Option<String>,
 }
 
 impl Edit {
-    /// Puts the file back as it was.
+    /// Puts the file back as it was (or removes the one it created).
     pub fn undo(&self) -> Result<(), EditError> {
-        write(&self.path, &self.before)
+        match &self.before {
+            Some(text) => write(&self.path, text),
+            None => std::fs::remove_file(&self.path).map_err(|source| EditError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
     }
+}
+
+/// `tenants_dir/NAME.toml`, for a tenant the API may write: refused for
+/// a tenant defined in the server file, or without a tenants directory.
+fn tenant_file(config: &Config, tenant: &str) -> Result<PathBuf, EditError> {
+    let Some(dir) = &config.tenants_dir else {
+        return Err(EditError::Unsupported(
+            "the configuration has no `server.tenants_dir` to write tenants into".into(),
+        ));
+    };
+    if !super::valid_name(tenant) {
+        return Err(EditError::Unsupported(format!(
+            "`{tenant}` is not a valid tenant name"
+        )));
+    }
+    let path = dir.join(format!("{tenant}.toml"));
+    if let Some(t) = config.tenants.get(tenant)
+        && t.source != path
+    {
+        return Err(EditError::Unsupported(format!(
+            "tenant `{tenant}` is defined in {}; change it there",
+            t.source.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Writes `text` as tenant `tenant`'s file in the tenants directory,
+/// creating or replacing it. It must parse as TOML; the reload checks the rest.
+pub fn write_tenant(config: &Config, tenant: &str, text: &str) -> Result<Edit, EditError> {
+    let path = tenant_file(config, tenant)?;
+    text.parse::<DocumentMut>().map_err(|e| EditError::Parse {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    let before = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => return Err(EditError::Io { path, source }),
+    };
+    write(&path, text)?;
+    Ok(Edit { path, before })
+}
+
+/// Removes tenant `tenant`'s file from the tenants directory.
+pub fn remove_tenant(config: &Config, tenant: &str) -> Result<Edit, EditError> {
+    let path = tenant_file(config, tenant)?;
+    let io = |source| EditError::Io {
+        path: path.clone(),
+        source,
+    };
+    let before = std::fs::read_to_string(&path).map_err(io)?;
+    std::fs::remove_file(&path).map_err(io)?;
+    Ok(Edit {
+        path,
+        before: Some(before),
+    })
 }
 
 /// Applies `change` to account `login` of `partner` of `tenant`, in the
@@ -104,7 +168,10 @@ pub fn edit_account(
         )));
     }
     write(&path, &doc.to_string())?;
-    Ok(Edit { path, before })
+    Ok(Edit {
+        path,
+        before: Some(before),
+    })
 }
 
 /// The standard table `key` of `parent`.

@@ -234,6 +234,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         sources: sources.into_iter().map(|s| s.path).collect(),
         digest: hex::encode(digest.finalize()),
         data_dir,
+        tenants_dir: server
+            .server
+            .tenants_dir
+            .as_ref()
+            .map(|dir| lexical_clean(&base.join(dir.get_ref()))),
         limits,
         listeners,
         tenants,

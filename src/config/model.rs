@@ -16,6 +16,8 @@ pub struct Config {
     /// SHA-256 over the bytes of every source file, to tell reloads apart.
     pub digest: String,
     pub data_dir: PathBuf,
+    /// Where `TENANT.toml` files are read from, when configured.
+    pub tenants_dir: Option<PathBuf>,
     pub limits: Limits,
     pub listeners: Vec<Listener>,
     pub tenants: BTreeMap<String, Tenant>,

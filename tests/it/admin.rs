@@ -1101,3 +1101,87 @@ fn accounts_are_added_changed_and_removed_through_the_api() {
     let (status, _) = admin.json(ACME, "DELETE", path, None);
     assert_eq!(status, 404);
 }
+
+/// Tenants through the API: the operator writes one into the tenants
+/// directory and its partner logs in at once; a file the configuration
+/// refuses is undone (422); removing it closes it and keeps its data, and
+/// a second removal purges that. Tenant tokens and inline tenants are
+/// refused.
+#[test]
+fn the_operator_adds_and_removes_tenants_through_the_api() {
+    let env = Env::new();
+    let (port, ftp_port) = (free_port(), free_port());
+    for (name, token) in [("operator", OPERATOR), ("acme", ACME)] {
+        std::fs::write(env.path().join(format!("{name}.token")), token).unwrap();
+    }
+    std::fs::create_dir(env.path().join("tenants")).unwrap();
+    env.write_config(&format!(
+        "[server]\ndata_dir = \"data\"\ntenants_dir = \"tenants\"\n\n\
+         [admin]\naddress = \"127.0.0.1:{port}\"\ntoken_file = \"operator.token\"\n\n\
+         [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\n\n\
+         [tenants.acme]\napi_token_file = \"acme.token\"\n[tenants.acme.partners.bob]\n"
+    ));
+    let server = env.serve();
+    let admin = Admin {
+        env,
+        port,
+        ftp_port,
+        sftp_port: 0,
+        _server: Some(server),
+    };
+    let initech = format!(
+        "# written through the admin API\n[partners.alice]\n\
+         accounts = [{{ login = \"alice\", password_hash = \"{SECRET_HASH}\" }}]\n"
+    );
+    let body = serde_json::json!({ "toml": initech }).to_string();
+    let (status, _) = admin.json(ACME, "PUT", "/api/v1/tenants/initech", Some(&body));
+    assert_eq!(status, 403);
+    let (status, reply) = admin.json(OPERATOR, "PUT", "/api/v1/tenants/initech", Some(&body));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["created"], true);
+    let (_s, reply) = ftp_login(admin.ftp_port, "alice@initech");
+    assert!(reply.starts_with("230"), "{reply}");
+
+    // Refused: not TOML, a route to nobody, an inline tenant.
+    let file = admin.env.path().join("tenants/initech.toml");
+    for (toml, code) in [
+        ("[partners.alice", 422),
+        ("[partners.alice]\nroutes = [{ to = \"nobody\" }]\n", 422),
+    ] {
+        let body = serde_json::json!({ "toml": toml }).to_string();
+        let (status, reply) = admin.json(OPERATOR, "PUT", "/api/v1/tenants/initech", Some(&body));
+        assert_eq!(status, code, "{toml}: {reply}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), initech, "undone");
+    }
+    let (status, _) = admin.json(OPERATOR, "PUT", "/api/v1/tenants/acme", Some(&body));
+    assert_eq!(status, 409, "acme is defined in ferry.toml");
+    let (_s, reply) = ftp_login(admin.ftp_port, "alice@initech");
+    assert!(reply.starts_with("230"), "still in force: {reply}");
+
+    // Removed: sessions refused, data kept; then purged.
+    admin.put("initech", "i.csv", b"1\n");
+    let (status, reply) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/initech", None);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        (&reply["removed"], &reply["purged"]),
+        (&true.into(), &false.into())
+    );
+    assert!(!file.exists());
+    let (_s, reply) = ftp_login(admin.ftp_port, "alice@initech");
+    assert!(reply.starts_with("530"), "{reply}");
+    assert!(
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM messages WHERE tenant = 'initech'")
+            == 1
+    );
+    let (status, reply) = admin.json(OPERATOR, "DELETE", "/api/v1/tenants/initech", None);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["store_removed"], true, "{reply}");
+    assert!(
+        admin
+            .env
+            .count("SELECT COUNT(*) FROM messages WHERE tenant = 'initech'")
+            == 0
+    );
+}
