@@ -37,7 +37,8 @@ pub struct Plugin {
     pub role: Role,
     /// Bytes of the component.
     pub size: usize,
-    pre: Pre,
+    /// Shared with the call thread that runs it.
+    pre: Arc<Pre>,
 }
 
 enum Pre {
@@ -157,7 +158,7 @@ impl PluginEngine {
             sha256,
             role,
             size,
-            pre,
+            pre: Arc::new(pre),
         })
     }
 
@@ -211,34 +212,35 @@ impl PluginEngine {
         }
         deserialize(&self.engine, &bytes)
     }
+}
 
-    fn store(
-        &self,
-        services: Box<dyn HostServices>,
-        limits: Limits,
-        context: (String, String, String),
-    ) -> Store<CallState> {
-        let mut store = Store::new(&self.engine, CallState::new(services, limits, context));
-        store.limiter(|state| state);
-        // The deadline is CPU time of the calling thread: a plugin that
-        // waits for a core (its worker runs at idle priority) is late, not
-        // failed. Each epoch tick checks; a wall-clock cap still ends a
-        // call that a starved thread could otherwise hold for ever.
-        let cpu_started = thread_cpu();
-        let wall_started = Instant::now();
-        let wall_cap = (limits.deadline * 20).max(WALL_CAP);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if thread_cpu().saturating_sub(cpu_started) >= limits.deadline
-                || wall_started.elapsed() >= wall_cap
-            {
-                Err(wasmtime::Trap::Interrupt.into())
-            } else {
-                Ok(wasmtime::UpdateDeadline::Continue(1))
-            }
-        });
-        store
-    }
+/// A fresh store for one call, with its limits and its CPU deadline.
+fn new_store(
+    engine: &Engine,
+    services: Box<dyn HostServices>,
+    limits: Limits,
+    context: (String, String, String),
+) -> Store<CallState> {
+    let mut store = Store::new(engine, CallState::new(services, limits, context));
+    store.limiter(|state| state);
+    // The deadline is CPU time of the call's thread: a call that waits for
+    // a core (its thread runs at idle priority) is late, not failed. Each
+    // epoch tick checks; a wall-clock cap still ends a call that a starved
+    // thread could otherwise hold for ever.
+    let cpu_started = thread_cpu();
+    let wall_started = Instant::now();
+    let wall_cap = (limits.deadline * 20).max(WALL_CAP);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if thread_cpu().saturating_sub(cpu_started) >= limits.deadline
+            || wall_started.elapsed() >= wall_cap
+        {
+            Err(wasmtime::Trap::Interrupt.into())
+        } else {
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        }
+    });
+    store
 }
 
 impl Drop for PluginEngine {
@@ -305,9 +307,14 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Option<Component> {
 }
 
 thread_local! {
-    /// CPU time plugin calls made from this thread used on their own threads.
+    /// CPU time plugin calls made from this thread used on its call thread.
     static CALLS_CPU: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+    /// The thread that runs this thread's plugin calls, started on first use.
+    static CALL_THREAD: std::cell::RefCell<Option<std::sync::mpsc::Sender<Job>>> =
+        const { std::cell::RefCell::new(None) };
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// CPU time the plugin calls made from the calling thread used since the
 /// last time it asked, for the pipeline's `plugin_cpu` accounting.
@@ -339,77 +346,120 @@ fn background_priority() {
     }
 }
 
+/// Runs `job` on the calling thread's call thread and waits for it. Each
+/// caller (a pipeline worker, a command) has one call thread at background
+/// priority, started on first use and ended with the caller: an
+/// unprivileged thread can lower its priority but not raise it again, so
+/// the caller's own thread cannot be used, and a new thread per call would
+/// cost about 50 µs.
+fn on_call_thread<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PluginError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let mut job: Option<Job> = Some(Box::new(move || {
+        let _ = tx.send(job());
+    }));
+    CALL_THREAD.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        // A call thread that ended (it never should) is replaced once.
+        for _ in 0..2 {
+            let sender = match slot.as_ref() {
+                Some(sender) => sender.clone(),
+                None => slot.insert(start_call_thread()?).clone(),
+            };
+            match sender.send(job.take().expect("put back after a failed send")) {
+                Ok(()) => return Ok(()),
+                Err(std::sync::mpsc::SendError(back)) => {
+                    job = Some(back);
+                    *slot = None;
+                }
+            }
+        }
+        Err(PluginError::Engine("no plugin call thread".into()))
+    })?;
+    rx.recv()
+        .map_err(|_| PluginError::Engine("a plugin call panicked".into()))
+}
+
+fn start_call_thread() -> Result<std::sync::mpsc::Sender<Job>, PluginError> {
+    let (sender, jobs) = std::sync::mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("plugin-call".into())
+        .spawn(move || {
+            background_priority();
+            while let Ok(job) = jobs.recv() {
+                // A panic fails its call (its reply is never sent), not
+                // the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        })
+        .map_err(|e| PluginError::Engine(format!("starting a plugin call thread: {e}")))?;
+    Ok(sender)
+}
+
+/// One call on a fresh store: what it returned, or why it failed.
+fn call_here<R: Returned>(
+    engine: &Engine,
+    services: Box<dyn HostServices>,
+    limits: Limits,
+    context: (String, String, String),
+    f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+) -> Result<Outcome<R::Ferry>, PluginError> {
+    let started = Instant::now();
+    let mut store = new_store(engine, services, limits, context);
+    let returned = f(&mut store);
+    let state = store.data();
+    let returned = match returned {
+        Ok(returned) => returned,
+        Err(e) => {
+            let text = chain(&e);
+            if text.contains("maximum concurrent") || text.contains("pooling") {
+                return Err(PluginError::Busy(text));
+            }
+            return Err(classify(e, state));
+        }
+    };
+    let size = returned.size();
+    if size > limits.output {
+        return Err(PluginError::OutputTooLarge {
+            size,
+            limit: limits.output,
+        });
+    }
+    Ok(Outcome {
+        value: returned.convert(),
+        logs: store.data().logs.clone(),
+        elapsed: started.elapsed(),
+        peak_memory: store.data().peak_memory,
+    })
+}
+
 impl Plugin {
-    /// Runs one call on a thread of its own at background priority (the
-    /// priority of a thread can be lowered but, unprivileged, not raised
-    /// again; so not the caller's), and waits for it.
-    fn call<R: Returned + Send>(
+    /// Runs one call on the caller's call thread (background priority).
+    fn call<R: Returned + Send + 'static>(
         &self,
         engine: &PluginEngine,
         services: Box<dyn HostServices>,
         limits: Limits,
         file: &FileMeta,
-        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R> + Send,
+        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R> + Send + 'static,
     ) -> Result<Outcome<R::Ferry>, PluginError>
     where
-        R::Ferry: Send,
+        R::Ferry: Send + 'static,
     {
-        let (result, cpu) = std::thread::scope(|scope| {
-            std::thread::Builder::new()
-                .name("plugin-call".into())
-                .spawn_scoped(scope, move || {
-                    background_priority();
-                    let result = self.call_here(engine, services, limits, file, f);
-                    (result, thread_cpu())
-                })
-                .map_err(|e| PluginError::Engine(format!("starting a plugin call: {e}")))?
-                .join()
-                .map_err(|_| PluginError::Engine("a plugin call's thread panicked".into()))
-        })?;
-        CALLS_CPU.with(|c| c.set(c.get() + cpu));
-        result
-    }
-
-    fn call_here<R: Returned>(
-        &self,
-        engine: &PluginEngine,
-        services: Box<dyn HostServices>,
-        limits: Limits,
-        file: &FileMeta,
-        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
-    ) -> Result<Outcome<R::Ferry>, PluginError> {
-        let started = Instant::now();
         let context = (
             file.tenant.clone(),
             file.partner.clone(),
             self.sha256[..12].to_owned(),
         );
-        let mut store = engine.store(services, limits, context);
-        let returned = f(&mut store);
-        let state = store.data();
-        let returned = match returned {
-            Ok(returned) => returned,
-            Err(e) => {
-                let text = chain(&e);
-                if text.contains("maximum concurrent") || text.contains("pooling") {
-                    return Err(PluginError::Busy(text));
-                }
-                return Err(classify(e, state));
-            }
-        };
-        let size = returned.size();
-        if size > limits.output {
-            return Err(PluginError::OutputTooLarge {
-                size,
-                limit: limits.output,
-            });
-        }
-        Ok(Outcome {
-            value: returned.convert(),
-            logs: store.data().logs.clone(),
-            elapsed: started.elapsed(),
-            peak_memory: store.data().peak_memory,
-        })
+        let wasm = engine.engine.clone();
+        let (result, cpu) = on_call_thread(move || {
+            let started = thread_cpu();
+            let result = call_here(&wasm, services, limits, context, f);
+            (result, thread_cpu().saturating_sub(started))
+        })?;
+        CALLS_CPU.with(|c| c.set(c.get() + cpu));
+        result
     }
 
     fn wrong_role(&self, wanted: Role) -> PluginError {
@@ -426,11 +476,14 @@ impl Plugin {
         limits: Limits,
         file: &FileMeta,
     ) -> Result<Outcome<Verdict>, PluginError> {
-        let Pre::Validator(pre) = &self.pre else {
+        if !matches!(*self.pre, Pre::Validator(_)) {
             return Err(self.wrong_role(Role::Validator));
-        };
-        let info = file.into();
-        self.call(engine, services, limits, file, |store| {
+        }
+        let (pre, info) = (Arc::clone(&self.pre), file.into());
+        self.call(engine, services, limits, file, move |store| {
+            let Pre::Validator(pre) = &*pre else {
+                unreachable!("checked above");
+            };
             pre.instantiate(&mut *store)?
                 .call_validate(&mut *store, &info)
         })
@@ -443,11 +496,14 @@ impl Plugin {
         limits: Limits,
         file: &FileMeta,
     ) -> Result<Outcome<Routing>, PluginError> {
-        let Pre::Router(pre) = &self.pre else {
+        if !matches!(*self.pre, Pre::Router(_)) {
             return Err(self.wrong_role(Role::Router));
-        };
-        let info = file.into();
-        self.call(engine, services, limits, file, |store| {
+        }
+        let (pre, info) = (Arc::clone(&self.pre), file.into());
+        self.call(engine, services, limits, file, move |store| {
+            let Pre::Router(pre) = &*pre else {
+                unreachable!("checked above");
+            };
             pre.instantiate(&mut *store)?.call_route(&mut *store, &info)
         })
     }
@@ -460,12 +516,14 @@ impl Plugin {
         file: &FileMeta,
         event: &AckEvent,
     ) -> Result<Outcome<Vec<AckAction>>, PluginError> {
-        let Pre::Acknowledger(pre) = &self.pre else {
+        if !matches!(*self.pre, Pre::Acknowledger(_)) {
             return Err(self.wrong_role(Role::Acknowledger));
-        };
-        let info = file.into();
-        let event = event.into();
-        self.call(engine, services, limits, file, |store| {
+        }
+        let (pre, info, event) = (Arc::clone(&self.pre), file.into(), event.into());
+        self.call(engine, services, limits, file, move |store| {
+            let Pre::Acknowledger(pre) = &*pre else {
+                unreachable!("checked above");
+            };
             pre.instantiate(&mut *store)?
                 .call_acknowledge(&mut *store, &info, &event)
         })
