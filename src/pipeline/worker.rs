@@ -69,6 +69,32 @@ struct Claimed {
 /// is not a push waiting for a connector slot.
 const CANDIDATES: usize = 8;
 
+/// Runs the calling worker under Linux's `SCHED_IDLE` policy (nice 19
+/// where that is refused): it gets a core only when no session wants one,
+/// and a session's thread that wakes takes the core back at once. Pipeline
+/// steps are background work (no client waits on them), and a plugin that
+/// spins until its deadline must not slow another tenant's transfer: on
+/// the noisy-neighbour benchmark, nice 19 still left a spinning worker 65%
+/// of a core during a neighbour's upload (a waking thread waited for the
+/// spinner's time slice to end). Plugin deadlines count CPU time, so a
+/// starved call is late, not failed; a starved push is slow, not failed.
+fn background_priority() {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    let idle = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    );
+    if let Err(e) = idle {
+        tracing::debug!(error = ?e, "cannot run the pipeline workers at idle priority");
+        // A thread id names the thread alone on Linux.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+}
+
 /// What running one task came to.
 enum Outcome {
     Done,
@@ -103,7 +129,10 @@ impl Pipeline {
                 let pipeline = Arc::clone(self);
                 std::thread::Builder::new()
                     .name(format!("pipeline-{i}"))
-                    .spawn(move || pipeline.work())
+                    .spawn(move || {
+                        background_priority();
+                        pipeline.work()
+                    })
                     .expect("spawning a pipeline thread")
             })
             .collect()

@@ -37,8 +37,7 @@ pub struct Plugin {
     pub role: Role,
     /// Bytes of the component.
     pub size: usize,
-    /// Shared with the call thread that runs it.
-    pre: Arc<Pre>,
+    pre: Pre,
 }
 
 enum Pre {
@@ -158,7 +157,7 @@ impl PluginEngine {
             sha256,
             role,
             size,
-            pre: Arc::new(pre),
+            pre,
         })
     }
 
@@ -307,94 +306,14 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Option<Component> {
 }
 
 thread_local! {
-    /// CPU time plugin calls made from this thread used on its call thread.
+    /// CPU time the plugin calls made on this thread used.
     static CALLS_CPU: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
-    /// The thread that runs this thread's plugin calls, started on first use.
-    static CALL_THREAD: std::cell::RefCell<Option<std::sync::mpsc::Sender<Job>>> =
-        const { std::cell::RefCell::new(None) };
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// CPU time the plugin calls made from the calling thread used since the
+/// CPU time the plugin calls made on the calling thread used since the
 /// last time it asked, for the pipeline's `plugin_cpu` accounting.
 pub fn take_calls_cpu() -> Duration {
     CALLS_CPU.with(|c| c.replace(Duration::ZERO))
-}
-
-/// Runs the calling thread under Linux's `SCHED_IDLE` policy (nice 19
-/// where that is refused): it gets a core only when no other thread wants
-/// one, and a thread that wakes takes the core back at once. A plugin call
-/// is background work, and one that spins until its deadline must not slow
-/// another tenant's transfer (on the noisy-neighbour benchmark, nice 19
-/// alone still left a spinning plugin 65% of a core during a neighbour's
-/// upload: a waking thread waited for the spinner's time slice to end).
-/// Deadlines count CPU time, so a starved call is late, not failed.
-fn background_priority() {
-    use thread_priority::unix::{
-        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-        thread_native_id,
-    };
-    let idle = set_thread_priority_and_policy(
-        thread_native_id(),
-        thread_priority::ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-    );
-    if idle.is_err() {
-        // A thread id names the thread alone on Linux.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-    }
-}
-
-/// Runs `job` on the calling thread's call thread and waits for it. Each
-/// caller (a pipeline worker, a command) has one call thread at background
-/// priority, started on first use and ended with the caller: an
-/// unprivileged thread can lower its priority but not raise it again, so
-/// the caller's own thread cannot be used, and a new thread per call would
-/// cost about 50 µs.
-fn on_call_thread<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PluginError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let mut job: Option<Job> = Some(Box::new(move || {
-        let _ = tx.send(job());
-    }));
-    CALL_THREAD.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        // A call thread that ended (it never should) is replaced once.
-        for _ in 0..2 {
-            let sender = match slot.as_ref() {
-                Some(sender) => sender.clone(),
-                None => slot.insert(start_call_thread()?).clone(),
-            };
-            match sender.send(job.take().expect("put back after a failed send")) {
-                Ok(()) => return Ok(()),
-                Err(std::sync::mpsc::SendError(back)) => {
-                    job = Some(back);
-                    *slot = None;
-                }
-            }
-        }
-        Err(PluginError::Engine("no plugin call thread".into()))
-    })?;
-    rx.recv()
-        .map_err(|_| PluginError::Engine("a plugin call panicked".into()))
-}
-
-fn start_call_thread() -> Result<std::sync::mpsc::Sender<Job>, PluginError> {
-    let (sender, jobs) = std::sync::mpsc::channel::<Job>();
-    std::thread::Builder::new()
-        .name("plugin-call".into())
-        .spawn(move || {
-            background_priority();
-            while let Ok(job) = jobs.recv() {
-                // A panic fails its call (its reply is never sent), not
-                // the thread.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-            }
-        })
-        .map_err(|e| PluginError::Engine(format!("starting a plugin call thread: {e}")))?;
-    Ok(sender)
 }
 
 /// One call on a fresh store: what it returned, or why it failed.
@@ -435,30 +354,28 @@ fn call_here<R: Returned>(
 }
 
 impl Plugin {
-    /// Runs one call on the caller's call thread (background priority).
-    fn call<R: Returned + Send + 'static>(
+    /// Runs one call on the calling thread, counting its CPU time. (Handing
+    /// calls to a thread of their own, to run them at a lower priority than
+    /// the caller, was measured at 65 to 100 µs a call, against 29 µs for
+    /// the whole call here; the pipeline's workers run at idle priority
+    /// instead.)
+    fn call<R: Returned>(
         &self,
         engine: &PluginEngine,
         services: Box<dyn HostServices>,
         limits: Limits,
         file: &FileMeta,
-        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R> + Send + 'static,
-    ) -> Result<Outcome<R::Ferry>, PluginError>
-    where
-        R::Ferry: Send + 'static,
-    {
+        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<Outcome<R::Ferry>, PluginError> {
         let context = (
             file.tenant.clone(),
             file.partner.clone(),
             self.sha256[..12].to_owned(),
         );
-        let wasm = engine.engine.clone();
-        let (result, cpu) = on_call_thread(move || {
-            let started = thread_cpu();
-            let result = call_here(&wasm, services, limits, context, f);
-            (result, thread_cpu().saturating_sub(started))
-        })?;
-        CALLS_CPU.with(|c| c.set(c.get() + cpu));
+        let started = thread_cpu();
+        let result = call_here(&engine.engine, services, limits, context, f);
+        let used = thread_cpu().saturating_sub(started);
+        CALLS_CPU.with(|c| c.set(c.get() + used));
         result
     }
 
@@ -476,14 +393,11 @@ impl Plugin {
         limits: Limits,
         file: &FileMeta,
     ) -> Result<Outcome<Verdict>, PluginError> {
-        if !matches!(*self.pre, Pre::Validator(_)) {
+        let Pre::Validator(pre) = &self.pre else {
             return Err(self.wrong_role(Role::Validator));
-        }
-        let (pre, info) = (Arc::clone(&self.pre), file.into());
-        self.call(engine, services, limits, file, move |store| {
-            let Pre::Validator(pre) = &*pre else {
-                unreachable!("checked above");
-            };
+        };
+        let info = file.into();
+        self.call(engine, services, limits, file, |store| {
             pre.instantiate(&mut *store)?
                 .call_validate(&mut *store, &info)
         })
@@ -496,14 +410,11 @@ impl Plugin {
         limits: Limits,
         file: &FileMeta,
     ) -> Result<Outcome<Routing>, PluginError> {
-        if !matches!(*self.pre, Pre::Router(_)) {
+        let Pre::Router(pre) = &self.pre else {
             return Err(self.wrong_role(Role::Router));
-        }
-        let (pre, info) = (Arc::clone(&self.pre), file.into());
-        self.call(engine, services, limits, file, move |store| {
-            let Pre::Router(pre) = &*pre else {
-                unreachable!("checked above");
-            };
+        };
+        let info = file.into();
+        self.call(engine, services, limits, file, |store| {
             pre.instantiate(&mut *store)?.call_route(&mut *store, &info)
         })
     }
@@ -516,14 +427,12 @@ impl Plugin {
         file: &FileMeta,
         event: &AckEvent,
     ) -> Result<Outcome<Vec<AckAction>>, PluginError> {
-        if !matches!(*self.pre, Pre::Acknowledger(_)) {
+        let Pre::Acknowledger(pre) = &self.pre else {
             return Err(self.wrong_role(Role::Acknowledger));
-        }
-        let (pre, info, event) = (Arc::clone(&self.pre), file.into(), event.into());
-        self.call(engine, services, limits, file, move |store| {
-            let Pre::Acknowledger(pre) = &*pre else {
-                unreachable!("checked above");
-            };
+        };
+        let info = file.into();
+        let event = event.into();
+        self.call(engine, services, limits, file, |store| {
             pre.instantiate(&mut *store)?
                 .call_acknowledge(&mut *store, &info, &event)
         })
