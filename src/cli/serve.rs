@@ -19,6 +19,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = config::load(config_path)?;
     let data_dir = config.data_dir.clone();
     let workers = config.limits.pipeline_workers;
+    let priority = config.limits.pipeline_priority;
     let listeners = config.listeners.clone();
     let admin = config.admin.clone();
     let hub = Hub::open(config)?;
@@ -48,7 +49,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;
-    let threads = pipeline.spawn_workers(workers);
+    let threads = pipeline.spawn_workers(workers, priority);
     let poller = crate::connectors::poller::spawn(Arc::clone(&hub));
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut terminate =

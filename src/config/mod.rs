@@ -23,7 +23,7 @@ pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
     IpNet, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable,
-    Tenant, UsageLimits,
+    Tenant, UsageLimits, WorkerPriority,
 };
 
 use error::Source;
@@ -525,6 +525,18 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
                 "limits.login_failures",
                 "0 is out of range, expected at least 1".to_owned(),
             ));
+        }
+    }
+    if let Some(priority) = &section.pipeline_priority {
+        match priority.get_ref().as_str() {
+            "idle" => limits.pipeline_priority = WorkerPriority::Idle,
+            "low" => limits.pipeline_priority = WorkerPriority::Low,
+            "normal" => limits.pipeline_priority = WorkerPriority::Normal,
+            other => problems.push(source.problem(
+                Some(priority.span()),
+                "limits.pipeline_priority",
+                format!("`{other}` is not a priority, expected `idle`, `low` or `normal`"),
+            )),
         }
     }
     if let Some(seconds) = &section.ban_seconds {

@@ -45,6 +45,21 @@ pub struct Limits {
     pub login_failures: u32,
     /// How long a ban lasts.
     pub ban: std::time::Duration,
+    /// The CPU priority of the pipeline's workers.
+    pub pipeline_priority: WorkerPriority,
+}
+
+/// How pipeline workers share the CPU with sessions and other processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WorkerPriority {
+    /// `SCHED_IDLE`: only cores nothing else wants (on a host whose cores
+    /// other programs keep busy, pipeline steps wait for idle moments).
+    #[default]
+    Idle,
+    /// Nice 19: a small share even on a busy host.
+    Low,
+    /// Like the sessions.
+    Normal,
 }
 
 impl Default for Limits {
@@ -55,6 +70,7 @@ impl Default for Limits {
             max_file_size: None,
             login_failures: 5,
             ban: std::time::Duration::from_secs(600),
+            pipeline_priority: WorkerPriority::Idle,
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct LimitsSection {
     pub max_file_size: Option<Spanned<String>>,
     pub login_failures: Option<Spanned<u32>>,
     pub ban_seconds: Option<Spanned<u64>>,
+    /// `idle` (default), `low` or `normal`: the CPU priority of pipeline workers.
+    pub pipeline_priority: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -78,11 +78,22 @@ const CANDIDATES: usize = 8;
 /// of a core during a neighbour's upload (a waking thread waited for the
 /// spinner's time slice to end). Plugin deadlines count CPU time, so a
 /// starved call is late, not failed; a starved push is slow, not failed.
-fn background_priority() {
+/// `[limits] pipeline_priority` chooses: `idle` (this), `low` (nice 19 only),
+/// `normal`.
+fn set_priority(priority: config::WorkerPriority) {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
         thread_native_id,
     };
+    let nice_19 = || {
+        // A thread id names the thread alone on Linux.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    };
+    match priority {
+        config::WorkerPriority::Normal => return,
+        config::WorkerPriority::Low => return nice_19(),
+        config::WorkerPriority::Idle => {}
+    }
     let idle = set_thread_priority_and_policy(
         thread_native_id(),
         thread_priority::ThreadPriority::Min,
@@ -90,8 +101,7 @@ fn background_priority() {
     );
     if let Err(e) = idle {
         tracing::debug!(error = ?e, "cannot run the pipeline workers at idle priority");
-        // A thread id names the thread alone on Linux.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+        nice_19();
     }
 }
 
@@ -122,7 +132,11 @@ impl Pipeline {
     }
 
     /// Starts `n` worker threads that run until [`Pipeline::stop`].
-    pub fn spawn_workers(self: &Arc<Self>, n: u32) -> Vec<std::thread::JoinHandle<()>> {
+    pub fn spawn_workers(
+        self: &Arc<Self>,
+        n: u32,
+        priority: config::WorkerPriority,
+    ) -> Vec<std::thread::JoinHandle<()>> {
         self.workers.fetch_add(n, Ordering::SeqCst);
         (0..n)
             .map(|i| {
@@ -130,7 +144,7 @@ impl Pipeline {
                 std::thread::Builder::new()
                     .name(format!("pipeline-{i}"))
                     .spawn(move || {
-                        background_priority();
+                        set_priority(priority);
                         pipeline.work()
                     })
                     .expect("spawning a pipeline thread")

@@ -457,6 +457,7 @@ impl Tenant {
         let message =
             self.journal_or_release(&received, self.journal.record_received(&received))?;
         crate::metrics::metrics().received(self.name(), protocol, received.size);
+        self.drop_suspended(&received.partner, &received.name);
         let committed = Committed {
             hash: received.hash,
             size: received.size,
@@ -600,6 +601,26 @@ impl Tenant {
             source: source.to_owned(),
             inline: finished.inline,
         })
+    }
+
+    /// Discards an interrupted upload of `name` that a complete one made
+    /// obsolete (a client that started over instead of resuming).
+    fn drop_suspended(&self, partner: &str, name: &str) {
+        let tenant = &self.config.name;
+        // A read first: most commits have nothing to discard.
+        if !matches!(
+            self.journal.suspended_size(tenant, partner, name),
+            Ok(Some(_))
+        ) {
+            return;
+        }
+        match self.journal.take_suspended(tenant, partner, name) {
+            Ok(Some((staging, _))) => self.store.discard(&staging),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot discard an obsolete interrupted upload");
+            }
+        }
     }
 
     /// Passes a journal record through; a failed one takes its bytes back

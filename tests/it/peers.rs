@@ -33,6 +33,11 @@ pub const FTP_PASSWORD: &str = "ferrytest-pass";
 /// own temp dir instead.
 const FTP_HOME: &str = "/var/tmp/ferrytest-home";
 
+/// Checked to be there (it comes with openssh-server); the test sshd
+/// serves SFTP in-process (`internal-sftp`, the same code), because a
+/// subsystem program is started through root's login shell, and a shell
+/// whose startup files wait (seen here: `pyenv init` waiting 60 s on a lock
+/// a killed session left) would stall every SFTP connection.
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 const PYFTPD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ftp/pyftpd.py");
 
@@ -106,7 +111,7 @@ impl Sshd {
              AuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin prohibit-password\n\
              PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              UsePAM no\nStrictModes no\nUseDNS no\nMaxStartups 200:30:400\nMaxSessions 200\n\
-             LogLevel ERROR\nSubsystem sftp {SFTP_SERVER}\n",
+             LogLevel ERROR\nSubsystem sftp internal-sftp\n",
             dir = d.display()
         );
         fs::write(d.join("sshd_config"), config).unwrap();

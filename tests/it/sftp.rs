@@ -171,6 +171,10 @@ fn a_killed_upload_is_invisible_and_resumes_with_reput() {
             .count("SELECT COUNT(*) FROM messages WHERE state = 'failed'")
             == 1
     });
+    // The failure is journaled first, the part kept for resumption next.
+    eventually("the part kept for a resume", || {
+        s.env.count("SELECT COUNT(*) FROM suspended") == 1
+    });
     assert!(s.env.names("alice", "/inbox").is_empty());
     assert!(s.env.names("bob", "/outbox").is_empty());
     let kept = staged();
