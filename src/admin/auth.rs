@@ -64,14 +64,16 @@ impl Caller {
             Caller::Tenant(own) if own == name => state.hub.tenant(name).ok_or_else(missing),
             Caller::Tenant(own) => {
                 let detail = serde_json::json!({ "api": "admin", "asked_for_tenant": name });
-                if let Err(e) =
-                    state
-                        .hub
-                        .journal()
-                        .record_event(own, EventKind::AccessRefused, detail)
-                {
-                    tracing::error!(error = %crate::error_chain(&e), "cannot journal a refused API access");
-                }
+                // A journal write syncs: off the async threads, and the
+                // answer need not wait for it.
+                let (journal, own_name) = (Arc::clone(state.hub.journal()), own.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) =
+                        journal.record_event(&own_name, EventKind::AccessRefused, detail)
+                    {
+                        tracing::error!(error = %crate::error_chain(&e), "cannot journal a refused API access");
+                    }
+                });
                 tracing::warn!(tenant = %own, asked_for = %name, "API token of one tenant used for another");
                 Err(missing())
             }

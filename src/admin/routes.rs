@@ -619,8 +619,8 @@ async fn sessions(
     Ok(Json(json!({ "sessions": sessions })))
 }
 
-/// Closes a session: FTP at its next command (a transfer runs to its
-/// end), SFTP at once.
+/// Closes a session at once: FTP answers 421 (a transfer in progress is
+/// cut, an upload kept to resume), SFTP disconnects.
 async fn kick(
     state: axum::extract::State<State>,
     caller: Caller,

@@ -1060,8 +1060,6 @@ fn lexical_clean(path: &Path) -> PathBuf {
     }
 }
 
-/// An absolute, lexically clean path (plugin paths are compared with the
-/// paths file system events name).
 /// A bearer token: a [`secret`] of at least 16 characters.
 fn token(
     source: &Source,
@@ -1140,6 +1138,8 @@ fn secret(
     }
 }
 
+/// An absolute, lexically clean path (plugin paths are compared with the
+/// paths file system events name).
 fn absolute(path: &Path) -> PathBuf {
     lexical_clean(&std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
 }

@@ -52,11 +52,13 @@ pub struct Limits {
 /// How pipeline workers share the CPU with sessions and other processes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum WorkerPriority {
-    /// `SCHED_IDLE`: only cores nothing else wants (on a host whose cores
-    /// other programs keep busy, pipeline steps wait for idle moments).
-    #[default]
+    /// `SCHED_IDLE`: only cores nothing else wants. For hosts that run
+    /// ferry alone: where other programs keep the cores busy, pipeline
+    /// steps wait for idle moments, and a worker holding the journal's
+    /// writer waits with them.
     Idle,
     /// Nice 19: a small share even on a busy host.
+    #[default]
     Low,
     /// Like the sessions.
     Normal,
@@ -70,7 +72,7 @@ impl Default for Limits {
             max_file_size: None,
             login_failures: 5,
             ban: std::time::Duration::from_secs(600),
-            pipeline_priority: WorkerPriority::Idle,
+            pipeline_priority: WorkerPriority::Low,
         }
     }
 }

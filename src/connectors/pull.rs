@@ -203,10 +203,9 @@ fn pull_one(
     Ok(Some(ingested.message))
 }
 
-/// The sink of a fetch. With the test fault `pull.cut`, the first fetch of
-/// the process fails after 1 MiB, as a dropped connection would.
-/// The upload as a pull writes it: within the tenant's and partner's
-/// upload rates, and cut short by the `pull.cut` fault.
+/// The sink of a fetch: paced to the tenant's and partner's upload rates.
+/// With the test fault `pull.cut`, the first fetch of the process fails
+/// after 1 MiB, as a dropped connection would.
 struct Cut<'a> {
     sink: &'a mut PendingUpload,
     cut_at: Option<u64>,

@@ -139,10 +139,9 @@ fn verify_hash(remote: &mut dyn Remote, path: &str, sha256: &str) -> Result<&'st
     }
 }
 
-/// The bytes of a push, read as they are; with the test fault `push.slow`
-/// each read waits a little, so that a test can stop ferry mid-transfer.
-/// The content as a push reads it: within the tenant's and partner's
-/// download rates, and slowed down by the `push.slow` fault.
+/// The bytes of a push, paced to the tenant's and partner's download
+/// rates; with the test fault `push.slow` each read waits a little, so that
+/// a test can stop ferry mid-transfer.
 struct Paced<'a, R>(R, Option<&'a Throttle>);
 
 impl<R: Read> Read for Paced<'_, R> {

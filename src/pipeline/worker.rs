@@ -69,17 +69,17 @@ struct Claimed {
 /// is not a push waiting for a connector slot.
 const CANDIDATES: usize = 8;
 
-/// Runs the calling worker under Linux's `SCHED_IDLE` policy (nice 19
-/// where that is refused): it gets a core only when no session wants one,
-/// and a session's thread that wakes takes the core back at once. Pipeline
-/// steps are background work (no client waits on them), and a plugin that
-/// spins until its deadline must not slow another tenant's transfer: on
-/// the noisy-neighbour benchmark, nice 19 still left a spinning worker 65%
-/// of a core during a neighbour's upload (a waking thread waited for the
-/// spinner's time slice to end). Plugin deadlines count CPU time, so a
-/// starved call is late, not failed; a starved push is slow, not failed.
-/// `[limits] pipeline_priority` chooses: `idle` (this), `low` (nice 19 only),
-/// `normal`.
+/// Sets the calling worker's CPU priority, `[limits] pipeline_priority`:
+/// pipeline steps are background work (no client waits on them), and a
+/// plugin that spins until its deadline must not slow another tenant's
+/// transfer. `low` (the default) is nice 19; with `plugin_cpu` capping a
+/// spinning tenant, that keeps the noisy-neighbour benchmark within its
+/// target (nice 19 alone did not: a spinning worker still took 65% of a
+/// core during a neighbour's upload). `idle` is Linux's `SCHED_IDLE` (nice
+/// 19 where refused): a core only when nothing else wants one, so on a host
+/// whose other programs keep the cores busy, steps (and a worker holding
+/// the journal's writer) wait for idle moments. Plugin deadlines count CPU
+/// time, so a starved call is late, not failed.
 fn set_priority(priority: config::WorkerPriority) {
     use thread_priority::unix::{
         NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
@@ -189,6 +189,12 @@ impl Pipeline {
     /// `shared` is false for [`Pipeline::drain`], the one-shot run of a
     /// command: it waits for no tenant's CPU share.
     fn claim(&self, shared: bool) -> Result<Option<Claimed>, JournalError> {
+        let now = Timestamp::now();
+        // One indexed look first: idle workers ask every 200 ms, and the
+        // per-tenant queries below are only worth it when something is due.
+        if self.journal.next_due()?.is_none_or(|at| at > now) {
+            return Ok(None);
+        }
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         let held: Vec<i64> = busy.ids.iter().copied().collect();
         let mut tenants = self.source.tenants();
@@ -205,7 +211,6 @@ impl Pipeline {
         } else {
             u32::MAX
         };
-        let now = Timestamp::now();
         for tenant in tenants {
             if running(&busy, &tenant) >= share {
                 continue;
@@ -260,16 +265,15 @@ impl Pipeline {
         let span = tracing::info_span!("task", id = task.id, tenant = %task.tenant,
             message = %task.message, step = task.step.name());
         let _enter = span.enter();
-        crate::plugin::take_calls_cpu();
         let outcome = match self.step(task) {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Retry(crate::error_chain(&e)),
         };
-        if matches!(task.step, Step::Process | Step::Acknowledge(_)) {
-            // The plugins' CPU time only: the built-in steps and the
-            // journal are ferry's own work, not the tenant's.
-            self.source
-                .charge_cpu(&task.tenant, crate::plugin::take_calls_cpu());
+        // The plugins' CPU time only (steps without plugins made no calls):
+        // the built-in steps and the journal are ferry's own work.
+        let used = crate::plugin::take_calls_cpu();
+        if !used.is_zero() {
+            self.source.charge_cpu(&task.tenant, used);
         }
         let Outcome::Retry(error) = outcome else {
             tracing::debug!("done");

@@ -223,7 +223,7 @@ fn new_store(
     let mut store = Store::new(engine, CallState::new(services, limits, context));
     store.limiter(|state| state);
     // The deadline is CPU time of the call's thread: a call that waits for
-    // a core (its thread runs at idle priority) is late, not failed. Each
+    // a core (pipeline workers run at low priority) is late, not failed. Each
     // epoch tick checks; a wall-clock cap still ends a call that a starved
     // thread could otherwise hold for ever.
     let cpu_started = thread_cpu();
@@ -252,7 +252,7 @@ impl Drop for PluginEngine {
 const WALL_CAP: Duration = Duration::from_secs(30);
 
 /// CPU time the calling thread has used.
-pub fn thread_cpu() -> Duration {
+fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
@@ -357,7 +357,7 @@ impl Plugin {
     /// Runs one call on the calling thread, counting its CPU time. (Handing
     /// calls to a thread of their own, to run them at a lower priority than
     /// the caller, was measured at 65 to 100 µs a call, against 29 µs for
-    /// the whole call here; the pipeline's workers run at idle priority
+    /// the whole call here; the pipeline's workers run at low priority
     /// instead.)
     fn call<R: Returned>(
         &self,

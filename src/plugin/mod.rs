@@ -27,7 +27,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use engine::{Plugin, PluginEngine, take_calls_cpu, thread_cpu};
+pub use engine::{Plugin, PluginEngine, take_calls_cpu};
 pub use registry::{Change, Registry, Slot, SlotKey};
 pub use services::{HistoryEntry, HistoryQuery, HostServices, JournalServices, MemoryServices};
 pub use state::LogLine;

@@ -144,6 +144,17 @@ impl Guard {
         protocol: &str,
     ) {
         let now = Instant::now();
+        // Records whose failures left the window and whose ban ended are
+        // dropped as others come: guessers choose the keys, so the maps
+        // must not grow with every name they try.
+        fn prune<K>(map: &mut HashMap<K, Record>, now: Instant) {
+            map.retain(|_, r| {
+                r.recent
+                    .last()
+                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+                    || r.banned_until.is_some_and(|until| until > now)
+            });
+        }
         let count = |record: &mut Record| {
             record.recent.retain(|t| now.duration_since(*t) < WINDOW);
             record.recent.push(now);
@@ -155,21 +166,17 @@ impl Guard {
                 false
             }
         };
-        let banned = count(
-            self.failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(addr)
-                .or_default(),
-        );
+        let banned = {
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            prune(&mut failures, now);
+            count(failures.entry(addr).or_default())
+        };
         let key = login_key(user, tenant);
-        let login_banned = count(
-            self.logins
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_default(),
-        );
+        let login_banned = {
+            let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+            prune(&mut logins, now);
+            count(logins.entry(key.clone()).or_default())
+        };
         tracing::warn!(%addr, user, protocol, banned, login_banned, "login failed");
         let Some(tenant) = tenant else { return };
         let mut events = vec![(

@@ -286,7 +286,7 @@ impl Tenant {
     pub fn refused_path(&self, partner: &str, protocol: &str, peer: &str, why: &str) {
         tracing::warn!(tenant = %self.config.name, partner, protocol, peer, why, "a path outside the view was refused");
         let detail = serde_json::json!({
-            "partner": partner, "protocol": protocol, "peer": peer, "path": why,
+            "partner": partner, "protocol": protocol, "peer": peer, "refused": why,
         });
         if let Err(e) = self.journal.record_event(
             &self.config.name,
@@ -380,6 +380,8 @@ impl Tenant {
         {
             return Ok(None);
         }
+        // The quota first: refused, the kept part stays kept.
+        let room = self.room(partner)?;
         let Some((staging, size)) =
             self.journal
                 .take_suspended(&self.config.name, partner, name)?
@@ -387,7 +389,6 @@ impl Tenant {
             return Ok(None);
         };
         let upload = self.store.resume(&staging, size, self.max_file_size)?;
-        let room = self.room(partner)?;
         Ok(Some(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
@@ -454,9 +455,7 @@ impl Tenant {
     ) -> Result<Ingested, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
-        let message =
-            self.journal_or_release(&received, self.journal.record_received(&received))?;
-        crate::metrics::metrics().received(self.name(), protocol, received.size);
+        let message = self.recorded(&received, self.journal.record_received(&received))?;
         self.drop_suspended(&received.partner, &received.name);
         let committed = Committed {
             hash: received.hash,
@@ -498,9 +497,7 @@ impl Tenant {
             return Err(error);
         }
         crate::crashpoint("pull.stored");
-        let message =
-            self.journal_or_release(&received, self.journal.record_pulled(&received, key))?;
-        crate::metrics::metrics().received(self.name(), protocol, received.size);
+        let message = self.recorded(&received, self.journal.record_pulled(&received, key))?;
         crate::crashpoint("pull.journaled");
         Ok(Ingested {
             message,
@@ -553,8 +550,7 @@ impl Tenant {
         source: &str,
     ) -> Result<MessageId, MailboxError> {
         let received = self.store_upload(upload, protocol, source)?;
-        let id = self.journal_or_release(&received, self.journal.record_pending(&received))?;
-        crate::metrics::metrics().received(self.name(), protocol, received.size);
+        let id = self.recorded(&received, self.journal.record_pending(&received))?;
         Ok(id)
     }
 
@@ -623,17 +619,23 @@ impl Tenant {
         }
     }
 
-    /// Passes a journal record through; a failed one takes its bytes back
-    /// from the quota count.
-    fn journal_or_release<T>(
+    /// What recording a received file came to: counted in the metrics, or
+    /// failed, its bytes taken back from the quota count.
+    fn recorded<T>(
         &self,
         received: &Received,
         recorded: Result<T, JournalError>,
     ) -> Result<T, MailboxError> {
-        recorded.map_err(|e| {
-            self.meter.release(&received.partner, received.size);
-            e.into()
-        })
+        match recorded {
+            Ok(value) => {
+                crate::metrics::metrics().received(self.name(), &received.protocol, received.size);
+                Ok(value)
+            }
+            Err(e) => {
+                self.meter.release(&received.partner, received.size);
+                Err(e.into())
+            }
+        }
     }
 
     /// When both `file` and its `sidecar` are pending, checks the hash and

@@ -410,7 +410,15 @@ impl Hub {
             return Err(HubError::NothingToPurge(tenant.to_owned()));
         }
         let root = snapshot.config.data_dir.join("tenants").join(tenant);
-        let in_use = snapshot.config.tenants.values().any(|t| t.root == root);
+        // Not a store a configured tenant has, or has inside it, or is in.
+        let in_use = snapshot
+            .config
+            .tenants
+            .values()
+            .any(|t| t.root.starts_with(&root) || root.starts_with(&t.root));
+        // The journal first: a store without records is only disk space,
+        // records without their store would be a tenant half there.
+        let rows = self.journal.purge_tenant(tenant)?;
         let store_removed = !in_use && root.is_dir();
         if store_removed {
             std::fs::remove_dir_all(&root).map_err(|source| HubError::Purge {
@@ -419,7 +427,6 @@ impl Hub {
                 source,
             })?;
         }
-        let rows = self.journal.purge_tenant(tenant)?;
         if rows == 0 && !store_removed {
             return Err(HubError::NothingToPurge(tenant.to_owned()));
         }
@@ -501,8 +508,9 @@ impl Hub {
             .set_plugin_pin(tenant, partner, role.as_str(), pin.as_ref())?;
         if let Some(registry) = self.plugins.get()
             && let Some(slot) = registry.slot(tenant, partner, role)
+            && let crate::plugin::Change::Refused { reason } = registry.reload(&slot)?
         {
-            registry.reload(&slot)?;
+            return refuse(format!("version {target} does not load: {reason}"));
         }
         Ok(Activated {
             from: current,

@@ -26,6 +26,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct Bucket {
     state: Mutex<BucketState>,
+    /// Whether it has a rate: most buckets have none, and their takers
+    /// should not queue on a lock for nothing.
+    limited: std::sync::atomic::AtomicBool,
     /// Seconds of its rate it holds when full.
     burst: f64,
 }
@@ -43,24 +46,23 @@ struct BucketState {
 }
 
 impl Bucket {
-    fn new(rate: Option<u64>) -> Bucket {
+    /// A bucket without a rate, holding `burst` seconds of one once set.
+    fn new(burst: f64) -> Bucket {
         Bucket {
             state: Mutex::new(BucketState {
-                rate,
-                tokens: rate.map_or(0.0, |r| r as f64 * BURST),
+                rate: None,
+                tokens: 0.0,
                 at: Instant::now(),
             }),
-            burst: BURST,
+            limited: std::sync::atomic::AtomicBool::new(false),
+            burst,
         }
-    }
-
-    fn with_burst(mut self, seconds: f64) -> Bucket {
-        self.burst = seconds;
-        self
     }
 
     fn set_rate(&self, rate: Option<u64>) {
         let mut state = lock(&self.state);
+        self.limited
+            .store(rate.is_some(), std::sync::atomic::Ordering::Relaxed);
         if state.rate != rate {
             let full = rate.map_or(0.0, |r| r as f64 * self.burst);
             // A first rate starts full: it is a new allowance.
@@ -76,6 +78,9 @@ impl Bucket {
     /// Takes `n` bytes and returns how long the taker must wait before it
     /// moves them (or the next ones).
     fn take(&self, n: usize) -> Duration {
+        if !self.limited.load(std::sync::atomic::Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
         let mut state = lock(&self.state);
         let Some(rate) = state.rate else {
             return Duration::ZERO;
@@ -107,15 +112,7 @@ impl Throttle {
         tenant.take(n).max(partner.take(n))
     }
 
-    /// Accounts for `n` bytes moved, sleeping the task as the rates demand.
-    pub async fn pace(&self, n: usize) {
-        let wait = self.wait(n);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// [`Throttle::pace`] for threads that may block.
+    /// Accounts for `n` bytes moved, sleeping the thread as the rates demand.
     pub fn pace_blocking(&self, n: usize) {
         let wait = self.wait(n);
         if !wait.is_zero() {
@@ -156,10 +153,13 @@ impl Meters {
                         partners: Mutex::default(),
                         stored: Mutex::default(),
                         connectors: Mutex::new(0),
-                        cpu: Bucket::new(None).with_burst(CPU_BURST),
+                        cpu: Bucket::new(CPU_BURST),
                     })
                 }),
         );
+        // Uploads without a quota are not counted: count from the journal
+        // again at next use, in case this configuration brings one.
+        meter.recount();
         meter
             .cpu
             .set_rate(Some((tenant.plugin_cpu * 1e6).max(1.0) as u64));
@@ -188,8 +188,8 @@ struct Buckets {
 impl Buckets {
     fn unlimited() -> Buckets {
         Buckets {
-            up: Arc::new(Bucket::new(None)),
-            down: Arc::new(Bucket::new(None)),
+            up: Arc::new(Bucket::new(BURST)),
+            down: Arc::new(Bucket::new(BURST)),
         }
     }
 
@@ -289,7 +289,7 @@ impl TenantMeter {
             .map(|p| Arc::clone(p.way(way)))
             // Every configured partner has buckets (`Meters::configure` runs
             // at each reload); others cannot log in, but need not panic.
-            .unwrap_or_else(|| Arc::new(Bucket::new(None)));
+            .unwrap_or_else(|| Arc::new(Bucket::new(BURST)));
         Throttle {
             buckets: [Arc::clone(self.tenant.way(way)), partner],
         }
@@ -355,6 +355,10 @@ impl TenantMeter {
         size: u64,
     ) -> Result<(), QuotaError> {
         let quotas = quotas(tenant, partner);
+        if quotas.is_empty() {
+            // Not counted: a reload that brings a quota counts anew.
+            return Ok(());
+        }
         let mut guard = self.stored(journal, tenant)?;
         let stored = guard.as_mut().expect("loaded above");
         for (whose, quota, used) in quotas_used(&quotas, stored, partner) {
@@ -424,7 +428,8 @@ mod tests {
 
     #[test]
     fn a_bucket_paces_to_its_rate() {
-        let bucket = Bucket::new(Some(1_000_000));
+        let bucket = Bucket::new(BURST);
+        bucket.set_rate(Some(1_000_000));
         // The burst (100 ms) goes through at once, then the debt grows.
         assert_eq!(bucket.take(100_000), Duration::ZERO);
         let wait = bucket.take(500_000);
@@ -432,7 +437,7 @@ mod tests {
             wait > Duration::from_millis(450) && wait <= Duration::from_millis(500),
             "{wait:?}"
         );
-        let unlimited = Bucket::new(None);
+        let unlimited = Bucket::new(BURST);
         assert_eq!(unlimited.take(usize::MAX), Duration::ZERO);
     }
 }

@@ -140,8 +140,13 @@ fn write(dir: &Path, name: &str, content: &[u8]) {
     std::fs::rename(&temp, dir.join(name)).unwrap();
 }
 
-/// The `pushed` events' details, as JSON.
-fn pushed(env: &Env) -> Vec<serde_json::Value> {
+/// The `pushed` events' details, as JSON, once there are at least
+/// `expected`: a push is journaled just after its file is renamed on the
+/// partner's server, which is what tests wait for first.
+fn pushed(env: &Env, expected: usize) -> Vec<serde_json::Value> {
+    eventually("the pushes journaled", || {
+        env.count("SELECT COUNT(*) FROM events WHERE kind = 'pushed'") >= expected as i64
+    });
     let db = env.db();
     let mut statement = db
         .prepare("SELECT detail FROM events WHERE kind = 'pushed' ORDER BY seq")
@@ -255,7 +260,7 @@ fn the_four_combinations_with_real_servers() {
         vec![("stock.s2c.taken".into(), sha256_hex(&s2c))],
         "wayne's file renamed, its done-file removed"
     );
-    let pushes = pushed(&hub.env);
+    let pushes = pushed(&hub.env, 2);
     assert_eq!(pushes.len(), 2, "{pushes:?}");
     assert!(
         pushes
@@ -315,7 +320,7 @@ fn pushes_survive_twenty_dropped_connections() {
         server.log_so_far()
     );
     assert_eq!(proxy.cuts_done(), 20, "the proxy cut 20 connections");
-    let pushes = pushed(&hub.env);
+    let pushes = pushed(&hub.env, 6);
     assert_eq!(pushes.len(), 6, "one push event per file: {pushes:?}");
     assert!(
         pushes.iter().any(|p| p["resumed_from"].as_u64() > Some(0)),
@@ -389,7 +394,7 @@ fn a_crash_during_pull_or_push_neither_loses_nor_repeats() {
         "{globex:?}: pulled once, although the source stays (then = leave) and ferry restarted twice"
     );
     assert_eq!(
-        pushed(&hub.env)[0]["already_there"],
+        pushed(&hub.env, 1)[0]["already_there"],
         true,
         "the push found its own finished file"
     );
@@ -433,7 +438,7 @@ fn a_push_killed_mid_transfer_resumes_after_restart() {
         files(&incoming),
         vec![("big.bin".into(), sha256_hex(&content))]
     );
-    let pushes = pushed(&hub.env);
+    let pushes = pushed(&hub.env, 1);
     assert_eq!(pushes.len(), 1);
     assert!(
         kept > 0 && kept < content.len() as u64,
@@ -624,7 +629,7 @@ fn ftps_explicit_pull_and_implicit_push_with_pinned_certificates() {
         "the untrusted file stays where it is"
     );
     assert!(hub.env.names("mallory", "/inbox").is_empty());
-    let pushes = pushed(&hub.env);
+    let pushes = pushed(&hub.env, 1);
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     verify_journal(&hub.env);
 }

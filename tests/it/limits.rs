@@ -118,7 +118,9 @@ fn quotas_refuse_uploads_past_them_and_keep_nothing() {
     // close first, so the reason is checked in the journal.
     let out = l.ftp_put("alice", "b.bin");
     assert!(!out.status.success(), "{}", text(&out));
-    assert_eq!(refused(&l.env, "b.bin", "partner `alice`"), 1);
+    eventually("the refusal journaled", || {
+        refused(&l.env, "b.bin", "partner `alice`") == 1
+    });
     // Over SFTP the same, and the session goes on: 0.5 MiB fits exactly.
     let out = l.sftp("alice", "-put b.bin /inbox/b.bin\nput c.bin /inbox/c.bin\n");
     assert!(out.status.success(), "{}", text(&out));
@@ -127,7 +129,9 @@ fn quotas_refuse_uploads_past_them_and_keep_nothing() {
         "{}",
         text(&out)
     );
-    assert_eq!(refused(&l.env, "b.bin", "partner `alice`"), 2);
+    eventually("the refusal journaled", || {
+        refused(&l.env, "b.bin", "partner `alice`") == 2
+    });
     // Now alice's quota is used up: STOR is refused before any data.
     let out = l.ftp_put("alice", "e.bin");
     assert!(
@@ -148,7 +152,9 @@ fn quotas_refuse_uploads_past_them_and_keep_nothing() {
     assert!(!out.status.success(), "{}", text(&out));
     let out = l.ftp_put("bob", "e.bin");
     assert!(!out.status.success(), "{}", text(&out));
-    assert_eq!(refused(&l.env, "e.bin", "tenant `acme`"), 2);
+    eventually("the refusals journaled", || {
+        refused(&l.env, "e.bin", "tenant `acme`") == 2
+    });
 
     assert_eq!(l.env.names("alice", "/inbox"), ["a.bin", "c.bin"]);
     assert_eq!(l.env.names("bob", "/inbox"), ["d.bin"]);

@@ -186,7 +186,12 @@ fn a_killed_upload_is_invisible_and_resumes_with_reput() {
         inbox,
         vec![("huge.bin".to_owned(), data.len() as u64, sha256_hex(&data))]
     );
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    assert_eq!(left.len(), 0, "left in staging: {left:?}");
     s.env.ferry().args(["journal", "verify"]).ok();
 }
 
