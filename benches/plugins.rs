@@ -9,28 +9,22 @@
 //! `cargo bench --bench plugins` (environment: `FERRY_BENCH_DECISIONS`,
 //! default 5000; `FERRY_BENCH_ROUNDS`, default 5).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry::journal::{Direction, Verdict};
-use ferry::plugin::{FileMeta, Limits, MemoryServices, PluginEngine, Registry, Role, SlotKey};
+use ferry::plugin::{Limits, PluginEngine, Registry, Role, SlotKey};
 
-fn wasm(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/wasm/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"))
-}
+#[path = "common/decision.rs"]
+mod decision;
+
+use decision::{ROUTES, decision_times, file, percentile, services, wasm};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn micros(d: Duration) -> f64 {
@@ -46,29 +40,6 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-fn file() -> FileMeta {
-    FileMeta {
-        tenant: "bench".into(),
-        partner: "alice".into(),
-        direction: Direction::In,
-        name: "orders.json".into(),
-        size: 64,
-        sha256: "0".repeat(64),
-        protocol: "bench".into(),
-        source: "bench".into(),
-        message_id: 1,
-        received_at: 0,
-    }
-}
-
-fn services(routes: &str) -> Box<MemoryServices> {
-    Box::new(MemoryServices {
-        content: br#"{"order": 7, "lines": [1, 2, 3]}"#.to_vec(),
-        params: [("routes".to_owned(), routes.to_owned())].into(),
-        ..MemoryServices::default()
-    })
-}
-
 fn main() {
     let decisions = env_or("FERRY_BENCH_DECISIONS", 5000);
     let rounds = env_or("FERRY_BENCH_ROUNDS", 5);
@@ -79,6 +50,8 @@ fn main() {
     // Decision overhead: the JSON validator (no schema: a parse of the
     // file) and the glob router, each in a fresh instance per call.
     let engine = PluginEngine::new(Some(&scratch.join("cache"))).unwrap();
+    let times = decision_times(&engine, decisions);
+    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
     let validator = engine
         .load(
             &std::fs::read(wasm("json_schema_validator")).unwrap(),
@@ -89,24 +62,7 @@ fn main() {
         .load(&std::fs::read(wasm("glob_router")).unwrap(), Role::Router)
         .unwrap();
     let limits = Limits::default();
-    let routes = "*.csv -> bob; *.json -> carol, dave";
-    let mut times = Vec::with_capacity(decisions);
-    for i in 0..decisions + 200 {
-        let started = Instant::now();
-        let verdict = validator
-            .validate(&engine, services(routes), limits, &file())
-            .unwrap();
-        assert_eq!(verdict.value, Verdict::Accept);
-        router
-            .route(&engine, services(routes), limits, &file())
-            .unwrap();
-        // The first calls warm caches and allocators up.
-        if i >= 200 {
-            times.push(started.elapsed());
-        }
-    }
-    times.sort();
-    let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
+    let routes = ROUTES;
 
     // Each plugin alone.
     let alone = |what: &str, f: &dyn Fn()| {
