@@ -12,16 +12,16 @@ use crate::util::{Env, SECRET_HASH, Server, bytes, eventually, free_port, sftp_b
 /// A ferry with an SFTP and an FTP listener bound to `acme`, client
 /// accounts `alice` and `bob` (password `alice-pass`, and a key), and the
 /// connector partners in `partners`.
-struct Hub {
-    env: Env,
-    sftp_port: u16,
-    ftp_port: u16,
-    key: PathBuf,
+pub struct Hub {
+    pub env: Env,
+    pub sftp_port: u16,
+    pub ftp_port: u16,
+    pub key: PathBuf,
 }
 
 impl Hub {
     /// `partners` gets the hub's directory, where it may write secrets.
-    fn new(partners: impl FnOnce(&Path) -> String) -> Hub {
+    pub fn new(partners: impl FnOnce(&Path) -> String) -> Hub {
         let env = Env::new();
         let partners = partners(env.path());
         let (key, public) = crate::util::client_key(env.path());
@@ -82,7 +82,7 @@ impl Hub {
         out.stdout
     }
 
-    fn ftp_url(&self, user: &str, path: &str) -> String {
+    pub fn ftp_url(&self, user: &str, path: &str) -> String {
         format!("ftp://{user}:alice-pass@127.0.0.1:{}{path}", self.ftp_port)
     }
 }
@@ -94,7 +94,7 @@ fn secret(dir: &Path, name: &str, secret: &str) -> PathBuf {
     path
 }
 
-fn sftp_connector(sshd: &Sshd) -> String {
+pub fn sftp_connector(sshd: &Sshd) -> String {
     format!(
         "protocol = \"sftp\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\nkey_file = \"{}\"\nhost_key = \"{}\"\n",
         sshd.port,
@@ -114,7 +114,7 @@ fn ftp_connector(port: u16, user: &str, password_file: &Path) -> String {
 /// Files of `dir` (no subdirectories) with their SHA-256, sorted by name.
 /// A file renamed or removed while the directory is read (a server at
 /// work) is left out.
-fn files(dir: &Path) -> Vec<(String, String)> {
+pub fn files(dir: &Path) -> Vec<(String, String)> {
     let mut found: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
@@ -132,7 +132,7 @@ fn files(dir: &Path) -> Vec<(String, String)> {
     found
 }
 
-fn write(dir: &Path, name: &str, content: &[u8]) {
+pub fn write(dir: &Path, name: &str, content: &[u8]) {
     // Written under another name and renamed, as a partner's own software
     // would, so that a poll never lists a half-written file.
     let temp = dir.join(format!(".{name}.tmp"));
@@ -158,7 +158,7 @@ fn pushed(env: &Env, expected: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn verify_journal(env: &Env) {
+pub fn verify_journal(env: &Env) {
     let out = env.ferry().args(["journal", "verify"]).ok();
     assert!(out.contains("ok"), "journal verify: {out}");
 }
