@@ -5,6 +5,9 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 mod fault;
+// The fuzz targets' harnesses (`fuzz/`, `tests/it/fuzz.rs`); no server uses them.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journal;
 pub mod metrics;
 pub mod pipeline;

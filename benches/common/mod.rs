@@ -1,11 +1,11 @@
 //! What the protocol benchmarks share: settings from the environment, free
-//! ports, medians, test data, the peers they start and the table they print.
+//! ports, medians, test data, clients run to their end and the table they print.
 
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub fn env_or(name: &str, default: usize) -> usize {
@@ -49,34 +49,6 @@ pub fn write_random_file(path: &Path, mib: usize) {
             chunk.copy_from_slice(&x.to_le_bytes());
         }
         f.write_all(&block).unwrap();
-    }
-}
-
-/// `files` files of 4 KiB in `dir`, different for every (round, peer).
-pub fn write_small_files(dir: &Path, files: usize, round: usize, peer: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for i in 0..files {
-        let mut content = vec![b'x'; 4096];
-        content[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        content[8..16].copy_from_slice(&((round * 2 + peer) as u64).to_le_bytes());
-        std::fs::write(dir.join(format!("r{round}-f{i:05}.dat")), content).unwrap();
-    }
-}
-
-/// A server under test, stopped when dropped.
-pub struct Peer {
-    pub name: &'static str,
-    pub port: u16,
-    pub user: &'static str,
-    /// Where uploads go and downloads come from, as the client names it.
-    pub dir: String,
-    pub child: Child,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

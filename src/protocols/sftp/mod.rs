@@ -5,7 +5,7 @@
 //! only authenticates and hands the channel to a spawned session task.
 
 mod keys;
-mod session;
+pub(crate) mod session;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -333,7 +333,7 @@ impl russh::server::Handler for Connection {
             handle: session.handle(),
             channel: channel_id,
         };
-        tokio::spawn(session::run(channel.into_stream(), context, exit));
+        tokio::spawn(session::run(channel.into_stream(), context, Some(exit)));
         Ok(())
     }
 

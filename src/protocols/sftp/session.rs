@@ -58,7 +58,10 @@ pub struct Exit {
 
 struct Shared {
     cx: Context,
-    handles: Mutex<HashMap<String, mpsc::UnboundedSender<Job>>>,
+    /// The open handles' queues; `None` once the session has ended, so that
+    /// a handle an `OPEN` still in progress makes afterwards is refused
+    /// instead of kept (with its worker) for ever.
+    handles: Mutex<Option<HashMap<String, mpsc::UnboundedSender<Job>>>>,
     next_handle: AtomicU64,
     replies: mpsc::Sender<Bytes>,
     /// Refused paths so far.
@@ -71,8 +74,9 @@ struct Job {
     _permit: OwnedSemaphorePermit,
 }
 
-/// Serves the subsystem until the client closes the channel.
-pub async fn run<S>(stream: S, cx: Context, exit: Exit)
+/// Serves the subsystem until the client closes the channel. `exit` is
+/// `None` only for the fuzzing harness, which has no SSH channel.
+pub async fn run<S>(stream: S, cx: Context, exit: Option<Exit>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -81,7 +85,7 @@ where
     let writer = tokio::spawn(write_loop(writer, outgoing));
     let shared = Arc::new(Shared {
         cx,
-        handles: Mutex::new(HashMap::new()),
+        handles: Mutex::new(Some(HashMap::new())),
         next_handle: AtomicU64::new(1),
         replies,
         refusals: AtomicU32::new(0),
@@ -90,17 +94,20 @@ where
     if let Err(e) = read_loop(&mut reader, &shared, &permits).await {
         tracing::debug!(peer = %shared.cx.peer, error = %e, "SFTP session ended");
     }
-    // Dropping the queues ends the workers; an upload not closed is discarded.
+    // Dropping the queues ends the workers; an upload not closed is
+    // discarded. An `OPEN` still in progress finds the session ended.
     shared
         .handles
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .clear();
+        .take();
     drop(shared);
     // Every reply is written; then the exit status, then EOF; dropping
     // the stream closes the channel.
     if let Ok(mut writer) = writer.await {
-        let _ = exit.handle.exit_status_request(exit.channel, 0).await;
+        if let Some(exit) = exit {
+            let _ = exit.handle.exit_status_request(exit.channel, 0).await;
+        }
         let _ = writer.shutdown().await;
     }
     drop(reader);
@@ -259,8 +266,8 @@ async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePe
             .handles
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&handle)
-            .cloned();
+            .as_ref()
+            .and_then(|handles| handles.get(&handle).cloned());
         match queue {
             Some(queue) => {
                 let job = Job {
@@ -568,6 +575,16 @@ fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError
     let (queue, jobs) = mpsc::unbounded_channel();
     {
         let mut handles = shared.handles.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(handles) = handles.as_mut() else {
+            // The client left while this handle was being opened: no one
+            // can use or close it. (Found by the `sftp_packets` fuzz target:
+            // kept, its queue held the session and its worker for ever.)
+            drop(handles);
+            abandon(&shared.cx, state);
+            return Err(MailboxError::PermissionDenied(
+                "the session has ended".into(),
+            ));
+        };
         if handles.len() >= MAX_HANDLES {
             return Err(MailboxError::PermissionDenied(format!(
                 "more than {MAX_HANDLES} open handles"
@@ -743,7 +760,8 @@ fn work(
                 .handles
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&handle);
+                .as_mut()
+                .map(|handles| handles.remove(&handle));
             return;
         }
     }

@@ -1,0 +1,51 @@
+//! The configuration loader: the input is `ferry.toml`, written to a file
+//! and loaded as `ferry serve` loads it (TOML, then every check of the
+//! model, including files it names, relative to the configuration).
+//!
+//! Promises checked: loading never panics, and a refusal names where the
+//! mistake is: the file, a line within that file (1 to its last line) and
+//! a column, for every problem, so that an operator can go to it.
+
+use std::sync::OnceLock;
+
+use crate::config::{ConfigError, load};
+
+fn dir() -> &'static std::path::Path {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| super::scratch("config"))
+}
+
+/// Loads the input as a configuration file (see the module's comment).
+pub fn run(input: &[u8]) {
+    let path = dir().join("ferry.toml");
+    std::fs::write(&path, input).expect("writing the configuration");
+    match load(&path) {
+        Ok(_) => {}
+        Err(ConfigError::Read { path: read, .. }) => {
+            // Only a file that is not UTF-8 is unreadable as a configuration.
+            assert!(
+                read != path || std::str::from_utf8(input).is_err(),
+                "{} refused as unreadable although it is text",
+                read.display()
+            );
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            assert!(!problems.is_empty(), "refused without a problem");
+            for problem in &problems {
+                let Ok(text) = std::fs::read(&problem.file) else {
+                    panic!(
+                        "a problem in {}, which cannot be read",
+                        problem.file.display()
+                    );
+                };
+                let lines = text.split(|&b| b == b'\n').count();
+                assert!(
+                    (1..=lines).contains(&problem.line) && problem.column >= 1,
+                    "{problem}: line {} of a file of {lines} lines",
+                    problem.line
+                );
+                assert!(!problem.message.is_empty(), "{problem}: no message");
+            }
+        }
+    }
+}
