@@ -18,7 +18,7 @@ use ferry::plugin::{Limits, PluginEngine, Registry, Role, SlotKey};
 #[path = "common/decision.rs"]
 mod decision;
 
-use decision::{ROUTES, decision_times, file, percentile, services, wasm};
+use decision::{ROUTES, decision_plugins, decision_times, file, percentile, services, wasm};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -52,15 +52,7 @@ fn main() {
     let engine = PluginEngine::new(Some(&scratch.join("cache"))).unwrap();
     let times = decision_times(&engine, decisions);
     let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-    let validator = engine
-        .load(
-            &std::fs::read(wasm("json_schema_validator")).unwrap(),
-            Role::Validator,
-        )
-        .unwrap();
-    let router = engine
-        .load(&std::fs::read(wasm("glob_router")).unwrap(), Role::Router)
-        .unwrap();
+    let (validator, router) = decision_plugins(&engine);
     let limits = Limits::default();
     let routes = ROUTES;
 

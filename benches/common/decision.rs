@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferry::journal::{Direction, Verdict};
-use ferry::plugin::{FileMeta, Limits, MemoryServices, PluginEngine, Role};
+use ferry::plugin::{FileMeta, Limits, MemoryServices, Plugin, PluginEngine, Role};
 
 /// Where ferry's build script puts the example plugins: under the
 /// workspace root, the nearest folder above the including package that
@@ -49,15 +49,7 @@ pub const ROUTES: &str = "*.csv -> bob; *.json -> carol, dave";
 /// The times of `decisions` decisions (after 200 to warm caches and
 /// allocators up), sorted.
 pub fn decision_times(engine: &PluginEngine, decisions: usize) -> Vec<Duration> {
-    let validator = engine
-        .load(
-            &std::fs::read(wasm("json_schema_validator")).unwrap(),
-            Role::Validator,
-        )
-        .unwrap();
-    let router = engine
-        .load(&std::fs::read(wasm("glob_router")).unwrap(), Role::Router)
-        .unwrap();
+    let (validator, router) = decision_plugins(engine);
     let limits = Limits::default();
     let mut times = Vec::with_capacity(decisions);
     for i in 0..decisions + 200 {
@@ -75,6 +67,19 @@ pub fn decision_times(engine: &PluginEngine, decisions: usize) -> Vec<Duration> 
     }
     times.sort();
     times
+}
+
+/// The validator and the router of a decision, loaded.
+pub fn decision_plugins(engine: &PluginEngine) -> (Plugin, Plugin) {
+    let load = |name: &str, role| {
+        engine
+            .load(&std::fs::read(wasm(name)).unwrap(), role)
+            .unwrap()
+    };
+    (
+        load("json_schema_validator", Role::Validator),
+        load("glob_router", Role::Router),
+    )
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
