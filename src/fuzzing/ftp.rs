@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use crate::tenant::Hub;
 
-/// How long one reply may take. Generous: a loaded machine is slow, but a
-/// server that does not answer a command at all is a bug.
-const PATIENCE: Duration = Duration::from_secs(20);
+/// How long one reply may take: longer than the server waits for a data
+/// connection (30 s) before its `425`, and generous for a loaded machine;
+/// a server that does not answer a command at all is a bug.
+const PATIENCE: Duration = Duration::from_secs(45);
 /// Commands sent per input.
 const MAX_COMMANDS: usize = 64;
 
@@ -204,8 +205,20 @@ pub fn run(input: &[u8]) {
         match reply.code {
             // The session goes on in TLS, which this client does not speak.
             234 => return,
-            227 => data = pasv_address(&reply.lines[0]).and_then(|a| TcpStream::connect(a).ok()),
-            229 => data = epsv_address(&reply.lines[0]).and_then(|a| TcpStream::connect(a).ok()),
+            227 | 229 => {
+                let address = if reply.code == 227 {
+                    pasv_address(&reply.lines[0])
+                } else {
+                    epsv_address(&reply.lines[0])
+                };
+                // A port this client cannot reach (out of local ports under
+                // fuzzing) ends the input: the server would wait for it.
+                match address.map(TcpStream::connect) {
+                    Some(Ok(stream)) => data = Some(stream),
+                    Some(Err(_)) => return,
+                    None => data = None,
+                }
+            }
             125 | 150 => {
                 if let Some(stream) = data.take() {
                     transfer(stream, &verb, line);

@@ -4,8 +4,10 @@
 //! `alice`, in memory: SSH itself is russh's and not ferry's to fuzz.
 //!
 //! Promises checked: the session ends by itself once its input ends (no
-//! request is left waiting, no worker hangs) within [`PATIENCE`], and what
-//! it sends back is a sequence of whole, decodable SFTP replies.
+//! worker hangs) within [`PATIENCE`], and what it sends back is a sequence
+//! of whole, decodable SFTP replies. (Replies are not matched to request
+//! ids.) One hub serves every input of a process, so inputs see the files
+//! earlier ones stored; a crash found that way may need its predecessors.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};

@@ -54,7 +54,7 @@ struct Totals {
 }
 
 /// One client: in turn an SFTP upload, an FTP upload, an SFTP download of
-/// its last upload, an FTP listing of bob's outbox.
+/// its last upload, an FTP listing of its inbox.
 #[allow(clippy::too_many_arguments)]
 fn client(
     dir: PathBuf,
@@ -289,6 +289,11 @@ fn soak_mixed_traffic_with_hot_reloads() {
     // `eventually` would.
     let drained = Instant::now();
     while env.count("SELECT COUNT(*) FROM tasks WHERE state != 'done'") > 0 {
+        assert_eq!(
+            env.count("SELECT COUNT(*) FROM tasks WHERE state = 'dead'"),
+            0,
+            "a pipeline step failed for good"
+        );
         let left = env.db().query_row(
             "SELECT group_concat(state || ' ' || step || ' ' || COALESCE(last_error, ''), '; ')
              FROM (SELECT state, step, last_error FROM tasks WHERE state != 'done' LIMIT 5)",
@@ -342,6 +347,10 @@ fn soak_mixed_traffic_with_hot_reloads() {
     let window = |from: usize| -> Vec<(u64, u64)> {
         samples[from.min(samples.len() - 1)..(from + fifth).min(samples.len())].to_vec()
     };
+    assert!(
+        steady_from + fifth <= samples.len() - fifth,
+        "too short a run to compare an early and a late window"
+    );
     let (early, late) = (window(steady_from), window(samples.len() - fifth));
     let rss = |w: &[(u64, u64)]| median(w.iter().map(|s| s.0).collect());
     let fds = |w: &[(u64, u64)]| w.iter().map(|s| s.1).max().unwrap_or(0);

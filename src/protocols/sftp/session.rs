@@ -573,24 +573,27 @@ fn merge(ranges: &mut Vec<(u64, u64)>) {
 fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError> {
     let name = format!("h{}", shared.next_handle.fetch_add(1, Ordering::Relaxed));
     let (queue, jobs) = mpsc::unbounded_channel();
-    {
-        let mut handles = shared.handles.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(handles) = handles.as_mut() else {
+    let refused = {
+        let mut guard = shared.handles.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
             // The client left while this handle was being opened: no one
             // can use or close it. (Found by the `sftp_packets` fuzz target:
             // kept, its queue held the session and its worker for ever.)
-            drop(handles);
-            abandon(&shared.cx, state);
-            return Err(MailboxError::PermissionDenied(
-                "the session has ended".into(),
-            ));
-        };
-        if handles.len() >= MAX_HANDLES {
-            return Err(MailboxError::PermissionDenied(format!(
-                "more than {MAX_HANDLES} open handles"
-            )));
+            None => Some("the session has ended".to_owned()),
+            Some(handles) if handles.len() >= MAX_HANDLES => {
+                Some(format!("more than {MAX_HANDLES} open handles"))
+            }
+            Some(handles) => {
+                handles.insert(name.clone(), queue);
+                None
+            }
         }
-        handles.insert(name.clone(), queue);
+    };
+    if let Some(why) = refused {
+        // As for any handle not closed: a resumed upload is kept again, a
+        // download journaled.
+        abandon(&shared.cx, state);
+        return Err(MailboxError::PermissionDenied(why));
     }
     let worker = Arc::clone(shared);
     let handle = name.clone();
@@ -751,17 +754,31 @@ fn work(
         if let Packet::Data(data) = &answer {
             down.pace_blocking(data.data.len());
         }
-        if let Ok(bytes) = Bytes::try_from(answer) {
-            let _ = shared.replies.blocking_send(bytes);
-        }
-        drop(job._permit);
         if closed {
+            // Gone from the map before the reply, so that no request sent
+            // after the client saw the close is queued here.
             shared
                 .handles
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .as_mut()
                 .map(|handles| handles.remove(&handle));
+        }
+        if let Ok(bytes) = Bytes::try_from(answer) {
+            let _ = shared.replies.blocking_send(bytes);
+        }
+        drop(job._permit);
+        if closed {
+            // Requests queued before the removal (pipelined after the
+            // close) are answered, not dropped.
+            jobs.close();
+            while let Ok(late) = jobs.try_recv() {
+                let id = late.packet.get_request_id();
+                if let Ok(bytes) = Bytes::try_from(status(id, StatusCode::Failure, "handle closed"))
+                {
+                    let _ = shared.replies.blocking_send(bytes);
+                }
+            }
             return;
         }
     }
