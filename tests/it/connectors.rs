@@ -714,6 +714,13 @@ fn a_cut_pull_continues_where_it_stopped() {
         log.contains("continuing a fetch that was cut") && log.contains("resumed_from=1048576"),
         "the second poll continued the first: {log}"
     );
+    // The pull is done when its source is gone; the delivery to bob is the
+    // pipeline's, a moment later.
+    eventually("the delivery to bob", || {
+        hub.env
+            .names("bob", "/outbox")
+            .contains(&"large.bin".to_owned())
+    });
     hub.sftp("bob", "get /outbox/large.bin got.bin\n");
     assert_eq!(
         sha256_hex(&std::fs::read(hub.env.path().join("got.bin")).unwrap()),
