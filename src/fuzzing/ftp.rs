@@ -45,11 +45,7 @@ fn fixture() -> &'static Fixture {
         );
         let listener = config.listeners[0].clone();
         let hub = Hub::open(config).expect("the fixture's hub");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let runtime = super::runtime();
         let serve = runtime
             .block_on(crate::protocols::ftp::bind(Arc::clone(&hub), listener))
             .expect("binding the fixture's FTP listener");

@@ -32,6 +32,15 @@ pub(crate) fn scratch(what: &str) -> PathBuf {
     dir
 }
 
+/// The runtime a fixture serves on: two workers, like a small server.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// A cheap argon2id hash of `password` (8 KiB, one pass): the harnesses
 /// log in on most inputs, and the default parameters would make that the
 /// whole cost of an input. Verification reads the parameters from the hash.

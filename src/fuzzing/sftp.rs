@@ -32,11 +32,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = super::scratch("sftp");
         let hub = Hub::open(super::fixture_config(&dir, "")).expect("the fixture's hub");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let runtime = super::runtime();
         Fixture { hub, runtime }
     })
 }

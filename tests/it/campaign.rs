@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::connectors::{Hub, files, sftp_connector, verify_journal, write};
 use crate::peers::Sshd;
-use crate::util::{Env, bytes, sftp_batch, sha256_hex};
+use crate::util::{Env, bytes, setting, sftp_batch, sha256_hex};
 
 /// A small, seeded generator (xorshift64*), so that a campaign replays.
 struct Dice(u64);
@@ -142,21 +142,13 @@ fn settle(env: &Env, outgoing: &Path, trial: usize) {
 
 #[test]
 fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
-    let trials: usize = std::env::var("FERRY_CRASH_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let trials = setting("FERRY_CRASH_TRIALS", 10) as usize;
     // Odd, as xorshift needs a seed that is not zero.
-    let seed: u64 = std::env::var("FERRY_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-        | 1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let seed = setting("FERRY_CRASH_SEED", now) | 1;
     println!("crash campaign: {trials} trials, FERRY_CRASH_SEED={seed}");
     let mut dice = Dice(seed);
 

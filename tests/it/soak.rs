@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, SECRET_HASH, free_port, sftp_batch};
+use crate::util::{Env, SECRET_HASH, free_port, setting, sftp_batch};
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
 /// Client threads per tenant; each mixes SFTP and FTP uploads, downloads
@@ -23,13 +23,6 @@ const TENANTS: [&str; 2] = ["acme", "globex"];
 const CLIENTS: usize = 3;
 /// Between two operations of one client.
 const PAUSE: Duration = Duration::from_millis(100);
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The two validators that take turns: both accept a JSON file, and they
 /// differ, so that each swap is a new version.

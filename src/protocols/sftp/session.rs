@@ -195,6 +195,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
+/// Sends a reply from a blocking thread (a handle's worker, a request).
+fn reply_blocking(shared: &Shared, packet: Packet) {
+    match Bytes::try_from(packet) {
+        Ok(bytes) => {
+            let _ = shared.replies.blocking_send(bytes);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode an SFTP reply"),
+    }
+}
+
 async fn reply(shared: &Shared, packet: Packet, _permit: OwnedSemaphorePermit) {
     match Bytes::try_from(packet) {
         Ok(bytes) => {
@@ -302,9 +312,7 @@ async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePe
         let answer =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| request(&shared, packet)))
                 .unwrap_or_else(|_| status(id, StatusCode::Failure, "internal error"));
-        if let Ok(bytes) = Bytes::try_from(answer) {
-            let _ = shared.replies.blocking_send(bytes);
-        }
+        reply_blocking(&shared, answer);
         drop(permit);
     });
 }
@@ -764,9 +772,7 @@ fn work(
                 .as_mut()
                 .map(|handles| handles.remove(&handle));
         }
-        if let Ok(bytes) = Bytes::try_from(answer) {
-            let _ = shared.replies.blocking_send(bytes);
-        }
+        reply_blocking(&shared, answer);
         drop(job._permit);
         if closed {
             // Requests queued before the removal (pipelined after the
@@ -774,10 +780,7 @@ fn work(
             jobs.close();
             while let Ok(late) = jobs.try_recv() {
                 let id = late.packet.get_request_id();
-                if let Ok(bytes) = Bytes::try_from(status(id, StatusCode::Failure, "handle closed"))
-                {
-                    let _ = shared.replies.blocking_send(bytes);
-                }
+                reply_blocking(&shared, status(id, StatusCode::Failure, "handle closed"));
             }
             return;
         }
