@@ -18,6 +18,7 @@ mod routes;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -51,15 +52,74 @@ pub async fn bind(
         hub,
         config_path: Arc::from(config_path),
     });
-    Ok(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the admin API stopped");
-        }
-    })
+    Ok(serve(listener, app))
+}
+
+/// The request headers must arrive within this (slowloris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request (its body read and its answer made) ends within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// A connection, keep-alive included, lasts at most this.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Serves the API: `axum::serve` sets no timeouts, so a client that sends
+/// its headers a byte a minute would hold its connection for ever. Here
+/// headers, requests and connections are bounded in time, connections in
+/// number, and a failing `accept` (no descriptors left) backs off.
+async fn serve(listener: tokio::net::TcpListener, app: Router) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let (stream, _peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting an admin API connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if tokio::time::timeout(CONNECTION_LIFETIME, connection)
+                .await
+                .is_err()
+            {
+                tracing::debug!("an admin API connection reached its lifetime");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Bounds the time of each request, its body's reading included.
+async fn deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "the request took too long",
+        )
+        .into_response(),
+    }
 }
 
 fn router(state: State) -> Router {
     routes::routes()
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(deadline))
         .with_state(state)
 }

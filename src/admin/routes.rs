@@ -63,6 +63,13 @@ pub fn routes() -> axum::Router<State> {
             "/api/v1/tenants/{tenant}/sessions/{id}",
             axum::routing::delete(kick),
         )
+        .route("/api/v1/tenants/{tenant}/bans", get(tenant_bans))
+        .route(
+            "/api/v1/tenants/{tenant}/bans/{address}",
+            axum::routing::delete(lift_tenant_ban),
+        )
+        .route("/api/v1/bans", get(all_bans))
+        .route("/api/v1/bans/{address}", axum::routing::delete(lift_ban))
         .route("/api/v1/reload", post(reload))
         .route("/metrics", get(scrape))
         .fallback(|| async { ApiError::not_found("no such route; see /api/v1/openapi.json") })
@@ -347,6 +354,8 @@ async fn change_account(
     change: AccountChange,
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant(&state, &name)?;
+    // A tenant's own change applies to that tenant only.
+    let only = matches!(caller, Caller::Tenant(_)).then(|| tenant.name().to_owned());
     let (hub, path) = (state.hub.clone(), state.config_path.clone());
     blocking(move || {
         let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
@@ -358,7 +367,7 @@ async fn change_account(
             &change,
         )
         .map_err(edit_error)?;
-        reload_or_undo(&hub, &path, &edit)?;
+        reload_or_undo(&hub, &path, &edit, only.as_deref())?;
         tracing::info!(tenant = %tenant.name(), partner, login, file = %edit.path.display(),
             removed = matches!(change, AccountChange::Remove), "account changed through the admin API");
         Ok(Json(json!({
@@ -372,14 +381,20 @@ async fn change_account(
     .await
 }
 
-/// Reloads after `edit`; when the configuration refuses the result, puts
-/// the file back and answers 422 with the problems.
+/// Reloads after `edit` (only tenant `only`'s part of the configuration,
+/// for a tenant's own change); when the configuration refuses the result,
+/// puts the file back and answers 422 with the problems.
 fn reload_or_undo(
     hub: &crate::tenant::Hub,
     path: &std::path::Path,
     edit: &crate::config::edit::Edit,
+    only: Option<&str>,
 ) -> ApiResult<()> {
-    let Err(e) = hub.reload(path) else {
+    let reloaded = match only {
+        Some(tenant) => hub.reload_tenant(path, tenant),
+        None => hub.reload(path),
+    };
+    let Err(e) = reloaded else {
         return Ok(());
     };
     if let Err(undo) = edit.undo() {
@@ -422,7 +437,7 @@ async fn put_tenant(
         let existed = hub.tenant(&name).is_some();
         let edit = crate::config::edit::write_tenant(&hub.config(), &name, &request.toml)
             .map_err(edit_error)?;
-        reload_or_undo(&hub, &path, &edit)?;
+        reload_or_undo(&hub, &path, &edit, None)?;
         tracing::info!(tenant = %name, file = %edit.path.display(), "tenant written through the admin API");
         Ok(Json(json!({
             "tenant": name,
@@ -450,7 +465,7 @@ async fn delete_tenant(
     blocking(move || {
         let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
         let edit = crate::config::edit::remove_tenant(&hub.config(), &name).map_err(edit_error)?;
-        reload_or_undo(&hub, &path, &edit)?;
+        reload_or_undo(&hub, &path, &edit, None)?;
         Ok(Json(json!({
             "tenant": name,
             "removed": true,
@@ -634,6 +649,70 @@ async fn kick(
     }
     tracing::info!(tenant = %tenant.name(), session = id, "session kicked through the admin API");
     Ok(Json(json!({ "session": id, "closing": true })))
+}
+
+/// The addresses banned from a tenant's logins after failed attempts.
+async fn tenant_bans(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    Ok(Json(
+        json!({ "bans": state.hub.guard().bans(Some(tenant.name())) }),
+    ))
+}
+
+fn origin(address: &str) -> ApiResult<crate::tenant::guard::Origin> {
+    address.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{address}` is not an IP address"),
+        )
+    })
+}
+
+/// Lifts a ban of one of the tenant's addresses (an IPv6 address lifts its /64).
+async fn lift_tenant_ban(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, address)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let tenant = caller.tenant(&state, &name)?;
+    let origin = origin(&address)?;
+    if state.hub.guard().lift(Some(tenant.name()), origin) == 0 {
+        return Err(ApiError::not_found(format!(
+            "{origin} is not banned in this tenant"
+        )));
+    }
+    tracing::info!(tenant = %tenant.name(), %origin, "ban lifted through the admin API");
+    Ok(Json(
+        json!({ "address": origin.to_string(), "lifted": true }),
+    ))
+}
+
+/// Every ban in force, strangers' (failures at unknown tenants) included.
+async fn all_bans(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    Ok(Json(json!({ "bans": state.hub.guard().bans(None) })))
+}
+
+/// Lifts every ban of an address, in every tenant.
+async fn lift_ban(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    let origin = origin(&address)?;
+    let lifted = state.hub.guard().lift(None, origin);
+    if lifted == 0 {
+        return Err(ApiError::not_found(format!("{origin} is not banned")));
+    }
+    tracing::info!(%origin, lifted, "bans lifted through the admin API");
+    Ok(Json(
+        json!({ "address": origin.to_string(), "lifted": lifted }),
+    ))
 }
 
 /// `GET /metrics`: a tenant's token sees that tenant's series only.

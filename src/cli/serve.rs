@@ -59,8 +59,24 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
     // Retention runs at start and then hourly; it is cheap when nothing expires.
     let mut retention = tokio::time::interval(std::time::Duration::from_secs(3600));
+    // Interrupted uploads are given up soon after `resume_for`: checked a
+    // few times within it, at most every minute.
+    let resume_for = hub.config().limits.resume_for;
+    let sweep_every = (resume_for / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    let mut sweep = tokio::time::interval(sweep_every);
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                let hub = hub.clone();
+                if let Ok(expired) = tokio::task::spawn_blocking(move || hub.expire_suspended(Timestamp::now())).await
+                    && expired > 0
+                {
+                    tracing::info!(expired, "interrupted uploads given up after resume_for");
+                }
+            }
             _ = retention.tick() => {
                 let hub = hub.clone();
                 let result = tokio::task::spawn_blocking(move || hub.expire(Timestamp::now())).await;

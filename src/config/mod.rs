@@ -539,6 +539,79 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
             )),
         }
     }
+    let mut count =
+        |value: &Option<Spanned<u32>>, name: &str, range: (u32, u32), into: &mut u32| {
+            if let Some(n) = value {
+                if (range.0..=range.1).contains(n.get_ref()) {
+                    *into = *n.get_ref();
+                } else {
+                    problems.push(source.problem(
+                        Some(n.span()),
+                        &format!("limits.{name}"),
+                        format!(
+                            "{} is out of range, expected {} to {}",
+                            n.get_ref(),
+                            range.0,
+                            range.1
+                        ),
+                    ));
+                }
+            }
+        };
+    count(
+        &section.max_suspended,
+        "max_suspended",
+        (0, 100_000),
+        &mut limits.max_suspended,
+    );
+    count(
+        &section.max_startups,
+        "max_startups",
+        (1, 1_000_000),
+        &mut limits.max_startups,
+    );
+    count(
+        &section.max_startups_per_address,
+        "max_startups_per_address",
+        (1, 1_000_000),
+        &mut limits.max_startups_per_address,
+    );
+    count(
+        &section.max_open_handles,
+        "max_open_handles",
+        (1, 1_000_000),
+        &mut limits.max_open_handles,
+    );
+    count(
+        &section.file_threads,
+        "file_threads",
+        (1, 1024),
+        &mut limits.file_threads,
+    );
+    let mut interval = |value: &Option<Spanned<String>>,
+                        name: &str,
+                        into: &mut std::time::Duration| {
+        if let Some(text) = value {
+            match humantime::parse_duration(text.get_ref()) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => *into = d,
+                _ => problems.push(source.problem(
+                    Some(text.span()),
+                    &format!("limits.{name}"),
+                    format!(
+                        "`{}` is not an interval of at least 1s, expected e.g. `90s`, `10m` or `24h`",
+                        text.get_ref()
+                    ),
+                )),
+            }
+        }
+    };
+    interval(&section.resume_for, "resume_for", &mut limits.resume_for);
+    interval(&section.login_grace, "login_grace", &mut limits.login_grace);
+    interval(
+        &section.idle_timeout,
+        "idle_timeout",
+        &mut limits.idle_timeout,
+    );
     if let Some(seconds) = &section.ban_seconds {
         limits.ban = std::time::Duration::from_secs(*seconds.get_ref());
     }

@@ -47,6 +47,25 @@ pub struct Limits {
     pub ban: std::time::Duration,
     /// The CPU priority of the pipeline's workers.
     pub pipeline_priority: WorkerPriority,
+    /// How long an interrupted upload is kept to be resumed.
+    pub resume_for: std::time::Duration,
+    /// Interrupted uploads kept per partner; past it the oldest goes.
+    pub max_suspended: u32,
+    /// Connections not logged in yet, per listener (OpenSSH's `MaxStartups`).
+    pub max_startups: u32,
+    /// Connections not logged in yet from one address (an IPv6 /64), over
+    /// every listener.
+    pub max_startups_per_address: u32,
+    /// How long a connection may take to log in, TLS handshakes included.
+    pub login_grace: std::time::Duration,
+    /// How long a logged-in session may send no command (FTP `NOOP` does
+    /// not count) or an SSH connection carry no traffic.
+    pub idle_timeout: std::time::Duration,
+    /// Open SFTP handles of one tenant's sessions together.
+    pub max_open_handles: u32,
+    /// Threads that do SFTP sessions' file and journal work, shared fairly
+    /// between tenants.
+    pub file_threads: u32,
 }
 
 /// How pipeline workers share the CPU with sessions and other processes.
@@ -73,6 +92,14 @@ impl Default for Limits {
             login_failures: 5,
             ban: std::time::Duration::from_secs(600),
             pipeline_priority: WorkerPriority::Low,
+            resume_for: std::time::Duration::from_secs(24 * 3600),
+            max_suspended: 16,
+            max_startups: 256,
+            max_startups_per_address: 16,
+            login_grace: std::time::Duration::from_secs(60),
+            idle_timeout: std::time::Duration::from_secs(900),
+            max_open_handles: 1024,
+            file_threads: 16,
         }
     }
 }

@@ -53,6 +53,15 @@ pub struct LimitsSection {
     pub ban_seconds: Option<Spanned<u64>>,
     /// `idle` (default), `low` or `normal`: the CPU priority of pipeline workers.
     pub pipeline_priority: Option<Spanned<String>>,
+    /// Intervals such as `24h` or `90s`.
+    pub resume_for: Option<Spanned<String>>,
+    pub login_grace: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub max_suspended: Option<Spanned<u32>>,
+    pub max_startups: Option<Spanned<u32>>,
+    pub max_startups_per_address: Option<Spanned<u32>>,
+    pub max_open_handles: Option<Spanned<u32>>,
+    pub file_threads: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

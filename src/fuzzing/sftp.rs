@@ -43,8 +43,13 @@ pub fn run(input: &[u8]) {
     let hub = Arc::clone(&fixture.hub);
     let tenant = hub.tenant("acme").expect("the fixture's tenant");
     let peer: SocketAddr = "127.0.0.1:2222".parse().unwrap();
+    let account = tenant
+        .config()
+        .account("alice")
+        .map(|(_, account)| account.clone())
+        .expect("the fixture's account");
     let ticket = hub
-        .open_session(&tenant, "alice", "alice", "sftp", peer)
+        .open_session(&tenant, "alice", &account, "sftp", peer)
         .expect("a session for alice");
     let cx = Context {
         hub,

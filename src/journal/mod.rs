@@ -560,7 +560,8 @@ pub trait Journal: Send + Sync {
     fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()>;
 
     /// Keeps an interrupted upload for resumption: `staging` names its bytes
-    /// in the store. Returns the staging name of an older one it replaces.
+    /// in the store. Returns the staging name and size of an older one of
+    /// the same name it replaces.
     fn suspend_upload(
         &self,
         tenant: &str,
@@ -568,7 +569,17 @@ pub trait Journal: Send + Sync {
         name: &str,
         staging: &str,
         size: u64,
-    ) -> Result<Option<String>>;
+    ) -> Result<Option<(String, u64)>>;
+
+    /// Gives up interrupted uploads of `tenant` kept since before `before`,
+    /// and those of a partner beyond its `keep` newest: returns each
+    /// (partner, staging name, size), for the store to remove.
+    fn expire_suspended(
+        &self,
+        tenant: &str,
+        before: Timestamp,
+        keep: u32,
+    ) -> Result<Vec<(String, String, u64)>>;
 
     /// Takes an interrupted upload to continue it: (staging name, size).
     fn take_suspended(
@@ -760,8 +771,9 @@ pub trait Journal: Send + Sync {
     fn purge_tenant(&self, tenant: &str) -> Result<u64>;
 
     /// Bytes received from each partner of `tenant` (uploads and pulls,
-    /// stored, rejected or not) since `since`, or ever: what counts against
-    /// a storage quota.
+    /// stored, rejected or not) since `since`, or ever, and the bytes of its
+    /// interrupted uploads kept to resume: what counts against a storage
+    /// quota.
     fn received_bytes(&self, tenant: &str, since: Option<Timestamp>) -> Result<Vec<(String, u64)>>;
 
     /// Recomputes a tenant's chain.

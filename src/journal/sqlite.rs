@@ -662,14 +662,16 @@ impl Journal for SqliteJournal {
         name: &str,
         staging: &str,
         size: u64,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, u64)>> {
         self.write(|tx| {
-            let old: Option<String> = tx
+            let old: Option<(String, u64)> = tx
                 .prepare_cached(
-                    "SELECT staging FROM suspended
+                    "SELECT staging, size FROM suspended
                          WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
                 )?
-                .query_row(params![tenant, partner, name], |row| row.get(0))
+                .query_row(params![tenant, partner, name], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
                 .optional()?;
             tx.prepare_cached(
                 "INSERT INTO suspended (tenant, partner, name, staging, size, at)
@@ -686,7 +688,33 @@ impl Journal for SqliteJournal {
                 size,
                 Timestamp::now().0
             ])?;
-            Ok(old.filter(|old| old != staging))
+            Ok(old.filter(|(old, _)| old != staging))
+        })
+    }
+
+    fn expire_suspended(
+        &self,
+        tenant: &str,
+        before: Timestamp,
+        keep: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        self.write(|tx| {
+            // Oldest beyond the newest `keep` of each partner, or too old.
+            let rows = tx
+                .prepare_cached(
+                    "DELETE FROM suspended WHERE tenant = ?1 AND (at < ?2 OR (partner, name) IN (
+                         SELECT partner, name FROM (
+                             SELECT partner, name, ROW_NUMBER() OVER (
+                                 PARTITION BY partner ORDER BY at DESC, name) AS n
+                             FROM suspended WHERE tenant = ?1)
+                         WHERE n > ?3))
+                     RETURNING partner, staging, size",
+                )?
+                .query_map(params![tenant, before.0, keep], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
     }
 
@@ -1890,9 +1918,12 @@ impl Journal for SqliteJournal {
     fn received_bytes(&self, tenant: &str, since: Option<Timestamp>) -> Result<Vec<(String, u64)>> {
         let conn = self.read();
         let mut stmt = conn.prepare_cached(
-            "SELECT partner, SUM(size) FROM messages
-             WHERE tenant = ?1 AND direction = 'in' AND sha256 IS NOT NULL AND state != 'failed'
-               AND created_at >= ?2
+            "SELECT partner, SUM(size) FROM (
+                 SELECT partner, size FROM messages
+                 WHERE tenant = ?1 AND direction = 'in' AND sha256 IS NOT NULL
+                   AND state != 'failed' AND created_at >= ?2
+                 UNION ALL
+                 SELECT partner, size FROM suspended WHERE tenant = ?1)
              GROUP BY partner",
         )?;
         let rows = stmt.query_map(params![tenant, since.map_or(i64::MIN, |t| t.0)], |row| {

@@ -1,16 +1,20 @@
-//! Who is logging in, whether the credentials hold, and who has failed too
-//! often. Shared by every protocol server.
+//! Who is logging in and whether the credentials hold. Shared by every
+//! protocol server, with the process-wide [`Guard`] of failed logins.
+//!
+//! Every way a password login can fail (an unknown login or tenant, an
+//! address `allow_from` does not list, an account that needs TLS on a
+//! clear connection, a wrong password) takes one argon2 verification and
+//! gets the same answer, so that the time and the text of a refusal tell a
+//! guesser nothing about which logins exist.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
 
-use serde_json::json;
-
-use crate::config::{Account, Limits};
-use crate::journal::EventKind;
+use crate::config::Account;
+use crate::tenant::guard::login_key;
 use crate::tenant::{Hub, Tenant};
+
+pub use crate::tenant::guard::Guard;
 
 /// A partner account, found from a login name.
 #[derive(Clone)]
@@ -62,12 +66,20 @@ impl Candidate {
 }
 
 /// Checks a password against the account's argon2 hash. Slow on purpose
-/// (tens of milliseconds): call it off the async executor.
+/// (tens of milliseconds): call it off the async executor. An account with
+/// no password is checked against a stand-in hash, so that it takes as long.
 pub fn password_matches(account: &Account, password: &str) -> bool {
+    match &account.password_hash {
+        Some(hash) => verify(hash, password),
+        None => {
+            verify(stand_in(), password);
+            false
+        }
+    }
+}
+
+fn verify(hash: &str, password: &str) -> bool {
     use argon2::password_hash::PasswordVerifier as _;
-    let Some(hash) = &account.password_hash else {
-        return false;
-    };
     let Ok(hash) = argon2::password_hash::phc::PasswordHash::new(hash) else {
         return false;
     };
@@ -76,139 +88,119 @@ pub fn password_matches(account: &Account, password: &str) -> bool {
         .is_ok()
 }
 
+/// A hash made with the parameters `hash-password` uses, verified in place
+/// of a real one when there is none to check: the refusal of an unknown
+/// login then costs what a wrong password costs.
+fn stand_in() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        crate::config::hash_password("ferry: no such account")
+            .expect("hashing a constant cannot fail")
+    })
+}
+
+/// What a password login needs besides the password.
+pub struct Attempt<'a> {
+    pub hub: &'a Arc<Hub>,
+    /// The listener's tenant, if it is bound to one.
+    pub bound: Option<&'a str>,
+    pub user: &'a str,
+    pub ip: IpAddr,
+    pub protocol: &'static str,
+    /// Whether the connection is protected by TLS (SSH always is).
+    pub tls: bool,
+    /// Refuse whatever the password (an SSH account that needs its key
+    /// first), after the same work as any other refusal.
+    pub refuse: bool,
+}
+
+/// Why a password login was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The address is banned from this tenant's logins.
+    Banned,
+    /// Anything else: the same answer whatever the reason.
+    Incorrect,
+}
+
+/// Checks a password login from end to end: the ban of the address, the
+/// account, `allow_from`, TLS where the account needs it, the password; a
+/// login under attack from many addresses answers only after the guard's
+/// slow-down; a failure is counted. Every refusal but a ban takes one
+/// argon2 verification.
+pub async fn password_login(attempt: Attempt<'_>, password: &str) -> Result<Candidate, Refused> {
+    let hub = attempt.hub;
+    let candidate = resolve(hub, attempt.bound, attempt.user);
+    let tenant = aimed_at(hub, attempt.bound, attempt.user);
+    if hub.guard().banned(tenant.as_deref(), attempt.ip) {
+        return Err(Refused::Banned);
+    }
+    let key = login_key(attempt.user, candidate.as_ref().map(|c| c.tenant.name()));
+    let limits = hub.config().limits.clone();
+    let slow_down = hub.guard().slow_down(&key, &limits);
+    let usable = candidate
+        .as_ref()
+        .filter(|c| !attempt.refuse && c.allows(attempt.ip) && (attempt.tls || !needs_tls(c)))
+        .map(|c| c.account.clone());
+    let password = password.to_owned();
+    let checked = tokio::task::spawn_blocking(move || match usable {
+        Some(account) => password_matches(&account, &password),
+        None => {
+            verify(stand_in(), &password);
+            false
+        }
+    });
+    let (ok, ()) = tokio::join!(checked, tokio::time::sleep(slow_down));
+    if ok.unwrap_or(false)
+        && let Some(candidate) = candidate
+    {
+        return Ok(candidate);
+    }
+    let hub = Arc::clone(hub);
+    let (ip, protocol) = (attempt.ip, attempt.protocol);
+    let _ = tokio::task::spawn_blocking(move || {
+        hub.guard().failed(
+            ip,
+            tenant.as_deref(),
+            &key,
+            hub.journal().as_ref(),
+            &limits,
+            protocol,
+        )
+    })
+    .await;
+    Err(Refused::Incorrect)
+}
+
+/// The tenant a login is aimed at, if it exists: the listener's, or the
+/// one named after the `@`. Its failures are counted (and journaled) there.
+pub fn aimed_at(hub: &Hub, bound: Option<&str>, user: &str) -> Option<String> {
+    let named = bound.or_else(|| user.rsplit_once('@').map(|(_, tenant)| tenant))?;
+    hub.tenant(named).map(|t| t.name().to_owned())
+}
+
+/// Whether `candidate` may only log in over TLS (FTP; SSH always is).
+pub fn needs_tls(candidate: &Candidate) -> bool {
+    candidate.account.require_tls || candidate.tenant.config().require_tls
+}
+
+/// Records a failed login that is not a password's (a public key), in the
+/// tenant it was aimed at.
+pub fn failed(hub: &Hub, ip: IpAddr, user: &str, tenant: Option<&str>, protocol: &str) {
+    let limits = hub.config().limits.clone();
+    hub.guard().failed(
+        ip,
+        tenant,
+        &login_key(user, tenant),
+        hub.journal().as_ref(),
+        &limits,
+        protocol,
+    );
+}
+
 /// Whether `key` (its algorithm and key data) is one of the account's keys.
 pub fn key_matches(account: &Account, key: &russh::keys::PublicKey) -> bool {
     account.ssh_keys.iter().any(|line| {
         russh::keys::PublicKey::from_openssh(line).is_ok_and(|k| k.key_data() == key.key_data())
     })
-}
-
-/// Failed logins per address and per login, with bans. One per listener
-/// process-wide. A banned address may try no login; a banned login may be
-/// tried from no address (against a guesser who changes addresses).
-pub struct Guard {
-    failures: Mutex<HashMap<IpAddr, Record>>,
-    /// By `login@tenant` where the tenant is known, else as typed.
-    logins: Mutex<HashMap<String, Record>>,
-}
-
-#[derive(Default)]
-struct Record {
-    recent: Vec<Instant>,
-    banned_until: Option<Instant>,
-}
-
-/// How long failures count towards a ban.
-const WINDOW: Duration = Duration::from_secs(600);
-
-impl Default for Guard {
-    fn default() -> Self {
-        Guard {
-            failures: Mutex::new(HashMap::new()),
-            logins: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl Guard {
-    /// Whether `addr` is banned now.
-    pub fn banned(&self, addr: IpAddr) -> bool {
-        let now = Instant::now();
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures
-            .get(&addr)
-            .and_then(|r| r.banned_until)
-            .is_some_and(|until| until > now)
-    }
-
-    /// Whether the login `user` (as typed) of `tenant` is banned now.
-    pub fn login_banned(&self, user: &str, tenant: Option<&Tenant>) -> bool {
-        let now = Instant::now();
-        let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-        logins
-            .get(&login_key(user, tenant))
-            .and_then(|r| r.banned_until)
-            .is_some_and(|until| until > now)
-    }
-
-    /// Records a failure, journals it in the tenant it was aimed at (if
-    /// known), and bans the address, and the login, after
-    /// `limits.login_failures` of them each.
-    pub fn failed(
-        &self,
-        addr: IpAddr,
-        user: &str,
-        tenant: Option<&Tenant>,
-        journal: &dyn crate::journal::Journal,
-        limits: &Limits,
-        protocol: &str,
-    ) {
-        let now = Instant::now();
-        // Records whose failures left the window and whose ban ended are
-        // dropped as others come: guessers choose the keys, so the maps
-        // must not grow with every name they try.
-        fn prune<K>(map: &mut HashMap<K, Record>, now: Instant) {
-            map.retain(|_, r| {
-                r.recent
-                    .last()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
-                    || r.banned_until.is_some_and(|until| until > now)
-            });
-        }
-        let count = |record: &mut Record| {
-            record.recent.retain(|t| now.duration_since(*t) < WINDOW);
-            record.recent.push(now);
-            if record.recent.len() as u32 >= limits.login_failures {
-                record.recent.clear();
-                record.banned_until = Some(now + limits.ban);
-                true
-            } else {
-                false
-            }
-        };
-        let banned = {
-            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            prune(&mut failures, now);
-            count(failures.entry(addr).or_default())
-        };
-        let key = login_key(user, tenant);
-        let login_banned = {
-            let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
-            prune(&mut logins, now);
-            count(logins.entry(key.clone()).or_default())
-        };
-        tracing::warn!(%addr, user, protocol, banned, login_banned, "login failed");
-        let Some(tenant) = tenant else { return };
-        let mut events = vec![(
-            EventKind::LoginFailed,
-            json!({ "address": addr.to_string(), "user": user, "protocol": protocol }),
-        )];
-        if banned {
-            events.push((
-                EventKind::Banned,
-                json!({ "address": addr.to_string(), "seconds": limits.ban.as_secs(), "protocol": protocol }),
-            ));
-        }
-        if login_banned {
-            events.push((
-                EventKind::Banned,
-                json!({ "login": key, "seconds": limits.ban.as_secs(), "protocol": protocol }),
-            ));
-        }
-        for (kind, detail) in events {
-            if let Err(e) = journal.record_event(tenant.name(), kind, detail) {
-                tracing::error!(error = %crate::error_chain(&e), "cannot journal a failed login");
-            }
-        }
-    }
-}
-
-/// The key of a login in the guard: `alice@acme` whether it was typed as
-/// `alice` on a listener bound to acme or as `alice@acme`.
-fn login_key(user: &str, tenant: Option<&Tenant>) -> String {
-    let login = user.rsplit_once('@').map_or(user, |(login, _)| login);
-    match tenant {
-        Some(tenant) => format!("{login}@{}", tenant.name()),
-        None => user.to_owned(),
-    }
 }

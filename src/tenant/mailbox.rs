@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use crate::config::{self, Completion};
 use crate::journal::{
-    Download, Entry, Journal, JournalError, Mailbox, MessageId, PulledKey, Received, UploadFailed,
+    Download, Entry, Journal, JournalError, Mailbox, MessageId, PulledKey, Received, Timestamp,
+    UploadFailed,
 };
 use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
-use super::usage::{ConnectorSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way};
+use super::usage::{
+    ConnectorSlot, HandleSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way,
+};
 
 /// The longest file name accepted, in bytes, as on common file systems.
 pub const MAX_NAME: usize = 255;
@@ -176,7 +179,8 @@ pub struct Tenant {
     config: Arc<config::Tenant>,
     store: Store,
     pub(super) journal: Arc<dyn Journal>,
-    max_file_size: Option<u64>,
+    /// The server's `[limits]`: file size, interrupted uploads.
+    limits: config::Limits,
     meter: Arc<TenantMeter>,
 }
 
@@ -257,16 +261,22 @@ impl Tenant {
         config: Arc<config::Tenant>,
         store: Store,
         journal: Arc<dyn Journal>,
-        max_file_size: Option<u64>,
+        limits: config::Limits,
         meter: Arc<TenantMeter>,
     ) -> Tenant {
         Tenant {
             config,
             store,
             journal,
-            max_file_size,
+            limits,
             meter,
         }
+    }
+
+    /// A slot for one more open SFTP handle of this tenant's sessions, or
+    /// `None` when `limits.max_open_handles` are open.
+    pub fn handle_slot(&self) -> Option<HandleSlot> {
+        self.meter.handle_slot(self.limits.max_open_handles)
     }
 
     /// The bandwidth buckets a session of `partner` draws from, one way.
@@ -355,7 +365,7 @@ impl Tenant {
         Ok(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
-            upload: self.store.create(self.max_file_size)?,
+            upload: self.store.create(self.limits.max_file_size)?,
             room,
         })
     }
@@ -388,7 +398,17 @@ impl Tenant {
         else {
             return Ok(None);
         };
-        let upload = self.store.resume(&staging, size, self.max_file_size)?;
+        // No longer kept: its bytes count again when it is committed, or
+        // kept again when it is cut again. The room measured above counted
+        // them as kept; the upload holds them now.
+        self.meter.kept(partner, -(size as i64));
+        let room = room.map(|mut room| {
+            room.bytes = room.bytes.saturating_add(size);
+            room
+        });
+        let upload = self
+            .store
+            .resume(&staging, size, self.limits.max_file_size)?;
         Ok(Some(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
@@ -435,13 +455,43 @@ impl Tenant {
                     &staging,
                     size,
                 )?;
-                if let Some(old) = replaced {
+                self.meter.kept(&partner, size as i64);
+                if let Some((old, old_size)) = replaced {
+                    self.meter.kept(&partner, -(old_size as i64));
                     self.store.discard(&old);
                 }
                 Ok(())
             });
         if let Err(e) = kept {
             tracing::warn!(error = %crate::error_chain(&e), "cannot keep an interrupted upload");
+        }
+        // At most `max_suspended` kept per partner: the oldest go first.
+        self.expire_suspended(Timestamp(i64::MIN));
+    }
+
+    /// Gives up the interrupted uploads kept longer than `resume_for`
+    /// before `now` (`i64::MIN`: none for their age), and those of each
+    /// partner beyond its `max_suspended` newest. Returns how many.
+    pub fn expire_suspended(&self, now: Timestamp) -> usize {
+        let age = i64::try_from(self.limits.resume_for.as_millis()).unwrap_or(i64::MAX);
+        let before = Timestamp(now.0.saturating_sub(age));
+        match self
+            .journal
+            .expire_suspended(&self.config.name, before, self.limits.max_suspended)
+        {
+            Ok(expired) => {
+                for (partner, staging, size) in &expired {
+                    self.meter.kept(partner, -(*size as i64));
+                    self.store.discard(staging);
+                    tracing::info!(tenant = %self.config.name, partner, size,
+                        "an interrupted upload is no longer kept for resuming");
+                }
+                expired.len()
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::error_chain(&e), "cannot expire interrupted uploads");
+                0
+            }
         }
     }
 
@@ -611,7 +661,10 @@ impl Tenant {
             return;
         }
         match self.journal.take_suspended(tenant, partner, name) {
-            Ok(Some((staging, _))) => self.store.discard(&staging),
+            Ok(Some((staging, size))) => {
+                self.meter.kept(partner, -(size as i64));
+                self.store.discard(&staging);
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %crate::error_chain(&e), "cannot discard an obsolete interrupted upload");

@@ -5,7 +5,10 @@
 //! replaces whole: a session keeps the snapshot it started with for the
 //! length of one operation, and nothing ever sees half of a reload.
 
+pub mod gate;
+pub mod guard;
 mod mailbox;
+pub mod pool;
 mod receipts;
 mod sessions;
 mod usage;
@@ -24,7 +27,7 @@ pub use mailbox::{
 };
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
-pub use usage::{ConnectorSlot, QuotaExceeded, Throttle, Way};
+pub use usage::{ConnectorSlot, HandleSlot, QuotaExceeded, Throttle, Way};
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
@@ -121,6 +124,12 @@ pub struct Hub {
     sessions: Arc<Sessions>,
     /// Every tenant's storage and bandwidth meters, across reloads.
     meters: Arc<usage::Meters>,
+    /// Failed logins and bans, for every listener.
+    guard: guard::Guard,
+    /// Connections not logged in yet, for every listener.
+    gate: Arc<gate::Gate>,
+    /// The threads of sessions' blocking work, shared fairly by tenants.
+    files: pool::Pool,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -187,6 +196,7 @@ impl Hub {
             &config.data_dir.join("journal.sqlite"),
         )?);
         let meters = Arc::new(usage::Meters::default());
+        let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let snapshot = Self::build(&journal, &meters, Arc::new(config), None)?;
         let hub = Arc::new(Hub {
             journal,
@@ -196,6 +206,9 @@ impl Hub {
             watching: AtomicBool::new(false),
             sessions: Arc::default(),
             meters,
+            guard: guard::Guard::default(),
+            gate: Arc::default(),
+            files,
         });
         Ok(hub)
     }
@@ -282,12 +295,27 @@ impl Hub {
                     Arc::new(tenant_config.clone()),
                     store,
                     Arc::clone(journal),
-                    config.limits.max_file_size,
+                    config.limits.clone(),
                     meters.configure(tenant_config),
                 )),
             );
         }
         Ok(Snapshot { config, tenants })
+    }
+
+    /// The threads that do sessions' file and journal work, in turns by tenant.
+    pub fn files(&self) -> &pool::Pool {
+        &self.files
+    }
+
+    /// Connections not logged in yet, counted for every listener.
+    pub fn gate(&self) -> &Arc<gate::Gate> {
+        &self.gate
+    }
+
+    /// Failed logins and bans, shared by every listener.
+    pub fn guard(&self) -> &guard::Guard {
+        &self.guard
     }
 
     /// Every tenant's logged-in sessions.
@@ -301,7 +329,7 @@ impl Hub {
         &self,
         tenant: &Tenant,
         partner: &str,
-        login: &str,
+        account: &config::Account,
         protocol: &str,
         peer: std::net::SocketAddr,
     ) -> Result<Ticket, String> {
@@ -309,9 +337,10 @@ impl Hub {
         self.sessions.open(&Opening {
             tenant: &config.name,
             partner,
-            login,
+            login: &account.login,
             protocol,
             peer,
+            credentials: sessions::credentials(account),
             tenant_limit: config.max_sessions,
             partner_limit: config.partners.get(partner).and_then(|p| p.max_sessions),
         })
@@ -376,6 +405,16 @@ impl Hub {
         Ok(removed)
     }
 
+    /// Gives up every tenant's interrupted uploads kept longer than
+    /// `limits.resume_for`; returns how many.
+    pub fn expire_suspended(&self, now: Timestamp) -> usize {
+        self.snapshot()
+            .tenants
+            .values()
+            .map(|tenant| tenant.expire_suspended(now))
+            .sum()
+    }
+
     /// The pipeline of this hub, created (with the plugins it runs) on first use.
     pub fn pipeline(self: &Arc<Self>) -> Result<Arc<Pipeline>, HubError> {
         let pipeline = {
@@ -431,6 +470,7 @@ impl Hub {
             return Err(HubError::NothingToPurge(tenant.to_owned()));
         }
         self.meters.forget(tenant);
+        self.guard.forget(tenant);
         tracing::warn!(tenant, rows, store_removed, "tenant purged");
         Ok(Purged {
             tenant: tenant.to_owned(),
@@ -523,6 +563,55 @@ impl Hub {
     /// configuration is refused and the one in force stays.
     pub fn reload(&self, path: &Path) -> anyhow::Result<()> {
         let config = config::load(path)?;
+        self.apply(config)
+    }
+
+    /// Re-reads the configuration from `path` and applies the part of it
+    /// that is `tenant`'s, and nothing else: what a tenant's own change
+    /// through the admin API may do. Another tenant's pending edits, or the
+    /// server's, wait for the operator's reload; their problems are not
+    /// shown (a tenant learns only that there are some, the log says which).
+    pub fn reload_tenant(&self, path: &Path, tenant: &str) -> anyhow::Result<()> {
+        let mut config = match config::load(path) {
+            Ok(config) => config,
+            Err(config::ConfigError::Invalid(problems)) => {
+                let current = self.snapshot();
+                let source = current.config.tenants.get(tenant).map(|t| t.source.clone());
+                let prefix = format!("tenants.{tenant}");
+                let (own, others): (Vec<_>, Vec<_>) = problems.into_iter().partition(|p| {
+                    Some(&p.file) == source.as_ref()
+                        && (current.config.sources.first() != Some(&p.file)
+                            || p.key == prefix
+                            || p.key.starts_with(&format!("{prefix}.")))
+                });
+                if !own.is_empty() {
+                    return Err(config::ConfigError::Invalid(own).into());
+                }
+                tracing::error!(tenant, problems = %config::ConfigError::Invalid(others),
+                    "a tenant's change waits: the configuration has problems elsewhere");
+                anyhow::bail!(
+                    "the server's configuration has problems outside tenant `{tenant}`; \
+                     the operator has been told, try again later"
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let current = self.snapshot();
+        let Some(own) = config.tenants.remove(tenant) else {
+            anyhow::bail!("tenant `{tenant}` is no longer configured");
+        };
+        let mut merged = (*current.config).clone();
+        merged.tenants.insert(tenant.to_owned(), own);
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(
+            format!("{}|{tenant}|{}", current.config.digest, config.digest).as_bytes(),
+        );
+        merged.digest = hex::encode(digest);
+        self.apply(merged)
+    }
+
+    /// Applies a configuration that was loaded and checked.
+    fn apply(&self, config: Config) -> anyhow::Result<()> {
         let current = self.snapshot();
         if config.digest == current.config.digest && config::same_secrets(&config, &current.config)
         {
@@ -559,7 +648,26 @@ impl Hub {
             }
         }
         tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
+        let config = Arc::clone(&next.config);
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        // Revoked credentials end their sessions: an account deleted or
+        // changed, a partner gone, an address no longer allowed.
+        self.sessions.revoke(|session, credentials| {
+            let Some(tenant) = config.tenants.get(&session.tenant) else {
+                return false;
+            };
+            let Some((partner, account)) = tenant.account(&session.login) else {
+                return false;
+            };
+            let allowed = partner.allow_from.is_empty()
+                || session
+                    .peer
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|peer| partner.allow_from.iter().any(|net| net.contains(peer.ip())));
+            partner.name == session.partner
+                && sessions::credentials(account) == credentials
+                && allowed
+        });
         self.sync_plugins()?;
         self.notify();
         Ok(())

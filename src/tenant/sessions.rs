@@ -31,7 +31,24 @@ pub struct SessionInfo {
 
 struct Live {
     info: SessionInfo,
+    /// What the login was accepted with ([`credentials`]): a session whose
+    /// account changed or went is ended at the next reload.
+    credentials: u64,
     kick: watch::Sender<bool>,
+}
+
+/// A fingerprint of what lets an account in: its password hash, keys and
+/// the rules on how it logs in. Two accounts with the same fingerprint
+/// accept the same logins.
+pub fn credentials(account: &crate::config::Account) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    account.login.hash(&mut hasher);
+    account.password_hash.hash(&mut hasher);
+    account.ssh_keys.hash(&mut hasher);
+    account.key_and_password.hash(&mut hasher);
+    account.require_tls.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[derive(Default)]
@@ -47,6 +64,8 @@ pub struct Opening<'a> {
     pub login: &'a str,
     pub protocol: &'a str,
     pub peer: SocketAddr,
+    /// The account's [`credentials`].
+    pub credentials: u64,
     /// The tenant's and the partner's `max_sessions`.
     pub tenant_limit: Option<u32>,
     pub partner_limit: Option<u32>,
@@ -99,6 +118,7 @@ impl Sessions {
                     peer: who.peer.to_string(),
                     started_at: Timestamp::now(),
                 },
+                credentials: who.credentials,
                 kick,
             },
         );
@@ -132,6 +152,24 @@ impl Sessions {
             }
             _ => false,
         }
+    }
+
+    /// Asks every session whose login `still_valid` no longer accepts (given
+    /// the session and the fingerprint it logged in with) to close: an
+    /// account deleted, its password or keys changed, its partner gone.
+    /// Returns how many.
+    pub fn revoke(&self, still_valid: impl Fn(&SessionInfo, u64) -> bool) -> usize {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut revoked = 0;
+        for session in live.values() {
+            if !still_valid(&session.info, session.credentials) {
+                tracing::warn!(tenant = %session.info.tenant, login = %session.info.login,
+                    id = session.info.id, "closing a session whose credentials were revoked");
+                session.kick.send_replace(true);
+                revoked += 1;
+            }
+        }
+        revoked
     }
 
     /// Asks every session of `tenant` to close; returns how many there were.
@@ -178,6 +216,7 @@ mod tests {
             login: partner,
             protocol: "sftp",
             peer: "127.0.0.1:1".parse().unwrap(),
+            credentials: 0,
             tenant_limit: Some(3),
             partner_limit: Some(2),
         }

@@ -112,6 +112,14 @@ impl Throttle {
         tenant.take(n).max(partner.take(n))
     }
 
+    /// Accounts for `n` bytes moved, sleeping the task as the rates demand.
+    pub async fn pace(&self, n: usize) {
+        let wait = self.wait(n);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// Accounts for `n` bytes moved, sleeping the thread as the rates demand.
     pub fn pace_blocking(&self, n: usize) {
         let wait = self.wait(n);
@@ -153,6 +161,7 @@ impl Meters {
                         partners: Mutex::default(),
                         stored: Mutex::default(),
                         connectors: Mutex::new(0),
+                        handles: Mutex::new(0),
                         cpu: Bucket::new(CPU_BURST),
                     })
                 }),
@@ -211,6 +220,8 @@ pub struct TenantMeter {
     stored: Mutex<Option<Stored>>,
     /// Pushes and pulls running now.
     connectors: Mutex<u32>,
+    /// SFTP handles open now, of all the tenant's sessions.
+    handles: Mutex<u32>,
     /// CPU time of plugin steps, in microseconds, at `plugin_cpu` of a core.
     cpu: Bucket,
 }
@@ -228,6 +239,20 @@ impl Drop for ConnectorSlot {
             let mut running = lock(&meter.connectors);
             *running = running.saturating_sub(1);
         }
+    }
+}
+
+/// One open SFTP handle of a tenant, within `limits.max_open_handles`;
+/// given back when dropped.
+#[derive(Debug)]
+pub struct HandleSlot {
+    meter: Arc<TenantMeter>,
+}
+
+impl Drop for HandleSlot {
+    fn drop(&mut self) {
+        let mut open = lock(&self.meter.handles);
+        *open = open.saturating_sub(1);
     }
 }
 
@@ -279,6 +304,18 @@ impl TenantMeter {
         *running += 1;
         Some(ConnectorSlot {
             meter: Some(Arc::clone(self)),
+        })
+    }
+
+    /// A slot for one more open SFTP handle, unless `limit` are open.
+    pub fn handle_slot(self: &Arc<Self>, limit: u32) -> Option<HandleSlot> {
+        let mut open = lock(&self.handles);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(HandleSlot {
+            meter: Arc::clone(self),
         })
     }
 
@@ -369,6 +406,23 @@ impl TenantMeter {
         stored.total += size;
         *stored.by_partner.entry(partner.to_owned()).or_default() += size;
         Ok(())
+    }
+
+    /// Counts `delta` more (or fewer) bytes of `partner`'s interrupted
+    /// uploads kept to resume, when the count is loaded (else the journal
+    /// read that loads it includes them).
+    pub fn kept(&self, partner: &str, delta: i64) {
+        if let Some(stored) = lock(&self.stored).as_mut() {
+            let apply = |n: &mut u64| {
+                *n = if delta >= 0 {
+                    n.saturating_add(delta as u64)
+                } else {
+                    n.saturating_sub(delta.unsigned_abs())
+                }
+            };
+            apply(&mut stored.total);
+            apply(stored.by_partner.entry(partner.to_owned()).or_default());
+        }
     }
 
     /// Takes back a [`TenantMeter::reserve`] whose commit failed.

@@ -38,7 +38,8 @@ fn curl_plain_explicit_and_implicit() {
         f.env.names("bob", "/outbox") == ["a.bin"]
     });
 
-    // bob logs in over TLS only: in clear text his USER is refused (530).
+    // bob logs in over TLS only: in clear text his login is refused (530,
+    // the answer a wrong password gets).
     let refused = f.curl(&[&f.url("bob", "/outbox/a.bin")]);
     assert!(!refused.status.success());
     assert!(

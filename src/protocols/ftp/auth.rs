@@ -4,12 +4,22 @@
 use std::io;
 use std::sync::Arc;
 
-use super::session::{Login, Session, blocking};
-use crate::protocols::login::{self, Candidate};
+use super::session::{Login, Session};
+use crate::protocols::login;
 
-/// Whether `candidate` may only log in over TLS.
-fn needs_tls(candidate: &Candidate) -> bool {
-    candidate.account.require_tls || candidate.tenant.config().require_tls
+/// The tenant whose bans apply to this session before a login names one:
+/// the listener's.
+fn bound(s: &Session) -> Option<&str> {
+    s.server.listener.tenant.as_deref()
+}
+
+/// Whether the address is banned from the logins this session may try.
+pub fn banned(s: &Session, user: Option<&str>) -> bool {
+    let tenant = match user {
+        Some(user) => login::aimed_at(&s.server.hub, bound(s), user),
+        None => bound(s).map(str::to_owned),
+    };
+    s.server.hub.guard().banned(tenant.as_deref(), s.peer.ip())
 }
 
 /// Ends the session of an address banned for failed logins.
@@ -30,23 +40,22 @@ pub async fn user(s: &mut Session, arg: &str) -> io::Result<()> {
     if arg.is_empty() {
         return s.control.reply(501, "USER needs a name").await;
     }
-    if s.server.guard.banned(s.peer.ip()) {
+    if banned(s, Some(arg)) {
         return refuse_banned(s).await;
     }
-    let bound = s.server.listener.tenant.clone();
-    let candidate = login::resolve(&s.server.hub, bound.as_deref(), arg);
-    let tenant_needs_tls = bound
-        .as_deref()
+    // Only what holds for every login of the listener is said here: an
+    // answer that depended on the account would tell which ones exist.
+    let tenant_needs_tls = bound(s)
         .and_then(|t| s.server.hub.tenant(t))
         .is_some_and(|t| t.config().require_tls);
-    if !s.control.is_tls() && (tenant_needs_tls || candidate.as_ref().is_some_and(needs_tls)) {
+    if !s.control.is_tls() && tenant_needs_tls {
         // Refused before the password crosses the network in clear text.
         s.user = None;
         return s
             .control
             .reply(
                 530,
-                "this account logs in over TLS only: use AUTH TLS or implicit FTPS",
+                "this server takes logins over TLS only: use AUTH TLS or implicit FTPS",
             )
             .await;
     }
@@ -60,57 +69,26 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
     let Some(user) = s.user.take() else {
         return s.control.reply(503, "send USER first").await;
     };
-    if s.server.guard.banned(s.peer.ip()) {
-        return refuse_banned(s).await;
-    }
-    let candidate = login::resolve(&s.server.hub, s.server.listener.tenant.as_deref(), &user);
-    if s.server
-        .guard
-        .login_banned(&user, candidate.as_ref().map(|c| c.tenant.as_ref()))
-    {
-        return s
-            .control
-            .reply(
-                530,
-                "this login is blocked for a while after failed attempts",
-            )
-            .await;
-    }
-    let ok = match &candidate {
-        Some(c) if c.allows(s.peer.ip()) && (!needs_tls(c) || s.control.is_tls()) => {
-            let account = c.account.clone();
-            let password = arg.to_owned();
-            blocking(move || login::password_matches(&account, &password)).await
-        }
-        _ => false,
+    let attempt = login::Attempt {
+        hub: &s.server.hub,
+        bound: s.server.listener.tenant.as_deref(),
+        user: &user,
+        ip: s.peer.ip(),
+        protocol: s.server.listener.protocol.as_str(),
+        tls: s.control.is_tls(),
+        refuse: false,
     };
-    let Some(candidate) = candidate.filter(|_| ok) else {
-        let guard = Arc::clone(&s.server.guard);
-        let hub = Arc::clone(&s.server.hub);
-        let tenant =
-            login::resolve(&hub, s.server.listener.tenant.as_deref(), &user).map(|c| c.tenant);
-        let ip = s.peer.ip();
-        let protocol = s.server.listener.protocol.as_str();
-        blocking(move || {
-            let limits = hub.config().limits.clone();
-            guard.failed(
-                ip,
-                &user,
-                tenant.as_deref(),
-                hub.journal().as_ref(),
-                &limits,
-                protocol,
-            );
-        })
-        .await;
-        return s.control.reply(530, "login incorrect").await;
+    let candidate = match login::password_login(attempt, arg).await {
+        Ok(candidate) => candidate,
+        Err(login::Refused::Banned) => return refuse_banned(s).await,
+        Err(login::Refused::Incorrect) => return s.control.reply(530, "login incorrect").await,
     };
     tracing::info!(peer = %s.peer, user = %user, tls = s.control.is_tls(), "FTP login");
     let protocol = s.server.listener.protocol.as_str();
     let ticket = match s.server.hub.open_session(
         &candidate.tenant,
         &candidate.partner,
-        &candidate.account.login,
+        &candidate.account,
         protocol,
         s.peer,
     ) {
@@ -124,8 +102,10 @@ pub async fn pass(s: &mut Session, arg: &str) -> io::Result<()> {
                 .await;
         }
     };
+    s.startup = None;
     s.login = Some(Login {
         ticket,
+        needs_tls: login::needs_tls(&candidate),
         tenant: candidate.tenant,
         partner: candidate.partner,
         user,
@@ -151,7 +131,13 @@ pub async fn auth(s: &mut Session, arg: &str) -> io::Result<()> {
     s.control
         .reply(234, "AUTH TLS OK: starting the handshake")
         .await?;
-    s.control.upgrade(Arc::clone(&s.server.tls)).await?;
+    // A handshake that never ends must not hold the connection for ever.
+    let grace = s.server.hub.config().limits.login_grace;
+    tokio::time::timeout(grace, s.control.upgrade(Arc::clone(&s.server.tls)))
+        .await
+        .map_err(|_| {
+            io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long")
+        })??;
     // A new protected session: whatever was said in clear text is forgotten.
     s.user = None;
     s.login = None;
@@ -173,6 +159,14 @@ pub async fn prot(s: &mut Session, arg: &str) -> io::Result<()> {
         "P" => {
             s.protect_data = true;
             s.control.reply(200, "data connections are protected").await
+        }
+        "C" if s.login.as_ref().is_some_and(|l| l.needs_tls) => {
+            s.control
+                .reply(
+                    534,
+                    "this account's data connections must be protected: PROT P",
+                )
+                .await
         }
         "C" => {
             s.protect_data = false;

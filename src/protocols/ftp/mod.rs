@@ -24,7 +24,6 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use super::login::Guard;
 use crate::config::{Listener, Protocol};
 use crate::tenant::Hub;
 
@@ -35,7 +34,6 @@ pub struct Server {
     pub tls: Arc<rustls::ServerConfig>,
     /// For data connections (`PROT P`).
     pub data_tls: Arc<rustls::ServerConfig>,
-    pub guard: Arc<Guard>,
 }
 
 /// Binds the listener (so that a taken port fails the start) and returns
@@ -66,33 +64,54 @@ pub async fn bind(
         listener,
         tls,
         data_tls,
-        guard: Arc::new(Guard::default()),
     });
     Ok(async move {
         loop {
             let (stream, peer) = match socket.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    // Out of file descriptors, say: wait a little (a loop
+                    // that retries at once would spin a core and fill the
+                    // log), then serve on.
                     tracing::warn!(error = %e, "accepting an FTP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             };
             let server = Arc::clone(&server);
+            let limits = server.hub.config().limits.clone();
+            let startup = server
+                .hub
+                .gate()
+                .enter(server.listener.address, peer.ip(), &limits);
             tokio::spawn(async move {
+                let startup = match startup {
+                    Ok(startup) => startup,
+                    Err(full) => {
+                        tracing::info!(%peer, %full, "FTP connection turned away");
+                        if server.listener.protocol == Protocol::Ftp {
+                            use tokio::io::AsyncWriteExt as _;
+                            let mut stream = stream;
+                            let reply = format!("421 {full}\r\n");
+                            let _ = tokio::time::timeout(
+                                std::time::Duration::from_secs(1),
+                                stream.write_all(reply.as_bytes()),
+                            )
+                            .await;
+                        }
+                        return;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let local = match stream.local_addr() {
                     Ok(local) => local,
                     Err(_) => return,
                 };
                 let control = if server.listener.protocol == Protocol::Ftps {
-                    // Implicit FTPS: TLS from the first byte.
+                    // Implicit FTPS: TLS from the first byte, within the
+                    // time a login may take.
                     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&server.tls));
-                    match tokio::time::timeout(
-                        std::time::Duration::from_secs(30),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
+                    match tokio::time::timeout(limits.login_grace, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => control::Control::new(control::Stream::Tls(Box::new(tls))),
                         _ => {
                             tracing::debug!(%peer, "implicit FTPS handshake failed");
@@ -102,7 +121,7 @@ pub async fn bind(
                 } else {
                     control::Control::new(control::Stream::Plain(stream))
                 };
-                session::run(server, control, peer, local).await;
+                session::run(server, control, peer, local, startup).await;
             });
         }
     })

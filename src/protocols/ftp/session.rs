@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use super::control::{Control, Line};
 use super::data::Channel;
@@ -14,14 +14,14 @@ use crate::journal::Mailbox;
 use crate::store::StoreError;
 use crate::tenant::{MailboxError, MailboxPath, Tenant};
 
-/// A session with no command for this long is closed.
-const IDLE: Duration = Duration::from_secs(600);
-
 /// An authenticated partner.
 pub struct Login {
     pub tenant: Arc<Tenant>,
     pub partner: String,
     pub user: String,
+    /// Data connections must be TLS (`PROT P`): the account or its tenant
+    /// requires TLS.
+    pub needs_tls: bool,
     /// The session's entry among the live sessions (limits, kicks).
     pub ticket: crate::tenant::Ticket,
 }
@@ -49,6 +49,14 @@ pub struct Session {
     pub quit: bool,
     /// Refused paths journaled so far.
     pub refusals: u32,
+    /// The connection's place among those not logged in yet; `None` once
+    /// logged in.
+    pub startup: Option<crate::tenant::gate::Startup>,
+    /// When the connection came: it must log in within `login_grace`.
+    pub connected: Instant,
+    /// The last command other than `NOOP`: a session idle for
+    /// `idle_timeout` is closed, keep-alives or not.
+    pub active: Instant,
 }
 
 /// Refused paths journaled per session: enough to show an attempt, not so
@@ -56,7 +64,13 @@ pub struct Session {
 pub const JOURNALED_REFUSALS: u32 = 16;
 
 /// Serves a session until the client quits or goes away.
-pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local: SocketAddr) {
+pub async fn run(
+    server: Arc<Server>,
+    control: Control,
+    peer: SocketAddr,
+    local: SocketAddr,
+    startup: crate::tenant::gate::Startup,
+) {
     let mut session = Session {
         server,
         control,
@@ -72,6 +86,9 @@ pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local:
         pending: VecDeque::new(),
         quit: false,
         refusals: 0,
+        startup: Some(startup),
+        connected: Instant::now(),
+        active: Instant::now(),
     };
     if let Err(e) = session.serve().await {
         tracing::debug!(%peer, error = %e, "FTP session ended");
@@ -81,7 +98,7 @@ pub async fn run(server: Arc<Server>, control: Control, peer: SocketAddr, local:
 
 impl Session {
     async fn serve(&mut self) -> io::Result<()> {
-        if self.server.guard.banned(self.peer.ip()) {
+        if auth::banned(self, None) {
             return auth::refuse_banned(self).await;
         }
         self.control.reply(220, "ferry FTP server ready").await?;
@@ -101,7 +118,12 @@ impl Session {
                             None => std::future::pending().await,
                         }
                     };
-                    let read = tokio::time::timeout(IDLE, self.control.read_line());
+                    let limits = self.server.hub.config().limits.clone();
+                    let deadline = match &self.login {
+                        None => self.connected + limits.login_grace,
+                        Some(_) => self.active + limits.idle_timeout,
+                    };
+                    let read = tokio::time::timeout_at(deadline.into(), self.control.read_line());
                     let line = tokio::select! {
                         line = read => line,
                         true = kicked => {
@@ -110,6 +132,9 @@ impl Session {
                         }
                     };
                     match line {
+                        Err(_) if self.login.is_none() => {
+                            return self.control.reply(421, "no login in time; closing").await;
+                        }
                         Err(_) => {
                             return self.control.reply(421, "idle for too long; closing").await;
                         }
@@ -131,6 +156,9 @@ impl Session {
     async fn command(&mut self, text: &str) -> io::Result<()> {
         let (verb, arg) = text.split_once(' ').unwrap_or((text, ""));
         let verb = verb.to_ascii_uppercase();
+        if verb != "NOOP" {
+            self.active = Instant::now();
+        }
         if verb == "PASS" {
             // Never the password itself in a log.
             tracing::debug!(peer = %self.peer, "FTP command PASS ****");

@@ -112,6 +112,11 @@ pub async fn rest(s: &mut Session, arg: &str) -> io::Result<()> {
     }
 }
 
+/// Command lines kept while a transfer runs, to be served after it (each
+/// at most `control::MAX_LINE` bytes). Clients send one or two (`STAT`,
+/// `NOOP`); more is a flood.
+const MAX_PENDING: usize = 16;
+
 /// How a transfer on its blocking thread ended.
 enum Ended<T> {
     Done(T),
@@ -165,7 +170,20 @@ async fn run<T: Send + 'static>(
                     cut();
                     return Ended::Aborted(joined((&mut handle).await));
                 }
-                Ok(Some(line)) => s.pending.push_back(line),
+                Ok(Some(line)) if s.pending.len() < MAX_PENDING => s.pending.push_back(line),
+                Ok(Some(_)) => {
+                    // A client that floods the control connection while
+                    // its data connection stalls would grow memory without
+                    // end: the session ends (an upload is kept to resume).
+                    cut();
+                    let ended = joined((&mut handle).await);
+                    tracing::warn!(peer = %s.peer, "FTP session closed: too many commands during a transfer");
+                    let _ = s
+                        .control
+                        .reply(421, "too many commands sent during a transfer; closing")
+                        .await;
+                    return Ended::ControlClosed(ended);
+                }
                 Ok(None) | Err(_) => {
                     cut();
                     return Ended::ControlClosed(joined((&mut handle).await));
@@ -207,8 +225,20 @@ async fn aborted(s: &mut Session) -> io::Result<()> {
     s.control.reply(226, "ABOR done").await
 }
 
-/// Takes the data channel PASV or PORT prepared, or says why not.
+/// Takes the data channel PASV or PORT prepared, or says why not. Under
+/// `require_tls` a data connection in clear text is refused (RFC 4217's
+/// 521): the files must not cross unprotected when the login may not.
 async fn channel(s: &mut Session) -> io::Result<Option<Channel>> {
+    if s.login.as_ref().is_some_and(|l| l.needs_tls) && !s.protect_data {
+        s.channel = None;
+        s.control
+            .reply(
+                521,
+                "data connections of this account must be protected: send PBSZ 0 and PROT P",
+            )
+            .await?;
+        return Ok(None);
+    }
     match s.channel.take() {
         Some(channel) => Ok(Some(channel)),
         None => {

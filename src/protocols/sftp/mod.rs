@@ -10,6 +10,7 @@ pub(crate) mod session;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +18,7 @@ use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher};
 use tokio::net::TcpListener;
 
-use super::login::{self, Candidate, Guard};
+use super::login::{self, Candidate};
 use crate::config::Listener;
 use crate::tenant::Hub;
 
@@ -49,10 +50,12 @@ pub async fn bind(
         let data_dir = data_dir.clone();
         tokio::task::spawn_blocking(move || keys::load_or_create(&data_dir)).await??
     };
+    let idle = hub.config().limits.idle_timeout;
     let config = HostKeys {
         stamp: keys::stamp(&data_dir),
         data_dir,
-        config: server_config(keys),
+        idle,
+        config: server_config(keys, idle),
     };
     let tcp = TcpListener::bind(listener.address)
         .await
@@ -67,6 +70,7 @@ pub async fn bind(
 struct HostKeys {
     data_dir: std::path::PathBuf,
     stamp: keys::Stamp,
+    idle: Duration,
     config: Arc<russh::server::Config>,
 }
 
@@ -78,7 +82,7 @@ impl HostKeys {
             match keys::load(&self.data_dir) {
                 Ok(keys) => {
                     tracing::info!("SSH host keys replaced");
-                    self.config = server_config(keys);
+                    self.config = server_config(keys, self.idle);
                 }
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "new SSH host keys cannot be used; the current ones stay")
@@ -89,7 +93,7 @@ impl HostKeys {
     }
 }
 
-fn server_config(keys: Vec<russh::keys::PrivateKey>) -> Arc<russh::server::Config> {
+fn server_config(keys: Vec<russh::keys::PrivateKey>, idle: Duration) -> Arc<russh::server::Config> {
     let mut methods = MethodSet::empty();
     methods.push(MethodKind::PublicKey);
     methods.push(MethodKind::Password);
@@ -102,7 +106,7 @@ fn server_config(keys: Vec<russh::keys::PrivateKey>) -> Arc<russh::server::Confi
         nodelay: true,
         auth_rejection_time: Duration::from_millis(500),
         auth_rejection_time_initial: Some(Duration::ZERO),
-        inactivity_timeout: Some(Duration::from_secs(3600)),
+        inactivity_timeout: Some(idle),
         preferred: Preferred {
             cipher: Cow::Borrowed(CIPHERS),
             ..Preferred::default()
@@ -112,7 +116,6 @@ fn server_config(keys: Vec<russh::keys::PrivateKey>) -> Arc<russh::server::Confi
 }
 
 async fn accept(hub: Arc<Hub>, listener: Listener, tcp: TcpListener, mut keys: HostKeys) {
-    let guard = Arc::new(Guard::default());
     loop {
         let (socket, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
@@ -123,30 +126,66 @@ async fn accept(hub: Arc<Hub>, listener: Listener, tcp: TcpListener, mut keys: H
                 continue;
             }
         };
-        if guard.banned(peer.ip()) {
+        if hub.guard().banned(listener.tenant.as_deref(), peer.ip()) {
             tracing::info!(%peer, "refused a connection from a banned address");
             continue;
         }
+        let limits = hub.config().limits.clone();
+        let startup = match hub.gate().enter(listener.address, peer.ip(), &limits) {
+            Ok(startup) => startup,
+            Err(full) => {
+                tracing::info!(%peer, %full, "SSH connection turned away");
+                continue;
+            }
+        };
         let _ = socket.set_nodelay(true);
+        let authenticated = Arc::new(AtomicBool::new(false));
         let handler = Connection {
             hub: Arc::clone(&hub),
             bound: listener.tenant.clone(),
             peer,
-            guard: Arc::clone(&guard),
             user: None,
             key_verified: None,
             channels: Vec::new(),
+            startup: Some(startup),
+            authenticated: Arc::clone(&authenticated),
         };
         let config = keys.current();
         tokio::spawn(async move {
-            match russh::server::run_stream(config, socket, handler).await {
-                Ok(session) => {
-                    if let Err(e) = session.await {
-                        tracing::debug!(%peer, error = %e, "SSH session ended with an error");
-                    }
+            let grace = limits.login_grace;
+            let started =
+                tokio::time::timeout(grace, russh::server::run_stream(config, socket, handler));
+            let session = match started.await {
+                Ok(Ok(session)) => session,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "SSH handshake failed");
+                    return;
                 }
-                Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
+                Err(_) => {
+                    tracing::debug!(%peer, "no SSH version line in time");
+                    return;
+                }
+            };
+            // Not logged in within `login_grace`: disconnected, whatever
+            // the client keeps sending (OpenSSH's `LoginGraceTime`).
+            let handle = session.handle();
+            let watchdog = tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if !authenticated.load(Ordering::Relaxed) {
+                    tracing::debug!(%peer, "no SSH login in time");
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "no login in time".into(),
+                            "en".into(),
+                        )
+                        .await;
+                }
+            });
+            if let Err(e) = session.await {
+                tracing::debug!(%peer, error = %e, "SSH session ended with an error");
             }
+            watchdog.abort();
         });
     }
 }
@@ -156,7 +195,6 @@ struct Connection {
     hub: Arc<Hub>,
     bound: Option<String>,
     peer: SocketAddr,
-    guard: Arc<Guard>,
     /// The authenticated account.
     user: Option<Candidate>,
     /// The login whose key was verified, for accounts that need a key and
@@ -164,20 +202,26 @@ struct Connection {
     key_verified: Option<String>,
     /// Opened session channels waiting for their subsystem request.
     channels: Vec<Channel<Msg>>,
+    /// The connection's place among those not logged in yet; `None` once
+    /// logged in.
+    startup: Option<crate::tenant::gate::Startup>,
+    /// Set at login, for the login-grace watchdog.
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Connection {
-    fn fail(&self, user: &str, candidate: Option<&Candidate>) -> Auth {
-        let limits = self.hub.config().limits.clone();
-        self.guard.failed(
-            self.peer.ip(),
-            user,
-            candidate.map(|c| c.tenant.as_ref()),
-            self.hub.journal().as_ref(),
-            &limits,
-            "sftp",
-        );
-        Auth::reject()
+    /// Marks the connection logged in as `candidate`.
+    fn accept(&mut self, candidate: Candidate) -> Auth {
+        self.user = Some(candidate);
+        self.startup = None;
+        self.authenticated.store(true, Ordering::Relaxed);
+        Auth::Accept
+    }
+
+    /// Whether the address is banned from the logins `user` aims at.
+    fn banned(&self, user: &str) -> bool {
+        let tenant = login::aimed_at(&self.hub, self.bound.as_deref(), user);
+        self.hub.guard().banned(tenant.as_deref(), self.peer.ip())
     }
 }
 
@@ -185,41 +229,28 @@ impl russh::server::Handler for Connection {
     type Error = anyhow::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if self.guard.banned(self.peer.ip()) {
-            return Ok(Auth::reject());
-        }
-        let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
-        if self
-            .guard
-            .login_banned(user, candidate.as_ref().map(|c| c.tenant.as_ref()))
-        {
-            return Ok(Auth::reject());
-        }
-        if let Some(c) = &candidate
-            && c.account.key_and_password
-            && self.key_verified.as_deref() != Some(user)
-        {
-            // The key comes first for this account.
-            return Ok(Auth::Reject {
-                proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
-                partial_success: false,
-            });
-        }
-        let ok = match &candidate {
-            Some(candidate) if candidate.allows(self.peer.ip()) => {
-                let account = candidate.account.clone();
-                let password = password.to_owned();
-                tokio::task::spawn_blocking(move || login::password_matches(&account, &password))
-                    .await?
-            }
-            _ => false,
+        // An account that needs its key and then its password is refused
+        // here until its key was verified, like a wrong password: a
+        // different answer would tell that the account exists.
+        let key_first = login::resolve(&self.hub, self.bound.as_deref(), user)
+            .is_some_and(|c| c.account.key_and_password)
+            && self.key_verified.as_deref() != Some(user);
+        let attempt = login::Attempt {
+            hub: &self.hub,
+            bound: self.bound.as_deref(),
+            user,
+            ip: self.peer.ip(),
+            protocol: "sftp",
+            tls: true,
+            refuse: key_first,
         };
-        if !ok {
-            return Ok(self.fail(user, candidate.as_ref()));
+        match login::password_login(attempt, password).await {
+            Ok(candidate) => {
+                tracing::info!(peer = %self.peer, user, "SFTP login (password)");
+                Ok(self.accept(candidate))
+            }
+            Err(_) => Ok(Auth::reject()),
         }
-        tracing::info!(peer = %self.peer, user, "SFTP login (password)");
-        self.user = candidate;
-        Ok(Auth::Accept)
     }
 
     async fn auth_publickey_offered(
@@ -239,16 +270,10 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.guard.banned(self.peer.ip()) {
+        if self.banned(user) {
             return Ok(Auth::reject());
         }
         let candidate = login::resolve(&self.hub, self.bound.as_deref(), user);
-        if self
-            .guard
-            .login_banned(user, candidate.as_ref().map(|c| c.tenant.as_ref()))
-        {
-            return Ok(Auth::reject());
-        }
         match candidate {
             Some(c)
                 if login::key_matches(&c.account, key.public_key) && c.allows(self.peer.ip()) =>
@@ -262,10 +287,17 @@ impl russh::server::Handler for Connection {
                     });
                 }
                 tracing::info!(peer = %self.peer, user, "SFTP login (public key)");
-                self.user = Some(c);
-                Ok(Auth::Accept)
+                Ok(self.accept(c))
             }
-            other => Ok(self.fail(user, other.as_ref())),
+            _ => {
+                let tenant = login::aimed_at(&self.hub, self.bound.as_deref(), user);
+                let (hub, ip, user) = (Arc::clone(&self.hub), self.peer.ip(), user.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    login::failed(&hub, ip, &user, tenant.as_deref(), "sftp")
+                })
+                .await?;
+                Ok(Auth::reject())
+            }
         }
     }
 
@@ -294,7 +326,7 @@ impl russh::server::Handler for Connection {
         let ticket = match self.hub.open_session(
             &user.tenant,
             &user.partner,
-            &user.account.login,
+            &user.account,
             "sftp",
             self.peer,
         ) {

@@ -7,6 +7,13 @@
 //! runs concurrently. The reader never waits for a reply to be sent (the
 //! writer does that), so a client's window filling up cannot stall the
 //! session; a semaphore bounds the requests in flight, and with it memory.
+//!
+//! A handle's worker is an async task: an open handle costs memory, not a
+//! thread. The blocking part of each request (the file, the journal) is a
+//! job on the hub's file threads (`tenant::pool`), which serve tenants in
+//! turns, so one tenant's hundreds of handles or requests cannot starve
+//! another's. Handles are capped per session and per tenant
+//! (`limits.max_open_handles`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,6 +73,8 @@ struct Shared {
     replies: mpsc::Sender<Bytes>,
     /// Refused paths so far.
     refusals: AtomicU32,
+    /// Where handle workers are spawned from the file threads.
+    runtime: tokio::runtime::Handle,
 }
 
 /// A request for a handle's worker, with its in-flight permit.
@@ -89,6 +98,7 @@ where
         next_handle: AtomicU64::new(1),
         replies,
         refusals: AtomicU32::new(0),
+        runtime: tokio::runtime::Handle::current(),
     });
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     if let Err(e) = read_loop(&mut reader, &shared, &permits).await {
@@ -195,16 +205,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-/// Sends a reply from a blocking thread (a handle's worker, a request).
-fn reply_blocking(shared: &Shared, packet: Packet) {
-    match Bytes::try_from(packet) {
-        Ok(bytes) => {
-            let _ = shared.replies.blocking_send(bytes);
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode an SFTP reply"),
-    }
-}
-
 async fn reply(shared: &Shared, packet: Packet, _permit: OwnedSemaphorePermit) {
     match Bytes::try_from(packet) {
         Ok(bytes) => {
@@ -304,17 +304,27 @@ async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePe
         }
         return;
     }
-    // Everything else may touch the journal: off the async threads, in
-    // parallel, replying from there.
+    // Everything else may touch the journal: on the file threads, in
+    // parallel, in the tenant's turn.
     let shared = Arc::clone(shared);
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
+        let job = Arc::clone(&shared);
         // A bug must not leave the client waiting for this request forever.
-        let answer =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| request(&shared, packet)))
-                .unwrap_or_else(|_| status(id, StatusCode::Failure, "internal error"));
-        reply_blocking(&shared, answer);
-        drop(permit);
+        let answer = on_files(&shared, move || request(&job, packet))
+            .await
+            .unwrap_or_else(|| status(id, StatusCode::Failure, "internal error"));
+        reply(&shared, answer, permit).await;
     });
+}
+
+/// Runs blocking work of this session on the hub's file threads, in its
+/// tenant's turn; `None` if it panicked.
+async fn on_files<T: Send + 'static>(
+    shared: &Shared,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let tenant = shared.cx.tenant.name().to_owned();
+    shared.cx.hub.files().run(&tenant, work).await
 }
 
 /// Requests that do not name a handle.
@@ -587,27 +597,33 @@ fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError
             // The client left while this handle was being opened: no one
             // can use or close it. (Found by the `sftp_packets` fuzz target:
             // kept, its queue held the session and its worker for ever.)
-            None => Some("the session has ended".to_owned()),
+            None => Err("the session has ended".to_owned()),
             Some(handles) if handles.len() >= MAX_HANDLES => {
-                Some(format!("more than {MAX_HANDLES} open handles"))
+                Err(format!("more than {MAX_HANDLES} open handles"))
             }
-            Some(handles) => {
-                handles.insert(name.clone(), queue);
-                None
-            }
+            Some(handles) => match shared.cx.tenant.handle_slot() {
+                Some(slot) => {
+                    handles.insert(name.clone(), queue);
+                    Ok(slot)
+                }
+                None => Err("too many open handles in this tenant's sessions: close some".into()),
+            },
         }
     };
-    if let Some(why) = refused {
-        // As for any handle not closed: a resumed upload is kept again, a
-        // download journaled.
-        abandon(&shared.cx, state);
-        return Err(MailboxError::PermissionDenied(why));
-    }
+    let slot = match refused {
+        Ok(slot) => slot,
+        Err(why) => {
+            // As for any handle not closed: a resumed upload is kept again, a
+            // download journaled.
+            abandon(&shared.cx, state);
+            return Err(MailboxError::PermissionDenied(why));
+        }
+    };
     let worker = Arc::clone(shared);
     let handle = name.clone();
-    // Blocking I/O on the file, in order: one thread per open handle, like
-    // one process per session in OpenSSH.
-    tokio::task::spawn_blocking(move || work(worker, handle, state, jobs));
+    shared
+        .runtime
+        .spawn(work(worker, handle, state, jobs, slot));
     Ok(name)
 }
 
@@ -738,30 +754,55 @@ fn long_name(name: &str, attrs: &FileAttributes, owner: &str) -> String {
     )
 }
 
-/// A handle's worker: serves its requests in order until closed.
-fn work(
+/// A handle's worker: serves its requests in order until closed, each on
+/// the file threads. Holds the tenant's handle slot while it lives.
+async fn work(
     shared: Arc<Shared>,
     handle: String,
-    mut state: State,
+    state: State,
     mut jobs: mpsc::UnboundedReceiver<Job>,
+    _slot: crate::tenant::HandleSlot,
 ) {
-    let cx = &shared.cx;
-    let up = cx.tenant.throttle(&cx.partner, Way::Up);
-    let down = cx.tenant.throttle(&cx.partner, Way::Down);
-    while let Some(job) = jobs.blocking_recv() {
-        let id = job.packet.get_request_id();
+    let (up, down) = {
+        let cx = &shared.cx;
+        (
+            cx.tenant.throttle(&cx.partner, Way::Up),
+            cx.tenant.throttle(&cx.partner, Way::Down),
+        )
+    };
+    let mut state = Some(state);
+    while let Some(Job { packet, _permit }) = jobs.recv().await {
+        let id = packet.get_request_id();
         // Bandwidth limits hold back the reply: the client keeps only so
         // many requests in flight, so its rate follows.
-        if let Packet::Write(write) = &job.packet {
-            up.pace_blocking(write.data.len());
+        if let Packet::Write(write) = &packet {
+            up.pace(write.data.len()).await;
         }
-        let (answer, closed) = match job.packet {
-            Packet::Close(_) => (close(cx, &mut state, id), true),
-            packet => (serve(&mut state, packet), false),
+        let closing = matches!(packet, Packet::Close(_));
+        let Some(current) = state.take() else { break };
+        let job = Arc::clone(&shared);
+        let done = on_files(&shared, move || {
+            let mut current = current;
+            let answer = if closing {
+                close(&job.cx, &mut current, id)
+            } else {
+                serve(&mut current, packet)
+            };
+            (current, answer)
+        })
+        .await;
+        let answer = match done {
+            Some((next, answer)) => {
+                state = Some(next);
+                answer
+            }
+            // A bug lost the handle's state: the handle ends here.
+            None => status(id, StatusCode::Failure, "internal error"),
         };
         if let Packet::Data(data) = &answer {
-            down.pace_blocking(data.data.len());
+            down.pace(data.data.len()).await;
         }
+        let closed = closing || state.is_none();
         if closed {
             // Gone from the map before the reply, so that no request sent
             // after the client saw the close is queued here.
@@ -772,22 +813,29 @@ fn work(
                 .as_mut()
                 .map(|handles| handles.remove(&handle));
         }
-        reply_blocking(&shared, answer);
-        drop(job._permit);
+        reply(&shared, answer, _permit).await;
         if closed {
             // Requests queued before the removal (pipelined after the
             // close) are answered, not dropped.
             jobs.close();
             while let Ok(late) = jobs.try_recv() {
                 let id = late.packet.get_request_id();
-                reply_blocking(&shared, status(id, StatusCode::Failure, "handle closed"));
+                reply(
+                    &shared,
+                    status(id, StatusCode::Failure, "handle closed"),
+                    late._permit,
+                )
+                .await;
             }
             return;
         }
     }
-    // The session ended without a close: an upload is discarded (and
+    // The session ended without a close: an upload is kept to resume (or
     // journaled as failed), a download is journaled as partial.
-    abandon(cx, state);
+    if let Some(state) = state {
+        let job = Arc::clone(&shared);
+        on_files(&shared, move || abandon(&job.cx, state)).await;
+    }
 }
 
 fn serve(state: &mut State, packet: Packet) -> Packet {
