@@ -647,7 +647,7 @@ impl Hub {
                 self.sessions.kick_tenant(name);
             }
         }
-        tracing::info!(digest = %next.config.digest, tenants = next.tenants.len(), "configuration reloaded");
+        let (digest, tenants) = (next.config.digest.clone(), next.tenants.len());
         let config = Arc::clone(&next.config);
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         // Revoked credentials end their sessions: an account deleted or
@@ -668,6 +668,7 @@ impl Hub {
                 && sessions::credentials(account) == credentials
                 && allowed
         });
+        tracing::info!(%digest, tenants, "configuration reloaded");
         self.sync_plugins()?;
         self.notify();
         Ok(())

@@ -8,6 +8,7 @@ mod keys;
 pub(crate) mod session;
 
 use std::borrow::Cow;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,42 +152,78 @@ async fn accept(hub: Arc<Hub>, listener: Listener, tcp: TcpListener, mut keys: H
             authenticated: Arc::clone(&authenticated),
         };
         let config = keys.current();
+        let socket = Grace::new(socket, limits.login_grace, authenticated);
         tokio::spawn(async move {
-            let grace = limits.login_grace;
-            let started =
-                tokio::time::timeout(grace, russh::server::run_stream(config, socket, handler));
-            let session = match started.await {
-                Ok(Ok(session)) => session,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "SSH handshake failed");
-                    return;
+            match russh::server::run_stream(config, socket, handler).await {
+                Ok(session) => {
+                    if let Err(e) = session.await {
+                        tracing::debug!(%peer, error = %e, "SSH session ended with an error");
+                    }
                 }
-                Err(_) => {
-                    tracing::debug!(%peer, "no SSH version line in time");
-                    return;
-                }
-            };
-            // Not logged in within `login_grace`: disconnected, whatever
-            // the client keeps sending (OpenSSH's `LoginGraceTime`).
-            let handle = session.handle();
-            let watchdog = tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                if !authenticated.load(Ordering::Relaxed) {
-                    tracing::debug!(%peer, "no SSH login in time");
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "no login in time".into(),
-                            "en".into(),
-                        )
-                        .await;
-                }
-            });
-            if let Err(e) = session.await {
-                tracing::debug!(%peer, error = %e, "SSH session ended with an error");
+                Err(e) => tracing::debug!(%peer, error = %e, "SSH handshake failed"),
             }
-            watchdog.abort();
         });
+    }
+}
+
+/// A connection that must log in within `login_grace` (OpenSSH's
+/// `LoginGraceTime`): until the handler marks it authenticated, a read
+/// after the deadline fails, whatever the client sends or holds back.
+struct Grace<S> {
+    inner: S,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    authenticated: Arc<AtomicBool>,
+}
+
+impl<S> Grace<S> {
+    fn new(inner: S, grace: Duration, authenticated: Arc<AtomicBool>) -> Grace<S> {
+        Grace {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(grace)),
+            authenticated,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Grace<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if !self.authenticated.load(Ordering::Relaxed) && self.deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no login within login_grace",
+            )));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Grace<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
