@@ -110,6 +110,11 @@ impl FtpRemote {
             let tls = RustlsConnector::from(tls_config(connector)?);
             ftp = ftp.into_secure(tls, &connector.host).map_err(failed)?;
         }
+        // A passive reply names an address to connect to; ferry connects to
+        // the control connection's address (and the reply's port) instead,
+        // as curl and lftp do: a partner's server must not be able to send
+        // ferry into the host's own network.
+        ftp.set_passive_nat_workaround(true);
         ftp = ftp.passive_stream_builder(move |addr| {
             let stream =
                 TcpStream::connect_timeout(&addr, timeout).map_err(FtpError::ConnectionError)?;

@@ -23,6 +23,9 @@ use super::ftp::{address, find_sha256};
 use super::{ConnectorError, Result};
 use crate::config::{Connector, ConnectorProtocol};
 
+/// The longest reply line read from a partner's server.
+const MAX_REPLY_LINE: usize = 8192;
+
 /// What an FXP transfer did, for the journal.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FxpReport {
@@ -100,28 +103,32 @@ impl Control {
             })
     }
 
-    /// Reads one reply, multi-line ones included: `(code, text)`.
+    /// Reads one reply, multi-line ones included: `(code, text)`; a line
+    /// longer than [`MAX_REPLY_LINE`] or a reply over 64 KiB ends it.
     fn reply(&mut self, doing: &str) -> Result<(u16, String)> {
         let mut text = String::new();
         let mut first: Option<String> = None;
         loop {
             let mut line = String::new();
-            let n = self
-                .reader
+            // At most one byte past the longest line accepted: an endless
+            // line from a partner's server must not grow memory.
+            let n = std::io::Read::take(&mut self.reader, MAX_REPLY_LINE as u64 + 1)
                 .read_line(&mut line)
                 .map_err(|source| ConnectorError::Io {
                     target: self.target.clone(),
                     doing: format!("waiting for the reply to {doing}"),
                     source,
                 })?;
-            if n == 0 || line.len() > 8192 || text.len() > 65536 {
+            if n == 0 || line.len() > MAX_REPLY_LINE || text.len() > 65536 {
+                let source = if n == 0 {
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")
+                } else {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "reply too long")
+                };
                 return Err(ConnectorError::Io {
                     target: self.target.clone(),
                     doing: format!("waiting for the reply to {doing}"),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "connection closed",
-                    ),
+                    source,
                 });
             }
             text.push_str(&line);
