@@ -337,7 +337,9 @@ impl Pipeline {
                             name,
                             content,
                         } => {
-                            if let Err(why) = check_ack_target(&tenant, &partner, &name) {
+                            if let Err(why) =
+                                check_ack_target(&tenant, &message.partner, &partner, &name)
+                            {
                                 return Ok(Outcome::Retry(format!("acknowledger: {why}")));
                             }
                             let committed = match store.put_bytes(&content) {
@@ -358,7 +360,9 @@ impl Pipeline {
                             old_name,
                             new_name,
                         } => {
-                            if let Err(why) = check_ack_target(&tenant, &partner, &new_name) {
+                            if let Err(why) =
+                                check_ack_target(&tenant, &message.partner, &partner, &new_name)
+                            {
                                 return Ok(Outcome::Retry(format!("acknowledger: {why}")));
                             }
                             renames.push(Rename {
@@ -590,9 +594,23 @@ impl Pipeline {
 }
 
 /// An acknowledgement may only write into partners of the tenant, under valid names.
-fn check_ack_target(tenant: &config::Tenant, partner: &str, name: &str) -> Result<(), String> {
+/// Whether an acknowledger of `sender`'s file may write or rename `name`
+/// in `partner`'s mailbox: only the sender's own, as the WIT documents, so
+/// that one partner's plugin cannot place files for, or rename those of,
+/// the tenant's other partners.
+fn check_ack_target(
+    tenant: &config::Tenant,
+    sender: &str,
+    partner: &str,
+    name: &str,
+) -> Result<(), String> {
     if !tenant.partners.contains_key(partner) {
         return Err(format!("no partner `{partner}` in this tenant"));
+    }
+    if partner != sender {
+        return Err(format!(
+            "an acknowledger acts on the file's sender `{sender}` only, not on `{partner}`"
+        ));
     }
     check_name(name).map_err(|e| format!("`{name}`: {e}"))
 }

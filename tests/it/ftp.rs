@@ -255,7 +255,8 @@ fn python_ftplib_plain_and_tls() {
     assert!(kept > 0 && kept <= 400_000, "{r}");
     assert_eq!(r["resumed_hash"], sha);
     assert_eq!(r["tail_ok"], true);
-    assert_eq!(r["bob_plain_user"], "530");
+    assert_eq!(r["bob_plain_user"], "331");
+    assert_eq!(r["bob_plain_pass"], "530 login incorrect\r\n");
     assert_eq!(r["tls_retr_ok"], true);
     assert_eq!(r["tls_list"], serde_json::json!(["secret.bin"]));
     // Nothing of the aborted upload anywhere in the journal as stored.

@@ -155,13 +155,16 @@ ftp.retrbinary("RETR resumed.bin", tail.write, rest=1000)
 out["tail_ok"] = tail.getvalue() == data[1000:]
 ftp.quit()
 
-# TLS: bob may only log in over TLS; in clear text USER is refused before
-# the password is sent.
+# TLS: bob may only log in over TLS; in clear text his login is refused
+# with the answer any wrong password gets (USER answers alike for every
+# account, so that it tells no one which ones need TLS).
 s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
 f = s.makefile("rb")
 f.readline()
 s.sendall(b"USER bob\r\n")
 out["bob_plain_user"] = f.readline().decode()[:3]
+s.sendall(b"PASS alice-pass\r\n")
+out["bob_plain_pass"] = f.readline().decode()
 s.close()
 ftp = tls("bob")
 ftp.cwd("/inbox")
