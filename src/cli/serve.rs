@@ -57,7 +57,8 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tracing::info!(data_dir = %data_dir.display(), workers, "ferry ready");
 
-    // Retention runs at start and then hourly; it is cheap when nothing expires.
+    // Retention, and the store sweep after it, run at start and then hourly:
+    // the sweep walks every blob of every tenant, a directory listing each.
     let mut retention = tokio::time::interval(std::time::Duration::from_secs(3600));
     // Interrupted uploads are given up soon after `resume_for`: checked a
     // few times within it, at most every minute.

@@ -715,10 +715,16 @@ pub trait Journal: Send + Sync {
 
     /// Removes from every mailbox of the tenant the files that arrived
     /// before `before` and have no pending pipeline work, recording an
-    /// `expired` event for each, and drops the inline content no visible file
-    /// uses any more. Returns the hashes no visible file uses any more, for
-    /// the caller to remove from the store once this has committed.
-    fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>>;
+    /// `expired` event for each, and drops the inline content that nothing
+    /// of [`Journal::content_in_use`] names any more. Returns how many
+    /// entries left a mailbox. Blobs are the store's to sweep.
+    fn expire(&self, tenant: &str, before: Timestamp) -> Result<usize>;
+
+    /// The content the tenant's journal still needs: what a mailbox entry,
+    /// an upload waiting for its rename or sidecar, or a pending or dead
+    /// task (a dead letter can be retried) names. Retention's mark: the
+    /// store sweeps the rest.
+    fn content_in_use(&self, tenant: &str) -> Result<std::collections::HashSet<ContentHash>>;
 
     fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>>;
     fn kv_set(&self, tenant: &str, partner: &str, key: &str, value: &[u8]) -> Result<()>;

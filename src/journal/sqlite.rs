@@ -17,6 +17,15 @@ use super::*;
 /// Tables with a natural key are `WITHOUT ROWID`: a row is then one B-tree
 /// entry, not a row plus an index entry, and every page a commit does not
 /// touch is a page it does not write to the WAL.
+/// The hashes of tenant `?1` that retention must keep (see
+/// `Journal::content_in_use`): one query, so that `expire` and the store's
+/// sweep agree on it.
+const CONTENT_IN_USE: &str = "SELECT m.sha256 FROM mailbox b JOIN messages m ON m.id = b.message
+     WHERE b.tenant = ?1
+     UNION SELECT sha256 FROM messages WHERE tenant = ?1 AND state = 'pending'
+     UNION SELECT m.sha256 FROM tasks t JOIN messages m ON m.id = t.message
+     WHERE t.tenant = ?1 AND t.state IN ('pending', 'dead')";
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
     id          INTEGER PRIMARY KEY,
@@ -1465,7 +1474,7 @@ impl Journal for SqliteJournal {
         })
     }
 
-    fn expire(&self, tenant: &str, before: Timestamp) -> Result<Vec<ContentHash>> {
+    fn expire(&self, tenant: &str, before: Timestamp) -> Result<usize> {
         self.write(|tx| {
             let expired: Vec<(String, String, String, i64, String)> = {
                 let mut stmt = tx.prepare_cached(
@@ -1481,50 +1490,54 @@ impl Journal for SqliteJournal {
                 .collect::<rusqlite::Result<_>>()?
             };
             let mut hashes = Vec::new();
-            for (partner, mailbox, name, message, hash) in expired {
+            for (partner, mailbox, name, message, hash) in &expired {
                 tx.prepare_cached(
-                        "DELETE FROM mailbox
-                         WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
-                    )?
-                    .execute(params![tenant, partner, mailbox, name],
-                )?;
+                    "DELETE FROM mailbox
+                     WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
+                )?
+                .execute(params![tenant, partner, mailbox, name])?;
                 append(
                     tx,
                     tenant,
                     EventKind::Expired,
-                    Some(MessageId(message)),
-                    Some(&partner),
+                    Some(MessageId(*message)),
+                    Some(partner),
                     &json!({ "box": mailbox, "name": name }),
                 )?;
                 hashes.push(hash);
             }
+            if hashes.is_empty() {
+                return Ok(0);
+            }
+            let in_use = tx
+                .prepare_cached(CONTENT_IN_USE)?
+                .query_map(params![tenant], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
             hashes.sort();
             hashes.dedup();
-            let mut unused = Vec::new();
             for hash in hashes {
-                let used: bool = tx.prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM mailbox b JOIN messages m ON m.id = b.message
-                         WHERE b.tenant = ?1 AND m.sha256 = ?2)
-                         OR EXISTS (SELECT 1 FROM tasks t JOIN messages m ON m.id = t.message
-                         WHERE t.tenant = ?1 AND t.state = 'pending' AND m.sha256 = ?2)",
-                    )?
-                    .query_row(params![tenant, hash],
-                    |row| row.get(0),
-                )?;
-                if !used {
-                    tx.prepare_cached(
-                            "DELETE FROM inline_content
-                             WHERE tenant = ?1 AND sha256 = ?2",
-                        )?
-                        .execute(params![tenant, hash],
-                    )?;
-                    unused.push(hash.parse().map_err(|e: crate::store::ParseHashError| {
-                        JournalError::Corrupt(e.to_string())
-                    })?);
+                if !in_use.contains(hash) {
+                    tx.prepare_cached("DELETE FROM inline_content WHERE tenant = ?1 AND sha256 = ?2")?
+                        .execute(params![tenant, hash])?;
                 }
             }
-            Ok(unused)
+            Ok(expired.len())
         })
+    }
+
+    fn content_in_use(&self, tenant: &str) -> Result<std::collections::HashSet<ContentHash>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(CONTENT_IN_USE)?;
+        let hashes = stmt
+            .query_map(params![tenant], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        hashes
+            .iter()
+            .map(|h| {
+                h.parse()
+                    .map_err(|e: crate::store::ParseHashError| JournalError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 
     fn sent_files(&self, tenant: &str, partner: &str) -> Result<Vec<SentRow>> {

@@ -24,10 +24,12 @@
 
 mod digest;
 mod hasher;
+mod sweep;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
 use cap_std::ambient_authority;
@@ -194,22 +196,6 @@ impl Store {
     /// Whether a blob with this hash is committed.
     pub fn contains(&self, hash: &ContentHash) -> bool {
         self.read(hash).is_ok()
-    }
-
-    /// Removes a committed blob (retention). Removing one that is already
-    /// gone is not an error.
-    pub fn remove(&self, hash: &ContentHash) -> Result<(), StoreError> {
-        let (dir, file) = hash.object_path();
-        let sub = match self.objects.open_dir_nofollow(&dir) {
-            Ok(sub) => sub,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StoreError::io("opening an object directory")(e)),
-        };
-        match sub.remove_file_or_symlink(&file) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io("removing a blob")(e)),
-        }
     }
 
     /// Reopens a suspended upload to continue it: its bytes are hashed
@@ -384,6 +370,11 @@ impl Upload {
             unreachable!("spill leaves a file");
         };
         fault::check("store.sync").map_err(StoreError::io("syncing a staged file"))?;
+        // A fresh modification time marks the bytes as in use until the
+        // journal names them: the sweep leaves younger blobs alone. The
+        // last write may be old (a resumed upload with nothing left to send).
+        file.set_modified(SystemTime::now())
+            .map_err(StoreError::io("marking a staged file"))?;
         file.sync_data()
             .map_err(StoreError::io("syncing a staged file"))?;
         drop(file);
@@ -392,12 +383,16 @@ impl Upload {
         let hash = ContentHash::from_bytes(self.digest()?);
         let (dir, name) = hash.object_path();
         let sub = self.object_dir(&dir)?;
-        match sub.symlink_metadata(&name) {
+        let exists = match sub.symlink_metadata(&name) {
+            Ok(_) => sweep::mark(&sub, &name)
+                .map_err(StoreError::io("marking an existing blob as in use"))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::io("checking for an existing blob")(e)),
+        };
+        match exists {
             // The same content is already committed: keep that one.
-            Ok(_) => {
-                self.remove_staged();
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            true => self.remove_staged(),
+            false => {
                 self.store
                     .staging
                     .rename(&self.name, &sub, &name)
@@ -405,7 +400,6 @@ impl Upload {
                 crate::crashpoint("store.renamed");
                 sync_dir(&sub).map_err(StoreError::io("syncing an object directory"))?;
             }
-            Err(e) => return Err(StoreError::io("checking for an existing blob")(e)),
         }
         self.name.clear();
         Ok(Committed {

@@ -111,6 +111,11 @@ struct Snapshot {
     tenants: BTreeMap<String, Arc<Tenant>>,
 }
 
+/// How long a blob is safe from retention's sweep after a commit wrote or
+/// reused it, journaled or not: far longer than any upload takes from its
+/// commit in the store to its record in the journal.
+pub const SWEEP_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Everything one ferry process serves.
 pub struct Hub {
     journal: Arc<dyn Journal>,
@@ -381,25 +386,28 @@ impl Hub {
     }
 
     /// Applies each tenant's `retention_days` as of `now`: files older than
-    /// that leave every mailbox (an `expired` event each), and content no
-    /// visible file uses any more leaves the store. Returns the blobs removed.
+    /// that leave every mailbox (an `expired` event each). Then every
+    /// tenant's store is swept of the blobs its journal no longer names and
+    /// no commit touched within [`SWEEP_GRACE`] (by the file system's clock,
+    /// whatever `now` says: the grace protects uploads in flight, between
+    /// their commit in the store and their record in the journal). Returns
+    /// the blobs removed.
     pub fn expire(&self, now: Timestamp) -> Result<usize, HubError> {
         let mut removed = 0;
         for (name, tenant) in &self.snapshot().tenants {
-            let Some(days) = tenant.config().retention_days else {
-                continue;
-            };
-            let before = Timestamp(now.0 - i64::from(days) * 86_400_000);
-            for hash in self.journal.expire(name, before)? {
-                tenant
-                    .store()
-                    .remove(&hash)
-                    .map_err(|source| HubError::Store {
-                        tenant: name.clone(),
-                        source,
-                    })?;
-                removed += 1;
+            if let Some(days) = tenant.config().retention_days {
+                let before = Timestamp(now.0 - i64::from(days) * 86_400_000);
+                self.journal.expire(name, before)?;
             }
+            // The mark is read before the sweep looks at the store.
+            let in_use = self.journal.content_in_use(name)?;
+            removed += tenant
+                .store()
+                .sweep(&in_use, SWEEP_GRACE)
+                .map_err(|source| HubError::Store {
+                    tenant: name.clone(),
+                    source,
+                })?;
             tenant.recount();
         }
         Ok(removed)

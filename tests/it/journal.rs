@@ -222,37 +222,3 @@ fn hiding_keeps_content_and_history() {
     assert_eq!(kept, "keep\n");
     env.ferry().args(["journal", "verify"]).ok();
 }
-
-/// Retention removes old files from every view and their content from the
-/// store, keeps their history, and keeps content a newer file still uses.
-#[test]
-fn retention_expires_old_files_but_keeps_history() {
-    let config = crate::util::default_config().replace(
-        "[tenants.acme.partners.alice]",
-        "[tenants.acme]\nretention_days = 30\n\n[tenants.acme.partners.alice]",
-    );
-    let env = Env::with_config(&config);
-    env.put("carol", "old.txt", b"old\n").ok();
-    let hub = ferry::tenant::Hub::open(ferry::config::load(&env.config).unwrap()).unwrap();
-    let now = ferry::journal::Timestamp::now();
-
-    // Nothing is 30 days old yet.
-    assert_eq!(hub.expire(now).unwrap(), 0);
-    assert_eq!(env.names("carol", "/inbox"), ["old.txt"]);
-
-    // 31 days later: gone from the view and the store, still in the journal.
-    let later = now.after(std::time::Duration::from_secs(31 * 86_400));
-    assert_eq!(hub.expire(later).unwrap(), 1);
-    assert!(env.names("carol", "/inbox").is_empty());
-    let hash: ferry::store::ContentHash = sha256_hex(b"old\n").parse().unwrap();
-    assert!(!hub.tenant("acme").unwrap().store().contains(&hash));
-    assert_eq!(
-        env.count("SELECT COUNT(*) FROM events WHERE kind = 'expired'"),
-        1
-    );
-    assert_eq!(
-        env.count("SELECT COUNT(*) FROM messages WHERE name = 'old.txt'"),
-        1
-    );
-    env.ferry().args(["journal", "verify"]).ok();
-}

@@ -17,6 +17,7 @@ mod plugins;
 mod quickstart;
 mod receipts;
 mod reload;
+mod retention;
 mod security;
 mod sftp;
 mod soak;
