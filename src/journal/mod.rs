@@ -334,6 +334,19 @@ pub struct Provenance {
     pub by: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
+    /// The key-value writes the decision made: committed in the transaction
+    /// that records it, so a decision that fails or is never recorded
+    /// leaves none. Not part of the event.
+    #[serde(skip)]
+    pub kv: Vec<KvWrite>,
+}
+
+/// One write to a partner's key-value store: `None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvWrite {
+    pub partner: String,
+    pub key: String,
+    pub value: Option<Vec<u8>>,
 }
 
 impl Provenance {
@@ -341,6 +354,7 @@ impl Provenance {
         Provenance {
             by: format!("builtin:{name}"),
             logs: Vec::new(),
+            kv: Vec::new(),
         }
     }
 }

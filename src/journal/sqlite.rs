@@ -599,6 +599,24 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Event>> {
     })())
 }
 
+/// Applies a decision's key-value writes, in the decision's transaction.
+fn apply_kv(tx: &Connection, tenant: &str, writes: &[KvWrite]) -> Result<()> {
+    for write in writes {
+        match &write.value {
+            Some(value) => tx
+                .prepare_cached(
+                    "INSERT INTO kv (tenant, partner, key, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(tenant, partner, key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![tenant, write.partner, write.key, value])?,
+            None => tx
+                .prepare_cached("DELETE FROM kv WHERE tenant = ?1 AND partner = ?2 AND key = ?3")?
+                .execute(params![tenant, write.partner, write.key])?,
+        };
+    }
+    Ok(())
+}
+
 /// A decision's JSON with who made it (and its logs) beside it.
 fn with_provenance(decision: &impl serde::Serialize, by: &Provenance) -> Value {
     let mut detail = serde_json::to_value(decision).unwrap_or(Value::Null);
@@ -908,6 +926,10 @@ impl Journal for SqliteJournal {
         let message = self.message(&task.tenant, task.message)?;
         self.write(|tx| {
             done(tx, task)?;
+            apply_kv(tx, &task.tenant, &verdict_by.kv)?;
+            if let Some((_, routing_by)) = routing {
+                apply_kv(tx, &task.tenant, &routing_by.kv)?;
+            }
             append(
                 tx,
                 &task.tenant,
@@ -1045,6 +1067,7 @@ impl Journal for SqliteJournal {
         };
         self.write(|tx| {
             done(tx, task)?;
+            apply_kv(tx, &task.tenant, &by.kv)?;
             let mut placed = Vec::new();
             for file in files {
                 let id = insert_message(

@@ -223,17 +223,16 @@ fn new_store(
     let mut store = Store::new(engine, CallState::new(services, limits, context));
     store.limiter(|state| state);
     // The deadline is CPU time of the call's thread: a call that waits for
-    // a core (pipeline workers run at low priority) is late, not failed. Each
-    // epoch tick checks; a wall-clock cap still ends a call that a starved
-    // thread could otherwise hold for ever.
-    let cpu_started = thread_cpu();
+    // a core (pipeline workers run at low priority) is late, not failed.
+    // Each epoch tick checks, and so does each host call, which also charges
+    // its I/O waits to an allowance of their own (`CallState::host`); a
+    // wall-clock cap still ends a call that a starved thread could
+    // otherwise hold for ever.
     let wall_started = Instant::now();
     let wall_cap = (limits.deadline * 20).max(WALL_CAP);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if thread_cpu().saturating_sub(cpu_started) >= limits.deadline
-            || wall_started.elapsed() >= wall_cap
-        {
+    store.epoch_deadline_callback(move |cx| {
+        if cx.data().cpu_used() >= limits.deadline || wall_started.elapsed() >= wall_cap {
             Err(wasmtime::Trap::Interrupt.into())
         } else {
             Ok(wasmtime::UpdateDeadline::Continue(1))
@@ -252,7 +251,7 @@ impl Drop for PluginEngine {
 const WALL_CAP: Duration = Duration::from_secs(30);
 
 /// CPU time the calling thread has used.
-fn thread_cpu() -> Duration {
+pub(super) fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
@@ -345,11 +344,14 @@ fn call_here<R: Returned>(
             limit: limits.output,
         });
     }
+    let state = store.data_mut();
     Ok(Outcome {
         value: returned.convert(),
-        logs: store.data().logs.clone(),
+        logs: std::mem::take(&mut state.logs),
         elapsed: started.elapsed(),
-        peak_memory: store.data().peak_memory,
+        peak_memory: state.peak_memory,
+        host_calls: state.host_calls,
+        kv: std::mem::take(&mut state.kv).into_writes(),
     })
 }
 

@@ -5,8 +5,10 @@
 //!   pooling allocator, a linker with WASI (no preopens, no environment, no
 //!   sockets) and ferry's `host` interface, the on-disk compile cache, and
 //!   [`Plugin`]: one loaded version, called with a fresh `Store` per call.
-//! - `state.rs`: what a call's `Store` holds; the host imports; the
-//!   aggregate memory limiter.
+//! - `state.rs`: what a call's `Store` holds; the host imports, counted
+//!   and timed; the aggregate memory limiter.
+//! - `kv.rs`: a call's key-value writes, held for the decision's
+//!   transaction.
 //! - `services.rs`: where host imports get their answers (the journal and
 //!   the store in the server, fixtures in the runner).
 //! - `registry.rs`: which version serves each (tenant, partner, role), hot
@@ -18,6 +20,7 @@
 mod bindings;
 mod convert;
 mod engine;
+mod kv;
 mod registry;
 mod services;
 mod state;
@@ -137,6 +140,11 @@ pub struct Outcome<T> {
     pub elapsed: Duration,
     /// The largest total of linear memory the call reached, in bytes.
     pub peak_memory: usize,
+    /// How many host functions it called.
+    pub host_calls: u64,
+    /// Its key-value writes (`None` deletes), for the caller to commit with
+    /// the decision; nothing was written yet.
+    pub kv: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// The file a decision is about, as the plugin sees it.

@@ -40,8 +40,6 @@ pub trait HostServices: Send + 'static {
     fn history(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, String>;
     fn param(&self, name: &str) -> Option<String>;
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
-    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
-    fn kv_delete(&mut self, key: &str) -> Result<(), String>;
     fn kv_count(&mut self) -> Result<usize, String>;
 }
 
@@ -141,18 +139,6 @@ impl HostServices for JournalServices {
             .map_err(|e| crate::error_chain(&e))
     }
 
-    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.journal
-            .kv_set(&self.tenant, &self.partner, key, value)
-            .map_err(|e| crate::error_chain(&e))
-    }
-
-    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
-        self.journal
-            .kv_delete(&self.tenant, &self.partner, key)
-            .map_err(|e| crate::error_chain(&e))
-    }
-
     fn kv_count(&mut self) -> Result<usize, String> {
         self.journal
             .kv_count(&self.tenant, &self.partner)
@@ -197,16 +183,6 @@ impl HostServices for MemoryServices {
 
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
         Ok(self.kv.get(key).cloned())
-    }
-
-    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.kv.insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-
-    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
-        self.kv.remove(key);
-        Ok(())
     }
 
     fn kv_count(&mut self) -> Result<usize, String> {

@@ -6,7 +6,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use std::time::{Duration, Instant};
+
 use super::bindings::{host, types};
+use super::engine::thread_cpu;
+use super::kv::{self, KvBatch};
 use super::services::{HistoryQuery, HostServices};
 use super::{Limits, PluginError};
 use crate::journal::Direction;
@@ -18,10 +22,10 @@ const MAX_HISTORY: u32 = 10_000;
 /// Log lines kept per call, and their length.
 const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 2048;
-/// The key-value store's limits per partner.
-const MAX_KEY: usize = 256;
-const MAX_VALUE: usize = 64 << 10;
-const MAX_KEYS: usize = 1000;
+/// Host calls one plugin call may make, and the bytes they may hand it
+/// (file content, history, values): past either the call traps.
+pub(super) const MAX_HOST_CALLS: u64 = 100_000;
+pub(super) const MAX_HOST_BYTES: u64 = 256 << 20;
 /// Guest stderr kept (panic messages end up there).
 const STDERR: usize = 8 << 10;
 
@@ -70,6 +74,15 @@ pub(super) struct CallState {
     pub dropped_logs: u64,
     /// Names for log lines: tenant, partner, plugin.
     pub context: (String, String, String),
+    /// The thread's CPU clock when the call began.
+    pub cpu_started: Duration,
+    /// Wall-clock time host calls spent waiting (for the disk, the
+    /// journal) rather than computing: the CPU clock does not see it, so
+    /// it is charged to an allowance of its own here.
+    pub waited: Duration,
+    pub host_calls: u64,
+    pub host_bytes: u64,
+    pub kv: KvBatch,
 }
 
 impl CallState {
@@ -98,7 +111,60 @@ impl CallState {
             logs: Vec::new(),
             dropped_logs: 0,
             context,
+            cpu_started: thread_cpu(),
+            waited: Duration::ZERO,
+            host_calls: 0,
+            host_bytes: 0,
+            kv: KvBatch::default(),
         }
+    }
+
+    /// The CPU time the call's thread has used: what the deadline limits.
+    pub fn cpu_used(&self) -> Duration {
+        thread_cpu().saturating_sub(self.cpu_started)
+    }
+
+    /// How long host calls may wait in all: ten times the CPU deadline, at
+    /// least a second. Waits are wall-clock time, which also holds the
+    /// moments the thread was preempted on a busy machine; a separate,
+    /// larger allowance keeps a loaded host from failing honest plugins.
+    fn wait_allowance(&self) -> Duration {
+        (self.limits.deadline * 10).max(Duration::from_secs(1))
+    }
+
+    /// Runs one host call: counted, its waiting charged to the call's wait
+    /// allowance, the `bytes` it hands the guest counted against the call's
+    /// allowance; the CPU deadline is checked on the way out.
+    fn host<R>(
+        &mut self,
+        bytes: impl FnOnce(&R) -> usize,
+        call: impl FnOnce(&mut CallState) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        self.host_calls += 1;
+        if self.host_calls > MAX_HOST_CALLS {
+            return Err(limit(format!("more than {MAX_HOST_CALLS} host calls")));
+        }
+        let (wall, cpu) = (Instant::now(), thread_cpu());
+        let result = call(self)?;
+        let computing = thread_cpu().saturating_sub(cpu);
+        self.waited += wall.elapsed().saturating_sub(computing);
+        self.host_bytes += bytes(&result) as u64;
+        if self.host_bytes > MAX_HOST_BYTES {
+            return Err(limit(format!(
+                "more than {} MiB from the host",
+                MAX_HOST_BYTES >> 20
+            )));
+        }
+        if self.waited >= self.wait_allowance() {
+            return Err(limit(format!(
+                "its host calls waited more than {:?}",
+                self.wait_allowance()
+            )));
+        }
+        if self.cpu_used() >= self.limits.deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(result)
     }
 
     /// What the guest wrote to stderr (a Rust panic message, say), as one line.
@@ -153,20 +219,22 @@ impl types::Host for CallState {}
 
 impl host::Host for CallState {
     fn read(&mut self, offset: u64, len: u32) -> wasmtime::Result<Vec<u8>> {
-        let mut buf = vec![0; len.min(MAX_READ) as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = self
-                .services
-                .read(offset + filled as u64, &mut buf[filled..])
-                .map_err(|e| wasmtime::Error::msg(format!("reading the file: {e}")))?;
-            if n == 0 {
-                break;
+        self.host(Vec::len, |state| {
+            let mut buf = vec![0; len.min(MAX_READ) as usize];
+            let mut filled = 0;
+            while filled < buf.len() {
+                let n = state
+                    .services
+                    .read(offset + filled as u64, &mut buf[filled..])
+                    .map_err(|e| wasmtime::Error::msg(format!("reading the file: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
             }
-            filled += n;
-        }
-        buf.truncate(filled);
-        Ok(buf)
+            buf.truncate(filled);
+            Ok(buf)
+        })
     }
 
     fn history(
@@ -181,19 +249,74 @@ impl host::Host for CallState {
             since: query.since,
             limit: query.limit.min(MAX_HISTORY),
         };
-        let entries = self
-            .services
-            .history(&query)
-            .map_err(|e| wasmtime::Error::msg(format!("history: {e}")))?;
-        Ok(entries.into_iter().map(Into::into).collect())
+        let size = |entries: &Vec<types::HistoryEntry>| {
+            entries
+                .iter()
+                .map(|e| 64 + e.name.len() + e.state.len())
+                .sum()
+        };
+        self.host(size, |state| {
+            let entries = state
+                .services
+                .history(&query)
+                .map_err(|e| wasmtime::Error::msg(format!("history: {e}")))?;
+            Ok(entries.into_iter().map(Into::into).collect())
+        })
     }
 
     fn log(&mut self, level: types::Level, message: String) -> wasmtime::Result<()> {
+        self.host(
+            |_| 0,
+            |state| {
+                state.log_line(level, message);
+                Ok(())
+            },
+        )
+    }
+
+    fn param(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        self.host(
+            |value: &Option<String>| value.as_ref().map_or(0, String::len),
+            |state| Ok(state.services.param(&name)),
+        )
+    }
+
+    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.host(
+            |value: &Option<Vec<u8>>| value.as_ref().map_or(0, Vec::len),
+            |state| {
+                state
+                    .kv
+                    .get(&mut *state.services, &key)
+                    .map_err(|e| wasmtime::Error::msg(format!("kv-get: {e}")))
+            },
+        )
+    }
+
+    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
+        self.host(|_| 0, |state| state.kv_write(key, Some(value)))
+    }
+
+    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
+        self.host(|_| 0, |state| state.kv_write(key, None))
+    }
+}
+
+impl CallState {
+    fn kv_write(&mut self, key: String, value: Option<Vec<u8>>) -> wasmtime::Result<()> {
+        match self.kv.set(&mut *self.services, key, value) {
+            Ok(()) => Ok(()),
+            Err(kv::Refused::Limit(what)) => Err(limit(what)),
+            Err(kv::Refused::Journal(e)) => Err(wasmtime::Error::msg(format!("kv-set: {e}"))),
+        }
+    }
+
+    fn log_line(&mut self, level: types::Level, message: String) {
         // Past the cap a plugin's lines are dropped, not traced: a plugin
         // cannot flood the server's log.
         if self.logs.len() >= MAX_LOG_LINES {
             self.dropped_logs += 1;
-            return Ok(());
+            return;
         }
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
@@ -220,55 +343,6 @@ impl host::Host for CallState {
             _ => tracing::trace!(tenant, partner, plugin, "{message}"),
         }
         self.logs.push(LogLine { level, message });
-        Ok(())
-    }
-
-    fn param(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.services.param(&name))
-    }
-
-    fn kv_get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.services
-            .kv_get(&key)
-            .map_err(|e| wasmtime::Error::msg(format!("kv-get: {e}")))
-    }
-
-    fn kv_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
-        if key.len() > MAX_KEY {
-            return Err(limit(format!(
-                "a key of {} bytes (at most {MAX_KEY})",
-                key.len()
-            )));
-        }
-        if value.len() > MAX_VALUE {
-            return Err(limit(format!(
-                "a value of {} bytes (at most {MAX_VALUE})",
-                value.len()
-            )));
-        }
-        let exists = self
-            .services
-            .kv_get(&key)
-            .map_err(|e| wasmtime::Error::msg(format!("kv-set: {e}")))?
-            .is_some();
-        if !exists
-            && self
-                .services
-                .kv_count()
-                .map_err(|e| wasmtime::Error::msg(format!("kv-set: {e}")))?
-                >= MAX_KEYS
-        {
-            return Err(limit(format!("more than {MAX_KEYS} keys")));
-        }
-        self.services
-            .kv_set(&key, &value)
-            .map_err(|e| wasmtime::Error::msg(format!("kv-set: {e}")))
-    }
-
-    fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
-        self.services
-            .kv_delete(&key)
-            .map_err(|e| wasmtime::Error::msg(format!("kv-delete: {e}")))
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::services::JournalServices;
 use super::{FileMeta, Limits, Outcome, Plugin, PluginEngine, PluginError, Role, Slot};
-use crate::journal::{AckEvent, Provenance, Routing, Verdict};
+use crate::journal::{AckEvent, KvWrite, Provenance, Routing, Verdict};
 use crate::pipeline::{AckAction, Acknowledger, Context, Decided, Router, StepError, Validator};
 
 /// One role of one partner, served by whatever version its slot holds.
@@ -51,12 +51,22 @@ impl PluginStep {
     }
 }
 
-fn provenance(plugin: &Plugin, logs: Vec<super::LogLine>) -> Provenance {
+fn provenance<T>(plugin: &Plugin, outcome: &mut Outcome<T>, partner: &str) -> Provenance {
     Provenance {
         by: format!("plugin:{}", plugin.sha256),
-        logs: logs
-            .into_iter()
+        logs: outcome
+            .logs
+            .drain(..)
             .map(|l| format!("{}: {}", l.level, l.message))
+            .collect(),
+        kv: outcome
+            .kv
+            .drain(..)
+            .map(|(key, value)| KvWrite {
+                partner: partner.to_owned(),
+                key,
+                value,
+            })
             .collect(),
     }
 }
@@ -77,10 +87,11 @@ impl PluginStep {
             began.elapsed().as_secs_f64(),
             outcome.is_err(),
         );
-        let outcome = outcome.map_err(|e| self.fail(&plugin, e))?;
+        let mut outcome = outcome.map_err(|e| self.fail(&plugin, e))?;
+        let by = provenance(&plugin, &mut outcome, &cx.message.partner);
         Ok(Decided {
             value: outcome.value,
-            by: provenance(&plugin, outcome.logs),
+            by,
         })
     }
 }

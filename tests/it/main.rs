@@ -13,6 +13,7 @@ mod journal;
 mod limits;
 mod peers;
 mod pipeline;
+mod plugin_host;
 mod plugins;
 mod quickstart;
 mod receipts;

@@ -20,7 +20,7 @@ pub fn wasm(name: &str) -> PathBuf {
         .join(format!("{name}.wasm"))
 }
 
-fn file(name: &str, size: u64) -> FileMeta {
+pub fn file(name: &str, size: u64) -> FileMeta {
     FileMeta {
         tenant: "acme".into(),
         partner: "alice".into(),
@@ -35,7 +35,7 @@ fn file(name: &str, size: u64) -> FileMeta {
     }
 }
 
-fn services(content: &[u8], params: &[(&str, &str)]) -> Box<MemoryServices> {
+pub fn services(content: &[u8], params: &[(&str, &str)]) -> Box<MemoryServices> {
     Box::new(MemoryServices {
         content: content.to_vec(),
         params: params

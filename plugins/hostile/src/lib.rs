@@ -25,6 +25,37 @@ impl ferry_plugin::Validator for Hostile {
                 }
                 Verdict::Accept
             }
+            Some("call-flood") => {
+                // Cheap host calls without end: the count stops them.
+                loop {
+                    std::hint::black_box(host::param("nothing"));
+                }
+            }
+            Some("read-flood") => {
+                // Reads the same MiB again and again: the bytes stop them.
+                for _ in 0..1_000 {
+                    std::hint::black_box(host::read(0, 1 << 20));
+                }
+                Verdict::Accept
+            }
+            Some("read-loop") => {
+                // Small reads from a host that is slow to answer: the time
+                // they wait is charged to the deadline.
+                for i in 0..1_000 {
+                    std::hint::black_box(host::read(i, 1));
+                }
+                Verdict::Accept
+            }
+            Some("kv-write") => {
+                host::kv_set("written", b"yes");
+                host::kv_delete("never-there");
+                let seen = host::kv_get("written").unwrap_or_default();
+                Verdict::Reject(vec![format!("read back {}", String::from_utf8_lossy(&seen))])
+            }
+            Some("kv-then-trap") => {
+                host::kv_set("written", b"yes");
+                panic!("this plugin panics after a write")
+            }
             Some("log-flood") => {
                 for i in 0..1_000_000u64 {
                     host::info(&format!("line {i}"));
