@@ -50,7 +50,10 @@ impl ferry_plugin::Validator for Hostile {
                 host::kv_set("written", b"yes");
                 host::kv_delete("never-there");
                 let seen = host::kv_get("written").unwrap_or_default();
-                Verdict::Reject(vec![format!("read back {}", String::from_utf8_lossy(&seen))])
+                Verdict::Reject(vec![format!(
+                    "read back {}",
+                    String::from_utf8_lossy(&seen)
+                )])
             }
             Some("kv-then-trap") => {
                 host::kv_set("written", b"yes");
