@@ -14,7 +14,7 @@
 //! destination and `port_promiscuous=YES` on the source.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -92,6 +92,26 @@ impl Control {
         Ok(control)
     }
 
+    /// The server's address on this control connection, which `PORT` can
+    /// name only if it is IPv4 (FXP between IPv6 servers needs `EPRT`,
+    /// which ferry does not send).
+    fn peer_v4(&self) -> Result<Ipv4Addr> {
+        let refused = |message: String| ConnectorError::Refused {
+            target: self.target.clone(),
+            doing: "FXP".into(),
+            message,
+        };
+        match self.reader.get_ref().peer_addr() {
+            Ok(addr) => match addr.ip() {
+                IpAddr::V4(ip) => Ok(ip),
+                IpAddr::V6(ip) => ip
+                    .to_ipv4_mapped()
+                    .ok_or_else(|| refused(format!("FXP needs IPv4 servers; this one is at {ip}"))),
+            },
+            Err(e) => Err(refused(format!("the connection has no peer: {e}"))),
+        }
+    }
+
     fn send(&mut self, line: &str, shown: &str) -> Result<()> {
         let stream = self.reader.get_mut();
         stream
@@ -123,7 +143,10 @@ impl Control {
                 let source = if n == 0 {
                     std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed")
                 } else {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, "reply too long")
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the server sent a reply line longer than 8192 bytes",
+                    )
                 };
                 return Err(ConnectorError::Io {
                     target: self.target.clone(),
@@ -212,12 +235,24 @@ impl Control {
     }
 }
 
-/// `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` → `h1,h2,h3,h4,p1,p2`.
-fn pasv_address(reply: &str) -> Option<String> {
+/// The port of `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)`: `p1 * 256 + p2`.
+/// The address in the reply is read but not used (see [`port_argument`]).
+fn pasv_port(reply: &str) -> Option<u16> {
     let start = reply.find('(')? + 1;
     let end = start + reply[start..].find(')')?;
-    let fields: Vec<&str> = reply[start..end].split(',').map(str::trim).collect();
-    (fields.len() == 6 && fields.iter().all(|f| f.parse::<u8>().is_ok())).then(|| fields.join(","))
+    let fields: Vec<u8> = reply[start..end]
+        .split(',')
+        .map(|f| f.trim().parse::<u8>().ok())
+        .collect::<Option<_>>()?;
+    (fields.len() == 6).then(|| u16::from(fields[4]) << 8 | u16::from(fields[5]))
+}
+
+/// The `PORT` argument that sends the source to `port` at `host`:
+/// `h1,h2,h3,h4,p1,p2`.
+fn port_argument(host: Ipv4Addr, port: u16) -> String {
+    let [h1, h2, h3, h4] = host.octets();
+    let [p1, p2] = port.to_be_bytes();
+    format!("{h1},{h2},{h3},{h4},{p1},{p2}")
 }
 
 /// Moves `from_path` (`size` bytes) from the server of `from` to the server
@@ -252,13 +287,19 @@ pub fn fxp_transfer(
     };
     if offset < size || size == 0 {
         let pasv = dst.expect("PASV", &[227])?;
-        let Some(address) = pasv_address(&pasv) else {
+        let Some(port) = pasv_port(&pasv) else {
             return Err(ConnectorError::Refused {
                 target: dst.target.clone(),
                 doing: "PASV".into(),
                 message: format!("cannot read the address in `{}`", pasv.trim_end()),
             });
         };
+        // The source is sent to the destination's control address, not to
+        // the one its reply names, as ferry's own passive connections are:
+        // a partner's server must not be able to point the other partner's
+        // server at an address of its choosing (an FTP bounce into the
+        // source's network).
+        let address = port_argument(dst.peer_v4()?, port);
         src.expect(&format!("PORT {address}"), &[200])?;
         if offset > 0 {
             src.expect(&format!("REST {offset}"), &[350])?;
@@ -366,15 +407,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_pasv_addresses() {
+    fn reads_pasv_ports_and_writes_port_arguments() {
         assert_eq!(
-            pasv_address("227 Entering Passive Mode (127,0,0,1,195,80).\r\n").as_deref(),
-            Some("127,0,0,1,195,80")
+            pasv_port("227 Entering Passive Mode (10,0,0,7,195,80).\r\n"),
+            Some(195 * 256 + 80)
         );
         assert_eq!(
-            pasv_address("227 Entering Passive Mode (127,0,0,1,999,80)"),
+            pasv_port("227 Entering Passive Mode (127,0,0,1,999,80)"),
             None
         );
-        assert_eq!(pasv_address("227 nothing"), None);
+        assert_eq!(pasv_port("227 Entering Passive Mode (1,2,3,4,5)"), None);
+        assert_eq!(pasv_port("227 nothing"), None);
+        assert_eq!(
+            port_argument(Ipv4Addr::new(127, 0, 0, 1), 195 * 256 + 80),
+            "127,0,0,1,195,80"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! drives the real `ferry` binary on its own scratch directory.
 
 mod admin;
+mod authority;
 mod campaign;
 mod config_errors;
 mod connectors;

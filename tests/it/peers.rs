@@ -158,6 +158,8 @@ pub struct Vsftpd {
     pub password: String,
     /// The self-signed certificate of the FTPS variant, to trust.
     pub cert_pem: Option<PathBuf>,
+    /// The passive ports, first and last.
+    pub passive: (u16, u16),
     daemon: Daemon,
     dir: TempDir,
 }
@@ -232,6 +234,7 @@ impl Vsftpd {
             user: FTP_USER.into(),
             password: FTP_PASSWORD.into(),
             cert_pem,
+            passive: (low, high),
             daemon,
             dir,
         }
@@ -269,21 +272,29 @@ pub struct PyFtpd {
     pub password: String,
     /// The self-signed certificate of the FTPS variant, to trust.
     pub cert_pem: Option<PathBuf>,
+    /// The passive ports, first and last.
+    pub passive: (u16, u16),
     daemon: Daemon,
     dir: TempDir,
 }
 
 impl PyFtpd {
     pub fn start() -> PyFtpd {
-        PyFtpd::launch(false)
+        PyFtpd::launch(false, None)
     }
 
     /// Explicit FTPS (AUTH TLS), with plain logins still allowed.
     pub fn start_tls() -> PyFtpd {
-        PyFtpd::launch(true)
+        PyFtpd::launch(true, None)
     }
 
-    fn launch(tls: bool) -> PyFtpd {
+    /// A server that answers `PASV` with `address` instead of its own (a
+    /// server behind NAT, or a hostile one).
+    pub fn start_masquerading(address: &str) -> PyFtpd {
+        PyFtpd::launch(false, Some(address))
+    }
+
+    fn launch(tls: bool, masquerade: Option<&str>) -> PyFtpd {
         let dir = tempfile::tempdir().expect("creating a temp dir");
         let d = dir.path();
         let root = d.join("root");
@@ -296,6 +307,9 @@ impl PyFtpd {
             .arg(&root)
             .args([FTP_USER, FTP_PASSWORD])
             .args(["--passive", &low.to_string(), &high.to_string()]);
+        if let Some(address) = masquerade {
+            cmd.args(["--masquerade", address]);
+        }
         let cert_pem = if tls {
             let (cert, key) = self_signed(d);
             cmd.arg("--tls").arg(&cert).arg(&key);
@@ -310,6 +324,7 @@ impl PyFtpd {
             user: FTP_USER.into(),
             password: FTP_PASSWORD.into(),
             cert_pem,
+            passive: (low, high),
             daemon,
             dir,
         }

@@ -1,12 +1,15 @@
 """pyftpdlib as a partner's FTP server, for the connector tests.
 
 Usage: pyftpd.py PORT ROOT USER PASSWORD [--passive LOW HIGH] [--tls CERT KEY]
+                  [--masquerade ADDRESS]
 
 One in-memory user with every permission on ROOT, listening on 127.0.0.1.
 With --tls it speaks explicit FTPS (AUTH TLS) but, like many partners,
 still lets clients stay in plain text. Foreign addresses in PORT are
 allowed so that server-to-server copies (FXP) work. Prints `ready` once
-the listening socket is bound; logs go to standard error.
+the listening socket is bound. With --masquerade, PASV replies name
+ADDRESS instead of the server's own (a server behind NAT, or a hostile
+one); logs go to standard error.
 """
 
 import argparse
@@ -23,6 +26,7 @@ parser.add_argument("user")
 parser.add_argument("password")
 parser.add_argument("--passive", nargs=2, type=int, metavar=("LOW", "HIGH"))
 parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+parser.add_argument("--masquerade", metavar="ADDRESS")
 args = parser.parse_args()
 
 authorizer = DummyAuthorizer()
@@ -40,7 +44,7 @@ else:
     handler = FTPHandler
 
 handler.authorizer = authorizer
-handler.masquerade_address = None
+handler.masquerade_address = args.masquerade
 # FXP: the other server's data address is not the client's, and it is
 # never a privileged port.
 handler.permit_foreign_addresses = True
