@@ -19,6 +19,8 @@ struct Settings {
 }
 
 fn settings() -> &'static Settings {
+    // Process-wide: this process's fault settings (from its environment,
+    // for the crash tests), no tenant's data.
     static SETTINGS: OnceLock<Settings> = OnceLock::new();
     SETTINGS.get_or_init(|| Settings {
         crash: std::env::var("FERRY_CRASH").ok().filter(|s| !s.is_empty()),
@@ -50,6 +52,7 @@ pub fn check(name: &str) -> io::Result<()> {
 /// process: for faults that a retry has to get past, such as a dropped
 /// connection.
 pub fn once(name: &str) -> bool {
+    // Process-wide: the fault points that fired in this process.
     static FIRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     if check(name).is_ok() {
         return false;

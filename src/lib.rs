@@ -5,7 +5,10 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 mod fault;
-// The fuzz targets' harnesses (`fuzz/`, `tests/it/fuzz.rs`); no server uses them.
+// The fuzz targets' harnesses: built for `fuzz/` (the `fuzzing` feature)
+// and for the unit tests that replay their corpus, never into the shipped
+// binary.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
@@ -13,6 +16,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod protocols;
+pub mod secrets;
 pub mod store;
 pub mod tenant;
 

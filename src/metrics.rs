@@ -44,6 +44,8 @@ struct PluginCalls {
 
 /// The process's registry.
 pub fn metrics() -> &'static Metrics {
+    // Process-wide: one registry, every series of which is labelled by
+    // tenant.
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::default)
 }

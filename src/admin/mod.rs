@@ -20,7 +20,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
@@ -30,11 +29,20 @@ use crate::tenant::Hub;
 /// The largest request body: the API takes small JSON documents only.
 const MAX_BODY: usize = 64 * 1024;
 
-/// What every handler gets: the hub, and the path of the configuration for reloads.
+/// What every handler gets: the hub, the path of the configuration for
+/// reloads, and the lock that makes configuration edits one at a time.
 #[derive(Clone)]
 struct State {
     hub: Arc<Hub>,
     config_path: Arc<std::path::Path>,
+    /// Held from an edit's write to its reload (or its undo). One for the
+    /// whole configuration, not one per tenant, because the configuration
+    /// is one document: every reload reads every file, so a tenant's edit
+    /// in flight would make another tenant's reload see it (and refuse it
+    /// or take it in), and an undo must restore exactly what its own edit
+    /// changed. It is held for one edit and one reload, milliseconds; it
+    /// belongs to this hub, not to the process.
+    edits: Arc<std::sync::Mutex<()>>,
 }
 
 /// Binds the admin listener (so that a taken port fails the start) and
@@ -43,14 +51,19 @@ pub async fn bind(
     hub: Arc<Hub>,
     admin: &Admin,
     config_path: &std::path::Path,
-) -> anyhow::Result<impl Future<Output = ()> + use<>> {
+) -> Result<impl Future<Output = ()> + use<>, crate::protocols::BindError> {
     let listener = tokio::net::TcpListener::bind(admin.address)
         .await
-        .with_context(|| format!("binding the admin API on {}", admin.address))?;
+        .map_err(|source| crate::protocols::BindError::Bind {
+            what: "admin API".into(),
+            address: admin.address,
+            source,
+        })?;
     tracing::info!(address = %admin.address, "admin API listening");
     let app = router(State {
         hub,
         config_path: Arc::from(config_path),
+        edits: Arc::default(),
     });
     Ok(serve(listener, app))
 }

@@ -356,9 +356,13 @@ async fn change_account(
     let tenant = caller.tenant(&state, &name)?;
     // A tenant's own change applies to that tenant only.
     let only = matches!(caller, Caller::Tenant(_)).then(|| tenant.name().to_owned());
-    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    let (hub, path, edits) = (
+        state.hub.clone(),
+        state.config_path.clone(),
+        state.edits.clone(),
+    );
     blocking(move || {
-        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
         let edit = crate::config::edit::edit_account(
             &hub.config(),
             tenant.name(),
@@ -402,7 +406,7 @@ fn reload_or_undo(
     }
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        format!("{e:#}"),
+        crate::error_chain(&e),
     ))
 }
 
@@ -431,9 +435,13 @@ async fn put_tenant(
     Body(request): Body<TenantRequest>,
 ) -> ApiResult<Json<Value>> {
     caller.operator()?;
-    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    let (hub, path, edits) = (
+        state.hub.clone(),
+        state.config_path.clone(),
+        state.edits.clone(),
+    );
     blocking(move || {
-        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
         let existed = hub.tenant(&name).is_some();
         let edit = crate::config::edit::write_tenant(&hub.config(), &name, &request.toml)
             .map_err(edit_error)?;
@@ -461,9 +469,13 @@ async fn delete_tenant(
     if state.hub.tenant(&name).is_none() {
         return purge(state, name).await;
     }
-    let (hub, path) = (state.hub.clone(), state.config_path.clone());
+    let (hub, path, edits) = (
+        state.hub.clone(),
+        state.config_path.clone(),
+        state.edits.clone(),
+    );
     blocking(move || {
-        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
         let edit = crate::config::edit::remove_tenant(&hub.config(), &name).map_err(edit_error)?;
         reload_or_undo(&hub, &path, &edit, None)?;
         Ok(Json(json!({
@@ -475,9 +487,6 @@ async fn delete_tenant(
     })
     .await
 }
-
-/// Configuration edits one at a time: each reads what the last one wrote.
-static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A plugin role from a path: 400 for anything else.
 fn role(text: &str) -> ApiResult<Role> {
@@ -760,7 +769,7 @@ async fn reload(state: axum::extract::State<State>, caller: Caller) -> ApiResult
         // The configuration's problems are the caller's to fix: say them.
         Err(e) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{e:#}"),
+            crate::error_chain(&e),
         )),
     })
     .await

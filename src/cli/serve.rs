@@ -96,7 +96,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                     Ok(Ok(())) => {}
                     // One log line per event: the problems of the file are joined with `; `.
                     Ok(Err(e)) => tracing::error!(
-                        error = %format!("{e:#}").replace("\n  ", "; "),
+                        error = %crate::error_chain(&e).replace("\n  ", "; "),
                         "configuration reload refused; the previous configuration stays in force"
                     ),
                     Err(e) => tracing::error!(error = %e, "configuration reload panicked"),

@@ -157,6 +157,8 @@ pub fn join(dir: &str, name: &str) -> String {
 /// The runtime SFTP connectors run russh on. Their callers are plain
 /// threads that block on it, so one small runtime serves every connector.
 fn runtime() -> &'static tokio::runtime::Runtime {
+    // Process-wide: threads shared by every tenant's connectors, whose
+    // transfers are bounded per tenant (`max_connector_transfers`).
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

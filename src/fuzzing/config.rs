@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use crate::config::{ConfigError, load};
 
 fn dir() -> &'static std::path::Path {
+    // Process-wide: the fuzz harness's scratch directory, made once per fuzzing process.
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
     DIR.get_or_init(|| super::scratch("config"))
 }

@@ -6,9 +6,11 @@
 //! (a malformed reply, a hang, a broken hash chain reported intact, a
 //! configuration error that does not say where). Errors are not failures:
 //! refusing bad input is the point. The harnesses live in the library, not
-//! in `fuzz/`, so that `tests/it/fuzz.rs` replays the corpus and every
-//! crash kept under `fuzz/regressions/` in the test command; the cargo-fuzz
-//! targets in `fuzz/` only call them. Nothing here runs in a server.
+//! in `fuzz/`, so that the unit tests (`replay` below) replay the corpus
+//! and every crash kept under `fuzz/regressions/` in the test command; the
+//! cargo-fuzz targets in `fuzz/` only call them, through the `fuzzing`
+//! feature. The module is compiled only for those two: nothing here is in
+//! the shipped binary.
 
 pub mod config;
 pub mod ftp;
@@ -21,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A fresh directory of this process's own under the system's temporary
 /// directory, for a fixture or one input.
 pub(crate) fn scratch(what: &str) -> PathBuf {
+    // Process-wide: numbers the harnesses' scratch directories.
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "ferry-fuzz-{what}-{}-{}",
@@ -68,4 +71,54 @@ pub(crate) fn fixture_config(dir: &std::path::Path, listeners: &str) -> crate::c
     let path = dir.join("ferry.toml");
     std::fs::write(&path, text).expect("writing the fixture's configuration");
     crate::config::load(&path).expect("the fixture's configuration")
+}
+
+/// The fuzz targets' inputs, replayed: every file of the kept corpus
+/// (`fuzz/corpus/TARGET/`) and every input that once broke ferry
+/// (`fuzz/regressions/TARGET/`, each named for what it broke) goes through
+/// the same harness as under `cargo fuzz run TARGET`, which panics when
+/// ferry breaks a promise about that input.
+#[cfg(test)]
+mod replay {
+    use std::path::Path;
+
+    fn replay(target: &str, run: fn(&[u8])) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut replayed = 0;
+        for kind in ["corpus", "regressions"] {
+            let dir = root.join(kind).join(target);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+            paths.sort();
+            for path in paths {
+                let input = std::fs::read(&path).unwrap();
+                let outcome = std::panic::catch_unwind(|| run(&input));
+                assert!(outcome.is_ok(), "{} broke the harness", path.display());
+                replayed += 1;
+            }
+        }
+        assert!(replayed > 0, "no inputs kept for {target}");
+    }
+
+    #[test]
+    fn ftp_commands() {
+        replay("ftp_commands", super::ftp::run);
+    }
+
+    #[test]
+    fn sftp_packets() {
+        replay("sftp_packets", super::sftp::run);
+    }
+
+    #[test]
+    fn config_loader() {
+        replay("config_loader", super::config::run);
+    }
+
+    #[test]
+    fn journal_reader() {
+        replay("journal_reader", super::journal::run);
+    }
 }

@@ -28,6 +28,7 @@ struct Fixture {
 }
 
 fn fixture() -> &'static Fixture {
+    // Process-wide: the fuzz harness's fixture, made once per fuzzing process.
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = super::scratch("sftp");

@@ -27,13 +27,15 @@ use crate::store::ContentHash;
 /// Why a journal operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
+    /// The backend's own error (SQLite's today), boxed so that the
+    /// journal's interface names no database crate.
     #[error("journal database error")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] BackendError),
     #[error("cannot open the journal at {path}")]
     Open {
         path: String,
         #[source]
-        source: rusqlite::Error,
+        source: BackendError,
     },
     #[error("the journal holds a value it cannot read: {0}")]
     Corrupt(String),
@@ -45,6 +47,9 @@ pub enum JournalError {
 }
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
+
+/// A journal backend's own error.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Milliseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -553,7 +558,17 @@ pub struct ChainReport {
 }
 
 /// The journal's operations. Every method is one transaction.
-pub trait Journal: Send + Sync {
+///
+/// It is the sum of its roles, each small enough to implement for another
+/// backend on its own; whatever implements them all is a `Journal`.
+pub trait Journal: Intake + TaskQueue + Mailboxes + PluginState + Chain {}
+
+impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain> Journal for T {}
+
+/// Files coming in: uploads committed, waiting for their signal,
+/// suspended for a resume, failed; files pulled from partners' servers and
+/// moved between them by FXP.
+pub trait Intake: Send + Sync {
     /// Records a committed upload: the message, its inbox entry, a `received`
     /// event and the pipeline task that will judge and route it. When this
     /// returns, the upload is durable and may be acknowledged to the client.
@@ -612,6 +627,28 @@ pub trait Journal: Send + Sync {
     /// Records an upload that failed before its commit.
     fn record_upload_failed(&self, failed: &UploadFailed) -> Result<MessageId>;
 
+    /// Records a pulled file exactly like `record_received`, and `key` as
+    /// pulled, in one transaction: a crash leaves both or neither.
+    fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId>;
+
+    /// The remote path a pulled message came from.
+    fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>>;
+
+    /// What was pulled under `key`, if anything.
+    fn pulled(&self, key: &PulledKey) -> Result<Option<Pulled>>;
+
+    /// Records that a pulled file's source was dealt with (`then`).
+    fn mark_disposed(&self, key: &PulledKey, detail: &serde_json::Value) -> Result<()>;
+
+    /// Records an FXP transfer: a message in from the source partner and
+    /// one out to the target, both done, and the source key as pulled.
+    fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId>;
+}
+
+/// The pipeline's work: tasks claimed when due, each step's outcome
+/// recorded with the task marked done in one transaction, retries and dead
+/// letters.
+pub trait TaskQueue: Send + Sync {
     /// Tasks of `tenant` due at `now`, oldest first, leaving out the ids in `busy`.
     fn due_tasks(
         &self,
@@ -623,8 +660,6 @@ pub trait Journal: Send + Sync {
 
     /// When the next task is due, if any is pending.
     fn next_due(&self) -> Result<Option<Timestamp>>;
-
-    fn message(&self, tenant: &str, id: MessageId) -> Result<Message>;
 
     /// Completes a `Process` task: records the verdict and the routing, and
     /// queues the deliveries or the acknowledgement of a rejection.
@@ -646,23 +681,6 @@ pub trait Journal: Send + Sync {
     /// Completes a `Push` task: a `pushed` event with `detail`, the message
     /// counts as downloaded, and its origin is acknowledged as such.
     fn finish_push(&self, task: &Task, partner: &str, detail: &serde_json::Value) -> Result<()>;
-
-    /// Records a pulled file exactly like `record_received`, and `key` as
-    /// pulled, in one transaction: a crash leaves both or neither.
-    fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId>;
-
-    /// The remote path a pulled message came from.
-    fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>>;
-
-    /// What was pulled under `key`, if anything.
-    fn pulled(&self, key: &PulledKey) -> Result<Option<Pulled>>;
-
-    /// Records that a pulled file's source was dealt with (`then`).
-    fn mark_disposed(&self, key: &PulledKey, detail: &serde_json::Value) -> Result<()>;
-
-    /// Records an FXP transfer: a message in from the source partner and
-    /// one out to the target, both done, and the source key as pulled.
-    fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId>;
 
     /// How many pipeline tasks wait (`pending`) or were given up on
     /// (`dead`), by tenant: `(tenant, state, count)`.
@@ -690,6 +708,13 @@ pub trait Journal: Send + Sync {
 
     /// Gives up on a task: the message fails, and the failure is acknowledged.
     fn fail_task(&self, task: &Task, error: &str) -> Result<()>;
+}
+
+/// What partners see: messages, mailbox entries (listed, found, hidden,
+/// renamed), downloads, resends, inline content, and what retention may
+/// remove.
+pub trait Mailboxes: Send + Sync {
+    fn message(&self, tenant: &str, id: MessageId) -> Result<Message>;
 
     fn list_mailbox(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<Entry>>;
 
@@ -740,25 +765,6 @@ pub trait Journal: Send + Sync {
     /// store sweeps the rest.
     fn content_in_use(&self, tenant: &str) -> Result<std::collections::HashSet<ContentHash>>;
 
-    fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>>;
-    fn kv_set(&self, tenant: &str, partner: &str, key: &str, value: &[u8]) -> Result<()>;
-    fn kv_delete(&self, tenant: &str, partner: &str, key: &str) -> Result<()>;
-    fn kv_count(&self, tenant: &str, partner: &str) -> Result<usize>;
-
-    /// The pinned version of a plugin role, if a rollback set one.
-    fn plugin_pin(&self, tenant: &str, partner: &str, role: &str) -> Result<Option<PluginPin>>;
-    /// Sets or (with `None`) clears a pin.
-    fn set_plugin_pin(
-        &self,
-        tenant: &str,
-        partner: &str,
-        role: &str,
-        pin: Option<&PluginPin>,
-    ) -> Result<()>;
-
-    /// The `plugin-version` events of a partner's role, oldest first.
-    fn plugin_events(&self, tenant: &str, partner: &str, role: &str) -> Result<Vec<Event>>;
-
     /// Renames a visible file in a partner's mailbox; its content and history stay.
     fn rename_entry(
         &self,
@@ -773,7 +779,39 @@ pub trait Journal: Send + Sync {
     /// read (then the file's origin is acknowledged as downloaded), else
     /// `download-partial`.
     fn record_download(&self, download: &Download) -> Result<()>;
+}
 
+/// What plugins keep: their key-value store, and the version pinned for
+/// each plugin slot with its history.
+pub trait PluginState: Send + Sync {
+    fn kv_get(&self, tenant: &str, partner: &str, key: &str) -> Result<Option<Vec<u8>>>;
+
+    fn kv_set(&self, tenant: &str, partner: &str, key: &str, value: &[u8]) -> Result<()>;
+
+    fn kv_delete(&self, tenant: &str, partner: &str, key: &str) -> Result<()>;
+
+    fn kv_count(&self, tenant: &str, partner: &str) -> Result<usize>;
+
+    /// The pinned version of a plugin role, if a rollback set one.
+    fn plugin_pin(&self, tenant: &str, partner: &str, role: &str) -> Result<Option<PluginPin>>;
+
+    /// Sets or (with `None`) clears a pin.
+    fn set_plugin_pin(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: &str,
+        pin: Option<&PluginPin>,
+    ) -> Result<()>;
+
+    /// The `plugin-version` events of a partner's role, oldest first.
+    fn plugin_events(&self, tenant: &str, partner: &str, role: &str) -> Result<Vec<Event>>;
+}
+
+/// The hash-chained events and the questions asked of them: any event
+/// recorded, messages and their events, received bytes, the chain
+/// verified, a tenant's rows listed and purged.
+pub trait Chain: Send + Sync {
     /// Appends an event that belongs to no message (a configuration reload, say).
     fn record_event(&self, tenant: &str, kind: EventKind, detail: serde_json::Value) -> Result<()>;
 

@@ -23,8 +23,6 @@ pub trait StepSource: Send + Sync {
     fn tenants(&self) -> Vec<String>;
     /// Whether `tenant`'s plugin steps may run now, within its `plugin_cpu`.
     fn cpu_ready(&self, tenant: &str) -> bool;
-    /// Counts CPU time a plugin step of `tenant` used.
-    fn charge_cpu(&self, tenant: &str, used: Duration);
     /// The right to run one push of `tenant` now, within its
     /// `max_connector_transfers`.
     fn connector_slot(&self, tenant: &str) -> Option<crate::tenant::ConnectorSlot>;
@@ -269,12 +267,6 @@ impl Pipeline {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Retry(crate::error_chain(&e)),
         };
-        // The plugins' CPU time only (steps without plugins made no calls):
-        // the built-in steps and the journal are ferry's own work.
-        let used = crate::plugin::take_calls_cpu();
-        if !used.is_zero() {
-            self.source.charge_cpu(&task.tenant, used);
-        }
         let Outcome::Retry(error) = outcome else {
             tracing::debug!("done");
             return;

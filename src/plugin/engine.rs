@@ -304,6 +304,8 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> Option<Component> {
     }
 }
 
+// Per thread: drained by the step that made the calls, on the same thread,
+// and charged to that step's tenant.
 thread_local! {
     /// CPU time the plugin calls made on this thread used.
     static CALLS_CPU: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };

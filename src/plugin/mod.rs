@@ -30,11 +30,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use engine::{Plugin, PluginEngine, take_calls_cpu};
+pub use engine::{Plugin, PluginEngine};
 pub use registry::{Change, Registry, Slot, SlotKey};
 pub use services::{HistoryEntry, HistoryQuery, HostServices, JournalServices, MemoryServices};
 pub use state::LogLine;
-pub use steps::PluginStep;
+pub use steps::{CpuCharge, PluginStep};
 
 pub use crate::pipeline::AckAction;
 

@@ -13,14 +13,27 @@ pub struct PluginStep {
     slot: Arc<Slot>,
     engine: Arc<PluginEngine>,
     limits: Limits,
+    charge: CpuCharge,
 }
 
+/// Where a step's plugin CPU time goes: its tenant's `plugin_cpu` share.
+pub type CpuCharge = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
 impl PluginStep {
-    pub fn new(slot: Arc<Slot>, engine: Arc<PluginEngine>, limits: Limits) -> PluginStep {
+    /// A step served by the plugin in `slot`, whose CPU time is charged to
+    /// `charge` after each call (so that the pipeline need not know how a
+    /// plugin's time is measured).
+    pub fn new(
+        slot: Arc<Slot>,
+        engine: Arc<PluginEngine>,
+        limits: Limits,
+        charge: CpuCharge,
+    ) -> PluginStep {
         PluginStep {
             slot,
             engine,
             limits,
+            charge,
         }
     }
 
@@ -81,6 +94,7 @@ impl PluginStep {
         let (plugin, services) = self.prepare(cx)?;
         let began = std::time::Instant::now();
         let outcome = call(&plugin, services, &FileMeta::of(cx.message));
+        (self.charge)(super::engine::take_calls_cpu());
         crate::metrics::metrics().plugin_call(
             &cx.message.tenant,
             self.slot.key.role.as_str(),

@@ -92,6 +92,7 @@ fn verify(hash: &str, password: &str) -> bool {
 /// of a real one when there is none to check: the refusal of an unknown
 /// login then costs what a wrong password costs.
 fn stand_in() -> &'static str {
+    // Process-wide: a constant made once, no tenant's data.
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
         crate::config::hash_password("ferry: no such account")

@@ -5,3 +5,19 @@ pub mod ftp;
 pub mod listing;
 pub mod login;
 pub mod sftp;
+
+/// Why a listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("binding the {what} on {address}")]
+    Bind {
+        what: String,
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+    #[error("preparing the listener: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}

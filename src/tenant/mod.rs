@@ -53,6 +53,18 @@ pub enum HubError {
     },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// A reload refused: the configuration's own problems, located.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A tenant's own change refused because of problems elsewhere, which
+    /// are not the tenant's to see (the log names them).
+    #[error(
+        "the server's configuration has problems outside tenant `{0}`; \
+         the operator has been told, try again later"
+    )]
+    ProblemsElsewhere(String),
+    #[error("tenant `{0}` is no longer configured")]
+    NoLongerConfigured(String),
     #[error("plugin host: {0}")]
     Plugin(String),
     #[error("tenant `{0}` is still configured: remove it from the configuration and reload first")]
@@ -569,7 +581,7 @@ impl Hub {
 
     /// Re-reads the configuration from `path` and applies it. A bad
     /// configuration is refused and the one in force stays.
-    pub fn reload(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn reload(&self, path: &Path) -> Result<(), HubError> {
         let config = config::load(path)?;
         self.apply(config)
     }
@@ -579,7 +591,7 @@ impl Hub {
     /// through the admin API may do. Another tenant's pending edits, or the
     /// server's, wait for the operator's reload; their problems are not
     /// shown (a tenant learns only that there are some, the log says which).
-    pub fn reload_tenant(&self, path: &Path, tenant: &str) -> anyhow::Result<()> {
+    pub fn reload_tenant(&self, path: &Path, tenant: &str) -> Result<(), HubError> {
         let mut config = match config::load(path) {
             Ok(config) => config,
             Err(config::ConfigError::Invalid(problems)) => {
@@ -597,16 +609,13 @@ impl Hub {
                 }
                 tracing::error!(tenant, problems = %config::ConfigError::Invalid(others),
                     "a tenant's change waits: the configuration has problems elsewhere");
-                anyhow::bail!(
-                    "the server's configuration has problems outside tenant `{tenant}`; \
-                     the operator has been told, try again later"
-                );
+                return Err(HubError::ProblemsElsewhere(tenant.to_owned()));
             }
             Err(e) => return Err(e.into()),
         };
         let current = self.snapshot();
         let Some(own) = config.tenants.remove(tenant) else {
-            anyhow::bail!("tenant `{tenant}` is no longer configured");
+            return Err(HubError::NoLongerConfigured(tenant.to_owned()));
         };
         let mut merged = (*current.config).clone();
         merged.tenants.insert(tenant.to_owned(), own);
@@ -619,7 +628,7 @@ impl Hub {
     }
 
     /// Applies a configuration that was loaded and checked.
-    fn apply(&self, config: Config) -> anyhow::Result<()> {
+    fn apply(&self, config: Config) -> Result<(), HubError> {
         let current = self.snapshot();
         if config.digest == current.config.digest && config::same_secrets(&config, &current.config)
         {
@@ -699,6 +708,14 @@ impl StepSource for HubSteps {
             ..Limits::default()
         };
         let tenant_name = config.name.clone();
+        // The plugins' CPU time only (steps without plugins make no calls):
+        // the built-in steps and the journal are ferry's own work.
+        let meter = Arc::clone(&tenant);
+        let charge: crate::plugin::CpuCharge = Arc::new(move |used| {
+            if !used.is_zero() {
+                meter.charge_cpu(used);
+            }
+        });
         // A partner's role is served by its plugin where it names one, and
         // by the built-in step otherwise.
         let steps: StepsFor = Arc::new(move |partner: &str| {
@@ -708,7 +725,12 @@ impl StepSource for HubSteps {
             };
             let step = |role| {
                 registry.slot(&tenant_name, partner, role).map(|slot| {
-                    Arc::new(PluginStep::new(slot, Arc::clone(registry.engine()), limits))
+                    Arc::new(PluginStep::new(
+                        slot,
+                        Arc::clone(registry.engine()),
+                        limits,
+                        Arc::clone(&charge),
+                    ))
                 })
             };
             if let Some(step) = step(Role::Validator) {
@@ -737,12 +759,6 @@ impl StepSource for HubSteps {
             .upgrade()
             .and_then(|hub| hub.tenant(tenant))
             .is_none_or(|t| t.cpu_ready())
-    }
-
-    fn charge_cpu(&self, tenant: &str, used: std::time::Duration) {
-        if let Some(tenant) = self.0.upgrade().and_then(|hub| hub.tenant(tenant)) {
-            tenant.charge_cpu(used);
-        }
     }
 
     fn connector_slot(&self, tenant: &str) -> Option<ConnectorSlot> {

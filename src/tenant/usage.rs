@@ -381,6 +381,26 @@ impl TenantMeter {
         Ok(room)
     }
 
+    /// The quota that binds `partner` first (its own or its tenant's:
+    /// the one with the least room) and the bytes used of it, or `None`
+    /// when neither has one: what a partner's `df` shows.
+    pub fn usage(
+        &self,
+        journal: &dyn Journal,
+        tenant: &config::Tenant,
+        partner: &str,
+    ) -> Result<Option<(u64, u64)>, QuotaError> {
+        let quotas = quotas(tenant, partner);
+        if quotas.is_empty() {
+            return Ok(None);
+        }
+        let guard = self.stored(journal, tenant)?;
+        let stored = guard.as_ref().expect("loaded above");
+        Ok(quotas_used(&quotas, stored, partner)
+            .min_by_key(|(_, quota, used)| quota.saturating_sub(*used))
+            .map(|(_, quota, used)| (quota, used)))
+    }
+
     /// Counts `size` more bytes kept for `partner`, unless that exceeds a
     /// quota: the last check, at commit, so that uploads running side by
     /// side cannot together go past it.

@@ -79,12 +79,6 @@ impl StepSource for Source {
         self.hub.tenant(tenant).is_none_or(|t| t.cpu_ready())
     }
 
-    fn charge_cpu(&self, tenant: &str, used: std::time::Duration) {
-        if let Some(tenant) = self.hub.tenant(tenant) {
-            tenant.charge_cpu(used);
-        }
-    }
-
     fn connector_slot(&self, tenant: &str) -> Option<ferry::tenant::ConnectorSlot> {
         self.hub.tenant(tenant)?.connector_slot()
     }

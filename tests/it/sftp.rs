@@ -580,3 +580,41 @@ fn host_keys_rotate_without_a_restart() {
     assert!(public.starts_with(&after), "{public} vs {after}");
     s.sftp_ok("alice", "ls /\n");
 }
+
+/// `df` shows a partner its quota and what it keeps (the tighter of its
+/// own and its tenant's), never the host's disk; without a quota, zeros.
+#[test]
+fn df_shows_the_partners_quota_not_the_hosts_disk() {
+    let s = SftpEnv::with(|config| {
+        config.replace(
+            "[tenants.acme.partners.alice]\n",
+            "[tenants.acme.partners.alice]\nquota = \"1GiB\"\n",
+        )
+    });
+    let _server = s.env.serve();
+    std::fs::write(s.env.path().join("one.bin"), bytes(7, 1 << 20)).unwrap();
+    // `df` in KiB: size, used, available, available to root, capacity.
+    let df = |user: &str, commands: &str| -> Vec<u64> {
+        let out = s.sftp_ok(user, &format!("{commands}df\n"));
+        let line = out
+            .lines()
+            .skip_while(|l| !l.contains("Size"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no df figures in {out}"));
+        line.split_whitespace()
+            .take(4)
+            .map(|n| n.parse().unwrap_or_else(|_| panic!("{line}")))
+            .collect()
+    };
+    assert_eq!(df("alice", ""), [1 << 20, 0, 1 << 20, 1 << 20]);
+    assert_eq!(
+        df("alice", "put one.bin /inbox/one.bin\n"),
+        [
+            1 << 20,
+            1 << 10,
+            (1 << 20) - (1 << 10),
+            (1 << 20) - (1 << 10)
+        ]
+    );
+    assert_eq!(df("bob", ""), [0, 0, 0, 0], "bob has no quota");
+}

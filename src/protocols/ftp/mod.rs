@@ -21,7 +21,6 @@ mod transfer;
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::{Listener, Protocol};
@@ -41,18 +40,18 @@ pub struct Server {
 pub async fn bind(
     hub: Arc<Hub>,
     listener: Listener,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
+) -> Result<impl std::future::Future<Output = ()> + Send, super::BindError> {
     let data_dir = hub.config().data_dir.clone();
     let options = listener.ftp.clone();
     let (tls, data_tls) =
         tokio::task::spawn_blocking(move || tls::server_config(&data_dir, &options)).await??;
-    let socket = TcpListener::bind(listener.address).await.with_context(|| {
-        format!(
-            "binding the {} listener on {}",
-            listener.protocol.as_str(),
-            listener.address
-        )
-    })?;
+    let socket = TcpListener::bind(listener.address)
+        .await
+        .map_err(|source| super::BindError::Bind {
+            what: format!("{} listener", listener.protocol.as_str()),
+            address: listener.address,
+            source,
+        })?;
     tracing::info!(
         address = %listener.address,
         protocol = listener.protocol.as_str(),

@@ -4,7 +4,6 @@
 //! russh runs a connection's handler methods one at a time, so the handler
 //! only authenticates and hands the channel to a spawned session task.
 
-mod keys;
 pub(crate) mod session;
 
 use std::borrow::Cow;
@@ -14,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher};
 use tokio::net::TcpListener;
 
 use super::login::{self, Candidate};
 use crate::config::Listener;
+use crate::secrets::host_keys;
 use crate::tenant::Hub;
 
 /// The SSH window: large, so that a single stream is not throttled by
@@ -45,22 +44,26 @@ pub(crate) const CIPHERS: &[cipher::Name] = &[
 pub async fn bind(
     hub: Arc<Hub>,
     listener: Listener,
-) -> anyhow::Result<impl std::future::Future<Output = ()> + Send> {
+) -> Result<impl std::future::Future<Output = ()> + Send, super::BindError> {
     let data_dir = hub.config().data_dir.clone();
     let keys = {
         let data_dir = data_dir.clone();
-        tokio::task::spawn_blocking(move || keys::load_or_create(&data_dir)).await??
+        tokio::task::spawn_blocking(move || host_keys::load_or_create(&data_dir)).await??
     };
     let idle = hub.config().limits.idle_timeout;
     let config = HostKeys {
-        stamp: keys::stamp(&data_dir),
+        stamp: host_keys::stamp(&data_dir),
         data_dir,
         idle,
         config: server_config(keys, idle),
     };
     let tcp = TcpListener::bind(listener.address)
         .await
-        .with_context(|| format!("binding the SFTP listener on {}", listener.address))?;
+        .map_err(|source| super::BindError::Bind {
+            what: "SFTP listener".into(),
+            address: listener.address,
+            source,
+        })?;
     tracing::info!(address = %listener.address, tenant = ?listener.tenant, "SFTP listening");
     Ok(accept(hub, listener, tcp, config))
 }
@@ -70,23 +73,23 @@ pub async fn bind(
 /// without a restart); files that cannot be read leave the keys in use.
 struct HostKeys {
     data_dir: std::path::PathBuf,
-    stamp: keys::Stamp,
+    stamp: crate::secrets::Stamp<2>,
     idle: Duration,
     config: Arc<russh::server::Config>,
 }
 
 impl HostKeys {
     fn current(&mut self) -> Arc<russh::server::Config> {
-        let now = keys::stamp(&self.data_dir);
+        let now = host_keys::stamp(&self.data_dir);
         if now != self.stamp {
             self.stamp = now;
-            match keys::load(&self.data_dir) {
+            match host_keys::load(&self.data_dir) {
                 Ok(keys) => {
                     tracing::info!("SSH host keys replaced");
                     self.config = server_config(keys, self.idle);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "new SSH host keys cannot be used; the current ones stay")
+                    tracing::warn!(error = %crate::error_chain(&e), "new SSH host keys cannot be used; the current ones stay")
                 }
             }
         }
@@ -262,8 +265,18 @@ impl Connection {
     }
 }
 
+/// Why an SSH connection's handler stopped: the SSH layer's own error, or
+/// a blocking task of its that did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Ssh(#[from] russh::Error),
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 impl russh::server::Handler for Connection {
-    type Error = anyhow::Error;
+    type Error = ConnectionError;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         // An account that needs its key and then its password is refused

@@ -1,0 +1,370 @@
+//! Files coming in: uploads committed, waiting for their signal,
+//! suspended for a resume, failed; files pulled from partners' servers and
+//! moved between them by FXP.
+//! SQLite's implementation.
+
+use super::*;
+
+impl Intake for SqliteJournal {
+    fn record_received(&self, r: &Received) -> Result<MessageId> {
+        self.write(|tx| insert_received(tx, r))
+    }
+
+    fn record_pending(&self, r: &Received) -> Result<MessageId> {
+        self.write(|tx| {
+            // A newer upload under the same pending name replaces the older one.
+            tx.prepare_cached(
+                "UPDATE messages SET state = 'failed', reason = 'replaced by a newer upload'
+                 WHERE tenant = ?1 AND partner = ?2 AND name = ?3 AND state = 'pending'",
+            )?
+            .execute(params![r.tenant, r.partner, r.name])?;
+            let id = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &r.tenant,
+                    partner: &r.partner,
+                    direction: Direction::In,
+                    name: &r.name,
+                    size: r.size,
+                    hash: Some(&r.hash),
+                    state: MessageState::Pending,
+                    protocol: &r.protocol,
+                    source: &r.source,
+                    origin: None,
+                    reason: None,
+                },
+            )?;
+            keep_inline(tx, r)?;
+            append(
+                tx,
+                &r.tenant,
+                EventKind::Staged,
+                Some(id),
+                Some(&r.partner),
+                &json!({
+                    "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
+                    "protocol": r.protocol, "source": r.source,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn suspend_upload(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+        staging: &str,
+        size: u64,
+    ) -> Result<Option<(String, u64)>> {
+        self.write(|tx| {
+            let old: Option<(String, u64)> = tx
+                .prepare_cached(
+                    "SELECT staging, size FROM suspended
+                         WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
+                )?
+                .query_row(params![tenant, partner, name], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?;
+            tx.prepare_cached(
+                "INSERT INTO suspended (tenant, partner, name, staging, size, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(tenant, partner, name)
+                     DO UPDATE SET staging = excluded.staging, size = excluded.size,
+                                   at = excluded.at",
+            )?
+            .execute(params![
+                tenant,
+                partner,
+                name,
+                staging,
+                size,
+                Timestamp::now().0
+            ])?;
+            Ok(old.filter(|(old, _)| old != staging))
+        })
+    }
+
+    fn expire_suspended(
+        &self,
+        tenant: &str,
+        before: Timestamp,
+        keep: u32,
+    ) -> Result<Vec<(String, String, u64)>> {
+        self.write(|tx| {
+            // Oldest beyond the newest `keep` of each partner, or too old.
+            let rows = tx
+                .prepare_cached(
+                    "DELETE FROM suspended WHERE tenant = ?1 AND (at < ?2 OR (partner, name) IN (
+                         SELECT partner, name FROM (
+                             SELECT partner, name, ROW_NUMBER() OVER (
+                                 PARTITION BY partner ORDER BY at DESC, name) AS n
+                             FROM suspended WHERE tenant = ?1)
+                         WHERE n > ?3))
+                     RETURNING partner, staging, size",
+                )?
+                .query_map(params![tenant, before.0, keep], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn take_suspended(
+        &self,
+        tenant: &str,
+        partner: &str,
+        name: &str,
+    ) -> Result<Option<(String, u64)>> {
+        self.write(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "DELETE FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3
+                     RETURNING staging, size",
+                )?
+                .query_row(params![tenant, partner, name], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()?)
+        })
+    }
+
+    fn suspended_size(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<u64>> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached(
+                "SELECT size FROM suspended WHERE tenant = ?1 AND partner = ?2 AND name = ?3",
+            )?
+            .query_row(params![tenant, partner, name], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn suspended(&self, tenant: &str) -> Result<Vec<String>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached("SELECT staging FROM suspended WHERE tenant = ?1")?;
+        let rows = stmt.query_map([tenant], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn find_pending(&self, tenant: &str, partner: &str, name: &str) -> Result<Option<Message>> {
+        let conn = self.read();
+        conn.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE tenant = ?1 AND partner = ?2 AND name = ?3 AND state = 'pending'
+             ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![tenant, partner, name], message_row)
+        .optional()?
+        .transpose()
+    }
+
+    fn complete_pending(&self, tenant: &str, id: MessageId, name: &str) -> Result<()> {
+        let message = self.message(tenant, id)?;
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE messages SET state = 'received', name = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![id.0, name, Timestamp::now().0])?;
+            if changed != 1 {
+                return Err(JournalError::Corrupt(format!(
+                    "message {id} is not pending"
+                )));
+            }
+            place(tx, tenant, &message.partner, Mailbox::Inbox, name, id)?;
+            append(
+                tx,
+                tenant,
+                EventKind::Received,
+                Some(id),
+                Some(&message.partner),
+                &json!({
+                    "name": name, "staged_as": message.name, "size": message.size,
+                    "sha256": message.hash.map(|h| h.to_string()),
+                    "protocol": message.protocol, "source": message.source,
+                }),
+            )?;
+            queue(tx, tenant, id, &Step::Process)?;
+            Ok(())
+        })
+    }
+
+    fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()> {
+        let message = self.message(tenant, id)?;
+        self.write(|tx| {
+            set_state(tx, id, MessageState::Failed, Some(reason))?;
+            append(
+                tx,
+                tenant,
+                EventKind::Failed,
+                Some(id),
+                Some(&message.partner),
+                &json!({ "step": "completion", "name": message.name, "error": reason }),
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_upload_failed(&self, f: &UploadFailed) -> Result<MessageId> {
+        self.write(|tx| {
+            let id = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &f.tenant,
+                    partner: &f.partner,
+                    direction: Direction::In,
+                    name: &f.name,
+                    size: f.bytes_received,
+                    hash: None,
+                    state: MessageState::Failed,
+                    protocol: &f.protocol,
+                    source: &f.source,
+                    origin: None,
+                    reason: Some(&f.error),
+                },
+            )?;
+            append(
+                tx,
+                &f.tenant,
+                EventKind::Failed,
+                Some(id),
+                Some(&f.partner),
+                &json!({
+                    "step": "upload", "name": f.name, "bytes_received": f.bytes_received,
+                    "protocol": f.protocol, "source": f.source, "error": f.error,
+                }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId> {
+        self.write(|tx| {
+            let id = insert_received(tx, received)?;
+            insert_pulled(tx, key, id)?;
+            Ok(id)
+        })
+    }
+
+    fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached("SELECT path FROM pulled WHERE message = ?2 AND tenant = ?1")?
+            .query_row(params![tenant, message.0], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn pulled(&self, key: &PulledKey) -> Result<Option<Pulled>> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached(
+                "SELECT message, disposed FROM pulled
+                 WHERE tenant = ?1 AND partner = ?2 AND path = ?3 AND size = ?4 AND modified = ?5",
+            )?
+            .query_row(
+                params![
+                    key.tenant,
+                    key.partner,
+                    key.path,
+                    key.size,
+                    key.modified.unwrap_or(-1)
+                ],
+                |row| {
+                    Ok(Pulled {
+                        message: MessageId(row.get(0)?),
+                        disposed: row.get::<_, i64>(1)? != 0,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn mark_disposed(&self, key: &PulledKey, detail: &Value) -> Result<()> {
+        let pulled = self.pulled(key)?;
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE pulled SET disposed = 1
+                 WHERE tenant = ?1 AND partner = ?2 AND path = ?3 AND size = ?4 AND modified = ?5",
+            )?
+            .execute(params![
+                key.tenant,
+                key.partner,
+                key.path,
+                key.size,
+                key.modified.unwrap_or(-1)
+            ])?;
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Disposed,
+                pulled.map(|p| p.message),
+                Some(&key.partner),
+                detail,
+            )?;
+            Ok(())
+        })
+    }
+
+    fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId> {
+        self.write(|tx| {
+            let key = &fxp.key;
+            let source = format!("fxp:{}", key.path);
+            let id = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &key.tenant,
+                    partner: &key.partner,
+                    direction: Direction::In,
+                    name: &fxp.name,
+                    size: key.size,
+                    hash: fxp.sha256.as_ref(),
+                    state: MessageState::Delivered,
+                    protocol: "fxp",
+                    source: &source,
+                    origin: None,
+                    reason: None,
+                },
+            )?;
+            let out = insert_message(
+                tx,
+                &NewMessage {
+                    tenant: &key.tenant,
+                    partner: &fxp.to,
+                    direction: Direction::Out,
+                    name: &fxp.name,
+                    size: key.size,
+                    hash: fxp.sha256.as_ref(),
+                    state: MessageState::Downloaded,
+                    protocol: "fxp",
+                    source: &key.partner,
+                    origin: Some(id),
+                    reason: None,
+                },
+            )?;
+            insert_pulled(tx, key, id)?;
+            let sha256 = fxp.sha256.map(|h| h.to_string());
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Received,
+                Some(id),
+                Some(&key.partner),
+                &json!({ "name": fxp.name, "size": key.size, "sha256": sha256,
+                         "protocol": "fxp", "source": key.path }),
+            )?;
+            append(
+                tx,
+                &key.tenant,
+                EventKind::Fxp,
+                Some(out),
+                Some(&fxp.to),
+                &fxp.detail,
+            )?;
+            Ok(id)
+        })
+    }
+}

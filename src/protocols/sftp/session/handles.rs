@@ -1,0 +1,510 @@
+//! Open handles: files being uploaded or downloaded and directories being
+//! listed, each served by its own task on the shared file threads, one
+//! request at a time in the order the client sent them.
+
+use super::*;
+
+/// What a handle's worker holds.
+pub(super) enum State {
+    Dir {
+        files: Vec<File>,
+        sent: bool,
+    },
+    Download(Download),
+    Upload(Option<PendingUpload>, Option<String>),
+    /// A `/receipts` file, generated when opened; not journaled as a download.
+    Generated(Blob),
+    /// A `/resend` request: acted on when closed.
+    Resend(String),
+}
+
+/// Attributes of a generated file: its size, and now.
+pub(super) fn generated_attrs(size: usize) -> FileAttributes {
+    let now = (crate::journal::Timestamp::now().0 / 1000).clamp(0, i64::from(u32::MAX)) as u32;
+    FileAttributes {
+        size: Some(size as u64),
+        permissions: Some(0o100_444),
+        atime: Some(now),
+        mtime: Some(now),
+        ..FileAttributes::empty()
+    }
+}
+
+pub(super) struct Download {
+    entry: Entry,
+    blob: Blob,
+    /// Byte ranges read, merged: to tell a full download from a partial one.
+    read: Vec<(u64, u64)>,
+}
+
+impl Download {
+    fn note(&mut self, start: u64, end: u64) {
+        self.read.push((start, end));
+        merge(&mut self.read);
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.read.iter().map(|(s, e)| e - s).sum()
+    }
+}
+
+/// Sorts byte ranges and merges those that touch or overlap.
+pub(super) fn merge(ranges: &mut Vec<(u64, u64)>) {
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for &(s, e) in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    *ranges = merged;
+}
+
+pub(super) fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError> {
+    let name = format!("h{}", shared.next_handle.fetch_add(1, Ordering::Relaxed));
+    let (queue, jobs) = mpsc::unbounded_channel();
+    let refused = {
+        let mut guard = shared.handles.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            // The client left while this handle was being opened: no one
+            // can use or close it. (Found by the `sftp_packets` fuzz target:
+            // kept, its queue held the session and its worker for ever.)
+            None => Err("the session has ended".to_owned()),
+            Some(handles) if handles.len() >= MAX_HANDLES => {
+                Err(format!("more than {MAX_HANDLES} open handles"))
+            }
+            Some(handles) => match shared.cx.tenant.handle_slot() {
+                Some(slot) => {
+                    handles.insert(name.clone(), queue);
+                    Ok(slot)
+                }
+                None => Err("too many open handles in this tenant's sessions: close some".into()),
+            },
+        }
+    };
+    let slot = match refused {
+        Ok(slot) => slot,
+        Err(why) => {
+            // As for any handle not closed: a resumed upload is kept again, a
+            // download journaled.
+            abandon(&shared.cx, state);
+            return Err(MailboxError::PermissionDenied(why));
+        }
+    };
+    let worker = Arc::clone(shared);
+    let handle = name.clone();
+    shared
+        .runtime
+        .spawn(work(worker, handle, state, jobs, slot));
+    Ok(name)
+}
+
+pub(super) fn open(
+    shared: &Arc<Shared>,
+    path: &str,
+    flags: OpenFlags,
+) -> Result<String, MailboxError> {
+    let cx = &shared.cx;
+    let path = parse(path)?;
+    let state = match (&path, flags.contains(OpenFlags::WRITE)) {
+        (MailboxPath::SpecialFile(Special::Resend, request), true) => {
+            Some(State::Resend(request.clone()))
+        }
+        (MailboxPath::SpecialFile(Special::Receipts, name), false) => Some(State::Generated(
+            Blob::inline(cx.tenant.receipt(&cx.partner, name)?),
+        )),
+        (MailboxPath::Special(_) | MailboxPath::SpecialFile(..), _) => {
+            return Err(MailboxError::PermissionDenied(
+                "/receipts is read-only and /resend takes new requests only".into(),
+            ));
+        }
+        (MailboxPath::File(mailbox, name), false) => cx
+            .tenant
+            .checksum_file(&cx.partner, *mailbox, name)?
+            .map(|content| State::Generated(Blob::inline(content))),
+        _ => None,
+    };
+    if let Some(state) = state {
+        return new_handle(shared, state);
+    }
+    let state = if flags.contains(OpenFlags::WRITE) {
+        let truncate = flags.contains(OpenFlags::TRUNCATE);
+        if !truncate && exists(cx, &path)? {
+            return Err(MailboxError::PermissionDenied(
+                "files are immutable once stored: upload a new file instead of changing one".into(),
+            ));
+        }
+        // Without truncation (OpenSSH `reput` opens with APPEND), an
+        // interrupted upload of this name goes on where it stopped.
+        let resumed = if truncate {
+            None
+        } else {
+            cx.tenant.resume_upload(&cx.partner, &path)?
+        };
+        let upload = match resumed {
+            Some(upload) => upload,
+            None => cx.tenant.begin_upload(&cx.partner, &path)?,
+        };
+        State::Upload(Some(upload), None)
+    } else {
+        let MailboxPath::File(mailbox, name) = path else {
+            return Err(MailboxError::PermissionDenied("that is a folder".into()));
+        };
+        let (entry, blob) = cx.tenant.open(&cx.partner, mailbox, &name)?;
+        State::Download(Download {
+            entry,
+            blob,
+            read: Vec::new(),
+        })
+    };
+    new_handle(shared, state)
+}
+
+pub(super) fn exists(cx: &Context, path: &MailboxPath) -> Result<bool, MailboxError> {
+    match path {
+        MailboxPath::File(mailbox, name) => {
+            Ok(cx.tenant.entry(&cx.partner, *mailbox, name)?.is_some())
+        }
+        _ => Ok(true),
+    }
+}
+
+pub(super) fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
+    let cx = &shared.cx;
+    let files = match parse(path)? {
+        MailboxPath::Special(Special::Receipts) => RECEIPTS
+            .into_iter()
+            .map(|name| {
+                let attrs = generated_attrs(cx.tenant.receipt(&cx.partner, name)?.len());
+                Ok(File {
+                    filename: name.into(),
+                    longname: long_name(name, &attrs, &cx.partner),
+                    attrs,
+                })
+            })
+            .collect::<Result<_, MailboxError>>()?,
+        // Requests are taken at once: the folder is always empty.
+        MailboxPath::Special(Special::Resend) => Vec::new(),
+        MailboxPath::Root => FOLDERS
+            .into_iter()
+            .map(|name| File {
+                filename: name.into(),
+                longname: long_name(name, &dir_attrs(), &cx.partner),
+                attrs: dir_attrs(),
+            })
+            .collect(),
+        MailboxPath::Folder(mailbox) => {
+            let entries = cx.tenant.list(&cx.partner, mailbox)?;
+            let checksums = cx.tenant.checksum_files(&cx.partner, mailbox, &entries)?;
+            let file = |name: &str, attrs: FileAttributes| File {
+                filename: name.to_owned(),
+                longname: long_name(name, &attrs, &cx.partner),
+                attrs,
+            };
+            entries
+                .iter()
+                .map(|entry| file(&entry.name, file_attrs(entry)))
+                .chain(checksums.iter().map(|(name, content, entry)| {
+                    let mut attrs = file_attrs(entry);
+                    attrs.size = Some(content.len() as u64);
+                    file(name, attrs)
+                }))
+                .collect()
+        }
+        MailboxPath::File(..) | MailboxPath::SpecialFile(..) => {
+            return Err(MailboxError::PermissionDenied("that is a file".into()));
+        }
+    };
+    new_handle(shared, State::Dir { files, sent: false })
+}
+
+/// An `ls -l` line, as OpenSSH's server writes it.
+pub(super) fn long_name(name: &str, attrs: &FileAttributes, owner: &str) -> String {
+    let dir = attrs.permissions.is_some_and(|p| p & 0o040_000 != 0);
+    crate::protocols::listing::ls_line(
+        name,
+        dir,
+        attrs.size.unwrap_or(0),
+        attrs.mtime.map(i64::from),
+        owner,
+    )
+}
+
+/// A handle's worker: serves its requests in order until closed, each on
+/// the file threads. Holds the tenant's handle slot while it lives.
+pub(super) async fn work(
+    shared: Arc<Shared>,
+    handle: String,
+    state: State,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    _slot: crate::tenant::HandleSlot,
+) {
+    let (up, down) = {
+        let cx = &shared.cx;
+        (
+            cx.tenant.throttle(&cx.partner, Way::Up),
+            cx.tenant.throttle(&cx.partner, Way::Down),
+        )
+    };
+    let mut state = Some(state);
+    while let Some(Job { packet, _permit }) = jobs.recv().await {
+        let id = packet.get_request_id();
+        // Bandwidth limits hold back the reply: the client keeps only so
+        // many requests in flight, so its rate follows.
+        if let Packet::Write(write) = &packet {
+            up.pace(write.data.len()).await;
+        }
+        let closing = matches!(packet, Packet::Close(_));
+        let Some(current) = state.take() else { break };
+        let job = Arc::clone(&shared);
+        let done = on_files(&shared, move || {
+            let mut current = current;
+            let answer = if closing {
+                close(&job.cx, &mut current, id)
+            } else {
+                serve(&mut current, packet)
+            };
+            (current, answer)
+        })
+        .await;
+        let answer = match done {
+            Some((next, answer)) => {
+                state = Some(next);
+                answer
+            }
+            // A bug lost the handle's state: the handle ends here.
+            None => status(id, StatusCode::Failure, "internal error"),
+        };
+        if let Packet::Data(data) = &answer {
+            down.pace(data.data.len()).await;
+        }
+        let closed = closing || state.is_none();
+        if closed {
+            // Gone from the map before the reply, so that no request sent
+            // after the client saw the close is queued here.
+            shared
+                .handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_mut()
+                .map(|handles| handles.remove(&handle));
+        }
+        reply(&shared, answer, _permit).await;
+        if closed {
+            // Requests queued before the removal (pipelined after the
+            // close) are answered, not dropped.
+            jobs.close();
+            while let Ok(late) = jobs.try_recv() {
+                let id = late.packet.get_request_id();
+                reply(
+                    &shared,
+                    status(id, StatusCode::Failure, "handle closed"),
+                    late._permit,
+                )
+                .await;
+            }
+            return;
+        }
+    }
+    // The session ended without a close: an upload is kept to resume (or
+    // journaled as failed), a download is journaled as partial.
+    if let Some(state) = state {
+        let job = Arc::clone(&shared);
+        on_files(&shared, move || abandon(&job.cx, state)).await;
+    }
+}
+
+pub(super) fn serve(state: &mut State, packet: Packet) -> Packet {
+    let id = packet.get_request_id();
+    match (state, packet) {
+        (State::Dir { files, sent }, Packet::ReadDir(_)) => {
+            if *sent || files.is_empty() {
+                return status(id, StatusCode::Eof, "end of directory");
+            }
+            *sent = true;
+            Packet::Name(Name {
+                id,
+                files: std::mem::take(files),
+            })
+        }
+        (State::Download(download), Packet::Read(read)) => {
+            let len = read.len.min(MAX_IO) as usize;
+            let mut buf = vec![0; len];
+            let mut filled = 0;
+            while filled < len {
+                match download
+                    .blob
+                    .read_at(&mut buf[filled..], read.offset + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) => return status(id, StatusCode::Failure, &e.to_string()),
+                }
+            }
+            if filled == 0 {
+                return status(id, StatusCode::Eof, "end of file");
+            }
+            buf.truncate(filled);
+            download.note(read.offset, read.offset + filled as u64);
+            Packet::Data(Data { id, data: buf })
+        }
+        (State::Upload(upload, failed), Packet::Write(write)) => {
+            let Some(upload) = upload else {
+                return status(id, StatusCode::Failure, "the upload has failed");
+            };
+            if failed.is_some() {
+                return status(
+                    id,
+                    StatusCode::Failure,
+                    failed.as_deref().unwrap_or_default(),
+                );
+            }
+            if write.offset != upload.size() {
+                // Writes arrive in order; a gap or a rewrite means a client
+                // this server cannot store faithfully.
+                let why = format!(
+                    "write at offset {} but {} bytes were written: uploads must be sequential",
+                    write.offset,
+                    upload.size()
+                );
+                *failed = Some(why.clone());
+                return status(id, StatusCode::Failure, &why);
+            }
+            // A failed write (the size limit, a full disk) fails the file:
+            // SFTP v3 has no quota status, so clients get a failure with why.
+            match std::io::Write::write_all(upload, &write.data) {
+                Ok(()) => ok(id),
+                Err(e) => {
+                    *failed = Some(e.to_string());
+                    status(id, StatusCode::Failure, &e.to_string())
+                }
+            }
+        }
+        (State::Download(d), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: file_attrs(&d.entry),
+        }),
+        (State::Upload(upload, _), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: FileAttributes {
+                size: Some(upload.as_ref().map_or(0, PendingUpload::size)),
+                permissions: Some(FILE_MODE),
+                ..FileAttributes::empty()
+            },
+        }),
+        (State::Dir { .. }, Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: dir_attrs(),
+        }),
+        (State::Generated(blob), Packet::Read(read)) => {
+            let len = read.len.min(MAX_IO) as usize;
+            let mut buf = vec![0; len];
+            match blob.read_at(&mut buf, read.offset) {
+                Ok(0) => status(id, StatusCode::Eof, "end of file"),
+                Ok(n) => {
+                    buf.truncate(n);
+                    Packet::Data(Data { id, data: buf })
+                }
+                Err(e) => status(id, StatusCode::Failure, &e.to_string()),
+            }
+        }
+        (State::Generated(blob), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: generated_attrs(blob.size() as usize),
+        }),
+        // A request names its file and carries nothing: its bytes are not kept.
+        (State::Resend(_), Packet::Write(_)) => ok(id),
+        (State::Resend(_), Packet::Fstat(_)) => Packet::Attrs(Attrs {
+            id,
+            attrs: generated_attrs(0),
+        }),
+        // Times and modes are ferry's to keep; accepting them keeps `put -p` working.
+        (_, Packet::FSetStat(_)) => ok(id),
+        // The bytes are synced when the file is committed at close.
+        (_, Packet::Extended(_)) => ok(id),
+        (_, _) => status(id, StatusCode::Failure, "not possible on this handle"),
+    }
+}
+
+pub(super) fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
+    let source = cx.peer.to_string();
+    match std::mem::replace(
+        state,
+        State::Dir {
+            files: Vec::new(),
+            sent: true,
+        },
+    ) {
+        State::Dir { .. } => ok(id),
+        State::Download(d) => {
+            record_download(cx, &d);
+            ok(id)
+        }
+        State::Upload(Some(upload), None) => match cx.tenant.finish(upload, "sftp", &source) {
+            Ok(finished) => {
+                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner, ?finished,
+                    "SFTP upload stored");
+                cx.hub.notify();
+                ok(id)
+            }
+            Err(e) => failure(id, &e),
+        },
+        State::Upload(Some(upload), Some(why)) => {
+            cx.tenant
+                .abort(upload, "sftp", &source, &std::io::Error::other(why.clone()));
+            status(id, StatusCode::Failure, &why)
+        }
+        State::Upload(None, _) => status(id, StatusCode::Failure, "the upload has failed"),
+        State::Generated(_) => ok(id),
+        State::Resend(request) => match cx.tenant.resend(&cx.partner, &request, &source) {
+            Ok(entry) => {
+                tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner,
+                    name = %entry.name, "resent on request");
+                ok(id)
+            }
+            Err(e) => failure(id, &e),
+        },
+    }
+}
+
+pub(super) fn abandon(cx: &Context, state: State) {
+    let source = cx.peer.to_string();
+    match state {
+        // Kept (invisible) so that the client can resume it.
+        State::Upload(Some(upload), None) => cx.tenant.suspend(
+            upload,
+            "sftp",
+            &source,
+            &std::io::Error::other("the client disconnected before closing the file"),
+        ),
+        State::Upload(Some(upload), Some(why)) => {
+            cx.tenant
+                .abort(upload, "sftp", &source, &std::io::Error::other(why))
+        }
+        State::Download(d) => record_download(cx, &d),
+        _ => {}
+    }
+}
+
+pub(super) fn record_download(cx: &Context, d: &Download) {
+    let bytes = d.bytes_read();
+    let complete = d
+        .read
+        .first()
+        .is_some_and(|r| r.0 == 0 && r.1 >= d.entry.size)
+        || d.entry.size == 0;
+    if let Err(e) = cx.tenant.record_download(
+        &cx.partner,
+        &d.entry,
+        bytes,
+        complete,
+        "sftp",
+        &cx.peer.to_string(),
+    ) {
+        tracing::error!(error = %crate::error_chain(&e), "cannot journal a download");
+    }
+    if complete {
+        cx.hub.notify();
+    }
+}
