@@ -37,6 +37,17 @@ pub enum JournalError {
         #[source]
         source: BackendError,
     },
+    /// A journal written by a newer ferry, whose tables this one does not
+    /// know.
+    #[error(
+        "the journal at {path} has schema version {found}; this ferry knows versions up to \
+         {supported}: run the newer ferry that wrote it"
+    )]
+    Schema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("the journal holds a value it cannot read: {0}")]
     Corrupt(String),
     #[error("no message {0}")]

@@ -5,6 +5,7 @@ mod events;
 mod intake;
 mod mailboxes;
 mod plugin_state;
+mod schema;
 mod tasks;
 
 use std::path::Path;
@@ -20,9 +21,6 @@ use serde_json::{Value, json};
 use super::chain::{self, Link, Verifier};
 use super::*;
 
-/// Tables with a natural key are `WITHOUT ROWID`: a row is then one B-tree
-/// entry, not a row plus an index entry, and every page a commit does not
-/// touch is a page it does not write to the WAL.
 /// The hashes of tenant `?1` that retention must keep (see
 /// `Journal::content_in_use`): one query, so that `expire` and the store's
 /// sweep agree on it.
@@ -31,134 +29,6 @@ const CONTENT_IN_USE: &str = "SELECT m.sha256 FROM mailbox b JOIN messages m ON 
      UNION SELECT sha256 FROM messages WHERE tenant = ?1 AND state = 'pending'
      UNION SELECT m.sha256 FROM tasks t JOIN messages m ON m.id = t.message
      WHERE t.tenant = ?1 AND t.state IN ('pending', 'dead')";
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS messages (
-    id          INTEGER PRIMARY KEY,
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    direction   TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    sha256      TEXT,
-    state       TEXT NOT NULL,
-    protocol    TEXT NOT NULL,
-    source      TEXT NOT NULL DEFAULT '',
-    origin      INTEGER REFERENCES messages(id),
-    reason      TEXT,
-    created_at  INTEGER NOT NULL,
-    updated_at  INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_by_partner ON messages(tenant, partner, direction, id);
-CREATE INDEX IF NOT EXISTS messages_by_origin ON messages(origin) WHERE origin IS NOT NULL;
-CREATE INDEX IF NOT EXISTS messages_by_hash ON messages(tenant, sha256);
--- Uploads waiting for their completion signal, by name: few, looked up on
--- every stat and every close, among all the partner's messages.
-CREATE INDEX IF NOT EXISTS messages_pending ON messages(tenant, partner, name)
-    WHERE state = 'pending';
-
-CREATE TABLE IF NOT EXISTS events (
-    tenant      TEXT NOT NULL,
-    seq         INTEGER NOT NULL,
-    at          INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    message     INTEGER,
-    partner     TEXT,
-    detail      TEXT NOT NULL,
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL,
-    PRIMARY KEY (tenant, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_message ON events(message);
-
-CREATE TABLE IF NOT EXISTS chain_heads (
-    tenant      TEXT PRIMARY KEY,
-    seq         INTEGER NOT NULL,
-    hash        TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS mailbox (
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    box         TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    message     INTEGER NOT NULL REFERENCES messages(id),
-    PRIMARY KEY (tenant, partner, box, name)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS tasks (
-    id          INTEGER PRIMARY KEY,
-    tenant      TEXT NOT NULL,
-    message     INTEGER NOT NULL REFERENCES messages(id),
-    step        TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     INTEGER NOT NULL,
-    last_error  TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_due ON tasks(state, next_at);
--- Each tenant's due tasks, for the pipeline to share its workers fairly.
-CREATE INDEX IF NOT EXISTS tasks_due_by_tenant ON tasks(tenant, state, next_at);
-
-CREATE TABLE IF NOT EXISTS inline_content (
-    tenant      TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
-    data        BLOB NOT NULL,
-    -- Rows of up to 64 KiB: a rowid table keeps them out of the key's B-tree.
-    PRIMARY KEY (tenant, sha256)
-);
-
-CREATE TABLE IF NOT EXISTS kv (
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    key         TEXT NOT NULL,
-    value       BLOB NOT NULL,
-    PRIMARY KEY (tenant, partner, key)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS suspended (
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    name        TEXT NOT NULL,
-    staging     TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    at          INTEGER NOT NULL,
-    PRIMARY KEY (tenant, partner, name)
-) WITHOUT ROWID;
-
--- Remote files a pull ingested, so that none is ingested twice; `modified`
--- is -1 when the server does not tell.
-CREATE TABLE IF NOT EXISTS pulled (
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    path        TEXT NOT NULL,
-    size        INTEGER NOT NULL,
-    modified    INTEGER NOT NULL,
-    message     INTEGER NOT NULL REFERENCES messages(id),
-    disposed    INTEGER NOT NULL DEFAULT 0,
-    at          INTEGER NOT NULL,
-    PRIMARY KEY (tenant, partner, path, size, modified)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS pulled_by_message ON pulled(message);
-
--- Pushes that have started writing to a partner's server: a later attempt
--- (after a crash, too) may continue their temporary file.
-CREATE TABLE IF NOT EXISTS pushes (
-    tenant      TEXT NOT NULL,
-    message     INTEGER NOT NULL,
-    started_at  INTEGER NOT NULL,
-    PRIMARY KEY (tenant, message)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS plugin_pins (
-    tenant      TEXT NOT NULL,
-    partner     TEXT NOT NULL,
-    role        TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
-    file_sha256 TEXT NOT NULL,
-    PRIMARY KEY (tenant, partner, role)
-) WITHOUT ROWID;
-"#;
 
 /// The SQLite journal. One connection for writes, one for reads: WAL lets
 /// readers go on while a write commits.
@@ -235,8 +105,8 @@ impl SqliteJournal {
             conn.pragma_update(None, "foreign_keys", "ON")?;
             Ok(conn)
         };
-        let writer = open(path)?;
-        writer.execute_batch(SCHEMA)?;
+        let mut writer = open(path)?;
+        schema::migrate(&mut writer, path)?;
         let reader = open(path)?;
         Ok(SqliteJournal {
             writer: Mutex::new(Writer {
