@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod protocols;
 pub mod secrets;
+pub mod ssh;
 pub mod store;
 pub mod tenant;
 

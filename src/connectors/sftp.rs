@@ -90,7 +90,7 @@ impl SftpRemote {
             nodelay: true,
             inactivity_timeout: Some(timeout.max(Duration::from_secs(5)) * 4),
             preferred: Preferred {
-                cipher: Cow::Borrowed(crate::protocols::sftp::CIPHERS),
+                cipher: Cow::Borrowed(crate::ssh::CIPHERS),
                 ..Preferred::default()
             },
             ..Default::default()

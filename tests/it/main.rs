@@ -5,6 +5,7 @@ mod admin;
 mod authority;
 mod campaign;
 mod config_errors;
+mod conformance;
 mod connectors;
 mod crash;
 mod ftp;

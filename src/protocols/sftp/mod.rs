@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use russh::server::{Auth, Msg, Session};
-use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher};
+use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred};
 use tokio::net::TcpListener;
 
 use super::login::{self, Candidate};
@@ -27,17 +27,6 @@ use crate::tenant::Hub;
 const WINDOW: u32 = 16 << 20;
 /// The largest SSH packet payload (the russh client logs an error above 65535).
 const MAX_PACKET: u32 = 65535;
-
-/// The ciphers ferry offers and asks for, as server and as client:
-/// aes128-gcm first, as OpenSSH asks for it and it is the fastest with AES
-/// instructions; russh leaves it out by default.
-pub(crate) const CIPHERS: &[cipher::Name] = &[
-    cipher::AES_128_GCM,
-    cipher::AES_256_GCM,
-    cipher::CHACHA20_POLY1305,
-    cipher::AES_128_CTR,
-    cipher::AES_256_CTR,
-];
 
 /// Binds the listener (so that a taken port fails the start) and returns
 /// the loop that serves it until dropped.
@@ -112,7 +101,7 @@ fn server_config(keys: Vec<russh::keys::PrivateKey>, idle: Duration) -> Arc<russ
         auth_rejection_time_initial: Some(Duration::ZERO),
         inactivity_timeout: Some(idle),
         preferred: Preferred {
-            cipher: Cow::Borrowed(CIPHERS),
+            cipher: Cow::Borrowed(crate::ssh::CIPHERS),
             ..Preferred::default()
         },
         ..Default::default()

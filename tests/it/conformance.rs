@@ -1,0 +1,282 @@
+//! The journal's conformance suite: what every backend of the journal's
+//! roles (`Intake`, `TaskQueue`, `Mailboxes`, `PluginState`, `Chain`) must
+//! do, written against `dyn Journal` only. Each check runs against every
+//! backend in [`backends`]; a second backend joins by adding one line
+//! there, and must pass the same checks.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ferry::journal::{
+    AckEvent, Delivery, EventKind, Journal, Mailbox, PluginPin, Provenance, Received, Routing,
+    SqliteJournal, Step, Timestamp, Verdict,
+};
+use ferry::store::ContentHash;
+
+/// A fresh, empty journal of each backend, made in `dir`.
+type Open = fn(&Path) -> Arc<dyn Journal>;
+
+fn backends() -> Vec<(&'static str, Open)> {
+    vec![("sqlite", |dir| {
+        Arc::new(SqliteJournal::open(&dir.join("journal.sqlite")).unwrap())
+    })]
+}
+
+/// Runs `check` once per backend, each on a journal of its own.
+fn each_backend(check: impl Fn(&dyn Journal)) {
+    for (name, open) in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = open(dir.path());
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&*journal)));
+        if let Err(panic) = result {
+            eprintln!("backend `{name}` failed");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn received(tenant: &str, partner: &str, name: &str, content: &[u8]) -> Received {
+    use sha2::Digest as _;
+    Received {
+        tenant: tenant.into(),
+        partner: partner.into(),
+        name: name.into(),
+        hash: ContentHash::from_bytes(sha2::Sha256::digest(content).into()),
+        size: content.len() as u64,
+        protocol: "test".into(),
+        source: "conformance".into(),
+        inline: Some(content.to_vec()),
+    }
+}
+
+/// The tasks of `tenant` due now, none held elsewhere.
+fn due(journal: &dyn Journal, tenant: &str) -> Vec<ferry::journal::Task> {
+    journal
+        .due_tasks(tenant, Timestamp::now(), &[], 100)
+        .unwrap()
+}
+
+#[test]
+fn a_received_file_is_listed_kept_and_queued() {
+    each_backend(|journal| {
+        let r = received("acme", "alice", "a.csv", b"1,2\n");
+        let id = journal.record_received(&r).unwrap();
+        let message = journal.message("acme", id).unwrap();
+        assert_eq!(
+            (message.name.as_str(), message.size, message.hash),
+            ("a.csv", 4, Some(r.hash))
+        );
+        let inbox = journal
+            .list_mailbox("acme", "alice", Mailbox::Inbox)
+            .unwrap();
+        assert_eq!(
+            inbox.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["a.csv"]
+        );
+        assert_eq!(
+            journal.inline_content("acme", &r.hash).unwrap().as_deref(),
+            Some(&b"1,2\n"[..])
+        );
+        let tasks = due(journal, "acme");
+        assert_eq!(tasks.len(), 1);
+        assert_eq!((tasks[0].message, &tasks[0].step), (id, &Step::Process));
+        assert!(due(journal, "globex").is_empty(), "scoped by tenant");
+    });
+}
+
+#[test]
+fn a_step_is_finished_exactly_once() {
+    each_backend(|journal| {
+        journal
+            .record_received(&received("acme", "alice", "a.csv", b"x"))
+            .unwrap();
+        let task = due(journal, "acme").remove(0);
+        let by = Provenance::builtin("test");
+        let routing = Routing::Deliver(vec![Delivery {
+            to: "bob".into(),
+            name: "a.csv".into(),
+        }]);
+        journal
+            .finish_process(&task, (&Verdict::Accept, &by), Some((&routing, &by)))
+            .unwrap();
+        assert!(
+            journal
+                .finish_process(&task, (&Verdict::Accept, &by), Some((&routing, &by)))
+                .is_err(),
+            "a task finished twice"
+        );
+        let deliver = due(journal, "acme");
+        assert_eq!(deliver.len(), 1);
+        let Step::Deliver(delivery) = &deliver[0].step else {
+            panic!("{:?}", deliver[0].step)
+        };
+        journal
+            .finish_delivery(&deliver[0], delivery, false)
+            .unwrap();
+        assert!(
+            journal
+                .finish_delivery(&deliver[0], delivery, false)
+                .is_err()
+        );
+        let outbox = journal
+            .list_mailbox("acme", "bob", Mailbox::Outbox)
+            .unwrap();
+        assert_eq!(outbox.len(), 1, "one copy, not two");
+        assert!(journal.verify("acme").unwrap().problem.is_none());
+    });
+}
+
+#[test]
+fn a_failing_step_is_retried_later_then_dead_lettered() {
+    each_backend(|journal| {
+        journal
+            .record_received(&received("acme", "alice", "a.csv", b"x"))
+            .unwrap();
+        let task = due(journal, "acme").remove(0);
+        let later = Timestamp(Timestamp::now().0 + 60_000);
+        journal.retry_task(&task, "not now", later).unwrap();
+        assert!(due(journal, "acme").is_empty(), "not due before its time");
+        let retried = journal
+            .due_tasks("acme", Timestamp(later.0 + 1), &[], 10)
+            .unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0].attempts, task.attempts + 1);
+        journal.fail_task(&retried[0], "never").unwrap();
+        // The failure is told to the sender: its acknowledgement is queued.
+        let told = due(journal, "acme");
+        assert!(
+            told.iter()
+                .all(|t| matches!(t.step, Step::Acknowledge(AckEvent::Failed { .. }))),
+            "{told:?}"
+        );
+        let dead = journal.dead_tasks("acme").unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(journal.revive_task("acme", dead[0].id).unwrap());
+        assert!(
+            due(journal, "acme")
+                .iter()
+                .any(|t| t.step == Step::Process && t.message == task.message),
+            "revived"
+        );
+        assert!(journal.dead_tasks("acme").unwrap().is_empty());
+    });
+}
+
+#[test]
+fn held_tasks_are_not_handed_out_twice() {
+    each_backend(|journal| {
+        for name in ["a", "b", "c"] {
+            journal
+                .record_received(&received("acme", "alice", name, name.as_bytes()))
+                .unwrap();
+        }
+        let first = due(journal, "acme");
+        assert_eq!(first.len(), 3);
+        let busy: Vec<i64> = first.iter().take(2).map(|t| t.id).collect();
+        let rest = journal
+            .due_tasks("acme", Timestamp::now(), &busy, 10)
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        assert!(!busy.contains(&rest[0].id));
+    });
+}
+
+#[test]
+fn hiding_keeps_the_message_and_the_chain() {
+    each_backend(|journal| {
+        let id = journal
+            .record_received(&received("acme", "alice", "a.csv", b"x"))
+            .unwrap();
+        assert!(
+            journal
+                .hide_entry("acme", "alice", Mailbox::Inbox, "a.csv")
+                .unwrap()
+        );
+        assert!(
+            !journal
+                .hide_entry("acme", "alice", Mailbox::Inbox, "a.csv")
+                .unwrap(),
+            "hidden once"
+        );
+        assert!(
+            journal
+                .list_mailbox("acme", "alice", Mailbox::Inbox)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(journal.message("acme", id).unwrap().name, "a.csv");
+        assert!(journal.verify("acme").unwrap().problem.is_none());
+    });
+}
+
+#[test]
+fn the_chain_is_one_chain_per_tenant() {
+    each_backend(|journal| {
+        for tenant in ["acme", "globex"] {
+            journal
+                .record_received(&received(tenant, "alice", "a", b"a"))
+                .unwrap();
+            journal
+                .record_event(
+                    tenant,
+                    EventKind::ConfigReloaded,
+                    serde_json::json!({ "digest": tenant }),
+                )
+                .unwrap();
+        }
+        let acme = journal.verify("acme").unwrap();
+        let globex = journal.verify("globex").unwrap();
+        assert!(acme.problem.is_none() && globex.problem.is_none());
+        assert_eq!((acme.events, globex.events), (2, 2));
+        assert_ne!(acme.head, globex.head);
+        let mut tenants = journal.tenants().unwrap();
+        tenants.sort();
+        assert_eq!(tenants, ["acme", "globex"]);
+        assert!(journal.purge_tenant("globex").unwrap() > 0);
+        assert_eq!(journal.tenants().unwrap(), ["acme"]);
+        assert!(journal.verify("acme").unwrap().problem.is_none());
+    });
+}
+
+#[test]
+fn plugin_state_is_kept_per_partner() {
+    each_backend(|journal| {
+        journal.kv_set("acme", "alice", "seen", b"1").unwrap();
+        assert_eq!(
+            journal.kv_get("acme", "alice", "seen").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        assert_eq!(journal.kv_get("acme", "bob", "seen").unwrap(), None);
+        assert_eq!(journal.kv_get("globex", "alice", "seen").unwrap(), None);
+        assert_eq!(journal.kv_count("acme", "alice").unwrap(), 1);
+        journal.kv_delete("acme", "alice", "seen").unwrap();
+        assert_eq!(journal.kv_count("acme", "alice").unwrap(), 0);
+
+        assert_eq!(
+            journal.plugin_pin("acme", "alice", "validator").unwrap(),
+            None
+        );
+        let pin = PluginPin {
+            sha256: "ab".repeat(32),
+            file_sha256: "cd".repeat(32),
+        };
+        journal
+            .set_plugin_pin("acme", "alice", "validator", Some(&pin))
+            .unwrap();
+        assert_eq!(
+            journal.plugin_pin("acme", "alice", "validator").unwrap(),
+            Some(pin)
+        );
+        assert_eq!(
+            journal.plugin_pin("acme", "bob", "validator").unwrap(),
+            None
+        );
+        journal
+            .set_plugin_pin("acme", "alice", "validator", None)
+            .unwrap();
+        assert_eq!(
+            journal.plugin_pin("acme", "alice", "validator").unwrap(),
+            None
+        );
+    });
+}
