@@ -13,6 +13,7 @@ mod fault;
 pub mod fuzzing;
 pub mod journal;
 pub mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod plugin;
 pub mod protocols;
@@ -20,6 +21,7 @@ pub mod secrets;
 pub mod ssh;
 pub mod store;
 pub mod tenant;
+pub mod usage;
 
 pub use fault::crashpoint;
 

@@ -65,7 +65,12 @@ impl Context<'_> {
             .message
             .hash
             .ok_or_else(|| StepError("the message has no content".into()))?;
-        crate::tenant::open_content(self.store, &**self.journal, &self.tenant.name, &hash)
+        let inline = self
+            .journal
+            .inline_content(&self.tenant.name, &hash)
+            .map_err(|e| StepError(crate::error_chain(&e)))?;
+        self.store
+            .open_content(&hash, inline)
             .map_err(|e| StepError(crate::error_chain(&e)))
     }
 }

@@ -25,9 +25,9 @@ pub trait StepSource: Send + Sync {
     fn cpu_ready(&self, tenant: &str) -> bool;
     /// The right to run one push of `tenant` now, within its
     /// `max_connector_transfers`.
-    fn connector_slot(&self, tenant: &str) -> Option<crate::tenant::ConnectorSlot>;
+    fn connector_slot(&self, tenant: &str) -> Option<crate::usage::ConnectorSlot>;
     /// The buckets a push to `partner` of `tenant` draws from.
-    fn push_throttle(&self, tenant: &str, partner: &str) -> Option<crate::tenant::Throttle>;
+    fn push_throttle(&self, tenant: &str, partner: &str) -> Option<crate::usage::Throttle>;
 }
 
 /// Picks the steps for a partner of a tenant.
@@ -60,7 +60,7 @@ struct Busy {
 /// A task a worker took, with the connector slot a push needs.
 struct Claimed {
     task: Task,
-    _slot: Option<crate::tenant::ConnectorSlot>,
+    _slot: Option<crate::usage::ConnectorSlot>,
 }
 
 /// Due tasks of one tenant looked at per claim: enough to find one that
@@ -607,8 +607,8 @@ fn check_ack_target(
     check_name(name).map_err(|e| format!("`{name}`: {e}"))
 }
 
-fn check_name(name: &str) -> Result<(), crate::tenant::MailboxError> {
-    crate::tenant::MailboxPath::inbox_file(name).map(|_| ())
+fn check_name(name: &str) -> Result<(), &'static str> {
+    crate::names::check_file_name(name).map(|_| ())
 }
 
 fn quarantined(step: &str, error: &StepError) -> Decided<Verdict> {

@@ -90,9 +90,14 @@ impl HostServices for JournalServices {
             let Some(hash) = self.hash else {
                 return Ok(0);
             };
-            let blob =
-                crate::tenant::open_content(&self.store, &*self.journal, &self.tenant, &hash)
-                    .map_err(io::Error::other)?;
+            let inline = self
+                .journal
+                .inline_content(&self.tenant, &hash)
+                .map_err(io::Error::other)?;
+            let blob = self
+                .store
+                .open_content(&hash, inline)
+                .map_err(io::Error::other)?;
             self.blob = Some(blob);
         }
         let blob = self.blob.as_ref().expect("opened above");

@@ -164,6 +164,22 @@ impl Store {
         Ok((file, name))
     }
 
+    /// Opens the content named `hash`: `inline`, the bytes the journal kept
+    /// for it, when there are some, the committed blob otherwise. The
+    /// journal is asked first by every caller (`journal.inline_content`):
+    /// it is the record of what was received, so a file planted in the
+    /// store can never stand in for inline content.
+    pub fn open_content(
+        &self,
+        hash: &ContentHash,
+        inline: Option<Vec<u8>>,
+    ) -> Result<Blob, StoreError> {
+        match inline {
+            Some(bytes) => Ok(Blob::inline(bytes)),
+            None => self.read(hash),
+        }
+    }
+
     /// Opens a committed blob for reading.
     pub fn read(&self, hash: &ContentHash) -> Result<Blob, StoreError> {
         let (dir, file) = hash.object_path();

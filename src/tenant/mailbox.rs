@@ -16,13 +16,11 @@ use crate::journal::{
 };
 use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
-use super::usage::{
+use crate::usage::{
     ConnectorSlot, HandleSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way,
 };
 pub use path::*;
 
-/// The longest file name accepted, in bytes, as on common file systems.
-pub const MAX_NAME: usize = 255;
 /// The longest path accepted, in bytes.
 pub const MAX_PATH: usize = 4096;
 
@@ -89,22 +87,6 @@ pub enum Finished {
     Received(Ingested),
     /// Stored, waiting for the partner's signal that it is complete.
     Pending(MessageId),
-}
-
-/// Opens committed content by hash: a blob from the store, or content kept
-/// inline in the journal (small uploads, see `store::INLINE_MAX`).
-pub fn open_content(
-    store: &Store,
-    journal: &dyn Journal,
-    tenant: &str,
-    hash: &ContentHash,
-) -> Result<Blob, MailboxError> {
-    // The journal first: it is the record of what was received, so a file
-    // planted in the store can never stand in for inline content.
-    match journal.inline_content(tenant, hash)? {
-        Some(bytes) => Ok(Blob::inline(bytes)),
-        None => Ok(store.read(hash)?),
-    }
 }
 
 fn is_temporary(name: &str) -> bool {
@@ -710,13 +692,18 @@ impl Tenant {
             .journal
             .find_entry(&self.config.name, partner, mailbox, name)?
             .ok_or_else(|| MailboxError::NotFound(format!("/{}/{name}", mailbox.as_str())))?;
-        let blob = open_content(&self.store, &*self.journal, &self.config.name, &entry.hash)?;
+        let blob = self.store.open_content(
+            &entry.hash,
+            self.journal
+                .inline_content(&self.config.name, &entry.hash)?,
+        )?;
         Ok((entry, blob))
     }
 
     /// Committed content by hash, wherever it is kept.
     pub fn content(&self, hash: &ContentHash) -> Result<Blob, MailboxError> {
-        open_content(&self.store, &*self.journal, &self.config.name, hash)
+        let inline = self.journal.inline_content(&self.config.name, hash)?;
+        Ok(self.store.open_content(hash, inline)?)
     }
 
     /// The visible file `name` of a folder, if there is one.

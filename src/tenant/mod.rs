@@ -11,7 +11,6 @@ mod mailbox;
 pub mod pool;
 mod receipts;
 mod sessions;
-mod usage;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,13 +20,12 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::json;
 
+pub use crate::usage::{ConnectorSlot, HandleSlot, QuotaExceeded, Throttle, Way};
 pub use mailbox::{
     FOLDERS, Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
-    open_content,
 };
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
-pub use usage::{ConnectorSlot, HandleSlot, QuotaExceeded, Throttle, Way};
 
 use crate::config::{self, Config};
 use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
@@ -140,7 +138,7 @@ pub struct Hub {
     /// Every tenant's logged-in sessions.
     sessions: Arc<Sessions>,
     /// Every tenant's storage and bandwidth meters, across reloads.
-    meters: Arc<usage::Meters>,
+    meters: Arc<crate::usage::Meters>,
     /// Failed logins and bans, for every listener.
     guard: guard::Guard,
     /// Connections not logged in yet, for every listener.
@@ -212,7 +210,7 @@ impl Hub {
         let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(
             &config.data_dir.join("journal.sqlite"),
         )?);
-        let meters = Arc::new(usage::Meters::default());
+        let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let snapshot = Self::build(&journal, &meters, Arc::new(config), None)?;
         let hub = Arc::new(Hub {
@@ -292,7 +290,7 @@ impl Hub {
 
     fn build(
         journal: &Arc<dyn Journal>,
-        meters: &usage::Meters,
+        meters: &crate::usage::Meters,
         config: Arc<Config>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, HubError> {

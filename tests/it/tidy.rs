@@ -255,3 +255,27 @@ fn every_module_is_on_the_code_map() {
         "modules with no section in ARCHITECTURE.md's code map: {missing:?}"
     );
 }
+
+#[test]
+fn the_pipeline_and_the_plugins_do_not_use_the_hub() {
+    let mut breaches = Breaches::new();
+    for (dir, forbidden) in [
+        ("src/pipeline", &["crate::tenant", "crate::plugin"][..]),
+        ("src/plugin", &["crate::tenant"][..]),
+    ] {
+        for path in rust_files(dir) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in code_lines(&text) {
+                for module in forbidden {
+                    if line.contains(module) {
+                        breaches.add(&path, n, module);
+                    }
+                }
+            }
+        }
+    }
+    breaches.check(
+        "module cycles: `tenant` uses `pipeline` and `plugin`, not the other way round \
+         (`plugin` implements `pipeline`'s traits; the hub hands both what they need)",
+    );
+}

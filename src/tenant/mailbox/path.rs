@@ -125,18 +125,5 @@ impl MailboxPath {
 
 /// One file name: no separators, no NUL or control characters, not too long.
 pub(super) fn check_name(name: &str) -> Result<&str, MailboxError> {
-    let invalid = |why: &str| Err(MailboxError::InvalidPath(why.to_owned()));
-    if name.is_empty() || name == "." || name == ".." {
-        return invalid("a file name is needed");
-    }
-    if name.len() > MAX_NAME {
-        return invalid("a name is longer than 255 bytes");
-    }
-    if name.contains('/') || name.contains('\\') {
-        return invalid("a name may not contain `/` or `\\`");
-    }
-    if name.chars().any(char::is_control) {
-        return invalid("a name may not contain NUL or control characters");
-    }
-    Ok(name)
+    crate::names::check_file_name(name).map_err(|why| MailboxError::InvalidPath(why.to_owned()))
 }

@@ -2,7 +2,7 @@
 //! kept against a storage quota, and bandwidth through token buckets.
 //!
 //! The meters live for the whole process, keyed by tenant name, outside the
-//! [`Tenant`](super::Tenant) values a reload rebuilds: a reload changes the
+//! [`Tenant`](crate::tenant::Tenant) values a reload rebuilds: a reload changes the
 //! rates and quotas, never the counts or the buckets' state, and an upload
 //! that started before it still meets the same bucket as one started after.
 
