@@ -63,6 +63,13 @@ fn ensure_target() {
     if installed.is_dir() {
         return;
     }
+    let rustup_found = Command::new("rustup")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !rustup_found {
+        fail(&installed, "rustup is not installed");
+    }
     let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
     println!(
         "cargo:warning=installing the {TARGET} target{} with rustup, to build the plugins in plugins/",
@@ -78,8 +85,7 @@ fn ensure_target() {
     }
     match rustup.status() {
         Ok(status) if status.success() && installed.is_dir() => {}
-        Ok(_) => fail(&installed, "`rustup target add` failed (see above)"),
-        Err(_) => fail(&installed, "rustup is not installed"),
+        _ => fail(&installed, "`rustup target add` failed (see above)"),
     }
 }
 
