@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::connectors::{Hub, files, verify_journal, write};
 use crate::peers::PyFtpd;
 use crate::plugins::wasm;
-use crate::util::{Env, PATIENCE, bytes, default_config, eventually, sha256_hex};
+use crate::util::{Env, PATIENCE, bytes, default_config, eventually, proc_status, sha256_hex};
 
 /// alice's acknowledger is `plugins/trespasser` with `params`.
 fn trespassing(params: &str) -> Env {
@@ -270,7 +270,7 @@ fn an_endless_reply_from_a_partners_server_is_cut_short() {
     });
     let mut server = hub.env.serve_with(&[("FERRY_LOG", "info")]);
     let pid = server.pid();
-    let before = rss_kib(pid);
+    let before = proc_status(pid, "VmRSS");
     let started = Instant::now();
     // Both clients, each more than once, meet the endless greeting: the
     // pull of wayne's server (suppaftp) and the FXP transfer to it
@@ -283,7 +283,7 @@ fn an_endless_reply_from_a_partners_server_is_cut_short() {
         let log = server.log_so_far();
         log.matches(pull).count() >= 2 && log.matches(fxp).count() >= 2
     });
-    let after = rss_kib(pid);
+    let after = proc_status(pid, "VmRSS");
     let sent = endless.connections();
     assert!(
         sent.iter().all(|&n| n < 32 << 20),
@@ -294,14 +294,4 @@ fn an_endless_reply_from_a_partners_server_is_cut_short() {
         after < before + 64 * 1024,
         "ferry grew from {before} KiB to {after} KiB"
     );
-}
-
-/// The resident set of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }

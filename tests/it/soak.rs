@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, SECRET_HASH, free_port, setting, sftp_batch};
+use crate::util::{Env, SECRET_HASH, free_port, proc_status, setting, sftp_batch};
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
 /// Client threads per tenant; each mixes SFTP and FTP uploads, downloads
@@ -153,15 +153,6 @@ fn versions_journaled(env: &Env, tenant: &str) -> i64 {
         "SELECT COUNT(*) FROM events WHERE tenant = '{tenant}' AND kind = 'plugin-version' \
          AND json_extract(detail, '$.status') = 'activated'"
     ))
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn open_fds(pid: u32) -> u64 {

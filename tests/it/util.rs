@@ -615,3 +615,14 @@ impl FtpEnv {
             .expect("lftp is needed")
     }
 }
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), 0 once the
+/// process is gone.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
