@@ -763,6 +763,29 @@ pub trait Mailboxes: Send + Sync {
     fn hide_entry(&self, tenant: &str, partner: &str, mailbox: Mailbox, name: &str)
     -> Result<bool>;
 
+    /// Records a folder a partner made (its path relative to the mailbox);
+    /// whether it is new.
+    fn make_folder(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        path: &str,
+    ) -> Result<bool>;
+
+    /// Forgets a folder a partner made; whether there was one. Whether it
+    /// is empty is the caller's to check.
+    fn remove_folder(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        path: &str,
+    ) -> Result<bool>;
+
+    /// The folders a partner made in a mailbox, by path.
+    fn folders(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<String>>;
+
     /// Removes from every mailbox of the tenant the files that arrived
     /// before `before` and have no pending pipeline work, recording an
     /// `expired` event for each, and drops the inline content that nothing

@@ -607,8 +607,10 @@ fn check_ack_target(
     check_name(name).map_err(|e| format!("`{name}`: {e}"))
 }
 
+/// An acknowledgement's file name: a path relative to the mailbox, as the
+/// file it answers may have (`batch/a.csv.received`).
 fn check_name(name: &str) -> Result<(), &'static str> {
-    crate::names::check_file_name(name).map(|_| ())
+    crate::names::check_relative_path(name).map(|_| ())
 }
 
 fn quarantined(step: &str, error: &StepError) -> Decided<Verdict> {

@@ -5,6 +5,7 @@
 //! system themselves. A name a partner gives is only ever a key in the
 //! journal; it never becomes a path, so no name can reach outside the store.
 
+mod folders;
 mod path;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 use crate::usage::{
     ConnectorSlot, HandleSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way,
 };
+pub use folders::Listing;
 pub use path::*;
 
 /// The longest path accepted, in bytes.

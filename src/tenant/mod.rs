@@ -22,7 +22,7 @@ use serde_json::json;
 
 pub use crate::usage::{ConnectorSlot, HandleSlot, QuotaExceeded, Throttle, Way};
 pub use mailbox::{
-    FOLDERS, Finished, Ingested, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
+    FOLDERS, Finished, Ingested, Listing, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
 };
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};

@@ -228,7 +228,7 @@ fn python_ftplib_plain_and_tls() {
         ("CWD /etc", "550"),
         ("RETR ../../etc/passwd", "553"),
         ("DELE /outbox/none", "550"),
-        ("MKD /inbox/sub", "550"),
+        ("MKD /outbox/sub", "550"),
         ("PORT 10,0,0,1,200,10", "504"),
         ("PORT 127,0,0,1,0,22", "504"),
         ("long line", "500"),

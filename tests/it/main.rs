@@ -8,6 +8,7 @@ mod config_errors;
 mod conformance;
 mod connectors;
 mod crash;
+mod folders;
 mod ftp;
 mod isolation;
 mod journal;

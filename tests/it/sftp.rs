@@ -53,7 +53,7 @@ fn the_view_refuses_everything_outside_it() {
     std::fs::write(s.env.path().join("f.txt"), "x").unwrap();
     let out = s.sftp(
         "alice",
-        "-put f.txt /etc/passwd\n-put f.txt /inbox/../x\n-put f.txt /outbox/x\n-mkdir /inbox/sub\n\
+        "-put f.txt /etc/passwd\n-put f.txt /inbox/../x\n-put f.txt /outbox/x\n-mkdir /outbox/sub\n\
          -get /inbox/../../etc/passwd p\n-symlink /inbox/a /inbox/b\ncd /inbox/../..\npwd\nls\n",
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

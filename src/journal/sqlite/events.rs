@@ -88,7 +88,7 @@ impl Chain for SqliteJournal {
 
     fn purge_tenant(&self, tenant: &str) -> Result<u64> {
         // Rows that refer to messages first, messages last.
-        const TABLES: [&str; 11] = [
+        const TABLES: [&str; 12] = [
             "mailbox",
             "tasks",
             "pulled",
@@ -97,6 +97,7 @@ impl Chain for SqliteJournal {
             "kv",
             "inline_content",
             "plugin_pins",
+            "folders",
             "events",
             "chain_heads",
             "messages",

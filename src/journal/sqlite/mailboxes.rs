@@ -328,4 +328,52 @@ impl Mailboxes for SqliteJournal {
             Ok(())
         })
     }
+
+    fn make_folder(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        path: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let made = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO folders (tenant, partner, box, path)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![tenant, partner, mailbox.as_str(), path])?;
+            Ok(made == 1)
+        })
+    }
+
+    fn remove_folder(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        path: &str,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let removed = tx
+                .prepare_cached(
+                    "DELETE FROM folders
+                     WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND path = ?4",
+                )?
+                .execute(params![tenant, partner, mailbox.as_str(), path])?;
+            Ok(removed == 1)
+        })
+    }
+
+    fn folders(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<String>> {
+        let conn = self.read();
+        let mut statement = conn.prepare_cached(
+            "SELECT path FROM folders WHERE tenant = ?1 AND partner = ?2 AND box = ?3
+             ORDER BY path",
+        )?;
+        let rows = statement
+            .query_map(params![tenant, partner, mailbox.as_str()], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
 }

@@ -10,13 +10,27 @@ use rusqlite::Connection;
 use super::JournalError;
 
 /// The version this ferry writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`. Version 0
 /// is every journal made before the schema had a version: its tables are
 /// those of version 1, less the ones added since it was made, which
-/// `CREATE ... IF NOT EXISTS` adds.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1];
+/// `CREATE ... IF NOT EXISTS` adds. Version 2 adds the folders partners
+/// make in their inboxes.
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, FOLDERS_2];
+
+/// Version 2: folders made in a mailbox (`mkdir`, `MKD`), by their path
+/// relative to it. Folders that files are in need no row: they are seen in
+/// the files' names.
+const FOLDERS_2: &str = r#"
+CREATE TABLE folders (
+    tenant      TEXT NOT NULL,
+    partner     TEXT NOT NULL,
+    box         TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    PRIMARY KEY (tenant, partner, box, path)
+) WITHOUT ROWID;
+"#;
 
 /// Brings the journal behind `conn` to [`VERSION`]: a new one is created,
 /// an older one migrated, in one transaction; a newer one is refused.

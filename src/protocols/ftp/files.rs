@@ -172,6 +172,11 @@ pub async fn mlst(s: &mut Session, arg: &str) -> io::Result<()> {
         Ok(path) => path,
         Err(e) => return s.fail(&e).await,
     };
+    let (tenant, partner) = s.who();
+    let path = match super::session::blocking(move || tenant.resolve(&partner, path)).await {
+        Ok(path) => path,
+        Err(e) => return s.fail(&e).await,
+    };
     let (facts, name) = match &path {
         MailboxPath::Root => (folder_facts(None).to_owned(), "/".to_owned()),
         MailboxPath::Folder(mailbox) => (
@@ -181,6 +186,14 @@ pub async fn mlst(s: &mut Session, arg: &str) -> io::Result<()> {
         MailboxPath::Special(special) => (
             folder_facts(Some(special.as_str())).to_owned(),
             format!("/{}", special.as_str()),
+        ),
+        MailboxPath::Subfolder(mailbox, folder) => (
+            match mailbox {
+                Mailbox::Inbox => "type=dir;perm=elcmd;",
+                Mailbox::Outbox => "type=dir;perm=el;",
+            }
+            .to_owned(),
+            format!("{}/{folder}", folder_path(*mailbox)),
         ),
         MailboxPath::SpecialFile(Special::Receipts, name) => match receipt(s, name).await {
             Ok(bytes) => (

@@ -237,11 +237,8 @@ impl Session {
             "MDTM" => files::modified(self, arg).await,
             "MLST" => files::mlst(self, arg).await,
             "HASH" | "XSHA256" => files::hash(self, arg, verb == "HASH").await,
-            "MKD" | "XMKD" | "RMD" | "XRMD" => {
-                self.control
-                    .reply(550, "a mailbox has fixed folders: /inbox and /outbox")
-                    .await
-            }
+            "MKD" | "XMKD" => navigate::mkd(self, arg).await,
+            "RMD" | "XRMD" => navigate::rmd(self, arg).await,
             "STAT" => {
                 let user = self.login.as_ref().map_or("", |l| l.user.as_str());
                 self.control
@@ -336,9 +333,8 @@ impl Session {
             return MailboxPath::parse(arg);
         }
         let base = match &self.cwd {
-            MailboxPath::Folder(mailbox) => format!("/{}", mailbox.as_str()),
-            MailboxPath::Special(special) => format!("/{}", special.as_str()),
-            _ => String::new(),
+            MailboxPath::Root => String::new(),
+            cwd => view_path(cwd),
         };
         MailboxPath::parse(&format!("{base}/{arg}"))
     }
@@ -362,12 +358,27 @@ impl Session {
         let code = match error {
             MailboxError::NotFound(_) | MailboxError::UnknownPartner(_) => 550,
             MailboxError::InvalidPath(_) => 553,
-            MailboxError::PermissionDenied(_) | MailboxError::Rejected(_) => 550,
+            MailboxError::PermissionDenied(_)
+            | MailboxError::Rejected(_)
+            | MailboxError::Exists(_) => 550,
             MailboxError::Store(StoreError::TooLarge { .. }) | MailboxError::Quota(_) => 552,
             _ => 451,
         };
         let text = crate::error_chain(error).replace('\n', " ");
         self.control.reply(code, &text).await
+    }
+}
+
+/// A path as the client sees it: `/`, `/inbox`, `/inbox/batch/a.csv`.
+pub fn view_path(path: &MailboxPath) -> String {
+    match path {
+        MailboxPath::Root => "/".to_owned(),
+        MailboxPath::Folder(mailbox) => folder_path(*mailbox),
+        MailboxPath::File(mailbox, name) | MailboxPath::Subfolder(mailbox, name) => {
+            format!("/{}/{name}", mailbox.as_str())
+        }
+        MailboxPath::Special(special) => format!("/{}", special.as_str()),
+        MailboxPath::SpecialFile(special, name) => format!("/{}/{name}", special.as_str()),
     }
 }
 

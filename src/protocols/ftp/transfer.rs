@@ -732,6 +732,7 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
             let size = tenant.receipt(&partner, name)?.len() as u64;
             Ok(generated_line(name, size))
         };
+        let path = tenant.resolve(&partner, path)?;
         let lines: Vec<String> = match &path {
             MailboxPath::Root => FOLDERS
                 .into_iter()
@@ -751,12 +752,27 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
             MailboxPath::SpecialFile(Special::Resend, name) => {
                 return Err(MailboxError::NotFound(format!("/resend/{name}")));
             }
-            MailboxPath::Folder(mailbox) => {
-                let entries = tenant.list(&partner, *mailbox)?;
-                let checksums = tenant.checksum_files(&partner, *mailbox, &entries)?;
-                entries
+            MailboxPath::Folder(mailbox) | MailboxPath::Subfolder(mailbox, _) => {
+                let folder = match &path {
+                    MailboxPath::Subfolder(_, folder) => folder.as_str(),
+                    _ => "",
+                };
+                let listing = tenant.list_folder(&partner, *mailbox, folder)?;
+                let checksums = tenant.checksum_files(&partner, *mailbox, &listing.files)?;
+                listing
+                    .folders
                     .iter()
-                    .map(|entry| line(entry, *mailbox, &kind, &owner))
+                    .map(|name| match kind {
+                        Listing::Long => ls_line(name, true, 0, None, &owner),
+                        Listing::Names => name.to_owned(),
+                        Listing::Facts => format!("type=dir;perm=el; {name}"),
+                    })
+                    .chain(
+                        listing
+                            .files
+                            .iter()
+                            .map(|entry| line(entry, *mailbox, &kind, &owner)),
+                    )
                     .chain(checksums.iter().map(|(name, content, entry)| {
                         let virtual_entry = Entry {
                             name: name.clone(),

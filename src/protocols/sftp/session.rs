@@ -228,6 +228,8 @@ fn ok(id: u32) -> Packet {
 fn failure(id: u32, error: &MailboxError) -> Packet {
     let code = match error {
         MailboxError::NotFound(_) => StatusCode::NoSuchFile,
+        // SFTP v3 has no "file exists"; OpenSSH's server answers a mkdir
+        // of an existing folder with a plain failure too.
         MailboxError::InvalidPath(_) | MailboxError::PermissionDenied(_) => {
             StatusCode::PermissionDenied
         }
@@ -353,9 +355,12 @@ fn request(shared: &Arc<Shared>, packet: Packet) -> Packet {
         }
         Packet::Remove(r) => remove(cx, &r.filename).map(|()| ok(id)),
         Packet::Rename(r) => rename(cx, &r.oldpath, &r.newpath).map(|()| ok(id)),
-        Packet::MkDir(_) | Packet::RmDir(_) => Err(MailboxError::PermissionDenied(
-            "a mailbox has fixed folders: /inbox and /outbox".into(),
-        )),
+        Packet::MkDir(m) => parse(&m.path)
+            .and_then(|path| cx.tenant.make_folder(&cx.partner, &path))
+            .map(|()| ok(id)),
+        Packet::RmDir(r) => parse(&r.path)
+            .and_then(|path| cx.tenant.remove_folder(&cx.partner, &path))
+            .map(|()| ok(id)),
         Packet::ReadLink(_) | Packet::Symlink(_) => {
             return status(id, StatusCode::OpUnsupported, "links are not supported");
         }
@@ -481,8 +486,11 @@ fn file_attrs(entry: &Entry) -> FileAttributes {
 }
 
 fn stat(cx: &Context, path: &str) -> Result<FileAttributes, MailboxError> {
-    match parse(path)? {
-        MailboxPath::Root | MailboxPath::Folder(_) | MailboxPath::Special(_) => Ok(dir_attrs()),
+    match cx.tenant.resolve(&cx.partner, parse(path)?)? {
+        MailboxPath::Root
+        | MailboxPath::Folder(_)
+        | MailboxPath::Subfolder(..)
+        | MailboxPath::Special(_) => Ok(dir_attrs()),
         MailboxPath::SpecialFile(Special::Receipts, name) => Ok(generated_attrs(
             cx.tenant.receipt(&cx.partner, &name)?.len(),
         )),

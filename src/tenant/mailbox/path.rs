@@ -11,6 +11,8 @@ pub enum MailboxError {
     InvalidPath(String),
     #[error("no such file: {0}")]
     NotFound(String),
+    #[error("already exists: {0}")]
+    Exists(String),
     #[error("not permitted: {0}")]
     PermissionDenied(String),
     #[error("unknown partner `{0}`")]
@@ -33,7 +35,13 @@ pub enum MailboxPath {
     /// `/`: the folders.
     Root,
     Folder(Mailbox),
+    /// A file, or a folder, below a mailbox: its path relative to the
+    /// mailbox (`batch/a.csv`). Which of the two it is, the tenant says
+    /// ([`Tenant::resolve`](super::Tenant::resolve)).
     File(Mailbox, String),
+    /// A folder below a mailbox, as [`Tenant::resolve`](super::Tenant::resolve)
+    /// found it: its path relative to the mailbox (`batch/2026`).
+    Subfolder(Mailbox, String),
     /// `/receipts` or `/resend`.
     Special(Special),
     /// A file in one of them: a generated answer, or a resend request.
@@ -108,9 +116,18 @@ impl MailboxPath {
                 Ok(mailbox) => MailboxPath::File(mailbox, (*name).to_owned()),
                 Err(special) => MailboxPath::SpecialFile(special, (*name).to_owned()),
             }),
-            _ => Err(MailboxError::NotFound(format!(
-                "{path}: mailboxes have no subfolders"
-            ))),
+            [box_name, rest @ ..] => match folder(box_name)? {
+                Ok(mailbox) => {
+                    let relative = rest.join("/");
+                    crate::names::check_relative_path(&relative)
+                        .map_err(|why| MailboxError::InvalidPath(why.to_owned()))?;
+                    Ok(MailboxPath::File(mailbox, relative))
+                }
+                Err(special) => Err(MailboxError::NotFound(format!(
+                    "{path}: /{} has no subfolders",
+                    special.as_str()
+                ))),
+            },
         }
     }
 

@@ -70,7 +70,7 @@ out["after_delete"] = sorted(ftp.nlst())
 # Bad input: each gets its code, the session goes on.
 bad = {}
 for command in ["FOO bar", "RNTO x", "CWD /etc", "RETR ../../etc/passwd", "DELE /outbox/none",
-                "MKD /inbox/sub", "PORT 10,0,0,1,200,10", "PORT 127,0,0,1,0,22"]:
+                "MKD /outbox/sub", "PORT 10,0,0,1,200,10", "PORT 127,0,0,1,0,22"]:
     try:
         bad[command] = ftp.sendcmd(command)[:3]
     except ftplib.all_errors as e:

@@ -172,7 +172,7 @@ pub(super) fn exists(cx: &Context, path: &MailboxPath) -> Result<bool, MailboxEr
 
 pub(super) fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, MailboxError> {
     let cx = &shared.cx;
-    let files = match parse(path)? {
+    let files = match cx.tenant.resolve(&cx.partner, parse(path)?)? {
         MailboxPath::Special(Special::Receipts) => RECEIPTS
             .into_iter()
             .map(|name| {
@@ -194,17 +194,31 @@ pub(super) fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, Mailb
                 attrs: dir_attrs(),
             })
             .collect(),
-        MailboxPath::Folder(mailbox) => {
-            let entries = cx.tenant.list(&cx.partner, mailbox)?;
-            let checksums = cx.tenant.checksum_files(&cx.partner, mailbox, &entries)?;
+        path @ (MailboxPath::Folder(_) | MailboxPath::Subfolder(..)) => {
+            let (mailbox, folder) = match &path {
+                MailboxPath::Subfolder(mailbox, folder) => (*mailbox, folder.as_str()),
+                MailboxPath::Folder(mailbox) => (*mailbox, ""),
+                _ => unreachable!("matched above"),
+            };
+            let listing = cx.tenant.list_folder(&cx.partner, mailbox, folder)?;
+            let checksums = cx
+                .tenant
+                .checksum_files(&cx.partner, mailbox, &listing.files)?;
             let file = |name: &str, attrs: FileAttributes| File {
                 filename: name.to_owned(),
                 longname: long_name(name, &attrs, &cx.partner),
                 attrs,
             };
-            entries
+            listing
+                .folders
                 .iter()
-                .map(|entry| file(&entry.name, file_attrs(entry)))
+                .map(|name| file(name, dir_attrs()))
+                .chain(
+                    listing
+                        .files
+                        .iter()
+                        .map(|entry| file(&entry.name, file_attrs(entry))),
+                )
                 .chain(checksums.iter().map(|(name, content, entry)| {
                     let mut attrs = file_attrs(entry);
                     attrs.size = Some(content.len() as u64);
