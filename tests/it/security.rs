@@ -556,7 +556,6 @@ fn unknown_and_known_logins_fail_alike() {
     let hosts = Hosts::start("login_failures = 1000", "");
     let script = format!(
         r#"{FTP_LOGIN}
-import statistics
 def attempt(user):
     ftp = connect("127.0.0.4")
     start = time.monotonic()
@@ -574,7 +573,9 @@ for _ in range(9):
     for user in users:
         runs[user].append(attempt(user))
 for user in users:
-    print(statistics.median(t for _, t in runs[user]), "|".join(sorted(set(r for r, _ in runs[user]))))
+    # The fastest of nine: what an attempt costs when the machine is not busy
+    # elsewhere (a leak shows there as well as anywhere).
+    print(min(t for _, t in runs[user]), "|".join(sorted(set(r for r, _ in runs[user]))))
 "#
     );
     let lines = hosts.python(&script);
