@@ -203,7 +203,10 @@ pub struct Ferry {
 impl Ferry {
     /// One tenant with one partner, `ferrybench`, who logs in with the
     /// password over FTP and the key over SFTP. No plugins: the figures are
-    /// of the servers; plugin costs are measured on their own.
+    /// of the servers; plugin costs are measured on their own. The caps on
+    /// connections before login are raised as sshd's `MaxStartups` is
+    /// (above): the bench opens hundreds of sessions at once from one
+    /// address, which the defaults (16 per address) rightly turn away.
     pub fn configure(dir: &Path, binary: PathBuf, public: &str) -> Ferry {
         std::fs::create_dir_all(dir).unwrap();
         let (sftp_port, ftp_port) = (free_port(), free_port());
@@ -212,6 +215,7 @@ impl Ferry {
             &config,
             format!(
                 "[server]\ndata_dir = \"data\"\n\n\
+                 [limits]\nmax_startups_per_address = 1024\nmax_startups = 1024\n\n\
                  [[listeners]]\nprotocol = \"sftp\"\naddress = \"127.0.0.1:{sftp_port}\"\ntenant = \"bench\"\n\n\
                  [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\ntenant = \"bench\"\n\n\
                  [tenants.bench.partners.{FTP_USER}]\n\
