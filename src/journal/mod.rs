@@ -786,6 +786,16 @@ pub trait Mailboxes: Send + Sync {
     /// The folders a partner made in a mailbox, by path.
     fn folders(&self, tenant: &str, partner: &str, mailbox: Mailbox) -> Result<Vec<String>>;
 
+    /// Whether any visible file of a partner's mailbox lies below `folder`
+    /// (its name starts with `folder/`): one range lookup, not a listing.
+    fn has_files_below(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        folder: &str,
+    ) -> Result<bool>;
+
     /// Removes from every mailbox of the tenant the files that arrived
     /// before `before` and have no pending pipeline work, recording an
     /// `expired` event for each, and drops the inline content that nothing

@@ -280,3 +280,52 @@ fn plugin_state_is_kept_per_partner() {
         );
     });
 }
+
+#[test]
+fn folders_are_made_removed_and_seen_below() {
+    each_backend(|journal| {
+        assert!(
+            journal
+                .make_folder("acme", "alice", Mailbox::Inbox, "batch")
+                .unwrap()
+        );
+        assert!(
+            !journal
+                .make_folder("acme", "alice", Mailbox::Inbox, "batch")
+                .unwrap()
+        );
+        assert_eq!(
+            journal.folders("acme", "alice", Mailbox::Inbox).unwrap(),
+            ["batch"]
+        );
+        assert!(
+            journal
+                .folders("acme", "bob", Mailbox::Inbox)
+                .unwrap()
+                .is_empty()
+        );
+        journal
+            .record_received(&received("acme", "alice", "batch/2026/a.csv", b"x"))
+            .unwrap();
+        journal
+            .record_received(&received("acme", "alice", "batch0", b"y"))
+            .unwrap();
+        let below = |folder| {
+            journal
+                .has_files_below("acme", "alice", Mailbox::Inbox, folder)
+                .unwrap()
+        };
+        assert!(below("batch") && below("batch/2026"));
+        assert!(!below("batch/2026/a.csv") && !below("batc") && !below("batch0"));
+        assert!(
+            journal
+                .remove_folder("acme", "alice", Mailbox::Inbox, "batch")
+                .unwrap()
+        );
+        assert!(
+            !journal
+                .remove_folder("acme", "alice", Mailbox::Inbox, "batch")
+                .unwrap()
+        );
+    });
+}

@@ -376,4 +376,28 @@ impl Mailboxes for SqliteJournal {
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(rows)
     }
+
+    fn has_files_below(
+        &self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        folder: &str,
+    ) -> Result<bool> {
+        // Names below `folder` sort from `folder/` up to, not including,
+        // `folder0` (`0` follows `/`): a range of the primary key.
+        let (from, to) = (format!("{folder}/"), format!("{folder}0"));
+        let conn = self.read();
+        let found = conn
+            .prepare_cached(
+                "SELECT 1 FROM mailbox
+                 WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name >= ?4 AND name < ?5
+                 LIMIT 1",
+            )?
+            .query_row(params![tenant, partner, mailbox.as_str(), from, to], |_| {
+                Ok(())
+            })
+            .optional()?;
+        Ok(found.is_some())
+    }
 }

@@ -21,6 +21,15 @@ impl Tenant {
         let MailboxPath::File(mailbox, name) = &path else {
             return Ok(path);
         };
+        // Most paths asked about are files: one index lookup says so
+        // before the folders are looked at.
+        if self
+            .journal
+            .find_entry(&self.config.name, partner, *mailbox, name)?
+            .is_some()
+        {
+            return Ok(path);
+        }
         if self.is_folder(partner, *mailbox, name)? {
             return Ok(MailboxPath::Subfolder(*mailbox, name.clone()));
         }
@@ -45,11 +54,7 @@ impl Tenant {
         {
             return Ok(true);
         }
-        let prefix = format!("{path}/");
-        Ok(journal
-            .list_mailbox(tenant, partner, mailbox)?
-            .iter()
-            .any(|e| e.name.starts_with(&prefix)))
+        Ok(journal.has_files_below(tenant, partner, mailbox, path)?)
     }
 
     /// What `folder` (relative to `mailbox`; empty for the mailbox itself)
