@@ -192,7 +192,6 @@ pub fn poll_once(
             }
             if !report.ingested.is_empty() {
                 tracing::info!(files = report.ingested.len(), "pulled");
-                hub.notify();
             }
             Ok(Polled {
                 taken: report.ingested.into_iter().map(|(name, _)| name).collect(),

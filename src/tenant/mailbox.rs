@@ -46,6 +46,8 @@ pub struct Tenant {
     /// The server's `[limits]`: file size, interrupted uploads.
     limits: config::Limits,
     meter: Arc<TenantMeter>,
+    /// The hub's pipeline, woken when an operation queues work for it.
+    pipeline: Arc<super::PipelineSlot>,
 }
 
 /// An upload in progress into a partner's inbox. Write to it, then pass it
@@ -111,6 +113,7 @@ impl Tenant {
         journal: Arc<dyn Journal>,
         limits: config::Limits,
         meter: Arc<TenantMeter>,
+        pipeline: Arc<super::PipelineSlot>,
     ) -> Tenant {
         Tenant {
             config,
@@ -118,6 +121,7 @@ impl Tenant {
             journal,
             limits,
             meter,
+            pipeline,
         }
     }
 
@@ -535,6 +539,8 @@ impl Tenant {
         match recorded {
             Ok(value) => {
                 crate::metrics::metrics().received(self.name(), &received.protocol, received.size);
+                // Its judgement is queued: wake whoever runs the pipeline.
+                self.pipeline.notify();
                 Ok(value)
             }
             Err(e) => {
@@ -563,6 +569,7 @@ impl Tenant {
             Ok(claimed) if claimed == actual => {
                 self.journal.complete_pending(tenant, f.id, file)?;
                 self.journal.complete_pending(tenant, s.id, sidecar)?;
+                self.pipeline.notify();
                 Ok(())
             }
             claimed => {
@@ -764,6 +771,8 @@ impl Tenant {
             }
             self.journal
                 .complete_pending(&self.config.name, pending.id, to)?;
+            // The rename completed an upload: its judgement is queued.
+            self.pipeline.notify();
             return Ok(());
         }
         if self
@@ -801,6 +810,8 @@ impl Tenant {
         })?;
         if complete {
             crate::metrics::metrics().sent(self.name(), protocol, bytes_read);
+            // A complete download may be what an acknowledgement waits for.
+            self.pipeline.notify();
         }
         Ok(())
     }

@@ -130,7 +130,7 @@ pub const SWEEP_GRACE: std::time::Duration = std::time::Duration::from_secs(3600
 pub struct Hub {
     journal: Arc<dyn Journal>,
     snapshot: RwLock<Arc<Snapshot>>,
-    pipeline: RwLock<Option<Arc<Pipeline>>>,
+    pipeline: Arc<PipelineSlot>,
     /// The plugin host, started when the first partner names a plugin.
     plugins: OnceLock<Arc<Registry>>,
     /// Whether plugin files are watched (by `serve`; not by one-shot commands).
@@ -212,11 +212,12 @@ impl Hub {
         )?);
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
-        let snapshot = Self::build(&journal, &meters, Arc::new(config), None)?;
+        let pipeline = Arc::new(PipelineSlot::default());
+        let snapshot = Self::build(&journal, &meters, &pipeline, Arc::new(config), None)?;
         let hub = Arc::new(Hub {
             journal,
             snapshot: RwLock::new(Arc::new(snapshot)),
-            pipeline: RwLock::new(None),
+            pipeline,
             plugins: OnceLock::new(),
             watching: AtomicBool::new(false),
             sessions: Arc::default(),
@@ -245,6 +246,7 @@ impl Hub {
     fn sync_plugins(&self) -> Result<(), HubError> {
         if self
             .pipeline
+            .0
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .is_none()
@@ -291,6 +293,7 @@ impl Hub {
     fn build(
         journal: &Arc<dyn Journal>,
         meters: &crate::usage::Meters,
+        pipeline: &Arc<PipelineSlot>,
         config: Arc<Config>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, HubError> {
@@ -312,6 +315,7 @@ impl Hub {
                     Arc::clone(journal),
                     config.limits.clone(),
                     meters.configure(tenant_config),
+                    Arc::clone(pipeline),
                 )),
             );
         }
@@ -436,7 +440,7 @@ impl Hub {
     /// The pipeline of this hub, created (with the plugins it runs) on first use.
     pub fn pipeline(self: &Arc<Self>) -> Result<Arc<Pipeline>, HubError> {
         let pipeline = {
-            let mut slot = self.pipeline.write().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self.pipeline.0.write().unwrap_or_else(|p| p.into_inner());
             if let Some(pipeline) = &*slot {
                 return Ok(Arc::clone(pipeline));
             }
@@ -447,11 +451,11 @@ impl Hub {
         Ok(pipeline)
     }
 
-    /// Wakes the pipeline after an ingest in this process.
+    /// Wakes the pipeline, if this process runs one: for work queued
+    /// outside the tenants' own operations (a dead letter revived, a
+    /// configuration reloaded). The tenants wake it themselves.
     pub fn notify(&self) {
-        if let Some(pipeline) = &*self.pipeline.read().unwrap_or_else(|p| p.into_inner()) {
-            pipeline.notify();
-        }
+        self.pipeline.notify();
     }
 
     /// Deletes what a removed tenant left: its journal records (its chain
@@ -638,6 +642,7 @@ impl Hub {
         let next = Self::build(
             &self.journal,
             &self.meters,
+            &self.pipeline,
             Arc::new(config),
             Some(&current),
         )?;
@@ -687,6 +692,23 @@ impl Hub {
         self.sync_plugins()?;
         self.notify();
         Ok(())
+    }
+}
+
+/// Where the hub keeps its pipeline once this process runs one, shared with
+/// every `Tenant`, so that an operation that queues work wakes the
+/// pipeline itself (the protocols need not know there is one).
+#[derive(Default)]
+pub struct PipelineSlot(RwLock<Option<Arc<Pipeline>>>);
+
+impl PipelineSlot {
+    /// Wakes the pipeline's workers, if there are any in this process
+    /// (`ferry put` without a server has none: the server's workers find
+    /// the task when they look).
+    pub fn notify(&self) {
+        if let Some(pipeline) = &*self.0.read().unwrap_or_else(|p| p.into_inner()) {
+            pipeline.notify();
+        }
     }
 }
 

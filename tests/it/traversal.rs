@@ -11,7 +11,9 @@ fn hostile_upload_names_are_refused() {
     for name in [
         "../escape",
         "/etc/passwd",
-        "a/b",
+        "a//b",
+        "a/../b",
+        "a/",
         "..",
         ".",
         "a\\b",
@@ -21,9 +23,15 @@ fn hostile_upload_names_are_refused() {
         let stderr = env.put("alice", name, b"payload").fails();
         assert!(stderr.contains("invalid path"), "{name:?}: {stderr}");
     }
-    // 255 bytes is the limit, and it is accepted.
+    // 255 bytes is the limit, and it is accepted; `a/b` is a file in a
+    // folder, a key in the journal, never a path on disk.
     env.put("alice", &"y".repeat(255), b"payload").ok();
-    assert_eq!(env.names("alice", "/inbox"), vec!["y".repeat(255)]);
+    env.put("alice", "a/b", b"payload").ok();
+    assert_eq!(
+        env.names("alice", "/inbox"),
+        vec!["a/b".to_owned(), "y".repeat(255)]
+    );
+    assert!(!env.data().join("tenants").join("acme").join("a").exists());
     assert!(!env.path().join("escape").exists());
     assert!(!env.data().join("tenants").join("escape").exists());
 }

@@ -71,11 +71,7 @@ pub async fn rename_to(s: &mut Session, arg: &str) -> io::Result<()> {
         (_, Err(e)) => Err(e),
     };
     match result {
-        Ok(()) => {
-            // A rename may complete an upload (completion by rename).
-            s.server.hub.notify();
-            s.control.reply(250, "renamed").await
-        }
+        Ok(()) => s.control.reply(250, "renamed").await,
         Err(e) => s.fail(&e).await,
     }
 }

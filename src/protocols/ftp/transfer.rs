@@ -349,7 +349,6 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
             };
             match finished {
                 Ok(Finished::Received(ingested)) => {
-                    s.server.hub.notify();
                     tracing::info!(tenant = %tenant.name(), partner = %partner, name = %name,
                         size = ingested.committed.size, "FTP upload stored");
                     s.control
@@ -691,10 +690,6 @@ async fn record_download(
             .await;
     if let Err(e) = recorded {
         tracing::error!(error = %crate::error_chain(&e), "cannot journal a download");
-    }
-    if complete {
-        // A complete download may be what an acknowledgement waits for.
-        s.server.hub.notify();
     }
 }
 

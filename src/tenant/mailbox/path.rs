@@ -131,12 +131,12 @@ impl MailboxPath {
         }
     }
 
-    /// A path that must name a file in the inbox, for uploads.
+    /// A path that must name a file in the inbox (relative to it, folders
+    /// and all), for uploads and renames.
     pub fn inbox_file(name: &str) -> Result<MailboxPath, MailboxError> {
-        Ok(MailboxPath::File(
-            Mailbox::Inbox,
-            check_name(name)?.to_owned(),
-        ))
+        crate::names::check_relative_path(name)
+            .map_err(|why| MailboxError::InvalidPath(why.to_owned()))?;
+        Ok(MailboxPath::File(Mailbox::Inbox, name.to_owned()))
     }
 }
 

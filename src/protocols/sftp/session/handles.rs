@@ -459,7 +459,6 @@ pub(super) fn close(cx: &Context, state: &mut State, id: u32) -> Packet {
             Ok(finished) => {
                 tracing::info!(tenant = %cx.tenant.name(), partner = %cx.partner, ?finished,
                     "SFTP upload stored");
-                cx.hub.notify();
                 ok(id)
             }
             Err(e) => failure(id, &e),
@@ -517,8 +516,5 @@ pub(super) fn record_download(cx: &Context, d: &Download) {
         &cx.peer.to_string(),
     ) {
         tracing::error!(error = %crate::error_chain(&e), "cannot journal a download");
-    }
-    if complete {
-        cx.hub.notify();
     }
 }
