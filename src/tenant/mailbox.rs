@@ -363,6 +363,8 @@ impl Tenant {
         let received = self.store_upload(upload, protocol, source)?;
         crate::crashpoint("ingest.committed");
         let message = self.recorded(&received, self.journal.record_received(&received))?;
+        // Its judgement is queued: wake whoever runs the pipeline.
+        self.pipeline.notify();
         self.drop_suspended(&received.partner, &received.name);
         let committed = Committed {
             hash: received.hash,
@@ -405,6 +407,7 @@ impl Tenant {
         }
         crate::crashpoint("pull.stored");
         let message = self.recorded(&received, self.journal.record_pulled(&received, key))?;
+        self.pipeline.notify();
         crate::crashpoint("pull.journaled");
         Ok(Ingested {
             message,
@@ -539,8 +542,6 @@ impl Tenant {
         match recorded {
             Ok(value) => {
                 crate::metrics::metrics().received(self.name(), &received.protocol, received.size);
-                // Its judgement is queued: wake whoever runs the pipeline.
-                self.pipeline.notify();
                 Ok(value)
             }
             Err(e) => {
