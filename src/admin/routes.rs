@@ -15,6 +15,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Body};
 use crate::config::edit::{AccountChange, EditError};
 use crate::journal::{Direction, MessageId, MessageQuery};
+use crate::pipeline::Transitions;
 use crate::plugin::Role;
 use crate::tenant::{Activate, HubError, Tenant};
 

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::pipeline::Transitions as _;
+
 #[derive(Args)]
 pub struct DeadArgs {
     #[arg(long)]

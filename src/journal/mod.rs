@@ -12,6 +12,7 @@
 
 mod chain;
 mod sqlite;
+mod step;
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use chain::ChainProblem;
 pub use sqlite::SqliteJournal;
+pub use step::{OutgoingMessage, StepWriter};
 
 use crate::store::ContentHash;
 
@@ -656,9 +658,9 @@ pub trait Intake: Send + Sync {
     fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId>;
 }
 
-/// The pipeline's work: tasks claimed when due, each step's outcome
-/// recorded with the task marked done in one transaction, retries and dead
-/// letters.
+/// The pipeline's work: tasks claimed when due, each step's writes
+/// committed with the task marked done in one transaction (the writes
+/// themselves are the pipeline's: see [`StepWriter`]), dead letters listed.
 pub trait TaskQueue: Send + Sync {
     /// Tasks of `tenant` due at `now`, oldest first, leaving out the ids in `busy`.
     fn due_tasks(
@@ -672,26 +674,21 @@ pub trait TaskQueue: Send + Sync {
     /// When the next task is due, if any is pending.
     fn next_due(&self) -> Result<Option<Timestamp>>;
 
-    /// Completes a `Process` task: records the verdict and the routing, and
-    /// queues the deliveries or the acknowledgement of a rejection.
-    fn finish_process(
+    /// Runs one step of `tenant` as one transaction: `write` makes the
+    /// step's writes through the [`StepWriter`], and they commit together
+    /// when it returns `Ok` (durably, before this returns) or not at all.
+    /// What the writes are is the pipeline's to decide
+    /// (`pipeline::Transitions`); a backend may call `write` again on a
+    /// fresh transaction when its database asks for a retry.
+    fn step(
         &self,
-        task: &Task,
-        verdict: (&Verdict, &Provenance),
-        routing: Option<(&Routing, &Provenance)>,
+        tenant: &str,
+        write: &mut dyn FnMut(&mut dyn StepWriter) -> Result<()>,
     ) -> Result<()>;
-
-    /// Completes a `Deliver` task: the file appears in the target's outbox,
-    /// and with `push` a `Push` task takes it to the target's server.
-    fn finish_delivery(&self, task: &Task, delivery: &Delivery, push: bool) -> Result<MessageId>;
 
     /// Records that a push of `message` is about to write to the partner's
     /// server; returns whether an earlier attempt already had.
     fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool>;
-
-    /// Completes a `Push` task: a `pushed` event with `detail`, the message
-    /// counts as downloaded, and its origin is acknowledged as such.
-    fn finish_push(&self, task: &Task, partner: &str, detail: &serde_json::Value) -> Result<()>;
 
     /// How many pipeline tasks wait (`pending`) or were given up on
     /// (`dead`), by tenant: `(tenant, state, count)`.
@@ -699,30 +696,10 @@ pub trait TaskQueue: Send + Sync {
 
     /// Dead-lettered tasks of a tenant, oldest first.
     fn dead_tasks(&self, tenant: &str) -> Result<Vec<DeadTask>>;
-
-    /// Puts a dead-lettered task back to pending, due now, with a `retried`
-    /// event. `false` when no dead task has that id in the tenant.
-    fn revive_task(&self, tenant: &str, id: i64) -> Result<bool>;
-
-    /// Completes an `Acknowledge` task: places the acknowledgement files and
-    /// renames the mailbox files it asked for.
-    fn finish_acknowledge(
-        &self,
-        task: &Task,
-        files: &[AckFile],
-        renames: &[Rename],
-        by: &Provenance,
-    ) -> Result<()>;
-
-    /// Puts a failed task back for a later attempt.
-    fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()>;
-
-    /// Gives up on a task: the message fails, and the failure is acknowledged.
-    fn fail_task(&self, task: &Task, error: &str) -> Result<()>;
 }
 
 /// What partners see: messages, mailbox entries (listed, found, hidden,
-/// renamed), downloads, resends, inline content, and what retention may
+/// renamed), resends, inline content, and what retention may
 /// remove.
 pub trait Mailboxes: Send + Sync {
     fn message(&self, tenant: &str, id: MessageId) -> Result<Message>;
@@ -818,11 +795,6 @@ pub trait Mailboxes: Send + Sync {
         old: &str,
         new: &str,
     ) -> Result<bool>;
-
-    /// Records a download of a mailbox file: `downloaded` when every byte was
-    /// read (then the file's origin is acknowledged as downloaded), else
-    /// `download-partial`.
-    fn record_download(&self, download: &Download) -> Result<()>;
 }
 
 /// What plugins keep: their key-value store, and the version pinned for

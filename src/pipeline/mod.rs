@@ -6,15 +6,18 @@
 //! events (delivered, downloaded, rejected, failed) into receipt files.
 //!
 //! Steps decide; they never act. The executor in `worker.rs` records each
-//! decision and its consequences in one journal transaction, which is what
-//! makes a restart resume pending work without repeating finished work.
+//! decision and its consequences in one journal transaction, whose writes
+//! `transitions.rs` spells out once for every journal backend; that is
+//! what makes a restart resume pending work without repeating finished work.
 
 mod builtin;
+mod transitions;
 mod worker;
 
 use std::sync::Arc;
 
 pub use builtin::{AcceptAll, ReceiptFiles, RouteTable};
+pub use transitions::Transitions;
 pub use worker::{Pipeline, StepSource, StepsFor};
 
 use crate::config;

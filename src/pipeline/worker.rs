@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::{AckAction, Context, Decided, StepError, Steps};
+use super::{AckAction, Context, Decided, StepError, Steps, Transitions};
 use crate::config;
 use crate::journal::{
     AckFile, Journal, JournalError, Rename, Routing, Step, Task, Timestamp, Verdict,

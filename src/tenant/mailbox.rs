@@ -15,6 +15,7 @@ use crate::journal::{
     Download, Entry, Journal, JournalError, Mailbox, MessageId, PulledKey, Received, Timestamp,
     UploadFailed,
 };
+use crate::pipeline::Transitions as _;
 use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
 
 use crate::usage::{

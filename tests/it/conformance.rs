@@ -8,9 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry::journal::{
-    AckEvent, Delivery, EventKind, Journal, Mailbox, PluginPin, Provenance, Received, Routing,
-    SqliteJournal, Step, Timestamp, Verdict,
+    AckEvent, Delivery, EventKind, Journal, JournalError, Mailbox, MessageState, PluginPin,
+    Provenance, Received, Routing, SqliteJournal, Step, Timestamp, Verdict,
 };
+use ferry::pipeline::Transitions as _;
 use ferry::store::ContentHash;
 
 /// A fresh, empty journal of each backend, made in `dir`.
@@ -123,6 +124,61 @@ fn a_step_is_finished_exactly_once() {
             .unwrap();
         assert_eq!(outbox.len(), 1, "one copy, not two");
         assert!(journal.verify("acme").unwrap().problem.is_none());
+    });
+}
+
+/// A step's writes commit together or not at all: a step that fails
+/// after some of its writes leaves none of them, and its task pending.
+#[test]
+fn a_step_is_all_or_nothing() {
+    each_backend(|journal| {
+        let id = journal
+            .record_received(&received("acme", "alice", "a.csv", b"x"))
+            .unwrap();
+        let task = due(journal, "acme").remove(0);
+        let events = journal.verify("acme").unwrap().events;
+        let failed = journal.step("acme", &mut |tx| {
+            tx.complete(&task)?;
+            tx.append(
+                EventKind::Verdict,
+                Some(id),
+                Some("alice"),
+                &serde_json::json!({}),
+            )?;
+            tx.set_state(id, MessageState::Held, Some("half way"))?;
+            tx.place("bob", Mailbox::Outbox, "a.csv", id)?;
+            Err(JournalError::Corrupt("refused on purpose".into()))
+        });
+        assert!(failed.is_err());
+        let report = journal.verify("acme").unwrap();
+        assert_eq!(report.events, events, "no event of the failed step");
+        assert!(report.problem.is_none());
+        assert_eq!(
+            journal.message("acme", id).unwrap().state,
+            MessageState::Received
+        );
+        assert!(
+            journal
+                .list_mailbox("acme", "bob", Mailbox::Outbox)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(due(journal, "acme").len(), 1, "the task is still pending");
+        // A writer is scoped to the tenant it was opened for: globex cannot
+        // revive acme's dead letter.
+        journal.fail_task(&task, "never").unwrap();
+        let revive = |tenant: &str| {
+            let mut revived = None;
+            journal
+                .step(tenant, &mut |tx| {
+                    revived = tx.revive(task.id)?;
+                    Ok(())
+                })
+                .unwrap();
+            revived
+        };
+        assert_eq!(revive("globex"), None, "acme's task is not globex's");
+        assert_eq!(revive("acme"), Some((id, Step::Process)));
     });
 }
 

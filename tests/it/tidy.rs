@@ -281,3 +281,38 @@ fn the_pipeline_and_the_plugins_do_not_use_the_hub() {
          (`plugin` implements `pipeline`'s traits; the hub hands both what they need)",
     );
 }
+
+#[test]
+fn journal_backends_store_and_do_not_decide() {
+    let mut breaches = Breaches::new();
+    // What a verdict, a routing or an acknowledgement changes is written
+    // once, in `pipeline/transitions.rs`; a backend that names them has
+    // grown a second copy of the state machine.
+    let decisions = [
+        "AckEvent",
+        "Verdict",
+        "Routing",
+        "Step::Deliver",
+        "Step::Acknowledge",
+        "Step::Push",
+        "EventKind::Routed",
+        "EventKind::Delivered",
+        "EventKind::Acknowledged",
+        "EventKind::Pushed",
+        "EventKind::Downloaded",
+    ];
+    for path in rust_files("src/journal/sqlite") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in code_lines(&text) {
+            for decision in decisions {
+                if line.contains(decision) {
+                    breaches.add(&path, n, decision);
+                }
+            }
+        }
+    }
+    breaches.check(
+        "a journal backend stores and queries: the pipeline's transitions belong in \
+         src/pipeline/transitions.rs, over the journal's `StepWriter`",
+    );
+}

@@ -292,43 +292,6 @@ impl Mailboxes for SqliteJournal {
         })
     }
 
-    fn record_download(&self, d: &Download) -> Result<()> {
-        let message = self.message(&d.tenant, d.message)?;
-        self.write(|tx| {
-            let kind = if d.complete {
-                EventKind::Downloaded
-            } else {
-                EventKind::DownloadPartial
-            };
-            append(
-                tx,
-                &d.tenant,
-                kind,
-                Some(message.id),
-                Some(&d.partner),
-                &json!({
-                    "name": d.name, "bytes": d.bytes_read, "size": message.size,
-                    "protocol": d.protocol, "source": d.source,
-                }),
-            )?;
-            if d.complete && message.direction == Direction::Out {
-                set_state(tx, message.id, MessageState::Downloaded, None)?;
-                // The sender learns that its file was fetched.
-                if let Some(origin) = message.origin {
-                    queue(
-                        tx,
-                        &d.tenant,
-                        origin,
-                        &Step::Acknowledge(AckEvent::Downloaded {
-                            by: d.partner.clone(),
-                        }),
-                    )?;
-                }
-            }
-            Ok(())
-        })
-    }
-
     fn make_folder(
         &self,
         tenant: &str,

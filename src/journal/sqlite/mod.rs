@@ -493,17 +493,6 @@ fn apply_kv(tx: &Connection, tenant: &str, writes: &[KvWrite]) -> Result<()> {
     Ok(())
 }
 
-/// A decision's JSON with who made it (and its logs) beside it.
-fn with_provenance(decision: &impl serde::Serialize, by: &Provenance) -> Value {
-    let mut detail = serde_json::to_value(decision).unwrap_or(Value::Null);
-    let by = serde_json::to_value(by).unwrap_or(Value::Null);
-    match (&mut detail, by) {
-        (Value::Object(fields), Value::Object(extra)) => fields.extend(extra),
-        (_, by) => detail = json!({ "decision": detail, "provenance": by }),
-    }
-    detail
-}
-
 fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {
     rows.map(|row| row?).collect()
 }

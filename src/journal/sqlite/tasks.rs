@@ -1,7 +1,6 @@
-//! The pipeline's work: tasks claimed when due, each step's outcome
-//! recorded with the task marked done in one transaction, retries and dead
-//! letters.
-//! SQLite's implementation.
+//! The pipeline's work: tasks claimed when due, the writes of each step in
+//! one transaction, dead letters listed. SQLite's implementation: what the
+//! writes of a step are is decided in `pipeline/transitions.rs`.
 
 use super::*;
 
@@ -45,223 +44,12 @@ impl TaskQueue for SqliteJournal {
         Ok(at.map(Timestamp))
     }
 
-    fn finish_process(
+    fn step(
         &self,
-        task: &Task,
-        (verdict, verdict_by): (&Verdict, &Provenance),
-        routing: Option<(&Routing, &Provenance)>,
+        tenant: &str,
+        write: &mut dyn FnMut(&mut dyn StepWriter) -> Result<()>,
     ) -> Result<()> {
-        let message = self.message(&task.tenant, task.message)?;
-        self.write(|tx| {
-            done(tx, task)?;
-            apply_kv(tx, &task.tenant, &verdict_by.kv)?;
-            if let Some((_, routing_by)) = routing {
-                apply_kv(tx, &task.tenant, &routing_by.kv)?;
-            }
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Verdict,
-                Some(message.id),
-                Some(&message.partner),
-                &with_provenance(verdict, verdict_by),
-            )?;
-            match verdict {
-                Verdict::Reject { reasons } => {
-                    set_state(
-                        tx,
-                        message.id,
-                        MessageState::Rejected,
-                        Some(&reasons.join("; ")),
-                    )?;
-                    queue(
-                        tx,
-                        &task.tenant,
-                        message.id,
-                        &Step::Acknowledge(AckEvent::Rejected {
-                            reasons: reasons.clone(),
-                        }),
-                    )?;
-                }
-                Verdict::Quarantine { reason } => {
-                    set_state(tx, message.id, MessageState::Quarantined, Some(reason))?;
-                }
-                Verdict::Accept => {
-                    let (routing, routing_by) = routing.ok_or_else(|| {
-                        JournalError::Corrupt("an accepted message needs a routing".to_owned())
-                    })?;
-                    append(
-                        tx,
-                        &task.tenant,
-                        EventKind::Routed,
-                        Some(message.id),
-                        Some(&message.partner),
-                        &with_provenance(routing, routing_by),
-                    )?;
-                    match routing {
-                        Routing::Hold { reason } => {
-                            set_state(tx, message.id, MessageState::Held, Some(reason))?;
-                        }
-                        Routing::Deliver(deliveries) if deliveries.is_empty() => {
-                            set_state(
-                                tx,
-                                message.id,
-                                MessageState::Held,
-                                Some("no route matched"),
-                            )?;
-                        }
-                        Routing::Deliver(deliveries) => {
-                            set_state(tx, message.id, MessageState::Routed, None)?;
-                            for delivery in deliveries {
-                                queue(
-                                    tx,
-                                    &task.tenant,
-                                    message.id,
-                                    &Step::Deliver(delivery.clone()),
-                                )?;
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn finish_delivery(&self, task: &Task, delivery: &Delivery, push: bool) -> Result<MessageId> {
-        let source = self.message(&task.tenant, task.message)?;
-        let hash = source.hash.ok_or_else(|| {
-            JournalError::Corrupt(format!("message {} has no content", source.id))
-        })?;
-        self.write(|tx| {
-            done(tx, task)?;
-            let out = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &task.tenant,
-                    partner: &delivery.to,
-                    direction: Direction::Out,
-                    name: &delivery.name,
-                    size: source.size,
-                    hash: Some(&hash),
-                    state: MessageState::Available,
-                    protocol: "delivery",
-                    source: &source.partner,
-                    origin: Some(source.id),
-                    reason: None,
-                },
-            )?;
-            place(tx, &task.tenant, &delivery.to, Mailbox::Outbox, &delivery.name, out)?;
-            if push {
-                queue(tx, &task.tenant, out, &Step::Push)?;
-            }
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Delivered,
-                Some(out),
-                Some(&delivery.to),
-                &json!({ "from": source.id, "from_partner": source.partner, "name": delivery.name }),
-            )?;
-            // The last delivery of a message completes it and asks for its acknowledgement.
-            let remaining: i64 = tx.prepare_cached(
-                    "SELECT COUNT(*) FROM tasks
-                     WHERE message = ?1 AND state = 'pending'
-                     AND json_extract(step, '$.step') = 'deliver'",
-                )?
-                .query_row([source.id.0],
-                |row| row.get(0),
-            )?;
-            if remaining == 0 {
-                set_state(tx, source.id, MessageState::Delivered, None)?;
-                queue(tx, &task.tenant, source.id, &Step::Acknowledge(AckEvent::Delivered))?;
-            }
-            Ok(out)
-        })
-    }
-
-    fn finish_acknowledge(
-        &self,
-        task: &Task,
-        files: &[AckFile],
-        renames: &[Rename],
-        by: &Provenance,
-    ) -> Result<()> {
-        let Step::Acknowledge(event) = &task.step else {
-            return Err(JournalError::Corrupt(format!(
-                "task {} is not an acknowledgement",
-                task.id
-            )));
-        };
-        self.write(|tx| {
-            done(tx, task)?;
-            apply_kv(tx, &task.tenant, &by.kv)?;
-            let mut placed = Vec::new();
-            for file in files {
-                let id = insert_message(
-                    tx,
-                    &NewMessage {
-                        tenant: &task.tenant,
-                        partner: &file.partner,
-                        direction: Direction::Out,
-                        name: &file.name,
-                        size: file.size,
-                        hash: Some(&file.hash),
-                        state: MessageState::Available,
-                        protocol: "ack",
-                        source: "ferry",
-                        origin: Some(task.message),
-                        reason: None,
-                    },
-                )?;
-                place(
-                    tx,
-                    &task.tenant,
-                    &file.partner,
-                    Mailbox::Outbox,
-                    &file.name,
-                    id,
-                )?;
-                if file.push {
-                    queue(tx, &task.tenant, id, &Step::Push)?;
-                }
-                placed.push(json!({ "partner": file.partner, "name": file.name, "message": id }));
-            }
-            let mut renamed = Vec::new();
-            for r in renames {
-                // A rename of a file that is not there (any more) is recorded
-                // as skipped rather than failing the acknowledgement.
-                let moved = tx
-                    .prepare_cached(
-                        "UPDATE OR REPLACE mailbox SET name = ?5
-                     WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
-                    )?
-                    .execute(params![
-                        task.tenant,
-                        r.partner,
-                        r.mailbox.as_str(),
-                        r.old_name,
-                        r.new_name
-                    ])?;
-                renamed.push(json!({ "rename": r, "done": moved == 1 }));
-            }
-            let mut detail = json!({ "event": event, "files": placed, "by": by.by });
-            if !renamed.is_empty() {
-                detail["renames"] = json!(renamed);
-            }
-            if !by.logs.is_empty() {
-                detail["logs"] = json!(by.logs);
-            }
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Acknowledged,
-                Some(task.message),
-                None,
-                &detail,
-            )?;
-            Ok(())
-        })
+        self.write(|tx| write(&mut SqliteStep { tx, tenant }))
     }
 
     fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool> {
@@ -272,37 +60,6 @@ impl TaskQueue for SqliteJournal {
                 )?
                 .execute(params![tenant, message.0, Timestamp::now().0])?;
             Ok(inserted == 0)
-        })
-    }
-
-    fn finish_push(&self, task: &Task, partner: &str, detail: &Value) -> Result<()> {
-        let message = self.message(&task.tenant, task.message)?;
-        self.write(|tx| {
-            done(tx, task)?;
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Pushed,
-                Some(message.id),
-                Some(partner),
-                detail,
-            )?;
-            set_state(tx, message.id, MessageState::Downloaded, None)?;
-            tx.prepare_cached("DELETE FROM pushes WHERE tenant = ?1 AND message = ?2")?
-                .execute(params![task.tenant, message.id.0])?;
-            // The file is on the partner's server: for its sender that is
-            // as good as a download.
-            if let Some(origin) = message.origin {
-                queue(
-                    tx,
-                    &task.tenant,
-                    origin,
-                    &Step::Acknowledge(AckEvent::Downloaded {
-                        by: partner.to_owned(),
-                    }),
-                )?;
-            }
-            Ok(())
         })
     }
 
@@ -338,102 +95,145 @@ impl TaskQueue for SqliteJournal {
         })?;
         collect(rows)
     }
+}
 
-    fn revive_task(&self, tenant: &str, id: i64) -> Result<bool> {
-        let step: Option<(i64, String)> = self
-            .read()
+/// One step's transaction: the savepoint of a write, scoped to its tenant.
+struct SqliteStep<'a> {
+    tx: &'a Connection,
+    tenant: &'a str,
+}
+
+impl StepWriter for SqliteStep<'_> {
+    fn complete(&mut self, task: &Task) -> Result<()> {
+        done(self.tx, task)
+    }
+
+    fn reschedule(&mut self, task: &Task, at: Timestamp, error: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE tasks SET attempts = attempts + 1, next_at = ?3, last_error = ?4
+                 WHERE id = ?1 AND tenant = ?2 AND state = 'pending'",
+            )?
+            .execute(params![task.id, self.tenant, at.0, error])?;
+        Ok(())
+    }
+
+    fn bury(&mut self, task: &Task, error: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE tasks SET state = 'dead', attempts = attempts + 1, last_error = ?3
+                 WHERE id = ?1 AND tenant = ?2 AND state = 'pending'",
+            )?
+            .execute(params![task.id, self.tenant, error])?;
+        Ok(())
+    }
+
+    fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
+        let found: Option<(i64, String)> = self
+            .tx
             .prepare_cached(
                 "SELECT message, step FROM tasks WHERE tenant = ?1 AND id = ?2 AND state = 'dead'",
             )?
-            .query_row(params![tenant, id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_row(params![self.tenant, task], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()?;
-        let Some((message, step)) = step else {
-            return Ok(false);
+        let Some((message, step)) = found else {
+            return Ok(None);
         };
         let step = step_json(&step)?;
-        self.write(|tx| {
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE tasks SET state = 'pending', attempts = 0, next_at = ?2
-                     WHERE id = ?1 AND state = 'dead'",
-                )?
-                .execute(params![id, Timestamp::now().0])?;
-            if changed != 1 {
-                return Ok(false);
-            }
-            let state = match step {
-                Step::Process => Some(MessageState::Received),
-                Step::Deliver(_) => Some(MessageState::Routed),
-                Step::Push => Some(MessageState::Available),
-                Step::Acknowledge(_) => None,
-            };
-            if let Some(state) = state {
-                set_state(tx, MessageId(message), state, None)?;
-            }
-            append(
-                tx,
-                tenant,
-                EventKind::Retried,
-                Some(MessageId(message)),
-                None,
-                &json!({ "step": step, "revived": true, "task": id }),
-            )?;
-            Ok(true)
-        })
-    }
-
-    fn retry_task(&self, task: &Task, error: &str, at: Timestamp) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached(
-                    "UPDATE tasks SET attempts = attempts + 1, next_at = ?2, last_error = ?3
-                     WHERE id = ?1 AND state = 'pending'",
-                )?
-                .execute(params![task.id, at.0, error],
-            )?;
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Retried,
-                Some(task.message),
-                None,
-                &json!({ "step": task.step, "attempt": task.attempts + 1, "error": error, "next_at": at.0 }),
-            )?;
-            Ok(())
-        })
-    }
-
-    fn fail_task(&self, task: &Task, error: &str) -> Result<()> {
-        self.write(|tx| {
-            tx.prepare_cached(
-                "UPDATE tasks SET state = 'dead', attempts = attempts + 1, last_error = ?2
-                 WHERE id = ?1 AND state = 'pending'",
+        self.tx
+            .prepare_cached(
+                "UPDATE tasks SET state = 'pending', attempts = 0, next_at = ?2
+                 WHERE id = ?1 AND state = 'dead'",
             )?
-            .execute(params![task.id, error])?;
-            // A message whose acknowledgement failed was still delivered:
-            // its state says so, and the `failed` event tells the rest.
-            if !matches!(task.step, Step::Acknowledge(_)) {
-                set_state(tx, task.message, MessageState::Failed, Some(error))?;
-            }
-            append(
-                tx,
-                &task.tenant,
-                EventKind::Failed,
-                Some(task.message),
-                None,
-                &json!({ "step": task.step, "attempts": task.attempts + 1, "error": error }),
-            )?;
-            // A failed acknowledgement is not acknowledged again: that could loop.
-            if !matches!(task.step, Step::Acknowledge(_)) {
-                queue(
-                    tx,
-                    &task.tenant,
-                    task.message,
-                    &Step::Acknowledge(AckEvent::Failed {
-                        reason: error.to_owned(),
-                    }),
-                )?;
-            }
-            Ok(())
-        })
+            .execute(params![task, Timestamp::now().0])?;
+        Ok(Some((MessageId(message), step)))
+    }
+
+    fn append(
+        &mut self,
+        kind: EventKind,
+        message: Option<MessageId>,
+        partner: Option<&str>,
+        detail: &Value,
+    ) -> Result<()> {
+        append(self.tx, self.tenant, kind, message, partner, detail).map(drop)
+    }
+
+    fn set_state(
+        &mut self,
+        message: MessageId,
+        state: MessageState,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        set_state(self.tx, message, state, reason)
+    }
+
+    fn queue(&mut self, message: MessageId, step: &Step) -> Result<()> {
+        queue(self.tx, self.tenant, message, step)
+    }
+
+    fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
+        insert_message(
+            self.tx,
+            &NewMessage {
+                tenant: self.tenant,
+                partner: m.partner,
+                direction: Direction::Out,
+                name: m.name,
+                size: m.size,
+                hash: Some(m.hash),
+                state: MessageState::Available,
+                protocol: m.protocol,
+                source: m.source,
+                origin: Some(m.origin),
+                reason: None,
+            },
+        )
+    }
+
+    fn place(
+        &mut self,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+        message: MessageId,
+    ) -> Result<()> {
+        place(self.tx, self.tenant, partner, mailbox, name, message)
+    }
+
+    fn rename(&mut self, partner: &str, mailbox: Mailbox, old: &str, new: &str) -> Result<bool> {
+        let moved = self
+            .tx
+            .prepare_cached(
+                "UPDATE OR REPLACE mailbox SET name = ?5
+                 WHERE tenant = ?1 AND partner = ?2 AND box = ?3 AND name = ?4",
+            )?
+            .execute(params![self.tenant, partner, mailbox.as_str(), old, new])?;
+        Ok(moved == 1)
+    }
+
+    fn write_kv(&mut self, writes: &[KvWrite]) -> Result<()> {
+        apply_kv(self.tx, self.tenant, writes)
+    }
+
+    fn pending_deliveries(&mut self, message: MessageId) -> Result<u64> {
+        let pending: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tasks
+                 WHERE message = ?1 AND state = 'pending'
+                 AND json_extract(step, '$.step') = 'deliver'",
+            )?
+            .query_row([message.0], |row| row.get(0))?;
+        Ok(pending as u64)
+    }
+
+    fn push_finished(&mut self, message: MessageId) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM pushes WHERE tenant = ?1 AND message = ?2")?
+            .execute(params![self.tenant, message.0])?;
+        Ok(())
     }
 }
