@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 mod fault;
+pub mod poller;
 // The fuzz targets' harnesses: built for `fuzz/` (the `fuzzing` feature)
 // and for the unit tests that replay their corpus, never into the shipped
 // binary.

@@ -9,8 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::Stable;
-use crate::connectors::PollMemory;
-use crate::connectors::poller::poll_once;
+use crate::poller::{PollMemory, poll_once};
 use crate::tenant::PipelineLock;
 
 #[derive(Args)]

@@ -50,7 +50,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;
     let threads = pipeline.spawn_workers(workers, priority);
-    let poller = crate::connectors::poller::spawn(Arc::clone(&hub));
+    let poller = crate::poller::spawn(Arc::clone(&hub));
     let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

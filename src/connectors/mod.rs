@@ -8,14 +8,14 @@
 //! on the poller's threads, never on the protocol servers' async threads.
 //!
 //! `push.rs` places a delivered file on the partner's server (temporary
-//! name, resume, rename, verify), `pull.rs` fetches what a partner leaves on
-//! its server, and `fxp.rs` moves a file between two FTP servers directly.
+//! name, resume, rename, verify), and `fxp.rs` moves a file between two FTP
+//! servers directly. Fetching what a partner leaves on its server is the
+//! poller's (`crate::poller`), which commits through the tenant: connectors
+//! know remote servers, not mailboxes.
 
 mod ftp;
 mod fxp;
 mod local;
-pub mod poller;
-mod pull;
 mod push;
 mod sftp;
 
@@ -25,7 +25,6 @@ use std::sync::OnceLock;
 use crate::config::{Connector, ConnectorProtocol};
 
 pub use fxp::{FxpReport, fxp_transfer};
-pub use pull::{PollMemory, PullReport, poll_source};
 pub use push::{Attempts, Outgoing, PushReport, push_file};
 
 /// Why a connector operation failed. Every variant names the server it

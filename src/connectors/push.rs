@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use super::{ConnectorError, Remote, Result, join};
 use crate::config::Push;
-use crate::tenant::Throttle;
+use crate::usage::Throttle;
 
 /// What a push did, for the journal.
 #[derive(Debug, Clone, serde::Serialize)]

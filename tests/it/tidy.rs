@@ -262,6 +262,8 @@ fn the_pipeline_and_the_plugins_do_not_use_the_hub() {
     for (dir, forbidden) in [
         ("src/pipeline", &["crate::tenant", "crate::plugin"][..]),
         ("src/plugin", &["crate::tenant"][..]),
+        // Connectors know remote servers; pulling into mailboxes is the poller's.
+        ("src/connectors", &["crate::tenant", "crate::poller"][..]),
         // The tenant's operations wake the pipeline when they queue work.
         ("src/protocols", &["hub.notify()", ".notify();"][..]),
     ] {
@@ -278,7 +280,8 @@ fn the_pipeline_and_the_plugins_do_not_use_the_hub() {
     }
     breaches.check(
         "module cycles: `tenant` uses `pipeline` and `plugin`, not the other way round \
-         (`plugin` implements `pipeline`'s traits; the hub hands both what they need)",
+         (`plugin` implements `pipeline`'s traits; the hub hands both what they need); \
+         `pipeline` uses `connectors`, which must not use `tenant` or `poller`",
     );
 }
 
@@ -314,5 +317,73 @@ fn journal_backends_store_and_do_not_decide() {
     breaches.check(
         "a journal backend stores and queries: the pipeline's transitions belong in \
          src/pipeline/transitions.rs, over the journal's `StepWriter`",
+    );
+}
+
+/// The top-level modules of `src/` each file's `crate::` paths name, by module.
+fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut graph = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+    for path in rust_files("src") {
+        let relative = relative(&path);
+        let module = relative["src/".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (_, line) in code_lines(&text) {
+            for (at, _) in line.match_indices("crate::") {
+                let used: String = line[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !used.is_empty() && used != module {
+                    graph.entry(module.clone()).or_default().insert(used);
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_module_graph_has_no_cycle() {
+    let graph = module_graph();
+    assert!(
+        graph["tenant"].contains("pipeline"),
+        "the scan sees `tenant` use `pipeline`: {graph:?}"
+    );
+    // Depth-first search; a module met again while on the path closes a cycle.
+    fn visit(
+        module: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+        cycles: &mut Vec<String>,
+    ) {
+        if let Some(at) = path.iter().position(|m| m == module) {
+            cycles.push(format!("{} -> {module}", path[at..].join(" -> ")));
+            return;
+        }
+        if !done.insert(module.to_owned()) {
+            return;
+        }
+        path.push(module.to_owned());
+        for used in graph.get(module).into_iter().flatten() {
+            visit(used, graph, path, done, cycles);
+        }
+        path.pop();
+    }
+    let (mut done, mut cycles) = (Default::default(), Vec::new());
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that use each other (ARCHITECTURE.md, \"Module dependencies\"): {cycles:?}"
     );
 }

@@ -8,9 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::pull::PollMemory;
-use super::{connect, fxp_transfer, join, poll_source};
+mod pull;
+
+pub use pull::{PollMemory, PullReport, poll_source};
+
 use crate::config::Partner;
+use crate::connectors::{connect, fxp_transfer, join};
 use crate::journal::{EventKind, FxpRecord, PulledKey};
 use crate::tenant::Hub;
 
@@ -163,9 +166,9 @@ pub fn poll_once(
             // change, so that an operator sees it next to the transfers.
             let trust = matches!(
                 e,
-                super::ConnectorError::HostKey { .. }
-                    | super::ConnectorError::Certificate { .. }
-                    | super::ConnectorError::Login { .. }
+                crate::connectors::ConnectorError::HostKey { .. }
+                    | crate::connectors::ConnectorError::Certificate { .. }
+                    | crate::connectors::ConnectorError::Login { .. }
             );
             if trust && memory.last_refusal.as_deref() != Some(error.as_str()) {
                 let detail = serde_json::json!({
@@ -213,7 +216,7 @@ fn fxp_poll(
     tenant_name: &str,
     partner: &Partner,
     to: &str,
-    remote: &mut dyn super::Remote,
+    remote: &mut dyn crate::connectors::Remote,
     memory: &mut PollMemory,
 ) -> Result<Polled, String> {
     let (Some(pull), Some(connector)) = (&partner.pull, &partner.connector) else {
@@ -256,8 +259,7 @@ fn fxp_poll(
             Ok(Some(pulled)) => {
                 // Moved before, but a crash came before the disposition.
                 if !pulled.disposed
-                    && let Err(error) =
-                        super::pull::dispose(remote, &tenant, pull, &key, &file.name)
+                    && let Err(error) = pull::dispose(remote, &tenant, pull, &key, &file.name)
                 {
                     tracing::warn!(%error, "cannot dispose of the source");
                 }
@@ -315,7 +317,7 @@ fn fxp_poll(
         }
         tracing::info!(path, to, size = file.size, "moved by FXP");
         polled.taken.push(file.name.clone());
-        if let Err(error) = super::pull::dispose(remote, &tenant, pull, &key, &file.name) {
+        if let Err(error) = pull::dispose(remote, &tenant, pull, &key, &file.name) {
             tracing::warn!(%error, "cannot dispose of the source");
         }
     }

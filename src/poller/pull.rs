@@ -8,11 +8,12 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use super::{Remote, RemoteFile, join};
 use crate::config::{Disposition, Pull, Stable};
+use crate::connectors::{Remote, RemoteFile, join};
 use crate::journal::{MessageId, PulledKey};
 use crate::store::ContentHash;
-use crate::tenant::{MailboxPath, PendingUpload, Tenant, Throttle, Way};
+use crate::tenant::{MailboxPath, PendingUpload, Tenant};
+use crate::usage::{Throttle, Way};
 
 /// What a poll remembers until the next one: the size and time each file
 /// had, for the `unchanged` rule, and the bytes of fetches that were cut.
@@ -46,7 +47,7 @@ pub fn poll_source(
     partner: &str,
     pull: &Pull,
     memory: &mut PollMemory,
-) -> super::Result<PullReport> {
+) -> crate::connectors::Result<PullReport> {
     let files = remote.list(&pull.from)?;
     let mut report = PullReport {
         listed: files.len(),
