@@ -224,8 +224,8 @@ fn new_store(
     store.limiter(|state| state);
     // The deadline is CPU time of the call's thread: a call that waits for
     // a core (pipeline workers run at low priority) is late, not failed.
-    // Each epoch tick checks, and so does each host call, which also charges
-    // its I/O waits to an allowance of their own (`CallState::host`); a
+    // Each epoch tick checks; host calls charge their time to an allowance
+    // of their own (`CallState::host`); a
     // wall-clock cap still ends a call that a starved thread could
     // otherwise hold for ever.
     let wall_started = Instant::now();

@@ -37,6 +37,9 @@ pub struct HistoryEntry {
 pub trait HostServices: Send + 'static {
     /// Reads the file under decision at `offset`; 0 at its end.
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+    /// The size of the file under decision, so that a read of its end
+    /// costs the bytes that are there, not the bytes asked for.
+    fn size(&mut self) -> io::Result<u64>;
     fn history(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, String>;
     fn param(&self, name: &str) -> Option<String>;
     fn kv_get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String>;
@@ -84,11 +87,12 @@ impl JournalServices {
     }
 }
 
-impl HostServices for JournalServices {
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+impl JournalServices {
+    /// The file's content, opened at the first read.
+    fn blob(&mut self) -> io::Result<Option<&Blob>> {
         if self.blob.is_none() {
             let Some(hash) = self.hash else {
-                return Ok(0);
+                return Ok(None);
             };
             let inline = self
                 .journal
@@ -100,11 +104,23 @@ impl HostServices for JournalServices {
                 .map_err(io::Error::other)?;
             self.blob = Some(blob);
         }
-        let blob = self.blob.as_ref().expect("opened above");
+        Ok(self.blob.as_ref())
+    }
+}
+
+impl HostServices for JournalServices {
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(blob) = self.blob()? else {
+            return Ok(0);
+        };
         if offset >= blob.size() {
             return Ok(0);
         }
         blob.read_at(buf, offset)
+    }
+
+    fn size(&mut self) -> io::Result<u64> {
+        Ok(self.blob()?.map_or(0, Blob::size))
     }
 
     fn history(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, String> {
@@ -167,6 +183,10 @@ impl HostServices for MemoryServices {
         let n = buf.len().min(self.content.len() - start);
         buf[..n].copy_from_slice(&self.content[start..start + n]);
         Ok(n)
+    }
+
+    fn size(&mut self) -> io::Result<u64> {
+        Ok(self.content.len() as u64)
     }
 
     fn history(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, String> {

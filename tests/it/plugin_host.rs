@@ -65,6 +65,9 @@ impl HostServices for SlowDisk {
         std::thread::sleep(Duration::from_millis(20));
         self.0.read(offset, buf)
     }
+    fn size(&mut self) -> std::io::Result<u64> {
+        self.0.size()
+    }
     fn history(&mut self, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, String> {
         self.0.history(query)
     }
