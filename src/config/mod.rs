@@ -24,8 +24,8 @@ use toml::Spanned;
 pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
-    IpNet, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule, Secret, Stable,
-    Tenant, UsageLimits, WorkerPriority,
+    IpNet, JournalBackend, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule,
+    Secret, Stable, Tenant, UsageLimits, WorkerPriority,
 };
 
 use error::Source;
@@ -61,6 +61,27 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     digest.update(server_source.text.as_bytes());
 
     let data_dir = lexical_clean(&base.join(server.server.data_dir.get_ref()));
+    let journal = match &server.server.journal {
+        None => JournalBackend::Sqlite,
+        Some(url)
+            if url.get_ref().starts_with("postgres://")
+                || url.get_ref().starts_with("postgresql://") =>
+        {
+            JournalBackend::Postgres(Secret::new(url.get_ref().clone()))
+        }
+        Some(url) => {
+            problems.push(
+                server_source.problem(
+                    Some(url.span()),
+                    "server.journal",
+                    "expected a PostgreSQL URL, `postgres://USER@HOST:PORT/DATABASE` (leave \
+                 `journal` out for the embedded SQLite journal in `data_dir`)"
+                        .to_owned(),
+                ),
+            );
+            JournalBackend::Sqlite
+        }
+    };
 
     // Tenant sections, inline ones first, then one file per tenant.
     let mut tenant_sections: Vec<(String, Spanned<TenantSection>, usize)> = Vec::new();
@@ -239,6 +260,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         sources: sources.into_iter().map(|s| s.path).collect(),
         digest: hex::encode(digest.finalize()),
         data_dir,
+        journal,
         tenants_dir: server
             .server
             .tenants_dir

@@ -16,6 +16,8 @@ pub struct Config {
     /// SHA-256 over the bytes of every source file, to tell reloads apart.
     pub digest: String,
     pub data_dir: PathBuf,
+    /// Where the journal is kept.
+    pub journal: JournalBackend,
     /// Where `TENANT.toml` files are read from, when configured.
     pub tenants_dir: Option<PathBuf>,
     pub limits: Limits,
@@ -23,6 +25,16 @@ pub struct Config {
     pub tenants: BTreeMap<String, Tenant>,
     /// The admin HTTP API, when configured.
     pub admin: Option<Admin>,
+}
+
+/// Where the journal is kept: the embedded default, or a PostgreSQL
+/// database that several nodes share.
+#[derive(Debug, Clone)]
+pub enum JournalBackend {
+    /// `journal.sqlite` in the data directory.
+    Sqlite,
+    /// A `postgres://` URL, which may hold a password.
+    Postgres(Secret),
 }
 
 /// The admin HTTP API's listener.

@@ -41,6 +41,10 @@ pub struct ServerSection {
     pub data_dir: Spanned<String>,
     #[serde(default)]
     pub tenants_dir: Option<Spanned<String>>,
+    /// `postgres://...`: the journal in PostgreSQL instead of the embedded
+    /// SQLite file in `data_dir`.
+    #[serde(default)]
+    pub journal: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,10 +7,15 @@
 //! event that explains it and the next step to do, so a crash leaves either
 //! all of a step or none of it, and a restart neither loses nor repeats one.
 //!
-//! [`Journal`] is the boundary: the SQLite implementation lives in
-//! `sqlite.rs`, and a PostgreSQL one can follow behind the same trait.
+//! [`Journal`] is the boundary, the sum of five roles: the embedded SQLite
+//! implementation lives in `sqlite/`, the PostgreSQL one that several
+//! nodes share in `postgres/`, and one conformance suite
+//! (`tests/it/conformance.rs`) holds both to the same behaviour. What a
+//! pipeline step writes is decided once, in `pipeline/transitions.rs`,
+//! through [`StepWriter`].
 
 mod chain;
+mod postgres;
 mod sqlite;
 mod step;
 
@@ -20,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::postgres::PostgresJournal;
 pub use chain::ChainProblem;
 pub use sqlite::SqliteJournal;
 pub use step::{OutgoingMessage, StepWriter};

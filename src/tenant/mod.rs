@@ -27,8 +27,8 @@ pub use mailbox::{
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
 
-use crate::config::{self, Config};
-use crate::journal::{EventKind, Journal, JournalError, SqliteJournal, Timestamp};
+use crate::config::{self, Config, JournalBackend};
+use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJournal, Timestamp};
 use crate::pipeline::{Pipeline, StepSource, Steps, StepsFor};
 use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
 use crate::store::{Store, StoreError};
@@ -207,9 +207,12 @@ impl Hub {
             path: config.data_dir.clone(),
             source,
         })?;
-        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(
-            &config.data_dir.join("journal.sqlite"),
-        )?);
+        let journal: Arc<dyn Journal> = match &config.journal {
+            JournalBackend::Sqlite => Arc::new(SqliteJournal::open(
+                &config.data_dir.join("journal.sqlite"),
+            )?),
+            JournalBackend::Postgres(url) => Arc::new(PostgresJournal::connect(url.expose())?),
+        };
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let pipeline = Arc::new(PipelineSlot::default());

@@ -58,6 +58,7 @@ cases! {
     same_tokens => "same_tokens.toml",
     bad_allow_from => "bad_allow_from.toml",
     bad_limits => "bad_limits.toml",
+    bad_journal => "bad_journal.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod authority;
+mod backends;
 mod campaign;
 mod config_errors;
 mod conformance;
@@ -17,6 +18,7 @@ mod peers;
 mod pipeline;
 mod plugin_host;
 mod plugins;
+mod postgres;
 mod quickstart;
 mod receipts;
 mod reload;

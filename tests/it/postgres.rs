@@ -1,0 +1,79 @@
+//! ferry with its journal in PostgreSQL: the same server, pipeline, CLI
+//! and clients as on the embedded journal, against a real PostgreSQL
+//! server (the test process's own, a fresh database each).
+
+use crate::backends::postgres;
+use crate::util::{Env, SftpEnv, bytes, default_config, eventually, free_port, sha256_hex};
+
+/// `[server]` with `journal = URL`.
+fn on(url: &str, config: &str) -> String {
+    config.replacen(
+        "data_dir = \"data\"",
+        &format!("data_dir = \"data\"\njournal = \"{url}\""),
+        1,
+    )
+}
+
+#[test]
+fn a_file_goes_through_on_postgres() {
+    let url = postgres().fresh_database();
+    let s = SftpEnv::with(|config| on(&url, &config));
+    let _server = s.env.serve();
+    let data = bytes(7, 3_000_000);
+    std::fs::write(s.env.path().join("big.bin"), &data).unwrap();
+    std::fs::write(s.env.path().join("a.csv"), "1,2\n").unwrap();
+    let out = s.sftp_ok(
+        "alice",
+        "put big.bin /inbox/big.bin\nput a.csv /inbox/a.csv\nls -l /inbox\n",
+    );
+    assert!(out.contains(" 3000000 ") && out.contains("a.csv"), "{out}");
+    // The pipeline, on the server, delivers through PostgreSQL; the CLI
+    // reads the same database.
+    eventually("delivery to bob", || {
+        s.env.names("bob", "/outbox") == ["a.csv", "big.bin"]
+    });
+    eventually("delivery to carol", || {
+        s.env.names("carol", "/outbox") == ["a.csv"]
+    });
+    s.sftp_ok("bob", "get /outbox/big.bin got.bin\n");
+    let got = std::fs::read(s.env.path().join("got.bin")).unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    // bob's complete download is recorded, and acknowledged to alice.
+    let list = s.env.ferry().args(["journal", "list"]).ok();
+    let line = |who: &str| {
+        list.lines()
+            .find(|l| l.contains(who) && l.ends_with(" big.bin"))
+            .unwrap_or_else(|| panic!("no {who} big.bin in:\n{list}"))
+            .to_owned()
+    };
+    assert!(line("acme/bob  out").contains("downloaded"), "{list}");
+    let alices = line("acme/alice  in")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    eventually("the acknowledgement of bob's download to alice", || {
+        let shown = s.env.ferry().args(["journal", "show", &alices]).ok();
+        shown.contains("acknowledged") && shown.contains("\"by\":\"bob\"")
+    });
+    let verified = s.env.ferry().args(["journal", "verify"]).ok();
+    assert!(verified.contains("acme"), "{verified}");
+}
+
+/// A PostgreSQL that cannot be reached stops the start with a message
+/// that names it (the password left out), never a panic.
+#[test]
+fn an_unreachable_postgres_is_named() {
+    let port = free_port();
+    let url = format!("postgres://ferry:s3cret-word@127.0.0.1:{port}/ferry");
+    let env = Env::with_config(&on(&url, &default_config()));
+    for args in [&["serve"][..], &["journal", "verify"][..]] {
+        let message = env.ferry().args(args).fails();
+        assert!(
+            message.contains(&format!("127.0.0.1:{port}/ferry")) && message.contains("journal"),
+            "{args:?}: {message}"
+        );
+        assert!(!message.contains("s3cret-word"), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+    }
+}
