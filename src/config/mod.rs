@@ -61,6 +61,24 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     digest.update(server_source.text.as_bytes());
 
     let data_dir = lexical_clean(&base.join(server.server.data_dir.get_ref()));
+    let node = match &server.server.node {
+        Some(node) if is_node_name(node.get_ref()) => node.get_ref().clone(),
+        Some(node) => {
+            problems.push(server_source.problem(
+                Some(node.span()),
+                "server.node",
+                format!(
+                    "`{}` is not a node name: 1 to 64 letters, digits, `-`, `_` or `.`",
+                    node.get_ref()
+                ),
+            ));
+            String::new()
+        }
+        None => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+    };
     let journal = match &server.server.journal {
         None => JournalBackend::Sqlite,
         Some(url)
@@ -261,6 +279,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         digest: hex::encode(digest.finalize()),
         data_dir,
         journal,
+        node,
         tenants_dir: server
             .server
             .tenants_dir
@@ -633,6 +652,7 @@ fn limits(source: &Source, section: &raw::LimitsSection, problems: &mut Vec<Prob
         }
     };
     interval(&section.resume_for, "resume_for", &mut limits.resume_for);
+    interval(&section.task_lease, "task_lease", &mut limits.task_lease);
     interval(&section.login_grace, "login_grace", &mut limits.login_grace);
     interval(
         &section.idle_timeout,
@@ -695,6 +715,14 @@ fn usage_limits(
         upload_rate: read("upload_rate", upload, true),
         download_rate: read("download_rate", download, true),
     }
+}
+
+/// A node's name: short, and safe in logs, metrics and the journal.
+fn is_node_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]

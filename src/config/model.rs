@@ -18,6 +18,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where the journal is kept.
     pub journal: JournalBackend,
+    /// This node's name among the nodes of one journal (`[server] node`,
+    /// by default the host's name): the owner of the tasks it leases.
+    pub node: String,
     /// Where `TENANT.toml` files are read from, when configured.
     pub tenants_dir: Option<PathBuf>,
     pub limits: Limits,
@@ -75,6 +78,10 @@ pub struct Limits {
     pub idle_timeout: std::time::Duration,
     /// Open SFTP handles of one tenant's sessions together.
     pub max_open_handles: u32,
+    /// How long a pipeline task a node took stays that node's without word
+    /// from it (the node renews it while the step runs): how soon another
+    /// node takes over the tasks of a node that died.
+    pub task_lease: std::time::Duration,
     /// Threads that do SFTP sessions' file and journal work, shared fairly
     /// between tenants.
     pub file_threads: u32,
@@ -112,6 +119,7 @@ impl Default for Limits {
             idle_timeout: std::time::Duration::from_secs(900),
             max_open_handles: 1024,
             file_threads: 16,
+            task_lease: std::time::Duration::from_secs(30),
         }
     }
 }

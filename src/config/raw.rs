@@ -45,6 +45,9 @@ pub struct ServerSection {
     /// SQLite file in `data_dir`.
     #[serde(default)]
     pub journal: Option<Spanned<String>>,
+    /// This node's name, unique among the nodes of one journal.
+    #[serde(default)]
+    pub node: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +69,8 @@ pub struct LimitsSection {
     pub max_startups_per_address: Option<Spanned<u32>>,
     pub max_open_handles: Option<Spanned<u32>>,
     pub file_threads: Option<Spanned<u32>>,
+    /// How long a pipeline task stays a node's without word from it.
+    pub task_lease: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

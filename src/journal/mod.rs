@@ -466,6 +466,9 @@ pub struct Task {
     pub message: MessageId,
     pub step: Step,
     pub attempts: u32,
+    /// The token of the lease this worker holds on the task (see
+    /// [`TaskQueue::lease`]); finishing the task checks it.
+    pub lease: Option<i64>,
 }
 
 /// An acknowledgement file already committed to the store.
@@ -680,6 +683,25 @@ pub trait TaskQueue: Send + Sync {
     /// When the next task is due, if any is pending.
     fn next_due(&self) -> Result<Option<Timestamp>>;
 
+    /// Leases a due task to `owner` (a node) for `term`, measured by the
+    /// journal's clock (the database's, shared by every node): until the
+    /// lease ends no other owner can lease it and `due_tasks` leaves it
+    /// out. On success `task.lease` holds the lease's token, which
+    /// finishing the task checks ([`StepWriter::complete`], `reschedule`,
+    /// `bury`), so that a worker whose lease ran out and was taken over
+    /// cannot record the step a second time. `false` when the task is not
+    /// pending or another lease on it is still running.
+    fn lease(&self, task: &mut Task, owner: &str, term: Duration) -> Result<bool>;
+
+    /// Extends by `term` from now the leases `owner` holds on `tasks` (id,
+    /// token); returns the ids of those it no longer holds.
+    fn renew(&self, owner: &str, tasks: &[(i64, i64)], term: Duration) -> Result<Vec<i64>>;
+
+    /// Ends every lease `owner` holds: a node that starts again takes its
+    /// unfinished tasks back at once instead of waiting for its old leases
+    /// to run out.
+    fn release_leases(&self, owner: &str) -> Result<u64>;
+
     /// Runs one step of `tenant` as one transaction: `write` makes the
     /// step's writes through the [`StepWriter`], and they commit together
     /// when it returns `Ok` (durably, before this returns) or not at all.
@@ -858,4 +880,10 @@ pub trait Chain: Send + Sync {
 
     /// Recomputes a tenant's chain.
     fn verify(&self, tenant: &str) -> Result<ChainReport>;
+}
+
+/// A new lease token: random, so that two leases of one task (on two
+/// nodes, or two runs of one) never share one.
+fn new_token() -> i64 {
+    rand::random::<i64>()
 }

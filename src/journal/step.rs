@@ -36,15 +36,19 @@ pub struct OutgoingMessage<'a> {
 /// see what no concurrent writer of the same tenant can change before the
 /// commit.
 pub trait StepWriter {
-    /// Marks a task done. Fails, and so rolls the whole step back, when the
-    /// task is not pending any more (another worker finished it): this is
-    /// what makes steps exactly-once.
+    /// Marks a task done and ends its lease. Fails, and so rolls the whole
+    /// step back, when the task is not pending any more (another worker
+    /// finished it) or is not this worker's: its lease token
+    /// (`task.lease`) is not the task's, or, without one, another worker's
+    /// lease is running. This is what makes steps exactly-once.
     fn complete(&mut self, task: &Task) -> Result<()>;
 
-    /// Puts a pending task off until `at`, counting the attempt and its error.
+    /// Puts a pending task off until `at`, counting the attempt and its
+    /// error, and ends its lease. Fails as `complete` does.
     fn reschedule(&mut self, task: &Task, at: Timestamp, error: &str) -> Result<()>;
 
-    /// Gives up on a pending task: dead-lettered with its error.
+    /// Gives up on a pending task: dead-lettered with its error. Fails as
+    /// `complete` does.
     fn bury(&mut self, task: &Task, error: &str) -> Result<()>;
 
     /// Puts a dead-lettered task back to pending, due now, its attempts

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 pub use builtin::{AcceptAll, ReceiptFiles, RouteTable};
 pub use transitions::Transitions;
-pub use worker::{Pipeline, StepSource, StepsFor};
+pub use worker::{Leasing, Pipeline, StepSource, StepsFor};
 
 use crate::config;
 use crate::journal::{AckEvent, Journal, Mailbox, Message, Provenance, Routing, Verdict};

@@ -1,7 +1,7 @@
 //! The executor: takes due tasks from the journal, runs the step, records
 //! the outcome.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -37,9 +37,28 @@ pub type StepsFor = Arc<dyn Fn(&str) -> Steps + Send + Sync>;
 /// while `ferry serve` runs); work from this process wakes them at once.
 const POLL: Duration = Duration::from_millis(200);
 
+/// Whose tasks this pipeline's are, and for how long a task it takes stays
+/// its own without word from it (`TaskQueue::lease`).
+#[derive(Debug, Clone)]
+pub struct Leasing {
+    /// The node's name, unique among the nodes of one journal.
+    pub owner: String,
+    pub term: Duration,
+}
+
+impl Default for Leasing {
+    fn default() -> Leasing {
+        Leasing {
+            owner: "local".to_owned(),
+            term: Duration::from_secs(30),
+        }
+    }
+}
+
 pub struct Pipeline {
     journal: Arc<dyn Journal>,
     source: Arc<dyn StepSource>,
+    leasing: Leasing,
     busy: Mutex<Busy>,
     wake: Condvar,
     stopping: AtomicBool,
@@ -50,10 +69,10 @@ pub struct Pipeline {
     turn: AtomicUsize,
 }
 
-/// The tasks this process's workers hold.
+/// The tasks this process's workers hold, with their lease tokens.
 #[derive(Default)]
 struct Busy {
-    ids: HashSet<i64>,
+    ids: HashMap<i64, Option<i64>>,
     by_tenant: HashMap<String, u32>,
 }
 
@@ -111,10 +130,15 @@ enum Outcome {
 }
 
 impl Pipeline {
-    pub fn new(journal: Arc<dyn Journal>, source: Arc<dyn StepSource>) -> Arc<Pipeline> {
+    pub fn new(
+        journal: Arc<dyn Journal>,
+        source: Arc<dyn StepSource>,
+        leasing: Leasing,
+    ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             journal,
             source,
+            leasing,
             busy: Mutex::default(),
             wake: Condvar::new(),
             stopping: AtomicBool::new(false),
@@ -129,15 +153,31 @@ impl Pipeline {
         self.wake.notify_one();
     }
 
-    /// Starts `n` worker threads that run until [`Pipeline::stop`].
+    /// Starts `n` worker threads that run until [`Pipeline::stop`], and
+    /// the thread that renews their leases. Leases an earlier run of this
+    /// node left are ended first: its tasks are this run's at once.
     pub fn spawn_workers(
         self: &Arc<Self>,
         n: u32,
         priority: config::WorkerPriority,
     ) -> Vec<std::thread::JoinHandle<()>> {
+        match self.journal.release_leases(&self.leasing.owner) {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, node = %self.leasing.owner,
+                "took back the tasks an earlier run of this node held"),
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e),
+                "cannot end the leases of an earlier run; they run out by themselves"),
+        }
         self.workers.fetch_add(n, Ordering::SeqCst);
-        (0..n)
-            .map(|i| {
+        let renewer = {
+            let pipeline = Arc::clone(self);
+            std::thread::Builder::new()
+                .name("pipeline-leases".into())
+                .spawn(move || pipeline.renew_leases())
+                .expect("spawning a pipeline thread")
+        };
+        std::iter::once(renewer)
+            .chain((0..n).map(|i| {
                 let pipeline = Arc::clone(self);
                 std::thread::Builder::new()
                     .name(format!("pipeline-{i}"))
@@ -146,8 +186,42 @@ impl Pipeline {
                         pipeline.work()
                     })
                     .expect("spawning a pipeline thread")
-            })
+            }))
             .collect()
+    }
+
+    /// Renews the leases of the tasks being run, three times a term, so
+    /// that a long step (a push of a large file) stays this node's while
+    /// it runs, and a node that dies loses its tasks within a term.
+    fn renew_leases(&self) {
+        let every = self.leasing.term / 3;
+        let mut last = std::time::Instant::now();
+        while !self.stopping.load(Ordering::SeqCst) {
+            std::thread::sleep(POLL.min(every));
+            if last.elapsed() < every {
+                continue;
+            }
+            last = std::time::Instant::now();
+            let held: Vec<(i64, i64)> = {
+                let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+                busy.ids
+                    .iter()
+                    .filter_map(|(&id, &token)| Some((id, token?)))
+                    .collect()
+            };
+            match self
+                .journal
+                .renew(&self.leasing.owner, &held, self.leasing.term)
+            {
+                Ok(lost) if lost.is_empty() => {}
+                // Its step will fail to record (the token no longer matches)
+                // and roll back; whoever holds it now runs it.
+                Ok(lost) => tracing::warn!(?lost, "leases of running tasks were lost"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot renew task leases")
+                }
+            }
+        }
     }
 
     pub fn stop(&self) {
@@ -194,7 +268,7 @@ impl Pipeline {
             return Ok(None);
         }
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let held: Vec<i64> = busy.ids.iter().copied().collect();
+        let held: Vec<i64> = busy.ids.keys().copied().collect();
         let mut tenants = self.source.tenants();
         if tenants.is_empty() {
             return Ok(None);
@@ -213,7 +287,7 @@ impl Pipeline {
             if running(&busy, &tenant) >= share {
                 continue;
             }
-            for task in self.journal.due_tasks(&tenant, now, &held, CANDIDATES)? {
+            for mut task in self.journal.due_tasks(&tenant, now, &held, CANDIDATES)? {
                 let slot = match task.step {
                     Step::Push => match self.source.connector_slot(&tenant) {
                         Some(slot) => Some(slot),
@@ -227,7 +301,15 @@ impl Pipeline {
                     }
                     _ => None,
                 };
-                busy.ids.insert(task.id);
+                // Another node (or a command) may have taken it since it
+                // was listed.
+                if !self
+                    .journal
+                    .lease(&mut task, &self.leasing.owner, self.leasing.term)?
+                {
+                    continue;
+                }
+                busy.ids.insert(task.id, task.lease);
                 *busy.by_tenant.entry(tenant.clone()).or_default() += 1;
                 return Ok(Some(Claimed { task, _slot: slot }));
             }

@@ -29,7 +29,7 @@ pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
 
 use crate::config::{self, Config, JournalBackend};
 use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJournal, Timestamp};
-use crate::pipeline::{Pipeline, StepSource, Steps, StepsFor};
+use crate::pipeline::{Leasing, Pipeline, StepSource, Steps, StepsFor};
 use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
 use crate::store::{Store, StoreError};
 
@@ -448,7 +448,13 @@ impl Hub {
                 return Ok(Arc::clone(pipeline));
             }
             let source: Arc<dyn StepSource> = Arc::new(HubSteps(Arc::downgrade(self)));
-            Arc::clone(slot.insert(Pipeline::new(Arc::clone(&self.journal), source)))
+            let config = self.config();
+            let leasing = Leasing {
+                owner: config.node.clone(),
+                term: config.limits.task_lease,
+            };
+            let pipeline = Pipeline::new(Arc::clone(&self.journal), source, leasing);
+            Arc::clone(slot.insert(pipeline))
         };
         self.sync_plugins()?;
         Ok(pipeline)

@@ -432,3 +432,72 @@ fn concurrent_writers_keep_one_chain() {
         assert!(journal.tenants().unwrap().is_empty());
     });
 }
+
+/// A task leased to one node is that node's: no other leases it or
+/// finishes it while the lease runs; a lease that ran out is taken over,
+/// and the first holder can then no longer record the step; a node that
+/// starts again ends its old leases.
+#[test]
+fn a_leased_task_is_its_holders() {
+    use std::time::Duration;
+    let minute = Duration::from_secs(60);
+    each_backend(|journal| {
+        journal
+            .record_received(&received("acme", "alice", "a.csv", b"x"))
+            .unwrap();
+        let by = Provenance::builtin("test");
+        let routing = Routing::Deliver(Vec::new());
+        let finish = |task: &ferry::journal::Task| {
+            journal.finish_process(task, (&Verdict::Accept, &by), Some((&routing, &by)))
+        };
+        let listed = due(journal, "acme").remove(0);
+
+        let mut a = listed.clone();
+        assert!(journal.lease(&mut a, "node-a", minute).unwrap());
+        let token = a.lease.expect("a token");
+        let mut b = listed.clone();
+        assert!(
+            !journal.lease(&mut b, "node-b", minute).unwrap(),
+            "a running lease"
+        );
+        assert!(due(journal, "acme").is_empty(), "a leased task is not due");
+        assert!(
+            finish(&b).is_err(),
+            "finished by a node that does not hold it"
+        );
+        assert_eq!(
+            journal.renew("node-a", &[(a.id, token)], minute).unwrap(),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            journal.renew("node-b", &[(a.id, 7)], minute).unwrap(),
+            [a.id]
+        );
+
+        // node-a's lease runs out (a term of nothing) and node-b takes over.
+        assert!(journal.lease(&mut a, "node-a", Duration::ZERO).is_ok());
+        let mut a = listed.clone();
+        journal.release_leases("node-a").unwrap();
+        assert!(journal.lease(&mut a, "node-a", Duration::ZERO).unwrap());
+        assert!(
+            journal.lease(&mut b, "node-b", minute).unwrap(),
+            "taken over"
+        );
+        assert!(
+            finish(&a).is_err(),
+            "recorded by a holder whose lease ran out"
+        );
+        finish(&b).unwrap();
+        assert!(finish(&b).is_err(), "finished twice");
+
+        // A node that starts again ends its leases: its tasks are due at once.
+        journal
+            .record_received(&received("acme", "alice", "b.csv", b"y"))
+            .unwrap();
+        let mut c = due(journal, "acme").remove(0);
+        assert!(journal.lease(&mut c, "node-a", minute).unwrap());
+        assert!(due(journal, "acme").is_empty());
+        assert_eq!(journal.release_leases("node-a").unwrap(), 1);
+        assert_eq!(due(journal, "acme").len(), 1);
+    });
+}

@@ -5,6 +5,7 @@ mod admin;
 mod authority;
 mod backends;
 mod campaign;
+mod cluster;
 mod config_errors;
 mod conformance;
 mod connectors;

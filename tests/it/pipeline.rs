@@ -95,7 +95,7 @@ fn setup(steps: Steps) -> (Env, Arc<Hub>, Arc<Pipeline>) {
         hub: Arc::clone(&hub),
         steps,
     });
-    let pipeline = Pipeline::new(Arc::clone(hub.journal()), source);
+    let pipeline = Pipeline::new(Arc::clone(hub.journal()), source, Default::default());
     (env, hub, pipeline)
 }
 

@@ -592,25 +592,6 @@ fn queue(tx: &mut Transaction<'_>, tenant: &str, message: MessageId, step: &Step
     Ok(())
 }
 
-fn done(tx: &mut Transaction<'_>, task: &Task) -> Result<()> {
-    // A concurrent writer finishing the same task holds its row until it
-    // commits; this update then finds it done and changes nothing.
-    let changed = tx
-        .execute(
-            "UPDATE tasks SET state = 'done' WHERE id = $1 AND state = 'pending'",
-            &[&task.id],
-        )
-        .map_err(db)?;
-    if changed != 1 {
-        // Finishing a task twice would duplicate its effects: refuse, roll back.
-        return Err(JournalError::Corrupt(format!(
-            "task {} is not pending any more",
-            task.id
-        )));
-    }
-    Ok(())
-}
-
 fn message_row(row: &Row) -> Result<Message> {
     let hash: Option<String> = col(row, 6)?;
     let direction: String = col(row, 3)?;

@@ -81,8 +81,9 @@ pub(super) fn migrate(client: &mut Client, url: &str) -> Result<()> {
 /// Beyond SQLite's indexes: `mailbox_by_message` and `tasks_by_message`,
 /// which the foreign keys to `messages` need for a purge not to scan both
 /// tables for every message it deletes, and which `pending_deliveries` and
-/// `expire` use. `tasks.lease_owner` and `tasks.lease_until` are for the
-/// task leases that come next: nothing writes them yet.
+/// `expire` use. `tasks.lease_owner`, `lease_until` (milliseconds of the
+/// database's clock) and `lease_token` hold a task's lease
+/// (`TaskQueue::lease`).
 const SCHEMA_1: &str = r#"
 CREATE TABLE ferry_schema (
     version     BIGINT NOT NULL
@@ -154,7 +155,8 @@ CREATE TABLE tasks (
     next_at     BIGINT NOT NULL,
     last_error  TEXT,
     lease_owner TEXT,
-    lease_until BIGINT
+    lease_until BIGINT,
+    lease_token BIGINT
 );
 CREATE INDEX tasks_due ON tasks (state, next_at);
 -- Each tenant's due tasks, for the pipeline to share its workers fairly.

@@ -15,9 +15,12 @@ impl TaskQueue for PostgresJournal {
         self.read(|c| {
             let rows = c
                 .query(
-                    "SELECT id, tenant, message, step, attempts FROM tasks
-                     WHERE tenant = $1 AND state = 'pending' AND next_at <= $2
-                     ORDER BY next_at, id LIMIT $3",
+                    &format!(
+                        "SELECT id, tenant, message, step, attempts FROM tasks
+                         WHERE tenant = $1 AND state = 'pending' AND next_at <= $2
+                         AND (lease_until IS NULL OR lease_until <= {NOW_MS})
+                         ORDER BY next_at, id LIMIT $3"
+                    ),
                     &[&tenant, &now.0, &((limit + busy.len()) as i64)],
                 )
                 .map_err(db)?;
@@ -31,6 +34,7 @@ impl TaskQueue for PostgresJournal {
                         message: MessageId(col(row, 2)?),
                         step: step_json(&step)?,
                         attempts: col_u32(row, 4)?,
+                        lease: None,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -50,6 +54,64 @@ impl TaskQueue for PostgresJournal {
                 .map_err(db)?;
             Ok(col::<Option<i64>>(&row, 0)?.map(Timestamp))
         })
+    }
+
+    fn lease(&self, task: &mut Task, owner: &str, term: Duration) -> Result<bool> {
+        let token = new_token();
+        // One statement: a lease that is taken is taken by one writer, and
+        // its end is the database's clock, the same for every node.
+        let leased = self.read(|c| {
+            c.execute(
+                &format!(
+                    "UPDATE tasks SET lease_owner = $2, lease_until = {NOW_MS} + $3, lease_token = $4
+                     WHERE id = $1 AND state = 'pending'
+                     AND (lease_until IS NULL OR lease_until <= {NOW_MS})"
+                ),
+                &[&task.id, &owner, &millis(term), &token],
+            )
+            .map_err(db)
+        })?;
+        if leased == 1 {
+            task.lease = Some(token);
+        }
+        Ok(leased == 1)
+    }
+
+    fn renew(&self, owner: &str, tasks: &[(i64, i64)], term: Duration) -> Result<Vec<i64>> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = tasks.iter().map(|&(id, _)| id).collect();
+        let tokens: Vec<i64> = tasks.iter().map(|&(_, token)| token).collect();
+        let renewed: Vec<i64> = self.read(|c| {
+            c.query(
+                &format!(
+                    "UPDATE tasks SET lease_until = {NOW_MS} + $2
+                     FROM unnest($3::BIGINT[], $4::BIGINT[]) AS held(id, token)
+                     WHERE tasks.id = held.id AND tasks.lease_token = held.token
+                     AND tasks.lease_owner = $1 AND tasks.state = 'pending'
+                     RETURNING tasks.id"
+                ),
+                &[&owner, &millis(term), &ids, &tokens],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|row| col::<i64>(row, 0))
+            .collect()
+        })?;
+        Ok(ids.into_iter().filter(|id| !renewed.contains(id)).collect())
+    }
+
+    fn release_leases(&self, owner: &str) -> Result<u64> {
+        let released = self.read(|c| {
+            c.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_until = NULL, lease_token = NULL
+                 WHERE lease_owner = $1 AND state = 'pending'",
+                &[&owner],
+            )
+            .map_err(db)
+        })?;
+        Ok(released)
     }
 
     fn step(
@@ -124,31 +186,52 @@ struct PgStep<'a, 'b> {
     tenant: &'a str,
 }
 
+impl PgStep<'_, '_> {
+    /// Applies `set` (whose parameters start at `$4`) to a pending task of
+    /// the tenant that is this worker's, and ends its lease: its token is
+    /// the task's, or it has none and no other worker's lease runs. A task
+    /// finished elsewhere, or taken over after this worker's lease ran out,
+    /// fails the step, which rolls back: this is what makes steps
+    /// exactly-once across nodes.
+    fn finish(&mut self, task: &Task, set: &str, more: &[&(dyn ToSql + Sync)]) -> Result<()> {
+        let sql = format!(
+            "UPDATE tasks SET {set}, lease_owner = NULL, lease_until = NULL, lease_token = NULL
+             WHERE id = $1 AND tenant = $2 AND state = 'pending'
+             AND (lease_token = $3 OR ($3::BIGINT IS NULL
+                  AND (lease_until IS NULL OR lease_until <= {NOW_MS})))"
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&task.id, &self.tenant, &task.lease];
+        params.extend_from_slice(more);
+        let changed = self.tx.execute(&sql, &params).map_err(db)?;
+        if changed != 1 {
+            return Err(JournalError::Corrupt(format!(
+                "task {} is not pending any more, or another worker holds it",
+                task.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl StepWriter for PgStep<'_, '_> {
     fn complete(&mut self, task: &Task) -> Result<()> {
-        done(self.tx, task)
+        self.finish(task, "state = 'done'", &[])
     }
 
     fn reschedule(&mut self, task: &Task, at: Timestamp, error: &str) -> Result<()> {
-        self.tx
-            .execute(
-                "UPDATE tasks SET attempts = attempts + 1, next_at = $3, last_error = $4
-                 WHERE id = $1 AND tenant = $2 AND state = 'pending'",
-                &[&task.id, &self.tenant, &at.0, &error],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.finish(
+            task,
+            "attempts = attempts + 1, next_at = $4, last_error = $5",
+            &[&at.0, &error],
+        )
     }
 
     fn bury(&mut self, task: &Task, error: &str) -> Result<()> {
-        self.tx
-            .execute(
-                "UPDATE tasks SET state = 'dead', attempts = attempts + 1, last_error = $3
-                 WHERE id = $1 AND tenant = $2 AND state = 'pending'",
-                &[&task.id, &self.tenant, &error],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.finish(
+            task,
+            "state = 'dead', attempts = attempts + 1, last_error = $4",
+            &[&error],
+        )
     }
 
     fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
@@ -259,4 +342,12 @@ impl StepWriter for PgStep<'_, '_> {
             .map_err(db)?;
         Ok(())
     }
+}
+
+/// Now, in milliseconds, by the database's clock: leases are measured by
+/// the one clock every node shares.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+
+fn millis(term: Duration) -> i64 {
+    i64::try_from(term.as_millis()).unwrap_or(i64::MAX)
 }

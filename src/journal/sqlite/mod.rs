@@ -45,6 +45,17 @@ pub struct SqliteJournal {
     reader: Mutex<Connection>,
     /// Writes waiting for the writer connection.
     queued: AtomicUsize,
+    /// Task leases, by task id. In memory: an embedded journal has one
+    /// process (the data directory's pipeline lock sees to it), so a lease
+    /// need not outlive it, and writing each one would cost a sync.
+    leases: Mutex<std::collections::HashMap<i64, Lease>>,
+}
+
+/// A lease on a task (see `TaskQueue::lease`).
+struct Lease {
+    owner: String,
+    until: std::time::Instant,
+    token: i64,
 }
 
 struct Writer {
@@ -115,6 +126,7 @@ impl SqliteJournal {
             }),
             reader: Mutex::new(reader),
             queued: AtomicUsize::new(0),
+            leases: Mutex::default(),
         })
     }
 

@@ -2,6 +2,9 @@
 //! one transaction, dead letters listed. SQLite's implementation: what the
 //! writes of a step are is decided in `pipeline/transitions.rs`.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use super::*;
 
 impl TaskQueue for SqliteJournal {
@@ -27,11 +30,16 @@ impl TaskQueue for SqliteJournal {
                     message: MessageId(row.get(2)?),
                     step: step_json(&step)?,
                     attempts: row.get(4)?,
+                    lease: None,
                 })
             })())
         })?;
         let mut tasks = collect(rows)?;
-        tasks.retain(|t| !busy.contains(&t.id));
+        let leases = lock(&self.leases);
+        let now = Instant::now();
+        tasks.retain(|t| {
+            !busy.contains(&t.id) && leases.get(&t.id).is_none_or(|lease| lease.until <= now)
+        });
         tasks.truncate(limit);
         Ok(tasks)
     }
@@ -44,12 +52,62 @@ impl TaskQueue for SqliteJournal {
         Ok(at.map(Timestamp))
     }
 
+    fn lease(&self, task: &mut Task, owner: &str, term: Duration) -> Result<bool> {
+        let pending = self
+            .read()
+            .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1 AND state = 'pending'")?
+            .exists([task.id])?;
+        let mut leases = lock(&self.leases);
+        let now = Instant::now();
+        leases.retain(|_, lease| lease.until > now);
+        if !pending || leases.contains_key(&task.id) {
+            return Ok(false);
+        }
+        let token = new_token();
+        leases.insert(
+            task.id,
+            Lease {
+                owner: owner.to_owned(),
+                until: now + term,
+                token,
+            },
+        );
+        task.lease = Some(token);
+        Ok(true)
+    }
+
+    fn renew(&self, owner: &str, tasks: &[(i64, i64)], term: Duration) -> Result<Vec<i64>> {
+        let mut leases = lock(&self.leases);
+        let until = Instant::now() + term;
+        let mut lost = Vec::new();
+        for &(id, token) in tasks {
+            match leases.get_mut(&id) {
+                Some(lease) if lease.owner == owner && lease.token == token => lease.until = until,
+                _ => lost.push(id),
+            }
+        }
+        Ok(lost)
+    }
+
+    fn release_leases(&self, owner: &str) -> Result<u64> {
+        let mut leases = lock(&self.leases);
+        let before = leases.len();
+        leases.retain(|_, lease| lease.owner != owner);
+        Ok((before - leases.len()) as u64)
+    }
+
     fn step(
         &self,
         tenant: &str,
         write: &mut dyn FnMut(&mut dyn StepWriter) -> Result<()>,
     ) -> Result<()> {
-        self.write(|tx| write(&mut SqliteStep { tx, tenant }))
+        self.write(|tx| {
+            write(&mut SqliteStep {
+                tx,
+                tenant,
+                leases: &self.leases,
+            })
+        })
     }
 
     fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool> {
@@ -101,31 +159,59 @@ impl TaskQueue for SqliteJournal {
 struct SqliteStep<'a> {
     tx: &'a Connection,
     tenant: &'a str,
+    leases: &'a Mutex<std::collections::HashMap<i64, Lease>>,
+}
+
+impl SqliteStep<'_> {
+    /// Whether the step's worker may finish `task`: its lease is the
+    /// task's, or it has none and no other worker's lease runs. The lease
+    /// ends here (if the step then rolls back, the task is due again).
+    fn own(&self, task: &Task) -> Result<()> {
+        let mut leases = lock(self.leases);
+        let ours = match (leases.get(&task.id), task.lease) {
+            (Some(lease), Some(token)) => lease.token == token,
+            (Some(lease), None) => lease.until <= Instant::now(),
+            (None, token) => token.is_none(),
+        };
+        if !ours {
+            return Err(JournalError::Corrupt(format!(
+                "task {} is leased to another worker",
+                task.id
+            )));
+        }
+        leases.remove(&task.id);
+        Ok(())
+    }
 }
 
 impl StepWriter for SqliteStep<'_> {
     fn complete(&mut self, task: &Task) -> Result<()> {
+        self.own(task)?;
         done(self.tx, task)
     }
 
     fn reschedule(&mut self, task: &Task, at: Timestamp, error: &str) -> Result<()> {
-        self.tx
+        self.own(task)?;
+        let changed = self
+            .tx
             .prepare_cached(
                 "UPDATE tasks SET attempts = attempts + 1, next_at = ?3, last_error = ?4
                  WHERE id = ?1 AND tenant = ?2 AND state = 'pending'",
             )?
             .execute(params![task.id, self.tenant, at.0, error])?;
-        Ok(())
+        pending_changed(task, changed)
     }
 
     fn bury(&mut self, task: &Task, error: &str) -> Result<()> {
-        self.tx
+        self.own(task)?;
+        let changed = self
+            .tx
             .prepare_cached(
                 "UPDATE tasks SET state = 'dead', attempts = attempts + 1, last_error = ?3
                  WHERE id = ?1 AND tenant = ?2 AND state = 'pending'",
             )?
             .execute(params![task.id, self.tenant, error])?;
-        Ok(())
+        pending_changed(task, changed)
     }
 
     fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
@@ -235,5 +321,17 @@ impl StepWriter for SqliteStep<'_> {
             .prepare_cached("DELETE FROM pushes WHERE tenant = ?1 AND message = ?2")?
             .execute(params![self.tenant, message.0])?;
         Ok(())
+    }
+}
+
+/// A step that changed no pending task changes nothing: it rolls back.
+fn pending_changed(task: &Task, changed: usize) -> Result<()> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(JournalError::Corrupt(format!(
+            "task {} is not pending any more",
+            task.id
+        )))
     }
 }
