@@ -702,6 +702,15 @@ pub trait TaskQueue: Send + Sync {
     /// to run out.
     fn release_leases(&self, owner: &str) -> Result<u64>;
 
+    /// Calls `wake` when another process queues a task, as soon as the
+    /// backend can tell (PostgreSQL: `LISTEN`). A hint only: a wake-up may
+    /// be lost (a connection down), so the pipeline polls as well. The
+    /// embedded journal has no other writer worth waiting for and tells
+    /// nothing.
+    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = wake;
+    }
+
     /// Runs one step of `tenant` as one transaction: `write` makes the
     /// step's writes through the [`StepWriter`], and they commit together
     /// when it returns `Ok` (durably, before this returns) or not at all.

@@ -168,6 +168,14 @@ impl Pipeline {
             Err(e) => tracing::warn!(error = %crate::error_chain(&e),
                 "cannot end the leases of an earlier run; they run out by themselves"),
         }
+        // Work queued by another node wakes a worker at once; polling
+        // stays for wake-ups that are lost.
+        let me = Arc::downgrade(self);
+        self.journal.on_new_work(Box::new(move || {
+            if let Some(pipeline) = me.upgrade() {
+                pipeline.notify();
+            }
+        }));
         self.workers.fetch_add(n, Ordering::SeqCst);
         let renewer = {
             let pipeline = Arc::clone(self);

@@ -77,3 +77,42 @@ fn an_unreachable_postgres_is_named() {
         assert!(!message.contains("panicked"), "{args:?}: {message}");
     }
 }
+
+/// A task queued through one connection (another node) wakes a node
+/// listening on its own: the wake-up is awaited, not slept for.
+#[test]
+fn a_task_queued_by_another_node_wakes_this_one() {
+    use ferry::journal::{Intake as _, PostgresJournal, Received, TaskQueue as _};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let url = postgres().fresh_database();
+    let (listening, other) = (
+        PostgresJournal::connect(&url).unwrap(),
+        PostgresJournal::connect(&url).unwrap(),
+    );
+    let (woken, wakes) = mpsc::channel();
+    let woken = std::sync::Mutex::new(woken);
+    listening.on_new_work(Box::new(move || {
+        let _ = woken.lock().unwrap().send(());
+    }));
+    // The listener says it is there with a first wake-up.
+    wakes
+        .recv_timeout(Duration::from_secs(20))
+        .expect("listening");
+    other
+        .record_received(&Received {
+            tenant: "acme".into(),
+            partner: "alice".into(),
+            name: "a.txt".into(),
+            hash: ferry::store::ContentHash::from_bytes([7; 32]),
+            size: 1,
+            protocol: "test".into(),
+            source: "test".into(),
+            inline: Some(b"x".to_vec()),
+        })
+        .unwrap();
+    wakes
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a wake-up for the queued task");
+}

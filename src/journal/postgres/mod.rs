@@ -589,8 +589,58 @@ fn queue(tx: &mut Transaction<'_>, tenant: &str, message: MessageId, step: &Step
         &[&tenant, &message.0, &step, &Timestamp::now().0],
     )
     .map_err(db)?;
+    // Delivered to every listening node when the transaction commits, once
+    // however many tasks it queued (PostgreSQL folds equal notifications).
+    tx.batch_execute(&format!("NOTIFY {WORK_CHANNEL}"))
+        .map_err(db)?;
     Ok(())
 }
+
+/// The channel nodes `LISTEN` on for queued tasks.
+const WORK_CHANNEL: &str = "ferry_tasks";
+
+impl PostgresJournal {
+    /// Listens for queued tasks on a connection of its own, on a thread of
+    /// its own, for as long as the process runs; reconnects when the
+    /// connection is lost, with a wake-up after each reconnection (what
+    /// was notified meanwhile is lost).
+    fn listen(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let config = self.config.clone();
+        let url = self.url_for_messages.clone();
+        let spawned = std::thread::Builder::new()
+            .name("journal-listen".into())
+            .spawn(move || {
+                use ::postgres::fallible_iterator::FallibleIterator as _;
+                loop {
+                    let listening = config.connect(NoTls).and_then(|mut client| {
+                        client.batch_execute(&format!("LISTEN {WORK_CHANNEL}"))?;
+                        wake();
+                        loop {
+                            let next = client.notifications().timeout_iter(LISTEN_TICK).next();
+                            match next {
+                                Ok(Some(_)) => wake(),
+                                Ok(None) if client.is_closed() => return Ok(()),
+                                Ok(None) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    });
+                    if let Err(e) = listening {
+                        tracing::warn!(journal = %url, error = %crate::error_chain(&e),
+                            "not listening for queued tasks; polling until reconnected");
+                    }
+                    std::thread::sleep(LISTEN_TICK);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot listen for queued tasks; polling only");
+        }
+    }
+}
+
+/// How long the listener waits for a notification before it looks at its
+/// connection, and before it reconnects one that was lost.
+const LISTEN_TICK: Duration = Duration::from_secs(1);
 
 fn message_row(row: &Row) -> Result<Message> {
     let hash: Option<String> = col(row, 6)?;

@@ -102,6 +102,10 @@ impl TaskQueue for PostgresJournal {
         Ok(ids.into_iter().filter(|id| !renewed.contains(id)).collect())
     }
 
+    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.listen(wake);
+    }
+
     fn release_leases(&self, owner: &str) -> Result<u64> {
         let released = self.read(|c| {
             c.execute(
