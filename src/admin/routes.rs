@@ -70,6 +70,7 @@ pub fn routes() -> axum::Router<State> {
             axum::routing::delete(lift_tenant_ban),
         )
         .route("/api/v1/bans", get(all_bans))
+        .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/bans/{address}", axum::routing::delete(lift_ban))
         .route("/api/v1/reload", post(reload))
         .route("/metrics", get(scrape))
@@ -699,6 +700,26 @@ async fn lift_tenant_ban(
     Ok(Json(
         json!({ "address": origin.to_string(), "lifted": true }),
     ))
+}
+
+/// The nodes that share this node's journal, the most recent first.
+async fn cluster(state: axum::extract::State<State>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.operator()?;
+    let hub = state.hub.clone();
+    blocking(move || {
+        let nodes = hub.journal().nodes().or_internal()?;
+        let alive = crate::tenant::HEARTBEAT.as_millis() as i64 * 3;
+        let nodes: Vec<Value> = nodes
+            .into_iter()
+            .map(|n| {
+                let mut node = json!(n);
+                node["alive"] = json!(n.silent_for_ms < alive);
+                node
+            })
+            .collect();
+        Ok(Json(json!({ "nodes": nodes })))
+    })
+    .await
 }
 
 /// Every ban in force, strangers' (failures at unknown tenants) included.

@@ -68,8 +68,16 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         std::time::Duration::from_secs(60),
     );
     let mut sweep = tokio::time::interval(sweep_every);
+    let mut heartbeat = tokio::time::interval(crate::tenant::HEARTBEAT);
+    let started_at = Timestamp::now();
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                let hub = hub.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || hub.heartbeat(started_at)).await {
+                    tracing::warn!(error = %crate::error_chain(&e), "heartbeat not recorded");
+                }
+            }
             _ = sweep.tick() => {
                 let hub = hub.clone();
                 if let Ok(expired) = tokio::task::spawn_blocking(move || hub.expire_suspended(Timestamp::now())).await

@@ -583,9 +583,52 @@ pub struct ChainReport {
 ///
 /// It is the sum of its roles, each small enough to implement for another
 /// backend on its own; whatever implements them all is a `Journal`.
-pub trait Journal: Intake + TaskQueue + Mailboxes + PluginState + Chain {}
+pub trait Journal: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster {}
 
-impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain> Journal for T {}
+impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster> Journal for T {}
+
+/// What a node says of itself in its heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeBeat {
+    pub node: String,
+    /// ferry's version.
+    pub version: String,
+    pub started_at: Timestamp,
+    /// Sessions and tasks running: free-form, shown as it is.
+    pub load: serde_json::Value,
+}
+
+/// A node as the journal last heard of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub node: String,
+    pub version: String,
+    pub started_at: Timestamp,
+    /// The last heartbeat, by the journal's clock.
+    pub last_beat: Timestamp,
+    /// How long ago that was, by the same clock: nodes' own clocks may
+    /// disagree with it.
+    pub silent_for_ms: i64,
+    pub load: serde_json::Value,
+}
+
+/// The nodes that share the journal: their heartbeats, and the jobs only
+/// one of them may run at a time (a pull source's polls).
+pub trait Cluster: Send + Sync {
+    /// Records that `beat.node` is alive now, with what it says of itself.
+    fn heartbeat(&self, beat: &NodeBeat) -> Result<()>;
+
+    /// The nodes that beat, the most recent first.
+    fn nodes(&self) -> Result<Vec<NodeStatus>>;
+
+    /// Takes, or keeps, the lease on `job` for `owner` for `term` from now
+    /// (the journal's clock): whether `owner` holds it. Another owner's
+    /// lease that is still running is kept from it.
+    fn hold(&self, job: &str, owner: &str, term: Duration) -> Result<bool>;
+
+    /// Gives up `owner`'s lease on `job`, if it holds it.
+    fn let_go(&self, job: &str, owner: &str) -> Result<()>;
+}
 
 /// Files coming in: uploads committed, waiting for their signal,
 /// suspended for a resume, failed; files pulled from partners' servers and

@@ -232,6 +232,15 @@ impl Pipeline {
         }
     }
 
+    /// How many tasks this process's workers are running.
+    pub fn running(&self) -> usize {
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ids
+            .len()
+    }
+
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_all();

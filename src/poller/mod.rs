@@ -119,6 +119,25 @@ fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
             std::thread::sleep(TICK);
             continue;
         };
+        // One node polls a source at a time: the others find it held and
+        // look again at the next poll, taking over when the holder stops
+        // renewing (it died).
+        let config = hub.config();
+        let job = format!("pull:{tenant}/{partner}");
+        let term = config.limits.task_lease.max(Duration::from_secs(60));
+        match hub.journal().hold(&job, &config.node, term) {
+            Ok(true) => {}
+            Ok(false) => {
+                due = pull.schedule.next_after(SystemTime::now());
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(tenant, partner, error = %crate::error_chain(&e),
+                    "cannot take the pull source's lease; not polling");
+                due = pull.schedule.next_after(SystemTime::now());
+                continue;
+            }
+        }
         let span = tracing::info_span!("pull", tenant, partner);
         let _enter = span.enter();
         // Problems are logged by the poll and retried by the next one.

@@ -28,7 +28,12 @@ pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
 
 use crate::config::{self, Config, JournalBackend};
-use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJournal, Timestamp};
+use crate::journal::{
+    EventKind, Journal, JournalError, NodeBeat, PostgresJournal, SqliteJournal, Timestamp,
+};
+
+/// How often a serving node tells the journal it is alive.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::pipeline::{Leasing, Pipeline, StepSource, Steps, StepsFor};
 use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
 use crate::store::{Store, StoreError};
@@ -438,6 +443,26 @@ impl Hub {
             .values()
             .map(|tenant| tenant.expire_suspended(now))
             .sum()
+    }
+
+    /// Tells the journal this node is alive, with its load: for the nodes
+    /// list of the admin API (`GET /api/v1/cluster`).
+    pub fn heartbeat(&self, started_at: Timestamp) -> Result<(), HubError> {
+        let config = self.config();
+        let tasks = self
+            .pipeline
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |pipeline| pipeline.running());
+        self.journal.heartbeat(&NodeBeat {
+            node: config.node.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at,
+            load: json!({ "sessions": self.sessions.list(None).len(), "tasks_running": tasks }),
+        })?;
+        Ok(())
     }
 
     /// The pipeline of this hub, created (with the plugins it runs) on first use.

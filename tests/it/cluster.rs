@@ -7,19 +7,41 @@
 use std::process::Output;
 
 use crate::backends::postgres;
-use crate::util::{SftpEnv, eventually, sha256_hex};
+use crate::util::{SftpEnv, eventually, free_port, sha256_hex};
 
-/// A node of the cluster: `journal` and `node` in `[server]`, and task
-/// leases of 2 s, so that a dead node's tasks are taken over quickly.
-fn node(url: &str, name: &str) -> SftpEnv {
-    SftpEnv::with(|config| {
+/// The operator's token of every node of these tests.
+const OPERATOR: &str = "operator-token-of-the-cluster-tests";
+
+/// A node of the cluster: `journal` and `node` in `[server]`, task leases
+/// of 2 s (so that a dead node's tasks are taken over quickly), and the
+/// admin API on a port of its own.
+fn node(url: &str, name: &str) -> (SftpEnv, u16) {
+    let admin = free_port();
+    let env = SftpEnv::with(|config| {
         let config = config.replacen(
             "data_dir = \"data\"",
-            &format!("data_dir = \"data\"\njournal = \"{url}\"\nnode = \"{name}\""),
+            &format!(
+                "data_dir = \"data\"\njournal = \"{url}\"\nnode = \"{name}\"\n\n\
+                 [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n"
+            ),
             1,
         );
         format!("{config}\n[limits]\ntask_lease = \"2s\"\n")
-    })
+    });
+    std::fs::write(env.env.path().join("operator.token"), OPERATOR).unwrap();
+    (env, admin)
+}
+
+/// `GET /api/v1/cluster` of the node whose admin API is on `port`.
+fn cluster(port: u16) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-H"])
+        .arg(format!("Authorization: Bearer {OPERATOR}"))
+        .arg(format!("http://127.0.0.1:{port}/api/v1/cluster"))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[track_caller]
@@ -36,9 +58,20 @@ fn ok(out: &Output) -> String {
 #[test]
 fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
     let url = postgres().fresh_database();
-    let (a, b) = (node(&url, "node-a"), node(&url, "node-b"));
+    let ((a, _), (b, b_admin)) = (node(&url, "node-a"), node(&url, "node-b"));
     let server_a = a.env.serve();
     let _server_b = b.env.serve();
+    // Each node beats at start: node b's admin API lists both, alive.
+    eventually("both nodes listed", || {
+        let nodes = cluster(b_admin);
+        let listed: Vec<(&str, bool)> = nodes["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| (n["node"].as_str().unwrap_or(""), n["alive"] == true))
+            .collect();
+        listed.contains(&("node-a", true)) && listed.contains(&("node-b", true))
+    });
 
     let mut batch = String::new();
     for i in 0..30 {

@@ -501,3 +501,64 @@ fn a_leased_task_is_its_holders() {
         assert_eq!(due(journal, "acme").len(), 1);
     });
 }
+
+/// Nodes' heartbeats are listed with what they said; a job is one node's
+/// at a time until it lets go or its lease runs out.
+#[test]
+fn nodes_beat_and_a_job_runs_on_one_node() {
+    use ferry::journal::NodeBeat;
+    use std::time::Duration;
+    let minute = Duration::from_secs(60);
+    each_backend(|journal| {
+        for (node, sessions) in [("node-a", 3), ("node-b", 5)] {
+            journal
+                .heartbeat(&NodeBeat {
+                    node: node.into(),
+                    version: "9.9.9".into(),
+                    started_at: Timestamp(1_000),
+                    load: serde_json::json!({ "sessions": sessions }),
+                })
+                .unwrap();
+        }
+        let nodes = journal.nodes().unwrap();
+        let mut names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["node-a", "node-b"]);
+        let b = nodes.iter().find(|n| n.node == "node-b").unwrap();
+        assert_eq!(
+            (b.version.as_str(), b.started_at, &b.load),
+            (
+                "9.9.9",
+                Timestamp(1_000),
+                &serde_json::json!({ "sessions": 5 })
+            )
+        );
+        assert!((0..60_000).contains(&b.silent_for_ms), "{b:?}");
+
+        let job = "pull:acme/bob";
+        assert!(journal.hold(job, "node-a", minute).unwrap());
+        assert!(
+            !journal.hold(job, "node-b", minute).unwrap(),
+            "held by node-a"
+        );
+        assert!(
+            journal.hold(job, "node-a", minute).unwrap(),
+            "kept by its holder"
+        );
+        journal.let_go(job, "node-b").unwrap();
+        assert!(
+            !journal.hold(job, "node-b", minute).unwrap(),
+            "only the holder lets go"
+        );
+        journal.let_go(job, "node-a").unwrap();
+        assert!(journal.hold(job, "node-b", Duration::ZERO).unwrap());
+        assert!(
+            journal.hold(job, "node-a", minute).unwrap(),
+            "node-b's lease ran out"
+        );
+        assert!(
+            journal.hold("pull:acme/carol", "node-b", minute).unwrap(),
+            "another job"
+        );
+    });
+}

@@ -11,11 +11,29 @@ use ::postgres::Client;
 use super::{JournalError, Result, col, db};
 
 /// The version this ferry writes.
-pub(super) const VERSION: i64 = 1;
+pub(super) const VERSION: i64 = 2;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`; version 0 is
 /// an empty database.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1];
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2];
+
+/// Version 2: the nodes' heartbeats and the jobs one node runs at a time
+/// (`Cluster`). Times are milliseconds of the database's clock.
+const CLUSTER_2: &str = r#"
+CREATE TABLE nodes (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    version     TEXT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    beat_at     BIGINT NOT NULL,
+    load        TEXT NOT NULL
+);
+
+CREATE TABLE job_leases (
+    job         TEXT COLLATE "C" PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    until       BIGINT NOT NULL
+);
+"#;
 
 /// Any number, the same on every node: the key of the advisory lock that
 /// makes nodes starting at once migrate one after the other, so that the

@@ -350,8 +350,8 @@ impl StepWriter for PgStep<'_, '_> {
 
 /// Now, in milliseconds, by the database's clock: leases are measured by
 /// the one clock every node shares.
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+pub(super) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
-fn millis(term: Duration) -> i64 {
+pub(super) fn millis(term: Duration) -> i64 {
     i64::try_from(term.as_millis()).unwrap_or(i64::MAX)
 }

@@ -1,6 +1,7 @@
 //! The embedded journal: one SQLite file in WAL mode with `synchronous=FULL`,
 //! so a committed transaction survives a power cut.
 
+mod cluster;
 mod events;
 mod intake;
 mod mailboxes;
@@ -49,6 +50,9 @@ pub struct SqliteJournal {
     /// process (the data directory's pipeline lock sees to it), so a lease
     /// need not outlive it, and writing each one would cost a sync.
     leases: Mutex<std::collections::HashMap<i64, Lease>>,
+    /// Heartbeats and job leases, in memory for the same reason: the one
+    /// process is the whole cluster.
+    cluster: Mutex<cluster::Members>,
 }
 
 /// A lease on a task (see `TaskQueue::lease`).
@@ -127,6 +131,7 @@ impl SqliteJournal {
             reader: Mutex::new(reader),
             queued: AtomicUsize::new(0),
             leases: Mutex::default(),
+            cluster: Mutex::default(),
         })
     }
 
