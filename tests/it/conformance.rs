@@ -1,5 +1,6 @@
 //! The journal's conformance suite: what every backend of the journal's
-//! roles (`Intake`, `TaskQueue`, `Mailboxes`, `PluginState`, `Chain`) must
+//! roles (`Intake`, `TaskQueue`, `Mailboxes`, `PluginState`, `Chain`,
+//! `Cluster`) must
 //! do, written against `dyn Journal` only. Each check runs against every
 //! backend in [`backends`]; a second backend joins by adding one line
 //! there, and must pass the same checks.
