@@ -121,6 +121,7 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     for thread in threads {
         let _ = thread.join();
     }
+    pipeline.hand_back();
     drop(lock);
     Ok(ExitCode::SUCCESS)
 }

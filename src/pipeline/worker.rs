@@ -246,6 +246,19 @@ impl Pipeline {
         self.wake.notify_all();
     }
 
+    /// Hands back the leases this node still holds, once its workers have
+    /// stopped: another node takes those tasks at once rather than after a
+    /// term. (A worker finishes the step it runs before it stops, so there
+    /// are rarely any.)
+    pub fn hand_back(&self) {
+        match self.journal.release_leases(&self.leasing.owner) {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "tasks handed back"),
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e),
+                "cannot hand back task leases; they run out by themselves"),
+        }
+    }
+
     fn work(&self) {
         while !self.stopping.load(Ordering::SeqCst) {
             match self.claim(true) {

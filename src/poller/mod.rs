@@ -97,9 +97,18 @@ fn start_new_sources(hub: &Arc<Hub>, stop: &Arc<AtomicBool>, running: &Running) 
     }
 }
 
-/// Polls one source until it leaves the configuration or the poller stops.
-/// The first poll is at once.
+/// Polls one source until it leaves the configuration or the poller stops,
+/// then lets go of the source's lease, so that another node takes it at
+/// once. The first poll is at once.
 fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
+    poll_until_stopped(hub, stop, tenant, partner);
+    let job = format!("pull:{tenant}/{partner}");
+    if let Err(e) = hub.journal().let_go(&job, &hub.config().node) {
+        tracing::debug!(tenant, partner, error = %crate::error_chain(&e), "the pull lease runs out by itself");
+    }
+}
+
+fn poll_until_stopped(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
     let mut memory = PollMemory::default();
     let mut due = SystemTime::now();
     while !stop.load(Ordering::SeqCst) {
