@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use crate::util::{PATIENCE, free_port};
 
-/// One PostgreSQL server for the whole test process.
+/// A PostgreSQL server: the one of the whole test process, or a test's own.
 pub struct Postgres {
     pub port: u16,
-    /// Holds the pipe whose end stops the server.
-    _keeper: Mutex<Child>,
+    /// Holds the pipe whose end stops the server; a `restart` line on it
+    /// restarts the server, which the keeper acknowledges on its output.
+    keeper: Mutex<Child>,
 }
 
 /// The PostgreSQL server of this test process, started at first use.
@@ -32,6 +33,52 @@ pub fn postgres() -> &'static Postgres {
 }
 
 impl Postgres {
+    /// A server of the calling test's own (to restart, say), stopped when
+    /// dropped.
+    pub fn own() -> Postgres {
+        Postgres::start()
+    }
+
+    /// Stops the server (a fast shutdown: sessions are cut) and starts it
+    /// again on the same port and data, and returns once it accepts.
+    pub fn restart(&self) {
+        use std::io::BufRead as _;
+        let mut keeper = self.keeper.lock().unwrap();
+        keeper
+            .stdin
+            .as_mut()
+            .expect("the keeper's input")
+            .write_all(b"restart\n")
+            .expect("asking for a restart");
+        let mut said = String::new();
+        std::io::BufReader::new(keeper.stdout.as_mut().expect("the keeper's output"))
+            .read_line(&mut said)
+            .expect("the keeper's answer");
+        assert_eq!(said.trim(), "restarted");
+        drop(keeper);
+        self.wait_until_accepting();
+    }
+
+    fn wait_until_accepting(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match postgres::Client::connect(&url(self.port, "postgres"), postgres::NoTls) {
+                Ok(_) => return,
+                Err(e) => {
+                    if let Ok(Some(status)) = self.keeper.lock().unwrap().try_wait() {
+                        panic!("PostgreSQL exited ({status}) before it accepted: {e}");
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "PostgreSQL does not accept on port {}: {e}",
+                        self.port
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
     fn start() -> Postgres {
         let bin = pg_bin();
         let dir = tempfile::Builder::new()
@@ -73,16 +120,25 @@ impl Postgres {
             "initdb failed:\n{}",
             String::from_utf8_lossy(&initdb.stderr)
         );
-        // The shell starts the server, waits for this process's pipe to
-        // close, then stops the server (a fast shutdown) and removes its
-        // directory. Durability settings are the tests' to relax: nothing
-        // here must survive a power cut.
+        // The shell starts the server, then reads this process's pipe: a
+        // `restart` line restarts the server (and says so on its output);
+        // the pipe's end (this process ended) stops the server (a fast
+        // shutdown) and removes its directory. Durability settings are the
+        // tests' to relax: nothing here must survive a power cut.
         let script = r#"
-            "$1" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 \
-                -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-                -c max_connections=200 >"$2/server.log" 2>&1 &
-            server=$!
-            read -r _
+            start() {
+                "$1" -D "$2/data" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 \
+                    -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+                    -c max_connections=200 >>"$2/server.log" 2>&1 &
+                server=$!
+            }
+            start "$1" "$2" "$3"
+            while read -r command && [ "$command" = restart ]; do
+                kill -INT "$server"
+                wait "$server"
+                start "$1" "$2" "$3"
+                echo restarted
+            done
             kill -INT "$server"
             wait "$server"
             rm -rf "$2"
@@ -93,7 +149,7 @@ impl Postgres {
             .arg(&dir)
             .arg(port.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting PostgreSQL");
@@ -116,7 +172,7 @@ impl Postgres {
         }
         Postgres {
             port,
-            _keeper: Mutex::new(keeper),
+            keeper: Mutex::new(keeper),
         }
     }
 
@@ -135,12 +191,10 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        // Only reached if a test makes a server of its own: closing the pipe
-        // is what stops it.
-        if let Ok(mut keeper) = self._keeper.lock() {
-            if let Some(mut stdin) = keeper.stdin.take() {
-                let _ = stdin.write_all(b"\n");
-            }
+        // Only reached for a test's own server (a static is never dropped):
+        // closing the pipe is what stops it.
+        if let Ok(mut keeper) = self.keeper.lock() {
+            drop(keeper.stdin.take());
             let _ = keeper.wait();
         }
     }
