@@ -79,27 +79,63 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             .to_string_lossy()
             .into_owned(),
     };
-    let journal = match &server.server.journal {
-        None => JournalBackend::Sqlite,
-        Some(url)
-            if url.get_ref().starts_with("postgres://")
-                || url.get_ref().starts_with("postgresql://") =>
-        {
-            JournalBackend::Postgres(Secret::new(url.get_ref().clone()))
+    let secrets_key = values::secret(
+        &server_source,
+        "server",
+        ("secrets_key_file", &server.server.secrets_key_file),
+        ("secrets_key_env", &server.server.secrets_key_env),
+        "the secrets key",
+        &mut problems,
+    )
+    .filter(|key| {
+        let fine = key.expose().len() == 64 && key.expose().bytes().all(|b| b.is_ascii_hexdigit());
+        if !fine {
+            let given = server.server.secrets_key_file.as_ref().or(server.server.secrets_key_env.as_ref());
+            let which = if server.server.secrets_key_file.is_some() { "secrets_key_file" } else { "secrets_key_env" };
+            problems.push(server_source.problem(
+                given.map(Spanned::span),
+                &format!("server.{which}"),
+                "the secrets key must be 64 hex digits (32 bytes); make one with `openssl rand -hex 32`"
+                    .to_owned(),
+            ));
         }
-        Some(url) => {
-            problems.push(
-                server_source.problem(
+        fine
+    });
+    let journal =
+        match &server.server.journal {
+            None => JournalBackend::Sqlite,
+            Some(url)
+                if url.get_ref().starts_with("postgres://")
+                    || url.get_ref().starts_with("postgresql://") =>
+            {
+                if secrets_key.is_none()
+                    && server.server.secrets_key_file.is_none()
+                    && server.server.secrets_key_env.is_none()
+                {
+                    problems.push(server_source.problem(
                     Some(url.span()),
                     "server.journal",
-                    "expected a PostgreSQL URL, `postgres://USER@HOST:PORT/DATABASE` (leave \
-                 `journal` out for the embedded SQLite journal in `data_dir`)"
+                    "the nodes of a PostgreSQL journal share their host keys and certificate, \
+                     sealed: give the key with `secrets_key_file` or `secrets_key_env` (64 hex \
+                     digits, `openssl rand -hex 32`; the same on every node)"
                         .to_owned(),
-                ),
-            );
-            JournalBackend::Sqlite
-        }
-    };
+                ));
+                }
+                JournalBackend::Postgres(Secret::new(url.get_ref().clone()))
+            }
+            Some(url) => {
+                problems.push(
+                    server_source.problem(
+                        Some(url.span()),
+                        "server.journal",
+                        "expected a PostgreSQL URL, `postgres://USER@HOST:PORT/DATABASE` (leave \
+                 `journal` out for the embedded SQLite journal in `data_dir`)"
+                            .to_owned(),
+                    ),
+                );
+                JournalBackend::Sqlite
+            }
+        };
 
     // Tenant sections, inline ones first, then one file per tenant.
     let mut tenant_sections: Vec<(String, Spanned<TenantSection>, usize)> = Vec::new();
@@ -280,6 +316,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         data_dir,
         journal,
         node,
+        secrets_key,
         tenants_dir: server
             .server
             .tenants_dir

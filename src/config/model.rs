@@ -21,6 +21,9 @@ pub struct Config {
     /// This node's name among the nodes of one journal (`[server] node`,
     /// by default the host's name): the owner of the tasks it leases.
     pub node: String,
+    /// The key (64 hex digits) that seals the host keys and certificate the
+    /// nodes of a PostgreSQL journal share; required with one.
+    pub secrets_key: Option<Secret>,
     /// Where `TENANT.toml` files are read from, when configured.
     pub tenants_dir: Option<PathBuf>,
     pub limits: Limits,

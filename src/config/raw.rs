@@ -48,6 +48,12 @@ pub struct ServerSection {
     /// This node's name, unique among the nodes of one journal.
     #[serde(default)]
     pub node: Option<Spanned<String>>,
+    /// The key that seals the secrets nodes share in a PostgreSQL journal
+    /// (64 hex digits), from a file or an environment variable.
+    #[serde(default)]
+    pub secrets_key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secrets_key_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -628,6 +628,15 @@ pub trait Cluster: Send + Sync {
 
     /// Gives up `owner`'s lease on `job`, if it holds it.
     fn let_go(&self, job: &str, owner: &str) -> Result<()>;
+
+    /// A secret the nodes share (sealed: the journal never holds one in
+    /// clear), by name.
+    fn secret(&self, name: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Keeps `sealed` as the secret `name` unless one is kept already, and
+    /// returns the one kept: of two nodes offering at once, both end with
+    /// the same.
+    fn offer_secret(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>>;
 }
 
 /// Files coming in: uploads committed, waiting for their signal,

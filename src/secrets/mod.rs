@@ -4,10 +4,11 @@
 //! The one module besides `store` and `journal` that touches the data
 //! directory's files; the protocols receive keys and certificates from
 //! here and never open a file themselves (checked by `tests/it/tidy.rs`).
-//! With several nodes these move to the shared store, behind the same
-//! functions.
+//! With several nodes on a PostgreSQL journal, `shared.rs` makes them the
+//! same on every node, sealed in the journal.
 
 pub mod host_keys;
+pub mod shared;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

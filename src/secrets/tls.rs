@@ -97,7 +97,7 @@ fn read(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, SecretsError> {
 }
 
 /// `DATA_DIR/tls/cert.pem` and `key.pem`, made once.
-fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), SecretsError> {
+pub(super) fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), SecretsError> {
     let dir = data_dir.join("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     if cert.exists() && key.exists() {
@@ -124,7 +124,7 @@ fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), SecretsError> {
 }
 
 /// Writes a private key readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let io = |source| SecretsError::Io {

@@ -56,6 +56,9 @@ pub enum HubError {
     },
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The host keys or certificate the nodes share.
+    #[error("the secrets the nodes share")]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// A reload refused: the configuration's own problems, located.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
@@ -216,7 +219,13 @@ impl Hub {
             JournalBackend::Sqlite => Arc::new(SqliteJournal::open(
                 &config.data_dir.join("journal.sqlite"),
             )?),
-            JournalBackend::Postgres(url) => Arc::new(PostgresJournal::connect(url.expose())?),
+            JournalBackend::Postgres(url) => {
+                let journal = PostgresJournal::connect(url.expose())?;
+                // Every node presents the same host keys and certificate.
+                let key = config.secrets_key.as_ref().map(config::Secret::expose);
+                crate::secrets::shared::share(&journal, &config.data_dir, key.unwrap_or_default())?;
+                Arc::new(journal)
+            }
         };
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");

@@ -18,17 +18,18 @@ const OPERATOR: &str = "operator-token-of-the-cluster-tests";
 fn node(url: &str, name: &str) -> (SftpEnv, u16) {
     let admin = free_port();
     let env = SftpEnv::with(|config| {
-        let config = config.replacen(
+        let config = crate::postgres::on(url, &config).replacen(
             "data_dir = \"data\"",
-            &format!(
-                "data_dir = \"data\"\njournal = \"{url}\"\nnode = \"{name}\"\n\n\
-                 [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n"
-            ),
+            &format!("data_dir = \"data\"\nnode = \"{name}\""),
             1,
         );
-        format!("{config}\n[limits]\ntask_lease = \"2s\"\n")
+        format!(
+            "{config}\n[limits]\ntask_lease = \"2s\"\n\n\
+             [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n"
+        )
     });
     std::fs::write(env.env.path().join("operator.token"), OPERATOR).unwrap();
+    crate::postgres::key_file(env.env.path());
     (env, admin)
 }
 
@@ -72,6 +73,26 @@ fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
             .collect();
         listed.contains(&("node-a", true)) && listed.contains(&("node-b", true))
     });
+
+    // Both nodes present the same host keys (and keep the same certificate).
+    let scan = |port: u16| {
+        let out = std::process::Command::new("ssh-keyscan")
+            .args(["-p", &port.to_string(), "-t", "ed25519,rsa", "127.0.0.1"])
+            .output()
+            .expect("ssh-keyscan (openssh-client)");
+        let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split_once(' ').map_or(l, |(_, key)| key).to_owned())
+            .collect();
+        keys.sort();
+        keys
+    };
+    let (keys_a, keys_b) = (scan(a.port), scan(b.port));
+    assert_eq!(keys_a.len(), 2, "{keys_a:?}");
+    assert_eq!(keys_a, keys_b);
+    let cert = |s: &SftpEnv| std::fs::read(s.env.data().join("tls/cert.pem")).unwrap();
+    assert_eq!(cert(&a), cert(&b));
 
     let mut batch = String::new();
     for i in 0..30 {

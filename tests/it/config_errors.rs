@@ -59,6 +59,7 @@ cases! {
     bad_allow_from => "bad_allow_from.toml",
     bad_limits => "bad_limits.toml",
     bad_journal => "bad_journal.toml",
+    journal_without_key => "journal_without_key.toml",
 }
 
 /// Every located message carries `FILE:LINE:COLUMN: `KEY`:`.

@@ -5,19 +5,30 @@
 use crate::backends::{Postgres, postgres};
 use crate::util::{Env, SftpEnv, bytes, default_config, eventually, free_port, sha256_hex};
 
-/// `[server]` with `journal = URL`.
-fn on(url: &str, config: &str) -> String {
+/// The secrets key of these tests' nodes (`secrets.key`, beside the
+/// configuration).
+pub const SECRETS_KEY: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
+
+/// `[server]` with `journal = URL` and the secrets key's file, which
+/// [`key_file`] writes.
+pub fn on(url: &str, config: &str) -> String {
     config.replacen(
         "data_dir = \"data\"",
-        &format!("data_dir = \"data\"\njournal = \"{url}\""),
+        &format!("data_dir = \"data\"\njournal = \"{url}\"\nsecrets_key_file = \"secrets.key\""),
         1,
     )
+}
+
+/// Writes the secrets key into `dir`, for [`on`].
+pub fn key_file(dir: &std::path::Path) {
+    std::fs::write(dir.join("secrets.key"), format!("{SECRETS_KEY}\n")).unwrap();
 }
 
 #[test]
 fn a_file_goes_through_on_postgres() {
     let url = postgres().fresh_database();
     let s = SftpEnv::with(|config| on(&url, &config));
+    key_file(s.env.path());
     let _server = s.env.serve();
     let data = bytes(7, 3_000_000);
     std::fs::write(s.env.path().join("big.bin"), &data).unwrap();
@@ -67,6 +78,7 @@ fn an_unreachable_postgres_is_named() {
     let port = free_port();
     let url = format!("postgres://ferry:s3cret-word@127.0.0.1:{port}/ferry");
     let env = Env::with_config(&on(&url, &default_config()));
+    key_file(env.path());
     for args in [&["serve"][..], &["journal", "verify"][..]] {
         let message = env.ferry().args(args).fails();
         assert!(
@@ -126,6 +138,7 @@ fn a_restarted_postgres_is_reconnected() {
     let server = Postgres::own();
     let url = server.fresh_database();
     let s = SftpEnv::with(|config| on(&url, &config));
+    key_file(s.env.path());
     let _ferry = s.env.serve();
     std::fs::write(s.env.path().join("before.txt"), "before\n").unwrap();
     s.sftp_ok("alice", "put before.txt /inbox/before.txt\n");

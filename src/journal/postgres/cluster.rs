@@ -68,6 +68,29 @@ impl Cluster for PostgresJournal {
         Ok(held == 1)
     }
 
+    fn secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|c| {
+            let row = c
+                .query_opt("SELECT sealed FROM secrets WHERE name = $1", &[&name])
+                .map_err(db)?;
+            row.map(|row| col::<Vec<u8>>(&row, 0)).transpose()
+        })
+    }
+
+    fn offer_secret(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &sealed],
+            )
+            .map_err(db)?;
+            let row = tx
+                .query_one("SELECT sealed FROM secrets WHERE name = $1", &[&name])
+                .map_err(db)?;
+            col::<Vec<u8>>(&row, 0)
+        })
+    }
+
     fn let_go(&self, job: &str, owner: &str) -> Result<()> {
         self.read(|c| {
             c.execute(

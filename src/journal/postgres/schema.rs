@@ -17,8 +17,8 @@ pub(super) const VERSION: i64 = 2;
 /// an empty database.
 const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2];
 
-/// Version 2: the nodes' heartbeats and the jobs one node runs at a time
-/// (`Cluster`). Times are milliseconds of the database's clock.
+/// Version 2: the nodes' heartbeats, the jobs one node runs at a time and
+/// the secrets they share (`Cluster`). Times are milliseconds of the database's clock.
 const CLUSTER_2: &str = r#"
 CREATE TABLE nodes (
     name        TEXT COLLATE "C" PRIMARY KEY,
@@ -32,6 +32,13 @@ CREATE TABLE job_leases (
     job         TEXT COLLATE "C" PRIMARY KEY,
     owner       TEXT NOT NULL,
     until       BIGINT NOT NULL
+);
+
+-- The nodes' shared secrets (host keys, certificate), sealed with the key
+-- every node is given: never in clear here.
+CREATE TABLE secrets (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    sealed      BYTEA NOT NULL
 );
 "#;
 

@@ -13,6 +13,7 @@ use super::*;
 pub(super) struct Members {
     beats: HashMap<String, (NodeBeat, Timestamp, Instant)>,
     jobs: HashMap<String, (String, Instant)>,
+    secrets: HashMap<String, Vec<u8>>,
 }
 
 impl Cluster for SqliteJournal {
@@ -67,5 +68,18 @@ impl Cluster for SqliteJournal {
             members.jobs.remove(job);
         }
         Ok(())
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(lock(&self.cluster).secrets.get(name).cloned())
+    }
+
+    fn offer_secret(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        let mut members = lock(&self.cluster);
+        Ok(members
+            .secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| sealed.to_vec())
+            .clone())
     }
 }
