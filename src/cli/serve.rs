@@ -47,6 +47,25 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         tokio::spawn(server);
     }
 
+    // Another node's announced change (an admin edit in a shared
+    // `tenants_dir`) is read here too; this node's own are not.
+    {
+        let (me, path, weak) = (
+            hub.config().node.clone(),
+            config_path.to_owned(),
+            Arc::downgrade(&hub),
+        );
+        hub.journal().on_change(Box::new(move |origin| {
+            let Some(hub) = weak.upgrade() else { return };
+            if origin == me {
+                return;
+            }
+            if let Err(e) = hub.reload_announced(&path) {
+                tracing::error!(origin, error = %crate::error_chain(&e).replace("\n  ", "; "),
+                    "a change another node announced cannot be applied here");
+            }
+        }));
+    }
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;
     let threads = pipeline.spawn_workers(workers, priority);

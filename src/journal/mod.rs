@@ -637,6 +637,21 @@ pub trait Cluster: Send + Sync {
     /// returns the one kept: of two nodes offering at once, both end with
     /// the same.
     fn offer_secret(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>>;
+
+    /// Tells the other nodes that the configuration they share changed
+    /// (through the admin API, say): they read it again. `origin` is the
+    /// node that changed it. The embedded journal has no other node.
+    fn announce_change(&self, origin: &str) -> Result<()> {
+        let _ = origin;
+        Ok(())
+    }
+
+    /// Calls `changed(origin)` when a node announces a change, and
+    /// `changed("")` when a change may have been missed (a connection
+    /// lost and back).
+    fn on_change(&self, changed: Box<dyn Fn(&str) + Send + Sync>) {
+        let _ = changed;
+    }
 }
 
 /// Files coming in: uploads committed, waiting for their signal,

@@ -628,7 +628,25 @@ impl Hub {
     /// configuration is refused and the one in force stays.
     pub fn reload(&self, path: &Path) -> Result<(), HubError> {
         let config = config::load(path)?;
+        self.apply(config)?;
+        self.announce();
+        Ok(())
+    }
+
+    /// Reads the configuration again because another node announced a
+    /// change (nodes that share a `tenants_dir` see each other's admin
+    /// edits this way): a reload that is not announced again.
+    pub fn reload_announced(&self, path: &Path) -> Result<(), HubError> {
+        let config = config::load(path)?;
         self.apply(config)
+    }
+
+    /// Tells the other nodes of the journal that the configuration changed.
+    fn announce(&self) {
+        if let Err(e) = self.journal.announce_change(&self.config().node) {
+            tracing::warn!(error = %crate::error_chain(&e),
+                "the other nodes were not told of the change; they see it at their next reload");
+        }
     }
 
     /// Re-reads the configuration from `path` and applies the part of it
@@ -669,7 +687,9 @@ impl Hub {
             format!("{}|{tenant}|{}", current.config.digest, config.digest).as_bytes(),
         );
         merged.digest = hex::encode(digest);
-        self.apply(merged)
+        self.apply(merged)?;
+        self.announce();
+        Ok(())
     }
 
     /// Applies a configuration that was loaded and checked.

@@ -132,3 +132,72 @@ fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
     let got = std::fs::read(b.env.path().join("got.txt")).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(sha256_hex(&got), sha256_hex(b"file 7\n"));
 }
+
+/// Two nodes whose tenants live in one shared `tenants_dir`: an account
+/// added through node b's admin API logs in on node a, which reads the
+/// configuration again when node b announces the change through the
+/// journal.
+#[test]
+fn an_account_added_through_one_node_logs_in_on_the_other() {
+    use crate::util::{Env, SECRET_HASH};
+    let url = postgres().fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(
+        shared.path().join("acme.toml"),
+        format!(
+            "[partners.bob]\naccounts = [{{ login = \"bob\", password_hash = \"{SECRET_HASH}\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let nodes: Vec<(Env, u16, u16)> = ["node-a", "node-b"]
+        .into_iter()
+        .map(|name| {
+            let (ftp, admin) = (free_port(), free_port());
+            let env = Env::with_config(&format!(
+                "[server]\ndata_dir = \"data\"\njournal = \"{url}\"\nsecrets_key_file = \"secrets.key\"\n\
+                 node = \"{name}\"\ntenants_dir = \"{}\"\n\n\
+                 [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n\n\
+                 [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp}\"\ntenant = \"acme\"\n",
+                shared.path().display()
+            ));
+            std::fs::write(env.path().join("operator.token"), OPERATOR).unwrap();
+            crate::postgres::key_file(env.path());
+            (env, ftp, admin)
+        })
+        .collect();
+    let _servers: Vec<_> = nodes.iter().map(|(env, _, _)| env.serve()).collect();
+    let ((_, a_ftp, _), (_, _, b_admin)) = (&nodes[0], &nodes[1]);
+    let login = |port: u16, user: &str, password: &str| {
+        std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-o", "/dev/null"])
+            .arg(format!("ftp://{user}:{password}@127.0.0.1:{port}/"))
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!login(*a_ftp, "carol", "carol-pass-1"), "no carol yet");
+
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-X",
+            "PUT",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {OPERATOR}")])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["-d", r#"{"password": "carol-pass-1"}"#])
+        .arg(format!(
+            "http://127.0.0.1:{b_admin}/api/v1/tenants/acme/partners/bob/accounts/carol"
+        ))
+        .output()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(reply.ends_with("200"), "{reply}");
+    eventually("carol logging in on node a", || {
+        login(*a_ftp, "carol", "carol-pass-1")
+    });
+}

@@ -91,6 +91,18 @@ impl Cluster for PostgresJournal {
         })
     }
 
+    fn announce_change(&self, origin: &str) -> Result<()> {
+        self.read(|c| {
+            c.execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &origin])
+                .map_err(db)
+        })?;
+        Ok(())
+    }
+
+    fn on_change(&self, changed: Box<dyn Fn(&str) + Send + Sync>) {
+        self.listen(CHANGE_CHANNEL, changed);
+    }
+
     fn let_go(&self, job: &str, owner: &str) -> Result<()> {
         self.read(|c| {
             c.execute(

@@ -598,28 +598,33 @@ fn queue(tx: &mut Transaction<'_>, tenant: &str, message: MessageId, step: &Step
 }
 
 /// The channel nodes `LISTEN` on for queued tasks.
-const WORK_CHANNEL: &str = "ferry_tasks";
+pub(super) const WORK_CHANNEL: &str = "ferry_tasks";
+
+/// The channel a node announces a configuration change on (the payload
+/// names the node).
+pub(super) const CHANGE_CHANNEL: &str = "ferry_config";
 
 impl PostgresJournal {
-    /// Listens for queued tasks on a connection of its own, on a thread of
-    /// its own, for as long as the process runs; reconnects when the
-    /// connection is lost, with a wake-up after each reconnection (what
-    /// was notified meanwhile is lost).
-    fn listen(&self, wake: Box<dyn Fn() + Send + Sync>) {
+    /// Listens on `channel` on a connection of its own, on a thread of its
+    /// own, for as long as the process runs, calling `heard` with each
+    /// notification's payload; reconnects when the connection is lost, and
+    /// calls `heard("")` after each (re)connection, since what was notified
+    /// meanwhile is lost.
+    pub(super) fn listen(&self, channel: &'static str, heard: Box<dyn Fn(&str) + Send + Sync>) {
         let config = self.config.clone();
         let url = self.url_for_messages.clone();
         let spawned = std::thread::Builder::new()
-            .name("journal-listen".into())
+            .name(format!("listen-{channel}"))
             .spawn(move || {
                 use ::postgres::fallible_iterator::FallibleIterator as _;
                 loop {
                     let listening = config.connect(NoTls).and_then(|mut client| {
-                        client.batch_execute(&format!("LISTEN {WORK_CHANNEL}"))?;
-                        wake();
+                        client.batch_execute(&format!("LISTEN {channel}"))?;
+                        heard("");
                         loop {
                             let next = client.notifications().timeout_iter(LISTEN_TICK).next();
                             match next {
-                                Ok(Some(_)) => wake(),
+                                Ok(Some(notification)) => heard(notification.payload()),
                                 Ok(None) if client.is_closed() => return Ok(()),
                                 Ok(None) => {}
                                 Err(e) => return Err(e),
@@ -627,14 +632,14 @@ impl PostgresJournal {
                         }
                     });
                     if let Err(e) = listening {
-                        tracing::warn!(journal = %url, error = %crate::error_chain(&e),
-                            "not listening for queued tasks; polling until reconnected");
+                        tracing::warn!(journal = %url, channel, error = %crate::error_chain(&e),
+                            "not listening; polling until reconnected");
                     }
                     std::thread::sleep(LISTEN_TICK);
                 }
             });
         if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot listen for queued tasks; polling only");
+            tracing::warn!(channel, error = %e, "cannot listen; polling only");
         }
     }
 }

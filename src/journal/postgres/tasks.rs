@@ -103,7 +103,7 @@ impl TaskQueue for PostgresJournal {
     }
 
     fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) {
-        self.listen(wake);
+        self.listen(WORK_CHANNEL, Box::new(move |_| wake()));
     }
 
     fn release_leases(&self, owner: &str) -> Result<u64> {
