@@ -629,21 +629,31 @@ impl Hub {
     pub fn reload(&self, path: &Path) -> Result<(), HubError> {
         let config = config::load(path)?;
         self.apply(config)?;
-        self.announce();
+        self.announce(None);
         Ok(())
     }
 
     /// Reads the configuration again because another node announced a
     /// change (nodes that share a `tenants_dir` see each other's admin
-    /// edits this way): a reload that is not announced again.
-    pub fn reload_announced(&self, path: &Path) -> Result<(), HubError> {
-        let config = config::load(path)?;
-        self.apply(config)
+    /// edits this way), as far as that node did: one tenant's (its own
+    /// change through the admin API, whatever else waits for the operator)
+    /// or all of it. Not announced again.
+    pub fn reload_announced(&self, path: &Path, tenant: Option<&str>) -> Result<(), HubError> {
+        match tenant {
+            Some(tenant) => self.reload_tenant_quietly(path, tenant),
+            None => self.apply(config::load(path)?),
+        }
     }
 
-    /// Tells the other nodes of the journal that the configuration changed.
-    fn announce(&self) {
-        if let Err(e) = self.journal.announce_change(&self.config().node) {
+    /// Tells the other nodes of the journal that the configuration changed:
+    /// all of it, or one tenant's. The payload is `NODE` or `NODE/TENANT`.
+    fn announce(&self, tenant: Option<&str>) {
+        let node = self.config().node.clone();
+        let payload = match tenant {
+            Some(tenant) => format!("{node}/{tenant}"),
+            None => node,
+        };
+        if let Err(e) = self.journal.announce_change(&payload) {
             tracing::warn!(error = %crate::error_chain(&e),
                 "the other nodes were not told of the change; they see it at their next reload");
         }
@@ -655,6 +665,12 @@ impl Hub {
     /// server's, wait for the operator's reload; their problems are not
     /// shown (a tenant learns only that there are some, the log says which).
     pub fn reload_tenant(&self, path: &Path, tenant: &str) -> Result<(), HubError> {
+        self.reload_tenant_quietly(path, tenant)?;
+        self.announce(Some(tenant));
+        Ok(())
+    }
+
+    fn reload_tenant_quietly(&self, path: &Path, tenant: &str) -> Result<(), HubError> {
         let mut config = match config::load(path) {
             Ok(config) => config,
             Err(config::ConfigError::Invalid(problems)) => {
@@ -687,9 +703,7 @@ impl Hub {
             format!("{}|{tenant}|{}", current.config.digest, config.digest).as_bytes(),
         );
         merged.digest = hex::encode(digest);
-        self.apply(merged)?;
-        self.announce();
-        Ok(())
+        self.apply(merged)
     }
 
     /// Applies a configuration that was loaded and checked.

@@ -29,7 +29,7 @@ fn a_file_goes_through_on_postgres() {
     let url = postgres().fresh_database();
     let s = SftpEnv::with(|config| on(&url, &config));
     key_file(s.env.path());
-    let _server = s.env.serve();
+    let server = s.env.serve();
     let data = bytes(7, 3_000_000);
     std::fs::write(s.env.path().join("big.bin"), &data).unwrap();
     std::fs::write(s.env.path().join("a.csv"), "1,2\n").unwrap();
@@ -69,6 +69,14 @@ fn a_file_goes_through_on_postgres() {
     });
     let verified = s.env.ferry().args(["journal", "verify"]).ok();
     assert!(verified.contains("acme"), "{verified}");
+    assert_eq!(
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'"),
+        1
+    );
+    // A clean stop on SIGTERM (the journal's connections each own a
+    // runtime, which must not be dropped on an async thread: it aborted).
+    server.stop();
 }
 
 /// A PostgreSQL that cannot be reached stops the start with a message

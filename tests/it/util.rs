@@ -133,6 +133,14 @@ impl Env {
     }
 
     pub fn count(&self, sql: &str) -> i64 {
+        let config = std::fs::read_to_string(&self.config).unwrap_or_default();
+        if let Some(url) = config
+            .lines()
+            .find_map(|l| l.strip_prefix("journal = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+        {
+            return pg_count(url, sql);
+        }
         self.db().query_row(sql, [], |row| row.get(0)).expect(sql)
     }
 
@@ -625,4 +633,38 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// `count` on a PostgreSQL journal: SQLite's `json_extract(col, '$.key')`
+/// read as PostgreSQL's JSON text, compared as text.
+fn pg_count(url: &str, sql: &str) -> i64 {
+    let mut translated = String::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find("json_extract(") {
+        translated.push_str(&rest[..at]);
+        let inner = &rest[at + "json_extract(".len()..];
+        let close = inner.find(')').expect("json_extract(...)");
+        let (column, path) = inner[..close]
+            .split_once(',')
+            .expect("json_extract(col, path)");
+        let key = path.trim().trim_matches('\'').trim_start_matches("$.");
+        translated.push_str(&format!("({}::json->>'{key}')", column.trim()));
+        rest = &inner[close + 1..];
+        // A number compared with it is compared as text.
+        let trimmed = rest.trim_start();
+        if let Some(number) = trimmed.strip_prefix("= ") {
+            let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                translated.push_str(&format!(" = '{digits}'"));
+                rest = &number[digits.len()..];
+            }
+        }
+    }
+    translated.push_str(rest);
+    let mut client =
+        postgres::Client::connect(url, postgres::NoTls).expect("the test's PostgreSQL");
+    client
+        .query_one(translated.as_str(), &[])
+        .map(|row| row.get(0))
+        .unwrap_or_else(|e| panic!("{translated}: {e}"))
 }

@@ -268,6 +268,17 @@ impl PostgresJournal {
     }
 }
 
+impl Drop for PostgresJournal {
+    /// Each idle connection owns a small runtime, which tokio refuses to
+    /// drop on a thread that drives async tasks (`ferry serve` drops the
+    /// journal at the end of its async main): they are closed where
+    /// blocking is allowed.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *lock(&self.pool));
+        off_the_runtime(move || drop(idle));
+    }
+}
+
 /// Runs `f`, which uses the synchronous client, where it may block.
 ///
 /// The client blocks on a small runtime of its own, and tokio refuses to
