@@ -691,7 +691,13 @@ async fn lift_tenant_ban(
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant(&state, &name)?;
     let origin = origin(&address)?;
-    if state.hub.guard().lift(Some(tenant.name()), origin) == 0 {
+    let journal = state.hub.journal();
+    if state
+        .hub
+        .guard()
+        .lift_everywhere(Some(tenant.name()), origin, &**journal)
+        == 0
+    {
         return Err(ApiError::not_found(format!(
             "{origin} is not banned in this tenant"
         )));
@@ -736,7 +742,10 @@ async fn lift_ban(
 ) -> ApiResult<Json<Value>> {
     caller.operator()?;
     let origin = origin(&address)?;
-    let lifted = state.hub.guard().lift(None, origin);
+    let lifted = state
+        .hub
+        .guard()
+        .lift_everywhere(None, origin, &**state.hub.journal());
     if lifted == 0 {
         return Err(ApiError::not_found(format!("{origin} is not banned")));
     }

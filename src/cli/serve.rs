@@ -55,22 +55,37 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             config_path.to_owned(),
             Arc::downgrade(&hub),
         );
-        hub.journal().on_change(Box::new(move |payload| {
-            let Some(hub) = weak.upgrade() else { return };
-            // `NODE` (all of the configuration) or `NODE/TENANT` (one
-            // tenant's own change); "" when a change may have been missed.
-            let (origin, tenant) = match payload.split_once('/') {
-                Some((origin, tenant)) => (origin, Some(tenant)),
-                None => (payload, None),
-            };
-            if origin == me {
-                return;
-            }
-            if let Err(e) = hub.reload_announced(&path, tenant) {
-                tracing::error!(origin, error = %crate::error_chain(&e).replace("\n  ", "; "),
+        hub.journal().on_told(
+            crate::journal::Topic::Config,
+            Box::new(move |payload| {
+                let Some(hub) = weak.upgrade() else { return };
+                // `NODE` (all of the configuration) or `NODE/TENANT` (one
+                // tenant's own change); "" when a change may have been missed.
+                let (origin, tenant) = match payload.split_once('/') {
+                    Some((origin, tenant)) => (origin, Some(tenant)),
+                    None => (payload, None),
+                };
+                if origin == me {
+                    return;
+                }
+                if let Err(e) = hub.reload_announced(&path, tenant) {
+                    tracing::error!(origin, error = %crate::error_chain(&e).replace("\n  ", "; "),
                     "a change another node announced cannot be applied here");
-            }
-        }));
+                }
+            }),
+        );
+    }
+    // Bans another node imposed or lifted apply here too.
+    {
+        let weak = Arc::downgrade(&hub);
+        hub.journal().on_told(
+            crate::journal::Topic::Bans,
+            Box::new(move |told| {
+                if let Some(hub) = weak.upgrade() {
+                    hub.guard().heard(told);
+                }
+            }),
+        );
     }
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;

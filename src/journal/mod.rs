@@ -587,6 +587,17 @@ pub trait Journal: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluste
 
 impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster> Journal for T {}
 
+/// What nodes tell each other (`Cluster::tell`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// `NODE` (the whole configuration changed) or `NODE/TENANT` (one
+    /// tenant's own change): the others read theirs again.
+    Config,
+    /// `ban SECONDS TENANT ORIGIN` or `lift TENANT ORIGIN` (`-` for the
+    /// logins of unknown tenants): every node's guard applies it.
+    Bans,
+}
+
 /// What a node says of itself in its heartbeat.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeBeat {
@@ -638,19 +649,19 @@ pub trait Cluster: Send + Sync {
     /// the same.
     fn offer_secret(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>>;
 
-    /// Tells the other nodes that the configuration they share changed
-    /// (through the admin API, say): they read it again. `origin` is the
-    /// node that changed it. The embedded journal has no other node.
-    fn announce_change(&self, origin: &str) -> Result<()> {
-        let _ = origin;
+    /// Tells every node (this one too) `message` on `topic`: a change of
+    /// the configuration they share, a ban. A hint, delivered while nodes
+    /// listen; the embedded journal has no other node and tells nothing.
+    fn tell(&self, topic: Topic, message: &str) -> Result<()> {
+        let _ = (topic, message);
         Ok(())
     }
 
-    /// Calls `changed(origin)` when a node announces a change, and
-    /// `changed("")` when a change may have been missed (a connection
-    /// lost and back).
-    fn on_change(&self, changed: Box<dyn Fn(&str) + Send + Sync>) {
-        let _ = changed;
+    /// Calls `heard(message)` for each message told on `topic`, and
+    /// `heard("")` when messages may have been missed (a connection lost
+    /// and back).
+    fn on_told(&self, topic: Topic, heard: Box<dyn Fn(&str) + Send + Sync>) {
+        let _ = (topic, heard);
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::config::Limits;
-use crate::journal::{EventKind, Journal, Timestamp};
+use crate::journal::{EventKind, Journal, Timestamp, Topic};
 
 /// How long failures count towards a ban.
 const WINDOW: Duration = Duration::from_secs(600);
@@ -180,6 +180,17 @@ impl Guard {
             }
         }
         tracing::warn!(%ip, login, protocol, banned, "login failed");
+        if banned {
+            // The other nodes of the journal ban the address too.
+            let told = format!(
+                "ban {} {} {origin}",
+                limits.ban.as_secs(),
+                tenant.unwrap_or("-")
+            );
+            if let Err(e) = journal.tell(Topic::Bans, &told) {
+                tracing::warn!(error = %crate::error_chain(&e), "the other nodes were not told of a ban");
+            }
+        }
         if let Some(tenant) = tenant {
             let mut events = vec![(
                 EventKind::LoginFailed,
@@ -237,6 +248,52 @@ impl Guard {
             !matches
         });
         lifted
+    }
+
+    /// Lifts bans as [`Guard::lift`] does, and tells the other nodes of the
+    /// journal to lift them too.
+    pub fn lift_everywhere(
+        &self,
+        tenant: Option<&str>,
+        origin: Origin,
+        journal: &dyn Journal,
+    ) -> usize {
+        let lifted = self.lift(tenant, origin);
+        let told = format!("lift {} {origin}", tenant.unwrap_or("*"));
+        if let Err(e) = journal.tell(Topic::Bans, &told) {
+            tracing::warn!(error = %crate::error_chain(&e), "the other nodes were not told of a lifted ban");
+        }
+        lifted
+    }
+
+    /// Applies what another node told of its bans (`Topic::Bans`): a ban it
+    /// imposed, or bans it lifted. Telling it again changes nothing.
+    pub fn heard(&self, told: &str) {
+        let words: Vec<&str> = told.split(' ').collect();
+        let tenant = |word: &str| (word != "-" && word != "*").then(|| word.to_owned());
+        match words[..] {
+            ["ban", seconds, who, origin] => {
+                let (Ok(seconds), Ok(origin)) = (seconds.parse::<u64>(), origin.parse::<Origin>())
+                else {
+                    return;
+                };
+                let now = Instant::now();
+                let mut origins = lock(&self.origins);
+                let record = origins.entry((tenant(who), origin)).or_default();
+                let until = now + Duration::from_secs(seconds);
+                if record.banned_until.is_none_or(|current| current < until) {
+                    record.banned_until = Some(until);
+                    record.banned_at.get_or_insert_with(Timestamp::now);
+                }
+            }
+            ["lift", who, origin] => {
+                if let Ok(origin) = origin.parse::<Origin>() {
+                    let only = (who != "*").then(|| tenant(who)).flatten();
+                    self.lift(only.as_deref(), origin);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Forgets a removed tenant's bans.
@@ -316,5 +373,25 @@ mod tests {
         assert_eq!(guard.bans(Some("globex")).len(), 0);
         assert_eq!(guard.lift(Some("acme"), Origin::of(ip)), 1);
         assert!(!guard.banned(Some("acme"), ip));
+    }
+
+    /// What another node tells is applied as it says, and telling it twice
+    /// changes nothing.
+    #[test]
+    fn bans_told_by_another_node_apply_here() {
+        let guard = Guard::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        guard.heard("ban 600 acme 192.0.2.7");
+        guard.heard("ban 600 acme 192.0.2.7");
+        assert!(guard.banned(Some("acme"), ip));
+        assert!(!guard.banned(Some("globex"), ip));
+        guard.heard("ban 600 - 2001:db8::/64");
+        assert!(guard.banned(None, "2001:db8::9".parse().unwrap()));
+        guard.heard("lift acme 192.0.2.7");
+        assert!(!guard.banned(Some("acme"), ip));
+        guard.heard("lift * 2001:db8::/64");
+        assert!(!guard.banned(None, "2001:db8::9".parse().unwrap()));
+        guard.heard("ban nonsense");
+        assert!(guard.bans(None).is_empty());
     }
 }

@@ -653,7 +653,7 @@ impl Hub {
             Some(tenant) => format!("{node}/{tenant}"),
             None => node,
         };
-        if let Err(e) = self.journal.announce_change(&payload) {
+        if let Err(e) = self.journal.tell(crate::journal::Topic::Config, &payload) {
             tracing::warn!(error = %crate::error_chain(&e),
                 "the other nodes were not told of the change; they see it at their next reload");
         }

@@ -136,9 +136,10 @@ fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
 /// Two nodes whose tenants live in one shared `tenants_dir`: an account
 /// added through node b's admin API logs in on node a, which reads the
 /// configuration again when node b announces the change through the
-/// journal.
+/// journal; a ban imposed on node a holds on node b, and lifted on node b
+/// it is lifted on node a.
 #[test]
-fn an_account_added_through_one_node_logs_in_on_the_other() {
+fn an_account_added_or_a_ban_on_one_node_holds_on_the_other() {
     use crate::util::{Env, SECRET_HASH};
     let url = postgres().fresh_database();
     let shared = tempfile::tempdir().unwrap();
@@ -198,6 +199,36 @@ fn an_account_added_through_one_node_logs_in_on_the_other() {
     let reply = String::from_utf8_lossy(&out.stdout);
     assert!(reply.ends_with("200"), "{reply}");
     eventually("carol logging in on node a", || {
+        login(*a_ftp, "carol", "carol-pass-1")
+    });
+
+    // A ban on node a holds on node b, and lifted through node b's admin
+    // API it is lifted on node a too.
+    let (_, b_ftp, _) = &nodes[1];
+    assert!(login(*b_ftp, "carol", "carol-pass-1"));
+    for _ in 0..5 {
+        assert!(!login(*a_ftp, "carol", "wrong-guess"));
+    }
+    eventually("the ban holding on node b", || {
+        !login(*b_ftp, "carol", "carol-pass-1")
+    });
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-X",
+            "DELETE",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {OPERATOR}")])
+        .arg(format!("http://127.0.0.1:{b_admin}/api/v1/bans/127.0.0.1"))
+        .output()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(reply.ends_with("200"), "{reply}");
+    eventually("the ban lifted on node a", || {
         login(*a_ftp, "carol", "carol-pass-1")
     });
 }

@@ -91,16 +91,16 @@ impl Cluster for PostgresJournal {
         })
     }
 
-    fn announce_change(&self, origin: &str) -> Result<()> {
+    fn tell(&self, topic: Topic, message: &str) -> Result<()> {
         self.read(|c| {
-            c.execute("SELECT pg_notify($1, $2)", &[&CHANGE_CHANNEL, &origin])
+            c.execute("SELECT pg_notify($1, $2)", &[&channel(topic), &message])
                 .map_err(db)
         })?;
         Ok(())
     }
 
-    fn on_change(&self, changed: Box<dyn Fn(&str) + Send + Sync>) {
-        self.listen(CHANGE_CHANNEL, changed);
+    fn on_told(&self, topic: Topic, heard: Box<dyn Fn(&str) + Send + Sync>) {
+        self.listen(channel(topic), heard);
     }
 
     fn let_go(&self, job: &str, owner: &str) -> Result<()> {
@@ -112,5 +112,13 @@ impl Cluster for PostgresJournal {
             .map_err(db)
         })?;
         Ok(())
+    }
+}
+
+/// The channel of a topic.
+fn channel(topic: Topic) -> &'static str {
+    match topic {
+        Topic::Config => "ferry_config",
+        Topic::Bans => "ferry_bans",
     }
 }

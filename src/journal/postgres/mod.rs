@@ -611,10 +611,6 @@ fn queue(tx: &mut Transaction<'_>, tenant: &str, message: MessageId, step: &Step
 /// The channel nodes `LISTEN` on for queued tasks.
 pub(super) const WORK_CHANNEL: &str = "ferry_tasks";
 
-/// The channel a node announces a configuration change on (the payload
-/// names the node).
-pub(super) const CHANGE_CHANNEL: &str = "ferry_config";
-
 impl PostgresJournal {
     /// Listens on `channel` on a connection of its own, on a thread of its
     /// own, for as long as the process runs, calling `heard` with each
