@@ -442,12 +442,27 @@ pub fn sftp_batch(
     child.wait_with_output().unwrap()
 }
 
-/// A port free on 127.0.0.1 right now (the test binds it soon after).
+/// A port free on 127.0.0.1 right now (the test binds it soon after), in
+/// 10000-19999: below Linux's ephemeral ports (32768-60999), where no
+/// outgoing connection of a client, a peer or a database pool can take it
+/// between now and the bind (seen once: a server's port taken by one), and
+/// below the FTP peers' passive blocks (20000-31999). Never the same port
+/// twice in one process; the start depends on the process id, so that two
+/// runs at once differ.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    // Process-wide: ports are handed out once per test process.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    const FIRST: usize = 10_000;
+    const COUNT: usize = 10_000;
+    let start = std::process::id() as usize * 7919;
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = (FIRST + (start + n) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}-{}", FIRST + COUNT - 1)
 }
 
 /// A new ed25519 key pair `DIR/client_key`: its path and its public line.
