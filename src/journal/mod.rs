@@ -7,7 +7,7 @@
 //! event that explains it and the next step to do, so a crash leaves either
 //! all of a step or none of it, and a restart neither loses nor repeats one.
 //!
-//! [`Journal`] is the boundary, the sum of five roles: the embedded SQLite
+//! [`Journal`] is the boundary, the sum of six roles: the embedded SQLite
 //! implementation lives in `sqlite/`, the PostgreSQL one that several
 //! nodes share in `postgres/`, and one conformance suite
 //! (`tests/it/conformance.rs`) holds both to the same behaviour. What a
