@@ -156,6 +156,17 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
 
     tracing::info!("stopping");
+    // Sessions are told (FTP `421`, an SSH disconnect) and given a moment
+    // to go, rather than cut when the process ends.
+    let tenants: Vec<String> = hub.config().tenants.keys().cloned().collect();
+    let closing: usize = tenants.iter().map(|t| hub.sessions().kick_tenant(t)).sum();
+    if closing > 0 {
+        tracing::info!(closing, "closing the sessions");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !hub.sessions().list(None).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     poller.stop();
     pipeline.stop();
     for thread in threads {

@@ -342,8 +342,13 @@ impl Server {
     }
 
     /// SIGTERM, then waits for a clean exit.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
         self.signal("TERM");
+        self.stop_waiting();
+    }
+
+    /// Waits for a clean exit after a signal sent already.
+    pub fn stop_waiting(mut self) {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "ferry serve exited with {status}");
     }

@@ -281,3 +281,19 @@ fn a_kick_cuts_an_ftp_upload_in_progress() {
             == 1
     });
 }
+
+/// A server stopped with SIGTERM tells its sessions (FTP `421`) before it
+/// goes, and exits cleanly.
+#[test]
+fn a_stopping_server_closes_its_sessions_politely() {
+    use std::io::BufRead;
+    let mut admin = Admin::start();
+    let (mut session, reply) = ftp_login(admin.ftp_port, "alice@acme");
+    assert!(reply.starts_with("230"), "{reply}");
+    let server = admin._server.take().expect("the server");
+    server.signal("TERM");
+    let mut line = String::new();
+    session.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421"), "{line:?}");
+    server.stop_waiting();
+}
