@@ -192,7 +192,19 @@ conn.close()
 /// own address and never to another one.
 #[test]
 fn python_ftplib_plain_and_tls() {
+    python_ftplib(&FtpEnv::new());
+}
+
+/// The same session with the journal in PostgreSQL: the cut upload is kept
+/// and resumed through its tables.
+#[test]
+fn python_ftplib_on_postgres() {
     let f = FtpEnv::new();
+    crate::postgres::move_to_postgres(&f.env);
+    python_ftplib(&f);
+}
+
+fn python_ftplib(f: &FtpEnv) {
     let _server = f.env.serve();
     let out = Command::new("python3")
         .arg(format!(

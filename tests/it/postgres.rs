@@ -19,6 +19,15 @@ pub fn on(url: &str, config: &str) -> String {
     )
 }
 
+/// Moves an environment's journal to a fresh database of the test
+/// process's PostgreSQL: a test of the embedded journal run again on it.
+pub fn move_to_postgres(env: &crate::util::Env) {
+    let url = postgres().fresh_database();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    env.write_config(&on(&url, &text));
+    key_file(env.path());
+}
+
 /// Writes the secrets key into `dir`, for [`on`].
 pub fn key_file(dir: &std::path::Path) {
     std::fs::write(dir.join("secrets.key"), format!("{SECRETS_KEY}\n")).unwrap();

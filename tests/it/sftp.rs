@@ -127,7 +127,18 @@ fn full_and_partial_downloads_are_journaled() {
 /// file is whole.
 #[test]
 fn a_killed_upload_is_invisible_and_resumes_with_reput() {
+    killed_upload_resumes(&SftpEnv::new());
+}
+
+/// The same with the journal in PostgreSQL.
+#[test]
+fn a_killed_upload_resumes_with_reput_on_postgres() {
     let s = SftpEnv::new();
+    crate::postgres::move_to_postgres(&s.env);
+    killed_upload_resumes(&s);
+}
+
+fn killed_upload_resumes(s: &SftpEnv) {
     let _server = s.env.serve();
     let data = bytes(3, 64 << 20);
     std::fs::write(s.env.path().join("huge.bin"), &data).unwrap();
