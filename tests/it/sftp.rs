@@ -197,12 +197,17 @@ fn killed_upload_resumes(s: &SftpEnv) {
         inbox,
         vec![("huge.bin".to_owned(), data.len() as u64, sha256_hex(&data))]
     );
-    let left: Vec<_> = std::fs::read_dir(&staging)
-        .unwrap()
-        .flatten()
-        .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
-        .collect();
-    assert_eq!(left.len(), 0, "left in staging: {left:?}");
+    // The kept part is gone with the resumed upload's commit. (Awaited: the
+    // pipeline, writing alice's receipt meanwhile, stages it for a moment;
+    // seen once as 152 bytes left.)
+    let left = || -> Vec<_> {
+        std::fs::read_dir(&staging)
+            .unwrap()
+            .flatten()
+            .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect()
+    };
+    eventually("nothing left in staging", || left().is_empty());
     s.env.ferry().args(["journal", "verify"]).ok();
 }
 
