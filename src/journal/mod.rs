@@ -16,6 +16,7 @@
 
 mod chain;
 mod postgres;
+mod rows;
 mod sqlite;
 mod step;
 
@@ -29,6 +30,8 @@ pub use self::postgres::PostgresJournal;
 pub use chain::ChainProblem;
 pub use sqlite::SqliteJournal;
 pub use step::{OutgoingMessage, StepWriter};
+
+use rows::{NewMessage, new_token, upload_detail};
 
 use crate::store::ContentHash;
 
@@ -967,10 +970,4 @@ pub trait Chain: Send + Sync {
 
     /// Recomputes a tenant's chain.
     fn verify(&self, tenant: &str) -> Result<ChainReport>;
-}
-
-/// A new lease token: random, so that two leases of one task (on two
-/// nodes, or two runs of one) never share one.
-fn new_token() -> i64 {
-    rand::random::<i64>()
 }

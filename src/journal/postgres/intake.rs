@@ -19,22 +19,7 @@ impl Intake for PostgresJournal {
                 &[&r.tenant, &r.partner, &r.name],
             )
             .map_err(db)?;
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &r.tenant,
-                    partner: &r.partner,
-                    direction: Direction::In,
-                    name: &r.name,
-                    size: r.size,
-                    hash: Some(&r.hash),
-                    state: MessageState::Pending,
-                    protocol: &r.protocol,
-                    source: &r.source,
-                    origin: None,
-                    reason: None,
-                },
-            )?;
+            let id = insert_message(tx, &NewMessage::upload(r, MessageState::Pending))?;
             keep_inline(tx, r)?;
             append(
                 tx,
@@ -42,10 +27,7 @@ impl Intake for PostgresJournal {
                 EventKind::Staged,
                 Some(id),
                 Some(&r.partner),
-                &json!({
-                    "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
-                    "protocol": r.protocol, "source": r.source,
-                }),
+                &upload_detail(r),
             )?;
             Ok(id)
         })

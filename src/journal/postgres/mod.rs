@@ -413,21 +413,6 @@ fn append(
     Ok(seq)
 }
 
-/// A message row to insert.
-struct NewMessage<'a> {
-    tenant: &'a str,
-    partner: &'a str,
-    direction: Direction,
-    name: &'a str,
-    size: u64,
-    hash: Option<&'a ContentHash>,
-    state: MessageState,
-    protocol: &'a str,
-    source: &'a str,
-    origin: Option<MessageId>,
-    reason: Option<&'a str>,
-}
-
 fn insert_message(tx: &mut Transaction<'_>, m: &NewMessage<'_>) -> Result<MessageId> {
     let now = Timestamp::now().0;
     let hash = m.hash.map(|h| h.to_string());
@@ -459,22 +444,7 @@ fn insert_message(tx: &mut Transaction<'_>, m: &NewMessage<'_>) -> Result<Messag
 /// The rows of a committed upload: message, inline content, inbox entry,
 /// `received` event and the `process` task.
 fn insert_received(tx: &mut Transaction<'_>, r: &Received) -> Result<MessageId> {
-    let id = insert_message(
-        tx,
-        &NewMessage {
-            tenant: &r.tenant,
-            partner: &r.partner,
-            direction: Direction::In,
-            name: &r.name,
-            size: r.size,
-            hash: Some(&r.hash),
-            state: MessageState::Received,
-            protocol: &r.protocol,
-            source: &r.source,
-            origin: None,
-            reason: None,
-        },
-    )?;
+    let id = insert_message(tx, &NewMessage::upload(r, MessageState::Received))?;
     keep_inline(tx, r)?;
     place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
     append(
@@ -483,10 +453,7 @@ fn insert_received(tx: &mut Transaction<'_>, r: &Received) -> Result<MessageId> 
         EventKind::Received,
         Some(id),
         Some(&r.partner),
-        &json!({
-            "name": r.name, "size": r.size, "sha256": r.hash.to_string(),
-            "protocol": r.protocol, "source": r.source,
-        }),
+        &upload_detail(r),
     )?;
     queue(tx, &r.tenant, id, &Step::Process)?;
     Ok(id)
