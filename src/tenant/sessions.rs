@@ -185,6 +185,12 @@ impl Sessions {
 }
 
 impl Ticket {
+    /// Whether the session was asked to close already (checked before a
+    /// command that was read ahead is served).
+    pub fn is_kicked(&self) -> bool {
+        *self.kicked.borrow()
+    }
+
     /// Resolves when the session is asked to close (`true`), or when its
     /// ticket is dropped and nobody can ask any more (`false`).
     pub fn kicked(&self) -> impl Future<Output = bool> + Send + 'static {

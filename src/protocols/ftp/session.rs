@@ -103,6 +103,13 @@ impl Session {
         }
         self.control.reply(220, "ferry FTP server ready").await?;
         while !self.quit {
+            if self.login.as_ref().is_some_and(|l| l.ticket.is_kicked()) {
+                self.quit = true;
+                return self
+                    .control
+                    .reply(421, "the session was closed by the server's operator")
+                    .await;
+            }
             let line = match self.pending.pop_front() {
                 Some(line) => line,
                 None => {
@@ -124,12 +131,16 @@ impl Session {
                         Some(_) => self.active + limits.idle_timeout,
                     };
                     let read = tokio::time::timeout_at(deadline.into(), self.control.read_line());
+                    // Biased, kick first: a command that arrives together
+                    // with the kick must not be served after the
+                    // credentials were revoked.
                     let line = tokio::select! {
-                        line = read => line,
+                        biased;
                         true = kicked => {
                             self.quit = true;
                             return self.control.reply(421, "the session was closed by the server's operator").await;
                         }
+                        line = read => line,
                     };
                     match line {
                         Err(_) if self.login.is_none() => {
