@@ -5,6 +5,7 @@
 //! line, column and dotted key. Nothing else in ferry parses configuration,
 //! so a reload is just `load` again followed by a swap.
 
+mod backends;
 mod connector;
 pub mod edit;
 mod error;
@@ -24,7 +25,7 @@ use toml::Spanned;
 pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
-    IpNet, JournalBackend, Limits, Listener, Partner, Protocol, Pull, Push, Route, Schedule,
+    IpNet, JournalBackend, Limits, S3Backend, StoreBackend, Listener, Partner, Protocol, Pull, Push, Route, Schedule,
     Secret, Stable, Tenant, UsageLimits, WorkerPriority,
 };
 
@@ -136,6 +137,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 JournalBackend::Sqlite
             }
         };
+
+    let store = backends::store(
+        &server_source,
+        &server.server.store,
+        &server.store,
+        &mut problems,
+    );
 
     // Tenant sections, inline ones first, then one file per tenant.
     let mut tenant_sections: Vec<(String, Spanned<TenantSection>, usize)> = Vec::new();
@@ -315,6 +323,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         digest: hex::encode(digest.finalize()),
         data_dir,
         journal,
+        store,
         node,
         secrets_key,
         tenants_dir: server

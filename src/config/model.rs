@@ -18,6 +18,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where the journal is kept.
     pub journal: JournalBackend,
+    /// Where content is kept.
+    pub store: StoreBackend,
     /// This node's name among the nodes of one journal (`[server] node`,
     /// by default the host's name): the owner of the tasks it leases.
     pub node: String,
@@ -41,6 +43,25 @@ pub enum JournalBackend {
     Sqlite,
     /// A `postgres://` URL, which may hold a password.
     Postgres(Secret),
+}
+
+/// Where content is kept: each tenant's directory (the embedded default),
+/// or an S3-compatible object store that several nodes share.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    Local,
+    S3(S3Backend),
+}
+
+/// `server.store = "s3://BUCKET"` with `[store.s3]`.
+#[derive(Debug, Clone)]
+pub struct S3Backend {
+    pub bucket: String,
+    /// `http(s)://HOST:PORT`; AWS itself when `None`.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
 }
 
 /// The admin HTTP API's listener.

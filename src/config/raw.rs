@@ -22,6 +22,31 @@ pub struct ServerFile {
     pub tenants: BTreeMap<String, Spanned<TenantSection>>,
     #[serde(default)]
     pub admin: Option<Spanned<AdminSection>>,
+    #[serde(default)]
+    pub store: Option<StoreSection>,
+}
+
+/// `[store.s3]`: where the object store named by `server.store` is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    #[serde(default)]
+    pub s3: Option<Spanned<S3Section>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
+    #[serde(default)]
+    pub access_key_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secret_access_key_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub secret_access_key_env: Option<Spanned<String>>,
 }
 
 /// The admin HTTP API's listener and the operator's bearer token.
@@ -45,6 +70,10 @@ pub struct ServerSection {
     /// SQLite file in `data_dir`.
     #[serde(default)]
     pub journal: Option<Spanned<String>>,
+    /// `s3://BUCKET`: content in an S3-compatible object store (see
+    /// `[store.s3]`) instead of each tenant's directory.
+    #[serde(default)]
+    pub store: Option<Spanned<String>>,
     /// This node's name, unique among the nodes of one journal.
     #[serde(default)]
     pub node: Option<Spanned<String>>,

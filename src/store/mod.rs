@@ -1,50 +1,38 @@
-//! The content store of one tenant: staged writes, committed blobs.
+//! The content store of one tenant: staged writes, committed blobs named
+//! by their SHA-256.
 //!
-//! Layout under the tenant root (a `cap_std::fs::Dir`, so no input can reach
-//! a path outside it):
+//! Two backends sit behind the [`Backend`] seam: [`local`], a directory per
+//! tenant (the embedded default), and [`s3`], a prefix per tenant in an
+//! S3-compatible object store that several nodes share. Everything above
+//! this module sees [`Store`], [`Upload`] and [`Blob`] only.
 //!
-//! ```text
-//! staging/<random>        writes in progress; never listed, removed on failure
-//! objects/<aa>/<rest>     committed content, named by its SHA-256
-//! ```
-//!
-//! A blob exists under `objects/` only after its bytes were hashed while
-//! streaming, `sync_data`'d, renamed into place and its directory synced.
-//!
-//! Small content (at most [`INLINE_MAX`] bytes) never touches the disk here:
+//! Small content (at most [`INLINE_MAX`] bytes) never reaches a backend:
 //! an upload keeps it in memory until it grows past that, and
 //! [`Upload::finish`] hands it back with its hash, for the caller to keep in
 //! the journal in the same transaction that records the file. One
 //! transaction (one `fsync` of the journal) then makes a small file durable,
 //! where a blob costs three (the file, its directory, the journal); that is
 //! what lets many small uploads go as fast as a server that syncs nothing.
-//! Nothing here knows partners or mailboxes: names never reach the file
-//! system, only hashes do, and directories below the root are opened without
-//! following symbolic links, so a link planted inside the root is refused.
+//! Nothing here knows partners or mailboxes: names never reach a backend,
+//! only hashes do.
 
 mod digest;
 mod hasher;
+mod local;
+mod s3;
 mod sweep;
 
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::Duration;
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
-use cap_std::ambient_authority;
-use cap_std::fs::{Dir, File, OpenOptions};
 use sha2::{Digest as _, Sha256};
 
 pub use digest::{ContentHash, ParseHashError};
+pub use s3::{S3, S3Settings};
 
-use crate::fault;
-use hasher::Hasher;
-
-const STAGING: &str = "staging";
-/// How much an upload writes before its write-back to disk is started.
-const WRITE_BACK: u64 = 8 << 20;
-const OBJECTS: &str = "objects";
 /// The largest content [`Upload::finish`] returns inline instead of
 /// committing it as a blob.
 pub const INLINE_MAX: usize = 64 << 10;
@@ -70,6 +58,14 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The object store answered with an error, or not at all.
+    #[error("the object store {endpoint} failed while {doing}")]
+    Remote {
+        endpoint: String,
+        doing: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl StoreError {
@@ -78,11 +74,80 @@ impl StoreError {
     }
 }
 
-/// One tenant's store. Cheap to clone; every clone shares the same handles.
+/// Where committed content lives; one implementation per kind of storage.
+///
+/// A backend stores bytes by hash and nothing else. Its invariants: content
+/// is reachable under its hash only once it is whole and durable; a staged
+/// write that is dropped leaves nothing reachable; a suspended write is
+/// named by a token that [`Backend::resume`] accepts on any node sharing
+/// the storage.
+trait Backend: Send + Sync + std::fmt::Debug {
+    /// Starts writing content that did not fit in memory.
+    fn stage(&self) -> Result<Box<dyn Staging>, StoreError>;
+    /// Goes on with a suspended write whose first `size` bytes are kept.
+    fn resume(&self, suspended: &str, size: u64) -> Result<Box<dyn Staging>, StoreError>;
+    /// Opens committed content; returns a reader and its size.
+    fn open(&self, hash: &ContentHash) -> Result<(Box<dyn ObjectRead>, u64), StoreError>;
+    /// Gives up a suspended write.
+    fn discard(&self, suspended: &str);
+    /// Removes what crashed writes left, except the suspended ones in `keep`.
+    fn clean_staging(&self, keep: &[String]) -> Result<usize, StoreError>;
+    /// Removes the content `in_use` does not name and nobody committed
+    /// within `grace`.
+    fn sweep(&self, in_use: &HashSet<ContentHash>, grace: Duration) -> Result<usize, StoreError>;
+    /// Whether two suspension tokens are the same write at two sizes.
+    fn same_write(&self, a: &str, b: &str) -> bool {
+        a == b
+    }
+}
+
+/// A write in progress in a backend. Dropping it gives the write up.
+trait Staging: Send + std::fmt::Debug {
+    /// Takes the next bytes; the staging hashes every byte it is given.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Keeps what is durable so far; returns the token to resume it by and
+    /// the bytes kept (a backend may keep fewer than it was given).
+    fn suspend(self: Box<Self>) -> Result<(String, u64), StoreError>;
+    /// Makes the bytes durable content named by their hash, or fails with
+    /// nothing reachable.
+    fn commit(self: Box<Self>) -> Result<ContentHash, StoreError>;
+    /// Bytes taken so far.
+    fn size(&self) -> u64;
+    /// Asks to be told each time more of the write becomes durable, with a
+    /// token that resumes it from there (a backend that cannot survive its
+    /// process never calls it).
+    fn track(&mut self, _progress: Progress) {}
+}
+
+/// Told `(token, size)` as a staged write becomes durable piece by piece,
+/// so that the write can be resumed from there if this process dies.
+pub struct Progress(Box<dyn Fn(&str, u64) + Send + Sync>);
+
+impl Progress {
+    pub fn new(tell: impl Fn(&str, u64) + Send + Sync + 'static) -> Progress {
+        Progress(Box::new(tell))
+    }
+
+    fn tell(&self, token: &str, size: u64) {
+        (self.0)(token, size);
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// Committed content opened for random reads.
+trait ObjectRead: Send + Sync + std::fmt::Debug {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+/// One tenant's store. Cheap to clone; every clone shares the same backend.
 #[derive(Clone, Debug)]
 pub struct Store {
-    staging: Arc<Dir>,
-    objects: Arc<Dir>,
+    backend: Arc<dyn Backend>,
 }
 
 /// An upload finished by [`Upload::finish`]: either committed as a blob, or
@@ -101,31 +166,18 @@ pub struct Committed {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store rooted at `root`.
+    /// Opens (creating if needed) the local store rooted at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: root.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(root).map_err(open_err)?;
-        let dir = Dir::open_ambient_dir(root, ambient_authority()).map_err(open_err)?;
-        let mut made = false;
-        for sub in [STAGING, OBJECTS] {
-            match dir.create_dir(sub) {
-                Ok(()) => made = true,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(open_err(e)),
-            }
-        }
-        if made {
-            sync_dir(&dir).map_err(open_err)?;
-        }
-        let staging = dir.open_dir_nofollow(STAGING).map_err(open_err)?;
-        let objects = dir.open_dir_nofollow(OBJECTS).map_err(open_err)?;
         Ok(Store {
-            staging: Arc::new(staging),
-            objects: Arc::new(objects),
+            backend: Arc::new(local::Local::open(root)?),
         })
+    }
+
+    /// The store of `tenant` in a shared object store.
+    pub fn remote(s3: &S3, tenant: &str) -> Store {
+        Store {
+            backend: Arc::new(s3.tenant(tenant)),
+        }
     }
 
     /// Starts a write. It stays in memory until it is larger than
@@ -135,33 +187,9 @@ impl Store {
         Ok(Upload {
             store: self.clone(),
             staged: Staged::Memory(Vec::new()),
-            name: String::new(),
-            hasher: Hasher::new(),
-            size: 0,
             limit,
-            written_back: 0,
+            progress: None,
         })
-    }
-
-    /// Creates a staging file, locked by this process; returns it and its name.
-    fn stage(&self) -> Result<(std::fs::File, String), StoreError> {
-        let name = format!("{:032x}", rand::random::<u128>());
-        let file = self
-            .staging
-            .open_with(
-                &name,
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .follow(FollowSymlinks::No),
-            )
-            .map_err(StoreError::io("creating a staging file"))?
-            .into_std();
-        // The lock tells `clean_staging` in another process that this file
-        // is being written, not left over from a crash.
-        file.try_lock()
-            .map_err(|e| StoreError::io("locking a staging file")(e.into()))?;
-        Ok((file, name))
     }
 
     /// Opens the content named `hash`: `inline`, the bytes the journal kept
@@ -182,29 +210,9 @@ impl Store {
 
     /// Opens a committed blob for reading.
     pub fn read(&self, hash: &ContentHash) -> Result<Blob, StoreError> {
-        let (dir, file) = hash.object_path();
-        let sub = match self.objects.open_dir_nofollow(&dir) {
-            Ok(sub) => sub,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(*hash));
-            }
-            Err(e) => return Err(StoreError::io("opening an object directory")(e)),
-        };
-        let file = sub
-            .open_with(
-                &file,
-                OpenOptions::new().read(true).follow(FollowSymlinks::No),
-            )
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => StoreError::NotFound(*hash),
-                _ => StoreError::io("opening a blob")(e),
-            })?;
-        let size = file
-            .metadata()
-            .map_err(StoreError::io("reading blob metadata"))?
-            .len();
+        let (object, size) = self.backend.open(hash)?;
         Ok(Blob {
-            content: Content::File(file),
+            content: Content::Object { object, at: 0 },
             size,
         })
     }
@@ -214,96 +222,48 @@ impl Store {
         self.read(hash).is_ok()
     }
 
-    /// Reopens a suspended upload to continue it: its bytes are hashed
-    /// again from the start, so the hash stays the hash of the whole file.
+    /// Reopens a suspended upload to continue it: the hash goes on from
+    /// the kept bytes, so it stays the hash of the whole file.
     pub fn resume(
         &self,
         suspended: &str,
         size: u64,
         limit: Option<u64>,
     ) -> Result<Upload, StoreError> {
-        if suspended.is_empty() || !suspended.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::NotResumable(suspended.to_owned()));
-        }
-        let mut file = self
-            .staging
-            .open_with(
-                suspended,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .follow(FollowSymlinks::No),
-            )
-            .map_err(|_| StoreError::NotResumable(suspended.to_owned()))?
-            .into_std();
-        file.try_lock()
-            .map_err(|_| StoreError::NotResumable(suspended.to_owned()))?;
-        // Only the bytes that were synced when it was suspended count.
-        file.set_len(size)
-            .map_err(StoreError::io("trimming a suspended upload"))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0; 1 << 20];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(StoreError::io("rehashing a suspended upload"))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
         Ok(Upload {
             store: self.clone(),
-            staged: Staged::File(file),
-            name: suspended.to_owned(),
-            hasher: Hasher::resumed(hasher, size),
-            size,
+            staged: Staged::Backend(self.backend.resume(suspended, size)?),
             limit,
-            written_back: size,
+            progress: None,
         })
     }
 
     /// Removes a suspended upload that will not be resumed.
     pub fn discard(&self, suspended: &str) {
-        if !suspended.is_empty() && suspended.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let _ = self.staging.remove_file(suspended);
-        }
+        self.backend.discard(suspended);
+    }
+
+    /// Whether two suspension tokens name the same upload (kept at two
+    /// sizes): replacing one by the other must not discard it.
+    pub fn same_upload(&self, a: &str, b: &str) -> bool {
+        self.backend.same_write(a, b)
     }
 
     /// Removes staging files left by a crash, except the suspended uploads
     /// named in `keep`. Call before accepting uploads.
     pub fn clean_staging(&self, keep: &[String]) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        for entry in self
-            .staging
-            .entries()
-            .map_err(StoreError::io("listing staging"))?
-        {
-            let entry = entry.map_err(StoreError::io("listing staging"))?;
-            let name = entry.file_name();
-            if keep.iter().any(|k| name.to_str() == Some(k.as_str())) {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_file()) {
-                let file = self
-                    .staging
-                    .open_with(
-                        &name,
-                        OpenOptions::new().read(true).follow(FollowSymlinks::No),
-                    )
-                    .map_err(StoreError::io("opening a staging file"))?
-                    .into_std();
-                if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
-                    // Another process is writing it right now.
-                    continue;
-                }
-            }
-            self.staging
-                .remove_file_or_symlink(&name)
-                .map_err(StoreError::io("removing a staging file"))?;
-            removed += 1;
-        }
-        Ok(removed)
+        self.backend.clean_staging(keep)
+    }
+
+    /// Removes every blob that `in_use` does not name and that no commit
+    /// marked within `grace`; returns how many. `in_use` must be read from
+    /// the journal before the sweep starts.
+    pub fn sweep(
+        &self,
+        in_use: &HashSet<ContentHash>,
+        grace: Duration,
+    ) -> Result<usize, StoreError> {
+        self.backend.sweep(in_use, grace)
     }
 
     /// Puts a small, already complete piece of content (an acknowledgement
@@ -322,39 +282,47 @@ impl Store {
 pub struct Upload {
     store: Store,
     staged: Staged,
-    /// The staging file's name, once there is one.
-    name: String,
-    hasher: Hasher,
-    size: u64,
     limit: Option<u64>,
-    /// Bytes before this offset have had their write-back started.
-    written_back: u64,
+    /// Handed to the backend's staging when there is one.
+    progress: Option<Progress>,
 }
 
 /// Where an upload's bytes are.
 #[derive(Debug)]
 enum Staged {
     Memory(Vec<u8>),
-    File(std::fs::File),
+    Backend(Box<dyn Staging>),
     Done,
 }
 
 impl Upload {
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
-        self.size
+        match &self.staged {
+            Staged::Memory(bytes) => bytes.len() as u64,
+            Staged::Backend(staging) => staging.size(),
+            Staged::Done => 0,
+        }
     }
 
-    /// Keeps the bytes written so far, synced, to be continued with
-    /// [`Store::resume`]; returns the name to resume them by.
-    pub fn suspend(mut self) -> Result<String, StoreError> {
+    /// Asks to be told, as the upload becomes durable piece by piece, how
+    /// to resume it from there (see [`Progress`]).
+    pub fn track(&mut self, progress: Progress) {
+        match &mut self.staged {
+            Staged::Backend(staging) => staging.track(progress),
+            _ => self.progress = Some(progress),
+        }
+    }
+
+    /// Keeps the bytes written so far (those the backend made durable), to
+    /// be continued with [`Store::resume`]; returns the token to resume
+    /// them by and how many bytes it keeps.
+    pub fn suspend(mut self) -> Result<(String, u64), StoreError> {
         self.spill()?;
-        let Staged::File(file) = std::mem::replace(&mut self.staged, Staged::Done) else {
-            unreachable!("spill leaves a file");
-        };
-        file.sync_data()
-            .map_err(StoreError::io("syncing a suspended upload"))?;
-        Ok(std::mem::take(&mut self.name))
+        match std::mem::replace(&mut self.staged, Staged::Done) {
+            Staged::Backend(staging) => staging.suspend(),
+            _ => unreachable!("spill leaves a staging"),
+        }
     }
 
     /// Finishes the upload: content of at most [`INLINE_MAX`] bytes comes
@@ -364,11 +332,11 @@ impl Upload {
         if let Staged::Memory(bytes) = &mut self.staged {
             let inline = std::mem::take(bytes);
             self.staged = Staged::Done;
-            let hash = ContentHash::from_bytes(self.digest()?);
+            let hash = ContentHash::from_bytes(Sha256::digest(&inline).into());
             return Ok(Finished {
                 committed: Committed {
                     hash,
-                    size: self.size,
+                    size: inline.len() as u64,
                 },
                 inline: Some(inline),
             });
@@ -382,91 +350,36 @@ impl Upload {
     /// Makes the staged bytes a durable blob, or fails with nothing visible.
     pub fn commit(mut self) -> Result<Committed, StoreError> {
         self.spill()?;
-        let Staged::File(file) = std::mem::replace(&mut self.staged, Staged::Done) else {
-            unreachable!("spill leaves a file");
+        let Staged::Backend(staging) = std::mem::replace(&mut self.staged, Staged::Done) else {
+            unreachable!("spill leaves a staging");
         };
-        fault::check("store.sync").map_err(StoreError::io("syncing a staged file"))?;
-        // A fresh modification time marks the bytes as in use until the
-        // journal names them: the sweep leaves younger blobs alone. The
-        // last write may be old (a resumed upload with nothing left to send).
-        file.set_modified(SystemTime::now())
-            .map_err(StoreError::io("marking a staged file"))?;
-        file.sync_data()
-            .map_err(StoreError::io("syncing a staged file"))?;
-        drop(file);
-        crate::crashpoint("store.synced");
-
-        let hash = ContentHash::from_bytes(self.digest()?);
-        let (dir, name) = hash.object_path();
-        let sub = self.object_dir(&dir)?;
-        let exists = match sub.symlink_metadata(&name) {
-            Ok(_) => sweep::mark(&sub, &name)
-                .map_err(StoreError::io("marking an existing blob as in use"))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(StoreError::io("checking for an existing blob")(e)),
-        };
-        match exists {
-            // The same content is already committed: keep that one.
-            true => self.remove_staged(),
-            false => {
-                self.store
-                    .staging
-                    .rename(&self.name, &sub, &name)
-                    .map_err(StoreError::io("renaming a staged file into place"))?;
-                crate::crashpoint("store.renamed");
-                sync_dir(&sub).map_err(StoreError::io("syncing an object directory"))?;
-            }
-        }
-        self.name.clear();
-        Ok(Committed {
-            hash,
-            size: self.size,
-        })
+        let size = staging.size();
+        let hash = staging.commit()?;
+        Ok(Committed { hash, size })
     }
 
-    /// Opens `objects/<aa>`, creating and syncing it the first time.
-    fn object_dir(&self, dir: &str) -> Result<Dir, StoreError> {
-        let objects = &self.store.objects;
-        match objects.create_dir(dir) {
-            Ok(()) => sync_dir(objects).map_err(StoreError::io("syncing the objects directory"))?,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StoreError::io("creating an object directory")(e)),
-        }
-        objects
-            .open_dir_nofollow(dir)
-            .map_err(StoreError::io("opening an object directory"))
-    }
-
-    /// Moves bytes kept in memory to a staging file.
+    /// Moves bytes kept in memory to the backend.
     fn spill(&mut self) -> Result<(), StoreError> {
         match &mut self.staged {
             Staged::Memory(bytes) => {
-                let (mut file, name) = self.store.stage()?;
-                self.name = name;
-                file.write_all(bytes)
-                    .map_err(StoreError::io("writing a staging file"))?;
-                self.staged = Staged::File(file);
+                let mut staging = self.store.backend.stage()?;
+                if let Some(progress) = self.progress.take() {
+                    staging.track(progress);
+                }
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = staging
+                        .write(rest)
+                        .map_err(StoreError::io("writing a staging file"))?;
+                    rest = &rest[n..];
+                }
+                self.staged = Staged::Backend(staging);
                 Ok(())
             }
-            Staged::File(_) => Ok(()),
+            Staged::Backend(_) => Ok(()),
             Staged::Done => Err(StoreError::io("finishing an upload")(io::Error::other(
                 "the upload is already finished",
             ))),
-        }
-    }
-
-    /// The SHA-256 of every byte written.
-    fn digest(&mut self) -> Result<[u8; 32], StoreError> {
-        self.hasher.finish().ok_or_else(|| {
-            StoreError::io("hashing an upload")(io::Error::other("the hashing thread failed"))
-        })
-    }
-
-    fn remove_staged(&mut self) {
-        if !self.name.is_empty() {
-            // Best effort: a leftover is removed by `clean_staging` at the next start.
-            let _ = self.store.staging.remove_file(&self.name);
-            self.name.clear();
         }
     }
 }
@@ -474,7 +387,7 @@ impl Upload {
 impl Write for Upload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(limit) = self.limit
-            && self.size + buf.len() as u64 > limit
+            && self.size() + buf.len() as u64 > limit
         {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
@@ -484,31 +397,14 @@ impl Write for Upload {
         if let Staged::Memory(bytes) = &mut self.staged {
             if bytes.len() + buf.len() <= INLINE_MAX {
                 bytes.extend_from_slice(buf);
-                self.hasher.update(buf);
-                self.size += buf.len() as u64;
                 return Ok(buf.len());
             }
             self.spill().map_err(io::Error::other)?;
         }
-        let Staged::File(file) = &mut self.staged else {
-            return Err(io::Error::other("the upload is already finished"));
-        };
-        let n = file.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        if self.size - self.written_back >= WRITE_BACK {
-            // Start writing the last stretch to disk now, without waiting:
-            // the sync at commit then has little left to do, instead of the
-            // whole file.
-            let _ = rustix::fs::fadvise(
-                &*file,
-                self.written_back,
-                std::num::NonZeroU64::new(self.size - self.written_back),
-                rustix::fs::Advice::DontNeed,
-            );
-            self.written_back = self.size;
+        match &mut self.staged {
+            Staged::Backend(staging) => staging.write(buf),
+            _ => Err(io::Error::other("the upload is already finished")),
         }
-        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -516,14 +412,8 @@ impl Write for Upload {
     }
 }
 
-impl Drop for Upload {
-    fn drop(&mut self) {
-        self.remove_staged();
-    }
-}
-
-/// Committed content opened for reading: a blob file, or content kept
-/// inline in the journal.
+/// Committed content opened for reading: a blob in a backend, or content
+/// kept inline in the journal.
 #[derive(Debug)]
 pub struct Blob {
     content: Content,
@@ -532,7 +422,7 @@ pub struct Blob {
 
 #[derive(Debug)]
 enum Content {
-    File(File),
+    Object { object: Box<dyn ObjectRead>, at: u64 },
     Inline(io::Cursor<Vec<u8>>),
 }
 
@@ -551,9 +441,8 @@ impl Blob {
 
     /// Reads up to `buf.len()` bytes at `offset` without moving a cursor.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        use cap_std::fs::FileExt as _;
         match &self.content {
-            Content::File(file) => file.read_at(buf, offset),
+            Content::Object { object, .. } => object.read_at(buf, offset),
             Content::Inline(cursor) => {
                 let bytes = cursor.get_ref();
                 let start = usize::try_from(offset)
@@ -570,7 +459,11 @@ impl Blob {
 impl Read for Blob {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.content {
-            Content::File(file) => file.read(buf),
+            Content::Object { object, at } => {
+                let n = object.read_at(buf, *at)?;
+                *at += n as u64;
+                Ok(n)
+            }
             Content::Inline(cursor) => cursor.read(buf),
         }
     }
@@ -579,22 +472,30 @@ impl Read for Blob {
 impl Seek for Blob {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         match &mut self.content {
-            Content::File(file) => file.seek(pos),
+            Content::Object { at, .. } => {
+                let next = match pos {
+                    SeekFrom::Start(n) => Some(n),
+                    SeekFrom::End(d) => self.size.checked_add_signed(d),
+                    SeekFrom::Current(d) => at.checked_add_signed(d),
+                };
+                let next = next.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
+                })?;
+                *at = next;
+                Ok(next)
+            }
             Content::Inline(cursor) => cursor.seek(pos),
         }
     }
 }
 
-/// Makes a directory's entries durable. cap-std's own directory handles are
-/// `O_PATH`, which `fsync` refuses, so open the directory itself for reading.
-fn sync_dir(dir: &Dir) -> io::Result<()> {
-    dir.open_with(".", OpenOptions::new().read(true).maybe_dir(true))?
-        .sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local_entries(root: &Path, sub: &str) -> Result<std::fs::ReadDir, io::Error> {
+        std::fs::read_dir(root.join(sub))
+    }
 
     #[test]
     fn commit_hashes_and_dedupes() {
@@ -613,7 +514,7 @@ mod tests {
         let mut text = String::new();
         blob.read_to_string(&mut text).unwrap();
         assert_eq!(text, "hello\n");
-        assert_eq!(store.staging.entries().unwrap().count(), 0);
+        assert_eq!(local_entries(tmp.path(), "staging").unwrap().count(), 0);
     }
 
     #[test]
@@ -624,8 +525,8 @@ mod tests {
         up.write_all(&[7; 10_000]).unwrap();
         drop(up);
         assert_eq!(store.clean_staging(&[]).unwrap(), 0);
-        assert_eq!(store.staging.entries().unwrap().count(), 0);
-        assert_eq!(store.objects.entries().unwrap().count(), 0);
+        assert_eq!(local_entries(tmp.path(), "staging").unwrap().count(), 0);
+        assert_eq!(local_entries(tmp.path(), "objects").unwrap().count(), 0);
     }
 
     #[test]
@@ -634,7 +535,7 @@ mod tests {
         let store = Store::open(tmp.path()).unwrap();
         let mut up = store.create(None).unwrap();
         up.write_all(b"hello ").unwrap();
-        let name = up.suspend().unwrap();
+        let (name, _) = up.suspend().unwrap();
         assert_eq!(store.clean_staging(std::slice::from_ref(&name)).unwrap(), 0);
         let mut up = store.resume(&name, 6, None).unwrap();
         assert_eq!(up.size(), 6);
@@ -650,7 +551,7 @@ mod tests {
         let store = Store::open(tmp.path()).unwrap();
         let mut up = store.create(None).unwrap();
         up.write_all(&[1; INLINE_MAX]).unwrap();
-        assert_eq!(store.staging.entries().unwrap().count(), 0);
+        assert_eq!(local_entries(tmp.path(), "staging").unwrap().count(), 0);
         let small = up.finish().unwrap();
         assert_eq!(small.inline.as_deref(), Some(&[1; INLINE_MAX][..]));
         assert!(matches!(
@@ -661,7 +562,7 @@ mod tests {
         let mut up = store.create(None).unwrap();
         up.write_all(&[1; INLINE_MAX]).unwrap();
         up.write_all(&[2]).unwrap();
-        assert_eq!(store.staging.entries().unwrap().count(), 1);
+        assert_eq!(local_entries(tmp.path(), "staging").unwrap().count(), 1);
         let large = up.finish().unwrap();
         assert!(large.inline.is_none());
         let blob = store.read(&large.committed.hash).unwrap();

@@ -20,7 +20,8 @@ use std::time::{Duration, SystemTime};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, OpenOptions};
 
-use super::{ContentHash, Store, StoreError};
+use super::local::Local;
+use super::{ContentHash, StoreError};
 
 /// Marks the blob `name` in `dir` as in use now. Returns whether it is still
 /// in place after the mark (a sweep may have taken it meanwhile).
@@ -54,85 +55,84 @@ fn modified(dir: &Dir, name: &str) -> io::Result<SystemTime> {
     Ok(dir.symlink_metadata(name)?.modified()?.into_std())
 }
 
-impl Store {
-    /// Removes every blob that `in_use` does not name and that no commit
-    /// marked within `grace`; returns how many. `in_use` must be read from
-    /// the journal before the sweep starts.
-    pub fn sweep(
-        &self,
-        in_use: &HashSet<ContentHash>,
-        grace: Duration,
-    ) -> Result<usize, StoreError> {
-        let listing = StoreError::io("listing the objects");
-        let mut removed = 0;
-        for entry in self.objects.entries().map_err(listing)? {
-            let entry = entry.map_err(StoreError::io("listing the objects"))?;
-            let Some(prefix) = entry.file_name().to_str().map(str::to_owned) else {
+/// Removes every blob that `in_use` does not name and that no commit
+/// marked within `grace`; returns how many. `in_use` must be read from
+/// the journal before the sweep starts.
+pub(super) fn sweep(
+    local: &Local,
+    in_use: &HashSet<ContentHash>,
+    grace: Duration,
+) -> Result<usize, StoreError> {
+    let listing = StoreError::io("listing the objects");
+    let mut removed = 0;
+    for entry in local.objects.entries().map_err(listing)? {
+        let entry = entry.map_err(StoreError::io("listing the objects"))?;
+        let Some(prefix) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if prefix.len() != 2 || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let sub = local
+            .objects
+            .open_dir_nofollow(&prefix)
+            .map_err(StoreError::io("opening an object directory"))?;
+        for blob in sub
+            .entries()
+            .map_err(StoreError::io("listing the objects"))?
+        {
+            let blob = blob.map_err(StoreError::io("listing the objects"))?;
+            let Some(name) = blob.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if prefix.len() != 2 || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let Ok(hash) = format!("{prefix}{name}").parse::<ContentHash>() else {
+                continue;
+            };
+            if in_use.contains(&hash) {
                 continue;
             }
-            let sub = self
-                .objects
-                .open_dir_nofollow(&prefix)
-                .map_err(StoreError::io("opening an object directory"))?;
-            for blob in sub
-                .entries()
-                .map_err(StoreError::io("listing the objects"))?
-            {
-                let blob = blob.map_err(StoreError::io("listing the objects"))?;
-                let Some(name) = blob.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                let Ok(hash) = format!("{prefix}{name}").parse::<ContentHash>() else {
-                    continue;
-                };
-                if in_use.contains(&hash) {
-                    continue;
-                }
-                if self.sweep_one(&sub, &name, grace)? {
-                    removed += 1;
-                }
+            if sweep_one(local, &sub, &name, grace)? {
+                removed += 1;
             }
         }
-        Ok(removed)
     }
+    Ok(removed)
+}
 
-    /// Removes one unused blob unless it is fresh; see the module's
-    /// documentation for the dance with a commit of the same content.
-    fn sweep_one(&self, sub: &Dir, name: &str, grace: Duration) -> Result<bool, StoreError> {
-        match modified(sub, name) {
-            Ok(at) if fresh(at, grace) => return Ok(false),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(StoreError::io("reading blob metadata")(e)),
-        }
-        let aside = format!("swept-{:032x}", rand::random::<u128>());
-        match sub.rename(name, &self.staging, &aside) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(StoreError::io("moving a blob aside")(e)),
-        }
-        let marked =
-            modified(&self.staging, &aside).map_err(StoreError::io("reading blob metadata"))?;
-        if fresh(marked, grace) {
-            // A commit reused it between the first look and the move.
-            self.staging
-                .rename(&aside, sub, name)
-                .map_err(StoreError::io("putting a blob back"))?;
-            return Ok(false);
-        }
-        self.staging
-            .remove_file(&aside)
-            .map_err(StoreError::io("removing a blob"))?;
-        Ok(true)
+/// Removes one unused blob unless it is fresh; see the module's
+/// documentation for the dance with a commit of the same content.
+fn sweep_one(local: &Local, sub: &Dir, name: &str, grace: Duration) -> Result<bool, StoreError> {
+    match modified(sub, name) {
+        Ok(at) if fresh(at, grace) => return Ok(false),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StoreError::io("reading blob metadata")(e)),
     }
+    let aside = format!("swept-{:032x}", rand::random::<u128>());
+    match sub.rename(name, &local.staging, &aside) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StoreError::io("moving a blob aside")(e)),
+    }
+    let marked =
+        modified(&local.staging, &aside).map_err(StoreError::io("reading blob metadata"))?;
+    if fresh(marked, grace) {
+        // A commit reused it between the first look and the move.
+        local.staging
+            .rename(&aside, sub, name)
+            .map_err(StoreError::io("putting a blob back"))?;
+        return Ok(false);
+    }
+    local.staging
+        .remove_file(&aside)
+        .map_err(StoreError::io("removing a blob"))?;
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     fn age(store_root: &std::path::Path, by: Duration) {
         for dir in std::fs::read_dir(store_root.join("objects")).unwrap() {

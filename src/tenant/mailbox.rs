@@ -16,7 +16,7 @@ use crate::journal::{
     UploadFailed,
 };
 use crate::pipeline::Transitions as _;
-use crate::store::{Blob, Committed, ContentHash, Store, StoreError, Upload};
+use crate::store::{Blob, Committed, ContentHash, Progress, Store, StoreError, Upload};
 
 use crate::usage::{
     ConnectorSlot, HandleSlot, QuotaError, QuotaExceeded, Room, TenantMeter, Throttle, Way,
@@ -220,11 +220,41 @@ impl Tenant {
             ));
         };
         let room = self.room(partner)?;
+        let mut upload = self.store.create(self.limits.max_file_size)?;
+        upload.track(self.progress(partner, name));
         Ok(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
-            upload: self.store.create(self.limits.max_file_size)?,
+            upload,
             room,
+        })
+    }
+
+    /// Keeps the durable part of an upload in the journal as it grows, as an
+    /// interrupted upload, so that it can be resumed on another node should
+    /// this one die mid-upload. Only a store that outlives its process (the
+    /// object store) reports progress; nothing of the upload is visible.
+    fn progress(&self, partner: &str, name: &str) -> Progress {
+        let (journal, store, meter) = (
+            Arc::clone(&self.journal),
+            self.store.clone(),
+            Arc::clone(&self.meter),
+        );
+        let (tenant, partner, name) = (self.config.name.clone(), partner.to_owned(), name.to_owned());
+        Progress::new(move |token, size| {
+            match journal.suspend_upload(&tenant, &partner, &name, token, size) {
+                Ok(replaced) => {
+                    meter.kept(&partner, size as i64);
+                    if let Some((old, old_size)) = replaced {
+                        meter.kept(&partner, -(old_size as i64));
+                        if !store.same_upload(&old, token) {
+                            store.discard(&old);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %crate::error_chain(&e),
+                    "cannot record the progress of an upload; it cannot be resumed elsewhere"),
+            }
         })
     }
 
@@ -264,9 +294,10 @@ impl Tenant {
             room.bytes = room.bytes.saturating_add(size);
             room
         });
-        let upload = self
+        let mut upload = self
             .store
             .resume(&staging, size, self.limits.max_file_size)?;
+        upload.track(self.progress(partner, name));
         Ok(Some(PendingUpload {
             partner: partner.to_owned(),
             name: name.clone(),
@@ -305,18 +336,26 @@ impl Tenant {
         let kept = upload
             .suspend()
             .map_err(MailboxError::from)
-            .and_then(|staging| {
+            .and_then(|(staging, kept)| {
+                if kept == 0 {
+                    // Nothing of it is durable (a store that keeps whole
+                    // parts only, cut within the first).
+                    return Ok(());
+                }
                 let replaced = self.journal.suspend_upload(
                     &self.config.name,
                     &partner,
                     &name,
                     &staging,
-                    size,
+                    kept,
                 )?;
-                self.meter.kept(&partner, size as i64);
+                self.meter.kept(&partner, kept as i64);
                 if let Some((old, old_size)) = replaced {
                     self.meter.kept(&partner, -(old_size as i64));
-                    self.store.discard(&old);
+                    // Progress recorded the same upload at a smaller size.
+                    if !self.store.same_upload(&old, &staging) {
+                        self.store.discard(&old);
+                    }
                 }
                 Ok(())
             });

@@ -36,7 +36,7 @@ use crate::journal::{
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::pipeline::{Leasing, Pipeline, StepSource, Steps, StepsFor};
 use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
-use crate::store::{Store, StoreError};
+use crate::store::{S3, S3Settings, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -54,6 +54,9 @@ pub enum HubError {
         #[source]
         source: StoreError,
     },
+    /// The object store named by `server.store` cannot be used.
+    #[error("the content store")]
+    ObjectStore(#[source] StoreError),
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The host keys or certificate the nodes share.
@@ -137,6 +140,9 @@ pub const SWEEP_GRACE: std::time::Duration = std::time::Duration::from_secs(3600
 /// Everything one ferry process serves.
 pub struct Hub {
     journal: Arc<dyn Journal>,
+    /// The object store that holds every tenant's content, when
+    /// `server.store` names one (fixed for the life of the process).
+    s3: Option<S3>,
     snapshot: RwLock<Arc<Snapshot>>,
     pipeline: Arc<PipelineSlot>,
     /// The plugin host, started when the first partner names a plugin.
@@ -227,12 +233,36 @@ impl Hub {
                 Arc::new(journal)
             }
         };
+        let s3 = match &config.store {
+            config::StoreBackend::Local => None,
+            config::StoreBackend::S3(s3) => Some(
+                S3::connect(&S3Settings {
+                    bucket: s3.bucket.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    region: s3.region.clone(),
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3
+                        .secret_access_key
+                        .as_ref()
+                        .map(|key| key.expose().to_owned()),
+                })
+                .map_err(HubError::ObjectStore)?,
+            ),
+        };
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let pipeline = Arc::new(PipelineSlot::default());
-        let snapshot = Self::build(&journal, &meters, &pipeline, Arc::new(config), None)?;
+        let snapshot = Self::build(
+            &journal,
+            s3.as_ref(),
+            &meters,
+            &pipeline,
+            Arc::new(config),
+            None,
+        )?;
         let hub = Arc::new(Hub {
             journal,
+            s3,
             snapshot: RwLock::new(Arc::new(snapshot)),
             pipeline,
             plugins: OnceLock::new(),
@@ -309,6 +339,7 @@ impl Hub {
 
     fn build(
         journal: &Arc<dyn Journal>,
+        s3: Option<&S3>,
         meters: &crate::usage::Meters,
         pipeline: &Arc<PipelineSlot>,
         config: Arc<Config>,
@@ -318,6 +349,7 @@ impl Hub {
         for (name, tenant_config) in &config.tenants {
             // A tenant whose root did not move keeps its open store.
             let store = match previous.and_then(|p| p.tenants.get(name)) {
+                _ if let Some(s3) = s3 => Store::remote(s3, name),
                 Some(old) if old.config().root == tenant_config.root => old.store().clone(),
                 _ => Store::open(&tenant_config.root).map_err(|source| HubError::Store {
                     tenant: name.clone(),
@@ -718,6 +750,7 @@ impl Hub {
         }
         let next = Self::build(
             &self.journal,
+            self.s3.as_ref(),
             &self.meters,
             &self.pipeline,
             Arc::new(config),

@@ -225,3 +225,131 @@ fn pg_bin() -> PathBuf {
         )
     })
 }
+
+/// An S3-compatible object store server (`s3s-fs`, used unchanged): the
+/// one of the whole test process, with one fresh bucket per check.
+pub struct S3Server {
+    pub port: u16,
+    root: PathBuf,
+    /// Holds the pipe whose end stops the server and removes its data.
+    _keeper: Mutex<Child>,
+}
+
+/// The access key these tests' object store checks.
+pub const S3_KEY_ID: &str = "ferry-tests";
+pub const S3_SECRET: &str = "ferry-tests-secret-key";
+
+/// The object store of this test process, started at first use.
+pub fn s3() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(S3Server::start)
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let bin = s3s_fs();
+        let root = tempfile::Builder::new()
+            .prefix("ferry-s3-")
+            .tempdir()
+            .expect("a temp dir for the object store")
+            .keep();
+        let port = free_port();
+        // As for PostgreSQL: the pipe's end (this process ended) stops the
+        // server and removes its data.
+        let script = r#"
+            "$1" --host 127.0.0.1 --port "$3" --access-key "$4" --secret-key "$5" "$2" \
+                >"$2.log" 2>&1 &
+            server=$!
+            read -r _
+            kill "$server"
+            wait "$server"
+            rm -rf "$2" "$2.log"
+        "#;
+        let keeper = Command::new("/bin/sh")
+            .args(["-c", script, "keeper"])
+            .arg(&bin)
+            .arg(&root)
+            .arg(port.to_string())
+            .args([S3_KEY_ID, S3_SECRET])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting s3s-fs");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the object store does not accept on port {port}: {}",
+                std::fs::read_to_string(root.with_extension("log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        S3Server {
+            port,
+            root,
+            _keeper: Mutex::new(keeper),
+        }
+    }
+
+    /// A new, empty bucket: its name.
+    pub fn fresh_bucket(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("check-{}", NEXT.fetch_add(1, Ordering::SeqCst));
+        std::fs::create_dir(self.root.join(&name)).expect("creating a bucket");
+        name
+    }
+
+    /// Where the server keeps `bucket`'s objects (to look, never to write).
+    pub fn bucket_dir(&self, bucket: &str) -> PathBuf {
+        self.root.join(bucket)
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `[server] store` and `[store.s3]` for `bucket`, added to `config`
+    /// (whose `[server]` has `data_dir = "data"`); the secret is in
+    /// `s3.secret` beside the configuration, which [`S3Server::key_file`]
+    /// writes.
+    pub fn on(&self, bucket: &str, config: &str) -> String {
+        let config = config.replacen(
+            "data_dir = \"data\"",
+            &format!("data_dir = \"data\"\nstore = \"s3://{bucket}\""),
+            1,
+        );
+        format!(
+            "{config}\n[store.s3]\nendpoint = \"{}\"\naccess_key_id = \"{S3_KEY_ID}\"\n\
+             secret_access_key_file = \"s3.secret\"\n",
+            self.endpoint()
+        )
+    }
+
+    pub fn key_file(dir: &Path) {
+        std::fs::write(dir.join("s3.secret"), format!("{S3_SECRET}\n")).unwrap();
+    }
+}
+
+/// The `s3s-fs` program: `FERRY_S3S_FS`, else where scripts/test installs
+/// it (`target/tools/bin`), else on `PATH`.
+fn s3s_fs() -> PathBuf {
+    if let Some(path) = std::env::var_os("FERRY_S3S_FS") {
+        return PathBuf::from(path);
+    }
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/s3s-fs");
+    if installed.is_file() {
+        return installed;
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("s3s-fs"))
+        .find(|p| p.is_file());
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "these tests need the S3-compatible server s3s-fs (scripts/test installs it: \
+             cargo install s3s-fs --version =0.14.1 --features binary --root target/tools)"
+        )
+    })
+}

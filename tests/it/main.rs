@@ -9,6 +9,7 @@ mod cluster;
 mod config_errors;
 mod conformance;
 mod connectors;
+mod content;
 mod crash;
 mod folders;
 mod ftp;
