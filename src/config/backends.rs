@@ -31,13 +31,15 @@ pub(super) fn store(
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     if !bucket_ok {
-        problems.push(source.problem(
-            Some(url.span()),
-            "server.store",
-            "expected `s3://BUCKET` (a bucket name of 3 to 63 lowercase letters, digits, `-` \
+        problems.push(
+            source.problem(
+                Some(url.span()),
+                "server.store",
+                "expected `s3://BUCKET` (a bucket name of 3 to 63 lowercase letters, digits, `-` \
              or `.`; leave `store` out to keep content in each tenant's directory)"
-                .to_owned(),
-        ));
+                    .to_owned(),
+            ),
+        );
         return StoreBackend::Local;
     }
     let Some(s3) = s3 else {
@@ -53,7 +55,9 @@ pub(super) fn store(
     let endpoint = s3.endpoint.as_ref().and_then(|endpoint| {
         let text = endpoint.get_ref();
         let fine = (text.starts_with("http://") || text.starts_with("https://"))
-            && text.split_once("://").is_some_and(|(_, host)| !host.is_empty());
+            && text
+                .split_once("://")
+                .is_some_and(|(_, host)| !host.is_empty());
         if !fine {
             problems.push(source.problem(
                 Some(endpoint.span()),
@@ -78,13 +82,15 @@ pub(super) fn store(
             .as_ref()
             .or(s3.secret_access_key_file.as_ref())
             .or(s3.secret_access_key_env.as_ref());
-        problems.push(source.problem(
-            at.map(Spanned::span),
-            "store.s3.access_key_id",
-            "give both `access_key_id` and the secret access key (`secret_access_key_file` or \
+        problems.push(
+            source.problem(
+                at.map(Spanned::span),
+                "store.s3.access_key_id",
+                "give both `access_key_id` and the secret access key (`secret_access_key_file` or \
              `secret_access_key_env`), or neither for unsigned requests"
-                .to_owned(),
-        ));
+                    .to_owned(),
+            ),
+        );
     }
     StoreBackend::S3(S3Backend {
         bucket: bucket.to_owned(),

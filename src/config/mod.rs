@@ -25,8 +25,8 @@ use toml::Spanned;
 pub use error::{ConfigError, Problem};
 pub use model::{
     Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
-    IpNet, JournalBackend, Limits, S3Backend, StoreBackend, Listener, Partner, Protocol, Pull, Push, Route, Schedule,
-    Secret, Stable, Tenant, UsageLimits, WorkerPriority,
+    IpNet, JournalBackend, Limits, Listener, Partner, Protocol, Pull, Push, Route, S3Backend,
+    Schedule, Secret, Stable, StoreBackend, Tenant, UsageLimits, WorkerPriority,
 };
 
 use error::Source;

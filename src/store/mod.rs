@@ -121,7 +121,9 @@ trait Staging: Send + std::fmt::Debug {
 
 /// Told `(token, size)` as a staged write becomes durable piece by piece,
 /// so that the write can be resumed from there if this process dies.
-pub struct Progress(Box<dyn Fn(&str, u64) + Send + Sync>);
+pub struct Progress(Box<Tell>);
+
+type Tell = dyn Fn(&str, u64) + Send + Sync;
 
 impl Progress {
     pub fn new(tell: impl Fn(&str, u64) + Send + Sync + 'static) -> Progress {
@@ -422,7 +424,10 @@ pub struct Blob {
 
 #[derive(Debug)]
 enum Content {
-    Object { object: Box<dyn ObjectRead>, at: u64 },
+    Object {
+        object: Box<dyn ObjectRead>,
+        at: u64,
+    },
     Inline(io::Cursor<Vec<u8>>),
 }
 

@@ -186,7 +186,11 @@ impl S3 {
     {
         let (sender, receiver) = sync_channel(1);
         let future = request(self.inner.client.clone());
-        let runtime = self.inner.runtime.as_ref().expect("the runtime lives as long as the store");
+        let runtime = self
+            .inner
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store");
         runtime.spawn(async move {
             let _ = sender.send(future.await);
         });
@@ -253,7 +257,10 @@ impl Token {
     }
 
     fn text(&self) -> String {
-        format!("s3:{}", serde_json::to_string(self).expect("a token serialises"))
+        format!(
+            "s3:{}",
+            serde_json::to_string(self).expect("a token serialises")
+        )
     }
 }
 
@@ -415,7 +422,9 @@ struct InFlight {
 
 impl std::fmt::Debug for InFlight {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InFlight").field("size", &self.size).finish()
+        f.debug_struct("InFlight")
+            .field("size", &self.size)
+            .finish()
     }
 }
 

@@ -118,12 +118,14 @@ fn sweep_one(local: &Local, sub: &Dir, name: &str, grace: Duration) -> Result<bo
         modified(&local.staging, &aside).map_err(StoreError::io("reading blob metadata"))?;
     if fresh(marked, grace) {
         // A commit reused it between the first look and the move.
-        local.staging
+        local
+            .staging
             .rename(&aside, sub, name)
             .map_err(StoreError::io("putting a blob back"))?;
         return Ok(false);
     }
-    local.staging
+    local
+        .staging
         .remove_file(&aside)
         .map_err(StoreError::io("removing a blob"))?;
     Ok(true)

@@ -240,7 +240,11 @@ impl Tenant {
             self.store.clone(),
             Arc::clone(&self.meter),
         );
-        let (tenant, partner, name) = (self.config.name.clone(), partner.to_owned(), name.to_owned());
+        let (tenant, partner, name) = (
+            self.config.name.clone(),
+            partner.to_owned(),
+            name.to_owned(),
+        );
         Progress::new(move |token, size| {
             match journal.suspend_upload(&tenant, &partner, &name, token, size) {
                 Ok(replaced) => {

@@ -1,24 +1,25 @@
-//! Two ferry nodes on one PostgreSQL journal, as separate processes with
-//! data directories of their own: work confirmed on one is finished by
-//! the other when the first is killed, each step exactly once. Files are
-//! small enough to live inline in the journal: the shared object store
-//! for larger ones is not there yet.
+//! Two ferry nodes on one PostgreSQL journal and one S3-compatible object
+//! store, as separate processes with data directories of their own: work
+//! confirmed on one is finished by the other when the first is killed,
+//! each step exactly once; content put on one is read on the other; an
+//! upload cut by its node's death is resumed on the other.
 
 use std::process::Output;
 
-use crate::backends::postgres;
-use crate::util::{SftpEnv, eventually, free_port, sha256_hex};
+use crate::backends::{S3Server, postgres, s3};
+use crate::util::{SSH_OPTS, SftpEnv, bytes, eventually, free_port, sha256_hex};
 
 /// The operator's token of every node of these tests.
 const OPERATOR: &str = "operator-token-of-the-cluster-tests";
 
-/// A node of the cluster: `journal` and `node` in `[server]`, task leases
-/// of 2 s (so that a dead node's tasks are taken over quickly), and the
-/// admin API on a port of its own.
-fn node(url: &str, name: &str) -> (SftpEnv, u16) {
+/// A node of the cluster: `journal`, `store` and `node` in `[server]`,
+/// task leases of 2 s (so that a dead node's tasks are taken over
+/// quickly), and the admin API on a port of its own.
+fn node(url: &str, bucket: &str, name: &str) -> (SftpEnv, u16) {
     let admin = free_port();
     let env = SftpEnv::with(|config| {
-        let config = crate::postgres::on(url, &config).replacen(
+        let config = s3().on(bucket, &crate::postgres::on(url, &config));
+        let config = config.replacen(
             "data_dir = \"data\"",
             &format!("data_dir = \"data\"\nnode = \"{name}\""),
             1,
@@ -30,6 +31,7 @@ fn node(url: &str, name: &str) -> (SftpEnv, u16) {
     });
     std::fs::write(env.env.path().join("operator.token"), OPERATOR).unwrap();
     crate::postgres::key_file(env.env.path());
+    S3Server::key_file(env.env.path());
     (env, admin)
 }
 
@@ -58,8 +60,8 @@ fn ok(out: &Output) -> String {
 
 #[test]
 fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
-    let url = postgres().fresh_database();
-    let ((a, _), (b, b_admin)) = (node(&url, "node-a"), node(&url, "node-b"));
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let ((a, _), (b, b_admin)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
     let server_a = a.env.serve();
     let _server_b = b.env.serve();
     // Each node beats at start: node b's admin API lists both, alive.
@@ -131,6 +133,95 @@ fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
     let out = ok(&b.sftp("bob", "get /outbox/f07.txt got.txt\n"));
     let got = std::fs::read(b.env.path().join("got.txt")).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(sha256_hex(&got), sha256_hex(b"file 7\n"));
+}
+
+/// Content larger than the journal keeps inline lives in the object store:
+/// put on node a, it is fetched on node b. An upload cut by killing its
+/// node resumes on the other with OpenSSH's `reput`, from the size it is
+/// shown there (the parts the dead node had completed), and the file's
+/// SHA-256 is the whole file's.
+#[test]
+fn large_files_cross_nodes_and_a_killed_nodes_upload_resumes_on_the_other() {
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let ((a, _), (b, _)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
+    let server_a = a.env.serve();
+    let _server_b = b.env.serve();
+
+    let big = bytes(21, 20 << 20);
+    std::fs::write(a.env.path().join("big.bin"), &big).unwrap();
+    ok(&a.sftp("alice", "put big.bin /inbox/big.bin\n"));
+    eventually("big.bin delivered to bob", || {
+        b.env
+            .names("bob", "/outbox")
+            .contains(&"big.bin".to_owned())
+    });
+    let out = ok(&b.sftp("bob", "get /outbox/big.bin got.bin\n"));
+    let got = std::fs::read(b.env.path().join("got.bin")).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(sha256_hex(&got), sha256_hex(&big));
+    // The content is one object in the bucket, named by its SHA-256; no
+    // node's own directory holds it.
+    let object = s3()
+        .bucket_dir(&bucket)
+        .join("acme/objects")
+        .join(sha256_hex(&big));
+    assert_eq!(
+        std::fs::metadata(&object).map(|m| m.len()).ok(),
+        Some(big.len() as u64)
+    );
+    for node in [&a, &b] {
+        let local = node.env.tenant_root("acme").join("objects");
+        let blobs = std::fs::read_dir(&local).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(blobs, 0, "{}", local.display());
+    }
+
+    // A slow upload to node a, and node a killed once a part of it is in.
+    let huge = bytes(22, 40 << 20);
+    std::fs::write(a.env.path().join("huge.bin"), &huge).unwrap();
+    let mut client = std::process::Command::new("sftp")
+        .args(["-b", "-", "-P", &a.port.to_string()])
+        .arg("-i")
+        .arg(&a.key)
+        .args(SSH_OPTS)
+        .args(["-l", "40000"])
+        .arg("alice@127.0.0.1")
+        .current_dir(a.env.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"put huge.bin /inbox/huge.bin\n")
+        .unwrap();
+    eventually("a part of huge.bin recorded for a resume", || {
+        a.env.count("SELECT COUNT(*) FROM suspended WHERE size > 0") == 1
+    });
+    server_a.signal("KILL");
+    drop(server_a);
+    let _ = client.wait();
+    assert!(
+        !b.env
+            .names("alice", "/inbox")
+            .contains(&"huge.bin".to_owned())
+    );
+
+    // alice reconnects, to node b, and resumes (from her own copy).
+    std::fs::write(b.env.path().join("huge.bin"), &huge).unwrap();
+    let out = ok(&b.sftp("alice", "reput huge.bin /inbox/huge.bin\n"));
+    let inbox = b.env.ls("alice", "/inbox");
+    assert!(
+        inbox.contains(&("huge.bin".to_owned(), huge.len() as u64, sha256_hex(&huge))),
+        "{inbox:?}\n{out}"
+    );
+    eventually("no interrupted upload left", || {
+        b.env.count("SELECT COUNT(*) FROM suspended") == 0
+    });
+    let verified = b.env.ferry().args(["journal", "verify"]).ok();
+    assert!(verified.contains("acme"), "{verified}");
 }
 
 /// Two nodes whose tenants live in one shared `tenants_dir`: an account
