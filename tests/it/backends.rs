@@ -232,7 +232,17 @@ pub struct S3Server {
     pub port: u16,
     root: PathBuf,
     /// Holds the pipe whose end stops the server and removes its data.
-    _keeper: Mutex<Child>,
+    keeper: Mutex<Child>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        // Only reached for a test's own server (a static is never dropped).
+        if let Ok(mut keeper) = self.keeper.lock() {
+            drop(keeper.stdin.take());
+            let _ = keeper.wait();
+        }
+    }
 }
 
 /// The access key these tests' object store checks.
@@ -246,6 +256,12 @@ pub fn s3() -> &'static S3Server {
 }
 
 impl S3Server {
+    /// A server of the calling test's own (to stop and start again), stopped
+    /// when dropped.
+    pub fn own() -> S3Server {
+        S3Server::start()
+    }
+
     fn start() -> S3Server {
         let bin = s3s_fs();
         let root = tempfile::Builder::new()
@@ -254,13 +270,23 @@ impl S3Server {
             .expect("a temp dir for the object store")
             .keep();
         let port = free_port();
-        // As for PostgreSQL: the pipe's end (this process ended) stops the
-        // server and removes its data.
+        // As for PostgreSQL: `stop` and `start` lines stop the server and
+        // start it again (acknowledged on the keeper's output); the pipe's
+        // end (this process ended) stops it and removes its data.
         let script = r#"
-            "$1" --host 127.0.0.1 --port "$3" --access-key "$4" --secret-key "$5" "$2" \
-                >"$2.log" 2>&1 &
-            server=$!
-            read -r _
+            start() {
+                "$1" --host 127.0.0.1 --port "$3" --access-key "$4" --secret-key "$5" "$2" \
+                    >>"$2.log" 2>&1 &
+                server=$!
+            }
+            start "$@"
+            while read -r command; do
+                case $command in
+                    stop) kill "$server"; wait "$server"; echo stopped ;;
+                    start) start "$@"; echo started ;;
+                    *) break ;;
+                esac
+            done
             kill "$server"
             wait "$server"
             rm -rf "$2" "$2.log"
@@ -272,24 +298,54 @@ impl S3Server {
             .arg(port.to_string())
             .args([S3_KEY_ID, S3_SECRET])
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting s3s-fs");
+        let server = S3Server {
+            port,
+            root,
+            keeper: Mutex::new(keeper),
+        };
+        server.wait_until_accepting();
+        server
+    }
+
+    fn wait_until_accepting(&self) {
         let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "the object store does not accept on port {port}: {}",
-                std::fs::read_to_string(root.with_extension("log")).unwrap_or_default()
+                "the object store does not accept on port {}: {}",
+                self.port,
+                std::fs::read_to_string(self.root.with_extension("log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        S3Server {
-            port,
-            root,
-            _keeper: Mutex::new(keeper),
-        }
+    }
+
+    /// Tells the keeper `command` and waits for its answer.
+    fn keeper_says(&self, command: &str, answer: &str) {
+        use std::io::BufRead as _;
+        let mut keeper = self.keeper.lock().unwrap();
+        let stdin = keeper.stdin.as_mut().expect("the keeper's input");
+        writeln!(stdin, "{command}").expect("telling the keeper");
+        let mut said = String::new();
+        std::io::BufReader::new(keeper.stdout.as_mut().expect("the keeper's output"))
+            .read_line(&mut said)
+            .expect("the keeper's answer");
+        assert_eq!(said.trim(), answer);
+    }
+
+    /// Stops the server: the store is unreachable until [`S3Server::resume`].
+    pub fn halt(&self) {
+        self.keeper_says("stop", "stopped");
+    }
+
+    /// Starts the server again, on the same port and data.
+    pub fn resume(&self) {
+        self.keeper_says("start", "started");
+        self.wait_until_accepting();
     }
 
     /// A new, empty bucket: its name.

@@ -323,3 +323,66 @@ fn an_account_added_or_a_ban_on_one_node_holds_on_the_other() {
         login(*a_ftp, "carol", "carol-pass-1")
     });
 }
+
+/// The object store unreachable for a while: an upload fails with the
+/// protocol's error (the session and the server live on), nothing of it is
+/// visible, nothing confirmed is lost, and once the store is back uploads
+/// and downloads work again without a restart of ferry.
+#[test]
+fn an_unreachable_object_store_fails_uploads_cleanly_and_recovers() {
+    let store = S3Server::own();
+    let (url, bucket) = (postgres().fresh_database(), store.fresh_bucket());
+    let s = SftpEnv::with(|config| store.on(&bucket, &crate::postgres::on(&url, &config)));
+    crate::postgres::key_file(s.env.path());
+    S3Server::key_file(s.env.path());
+    let _server = s.env.serve();
+    let (first, second) = (bytes(31, 3 << 20), bytes(32, 3 << 20));
+    std::fs::write(s.env.path().join("first.bin"), &first).unwrap();
+    std::fs::write(s.env.path().join("second.bin"), &second).unwrap();
+    s.sftp_ok("alice", "put first.bin /inbox/first.bin\n");
+
+    store.halt();
+    let out = s.sftp("alice", "put second.bin /inbox/second.bin\nls /inbox\n");
+    assert!(!out.status.success(), "the upload seemed to succeed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // SSH_FX_FAILURE in answer to the close that would have confirmed it.
+    assert!(stderr.contains("close remote: Failure"), "{stderr}");
+    // (sftp's batch mode stops at its first error.) The server lives on,
+    // and nothing of second.bin is visible. (`ferry` commands would stop
+    // at their start, naming the store that does not answer.)
+    let names = s.sftp_ok("alice", "ls -1 /inbox\n");
+    assert!(names.contains("first.bin"), "{names}");
+    assert!(!names.contains("second.bin"), "{names}");
+    let said = s
+        .env
+        .ferry()
+        .args(["ls", "--tenant", "acme", "--as", "alice", "/inbox"])
+        .fails();
+    assert!(
+        said.contains(&format!("s3://{bucket} at {}", store.endpoint())),
+        "{said}"
+    );
+
+    store.resume();
+    s.sftp_ok("alice", "put second.bin /inbox/second.bin\n");
+    let inbox = s.env.ls("alice", "/inbox");
+    assert!(
+        inbox.contains(&(
+            "first.bin".to_owned(),
+            first.len() as u64,
+            sha256_hex(&first)
+        )),
+        "{inbox:?}"
+    );
+    assert!(
+        inbox.contains(&(
+            "second.bin".to_owned(),
+            second.len() as u64,
+            sha256_hex(&second)
+        )),
+        "{inbox:?}"
+    );
+    s.sftp_ok("alice", "get /inbox/second.bin back.bin\n");
+    let back = std::fs::read(s.env.path().join("back.bin")).unwrap();
+    assert_eq!(sha256_hex(&back), sha256_hex(&second));
+}
