@@ -40,7 +40,6 @@ pub(super) fn store(
                     .to_owned(),
             ),
         );
-        return StoreBackend::Local;
     }
     let Some(s3) = s3 else {
         return StoreBackend::S3(S3Backend {
@@ -76,7 +75,8 @@ pub(super) fn store(
         problems,
     );
     let access_key_id = s3.access_key_id.as_ref().map(|id| id.get_ref().clone());
-    if access_key_id.is_some() != secret_access_key.is_some() {
+    let secret_given = s3.secret_access_key_file.is_some() || s3.secret_access_key_env.is_some();
+    if access_key_id.is_some() != secret_given {
         let at = s3
             .access_key_id
             .as_ref()

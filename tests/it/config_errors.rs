@@ -59,6 +59,9 @@ cases! {
     bad_allow_from => "bad_allow_from.toml",
     bad_limits => "bad_limits.toml",
     bad_journal => "bad_journal.toml",
+    bad_store => "bad_store.toml",
+    store_section_alone => "store_section_alone.toml",
+    store_half_credentials => "store_half_credentials.toml",
     journal_without_key => "journal_without_key.toml",
 }
 
