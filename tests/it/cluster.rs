@@ -7,7 +7,7 @@
 use std::process::Output;
 
 use crate::backends::{S3Server, postgres, s3};
-use crate::util::{SSH_OPTS, SftpEnv, bytes, eventually, free_port, sha256_hex};
+use crate::util::{SftpEnv, bytes, eventually, free_port, sha256_hex};
 
 /// The operator's token of every node of these tests.
 const OPERATOR: &str = "operator-token-of-the-cluster-tests";
@@ -177,26 +177,7 @@ fn large_files_cross_nodes_and_a_killed_nodes_upload_resumes_on_the_other() {
     // A slow upload to node a, and node a killed once a part of it is in.
     let huge = bytes(22, 40 << 20);
     std::fs::write(a.env.path().join("huge.bin"), &huge).unwrap();
-    let mut client = std::process::Command::new("sftp")
-        .args(["-b", "-", "-P", &a.port.to_string()])
-        .arg("-i")
-        .arg(&a.key)
-        .args(SSH_OPTS)
-        .args(["-l", "40000"])
-        .arg("alice@127.0.0.1")
-        .current_dir(a.env.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    client
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"put huge.bin /inbox/huge.bin\n")
-        .unwrap();
+    let mut client = a.sftp_running("alice", "put huge.bin /inbox/huge.bin\n", &["-l", "40000"]);
     eventually("a part of huge.bin recorded for a resume", || {
         a.env.count("SELECT COUNT(*) FROM suspended WHERE size > 0") == 1
     });

@@ -142,27 +142,8 @@ fn killed_upload_resumes(s: &SftpEnv) {
     let _server = s.env.serve();
     let data = bytes(3, 64 << 20);
     std::fs::write(s.env.path().join("huge.bin"), &data).unwrap();
-    let mut client = Command::new("sftp")
-        .args(["-b", "-", "-P", &s.port.to_string()])
-        .arg("-i")
-        .arg(&s.key)
-        .args(SSH_OPTS)
-        // Slow enough that the kill lands mid-transfer.
-        .args(["-l", "40000"])
-        .arg("alice@127.0.0.1")
-        .current_dir(s.env.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    client
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"put huge.bin /inbox/huge.bin\n")
-        .unwrap();
+    // Slow enough that the kill lands mid-transfer.
+    let mut client = s.sftp_running("alice", "put huge.bin /inbox/huge.bin\n", &["-l", "40000"]);
     let staging = s.env.tenant_root("acme").join("staging");
     let staged = || -> u64 {
         std::fs::read_dir(&staging)

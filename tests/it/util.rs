@@ -416,15 +416,11 @@ pub const SSH_OPTS: [&str; 8] = [
 
 /// OpenSSH `sftp -b -` on 127.0.0.1:`port` as `user` with `key`, in `cwd`,
 /// with `commands` on standard input.
-pub fn sftp_batch(
-    port: u16,
-    key: &Path,
-    user: &str,
-    cwd: &Path,
-    commands: &str,
-    extra: &[&str],
-) -> Output {
-    let mut child = Command::new("sftp")
+/// OpenSSH `sftp` in batch mode (commands on its input) as `user` with
+/// `key`, in `cwd`; `extra` options go before the destination.
+fn sftp_command(port: u16, key: &Path, user: &str, cwd: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new("sftp");
+    command
         .args(["-b", "-", "-P", &port.to_string()])
         .arg("-i")
         .arg(key)
@@ -433,7 +429,19 @@ pub fn sftp_batch(
         .args(extra)
         .arg(format!("{user}@127.0.0.1"))
         .current_dir(cwd)
-        .stdin(Stdio::piped())
+        .stdin(Stdio::piped());
+    command
+}
+
+pub fn sftp_batch(
+    port: u16,
+    key: &Path,
+    user: &str,
+    cwd: &Path,
+    commands: &str,
+    extra: &[&str],
+) -> Output {
+    let mut child = sftp_command(port, key, user, cwd, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -566,6 +574,24 @@ impl SftpEnv {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts `sftp` in batch mode with `commands` and returns it running
+    /// (its output discarded): for a transfer to cut with a kill. `-l
+    /// KBIT` in `extra` slows it down enough for that.
+    pub fn sftp_running(&self, user: &str, commands: &str, extra: &[&str]) -> Child {
+        let mut child = sftp_command(self.port, &self.key, user, self.env.path(), extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sftp (openssh-client) is needed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commands.as_bytes())
+            .unwrap();
+        child
     }
 }
 
