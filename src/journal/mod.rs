@@ -31,7 +31,7 @@ pub use chain::ChainProblem;
 pub use sqlite::SqliteJournal;
 pub use step::{OutgoingMessage, StepWriter};
 
-use rows::{NewMessage, new_token, upload_detail};
+use rows::{NewMessage, new_token};
 
 use crate::store::ContentHash;
 

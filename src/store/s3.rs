@@ -226,12 +226,7 @@ fn wait<T>(receiver: Receiver<Result<T, object_store::Error>>) -> Result<T, obje
             })
         })
     };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(answer)
-        }
-        _ => answer(),
-    }
+    crate::blocking::off_the_runtime(answer)
 }
 
 /// One tenant's part of the bucket.

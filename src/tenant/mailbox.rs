@@ -235,31 +235,23 @@ impl Tenant {
     /// this one die mid-upload. Only a store that outlives its process (the
     /// object store) reports progress; nothing of the upload is visible.
     fn progress(&self, partner: &str, name: &str) -> Progress {
-        let (journal, store, meter) = (
-            Arc::clone(&self.journal),
-            self.store.clone(),
-            Arc::clone(&self.meter),
-        );
-        let (tenant, partner, name) = (
-            self.config.name.clone(),
-            partner.to_owned(),
-            name.to_owned(),
-        );
+        let keeper = self.keeper();
+        let (partner, name) = (partner.to_owned(), name.to_owned());
         Progress::new(move |token, size| {
-            match journal.suspend_upload(&tenant, &partner, &name, token, size) {
-                Ok(replaced) => {
-                    meter.kept(&partner, size as i64);
-                    if let Some((old, old_size)) = replaced {
-                        meter.kept(&partner, -(old_size as i64));
-                        if !store.same_upload(&old, token) {
-                            store.discard(&old);
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %crate::error_chain(&e),
-                    "cannot record the progress of an upload; it cannot be resumed elsewhere"),
+            if let Err(e) = keeper.keep(&partner, &name, token, size) {
+                tracing::warn!(error = %crate::error_chain(&e),
+                    "cannot record the progress of an upload; it cannot be resumed elsewhere");
             }
         })
+    }
+
+    fn keeper(&self) -> Keeper {
+        Keeper {
+            journal: Arc::clone(&self.journal),
+            store: self.store.clone(),
+            meter: Arc::clone(&self.meter),
+            tenant: self.config.name.clone(),
+        }
     }
 
     /// Continues an interrupted upload of `path`, if one was kept: writes
@@ -341,25 +333,10 @@ impl Tenant {
             .suspend()
             .map_err(MailboxError::from)
             .and_then(|(staging, kept)| {
-                if kept == 0 {
-                    // Nothing of it is durable (a store that keeps whole
-                    // parts only, cut within the first).
-                    return Ok(());
-                }
-                let replaced = self.journal.suspend_upload(
-                    &self.config.name,
-                    &partner,
-                    &name,
-                    &staging,
-                    kept,
-                )?;
-                self.meter.kept(&partner, kept as i64);
-                if let Some((old, old_size)) = replaced {
-                    self.meter.kept(&partner, -(old_size as i64));
-                    // Progress recorded the same upload at a smaller size.
-                    if !self.store.same_upload(&old, &staging) {
-                        self.store.discard(&old);
-                    }
+                // Nothing of it may be durable (a store that keeps whole
+                // parts only, cut within the first).
+                if kept > 0 {
+                    self.keeper().keep(&partner, &name, &staging, kept)?;
                 }
                 Ok(())
             });
@@ -875,6 +852,33 @@ impl Tenant {
                 mailbox.as_str()
             )))
         }
+    }
+}
+
+/// Records an interrupted upload (or the durable part of one in progress)
+/// for a resume: in the journal, counted in the partner's kept bytes, and
+/// the upload of that name it replaces given up, unless it is the same
+/// upload recorded at a smaller size.
+struct Keeper {
+    journal: Arc<dyn Journal>,
+    store: Store,
+    meter: Arc<TenantMeter>,
+    tenant: String,
+}
+
+impl Keeper {
+    fn keep(&self, partner: &str, name: &str, token: &str, size: u64) -> Result<(), MailboxError> {
+        let replaced = self
+            .journal
+            .suspend_upload(&self.tenant, partner, name, token, size)?;
+        self.meter.kept(partner, size as i64);
+        if let Some((old, old_size)) = replaced {
+            self.meter.kept(partner, -(old_size as i64));
+            if !self.store.same_upload(&old, token) {
+                self.store.discard(&old);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -146,6 +146,25 @@ fn a_suspended_upload_resumes_on_another_node_with_the_whole_hash() {
     });
 }
 
+/// A suspended upload given up (expired, or replaced by a new one) is
+/// gone: its bytes cannot be resumed from any node.
+#[test]
+fn a_discarded_upload_cannot_be_resumed() {
+    each(|backend, open| {
+        let data = bytes(15, 20 << 20);
+        let mut upload = open().create(None).unwrap();
+        write(&mut upload, &data);
+        let (token, kept) = upload.suspend().unwrap();
+        assert!(kept > 0, "{backend}");
+        open().discard(&token);
+        let resumed = open().resume(&token, kept, None).and_then(|mut up| {
+            write(&mut up, &data[kept as usize..]);
+            up.commit()
+        });
+        assert!(resumed.is_err(), "{backend}: {resumed:?}");
+    });
+}
+
 /// A node that dies mid-upload never suspends it: what it reported as
 /// durable while writing is what another node resumes.
 #[test]

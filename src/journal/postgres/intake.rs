@@ -7,7 +7,7 @@ use super::*;
 
 impl Intake for PostgresJournal {
     fn record_received(&self, r: &Received) -> Result<MessageId> {
-        self.write_tenant(&r.tenant, |tx| insert_received(tx, r))
+        self.write_tenant(&r.tenant, |tx| rows::received(tx, r))
     }
 
     fn record_pending(&self, r: &Received) -> Result<MessageId> {
@@ -19,17 +19,7 @@ impl Intake for PostgresJournal {
                 &[&r.tenant, &r.partner, &r.name],
             )
             .map_err(db)?;
-            let id = insert_message(tx, &NewMessage::upload(r, MessageState::Pending))?;
-            keep_inline(tx, r)?;
-            append(
-                tx,
-                &r.tenant,
-                EventKind::Staged,
-                Some(id),
-                Some(&r.partner),
-                &upload_detail(r),
-            )?;
-            Ok(id)
+            rows::pending(tx, r)
         })
     }
 
@@ -175,79 +165,23 @@ impl Intake for PostgresJournal {
                     "message {id} is not pending"
                 )));
             }
-            place(tx, tenant, &message.partner, Mailbox::Inbox, name, id)?;
-            append(
-                tx,
-                tenant,
-                EventKind::Received,
-                Some(id),
-                Some(&message.partner),
-                &json!({
-                    "name": name, "staged_as": message.name, "size": message.size,
-                    "sha256": message.hash.map(|h| h.to_string()),
-                    "protocol": message.protocol, "source": message.source,
-                }),
-            )?;
-            queue(tx, tenant, id, &Step::Process)?;
-            Ok(())
+            rows::completed(tx, tenant, id, &message, name)
         })
     }
 
     fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()> {
         let message = self.message(tenant, id)?;
         self.write_tenant(tenant, |tx| {
-            set_state(tx, id, MessageState::Failed, Some(reason))?;
-            append(
-                tx,
-                tenant,
-                EventKind::Failed,
-                Some(id),
-                Some(&message.partner),
-                &json!({ "step": "completion", "name": message.name, "error": reason }),
-            )?;
-            Ok(())
+            rows::pending_failed(tx, tenant, id, &message, reason)
         })
     }
 
     fn record_upload_failed(&self, f: &UploadFailed) -> Result<MessageId> {
-        self.write_tenant(&f.tenant, |tx| {
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &f.tenant,
-                    partner: &f.partner,
-                    direction: Direction::In,
-                    name: &f.name,
-                    size: f.bytes_received,
-                    hash: None,
-                    state: MessageState::Failed,
-                    protocol: &f.protocol,
-                    source: &f.source,
-                    origin: None,
-                    reason: Some(&f.error),
-                },
-            )?;
-            append(
-                tx,
-                &f.tenant,
-                EventKind::Failed,
-                Some(id),
-                Some(&f.partner),
-                &json!({
-                    "step": "upload", "name": f.name, "bytes_received": f.bytes_received,
-                    "protocol": f.protocol, "source": f.source, "error": f.error,
-                }),
-            )?;
-            Ok(id)
-        })
+        self.write_tenant(&f.tenant, |tx| rows::upload_failed(tx, f))
     }
 
     fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId> {
-        self.write_tenant(&received.tenant, |tx| {
-            let id = insert_received(tx, received)?;
-            insert_pulled(tx, key, id)?;
-            Ok(id)
-        })
+        self.write_tenant(&received.tenant, |tx| rows::pulled(tx, received, key))
     }
 
     fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>> {
@@ -316,61 +250,6 @@ impl Intake for PostgresJournal {
     }
 
     fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId> {
-        let key = &fxp.key;
-        self.write_tenant(&key.tenant, |tx| {
-            let source = format!("fxp:{}", key.path);
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &key.tenant,
-                    partner: &key.partner,
-                    direction: Direction::In,
-                    name: &fxp.name,
-                    size: key.size,
-                    hash: fxp.sha256.as_ref(),
-                    state: MessageState::Delivered,
-                    protocol: "fxp",
-                    source: &source,
-                    origin: None,
-                    reason: None,
-                },
-            )?;
-            let out = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &key.tenant,
-                    partner: &fxp.to,
-                    direction: Direction::Out,
-                    name: &fxp.name,
-                    size: key.size,
-                    hash: fxp.sha256.as_ref(),
-                    state: MessageState::Downloaded,
-                    protocol: "fxp",
-                    source: &key.partner,
-                    origin: Some(id),
-                    reason: None,
-                },
-            )?;
-            insert_pulled(tx, key, id)?;
-            let sha256 = fxp.sha256.map(|h| h.to_string());
-            append(
-                tx,
-                &key.tenant,
-                EventKind::Received,
-                Some(id),
-                Some(&key.partner),
-                &json!({ "name": fxp.name, "size": key.size, "sha256": sha256,
-                         "protocol": "fxp", "source": key.path }),
-            )?;
-            append(
-                tx,
-                &key.tenant,
-                EventKind::Fxp,
-                Some(out),
-                Some(&fxp.to),
-                &fxp.detail,
-            )?;
-            Ok(id)
-        })
+        self.write_tenant(&fxp.key.tenant, |tx| rows::fxp(tx, fxp))
     }
 }

@@ -247,15 +247,7 @@ impl Mailboxes for PostgresJournal {
             let hash: String = col(&row, 2)?;
             let size = col_u64(&row, 3)?;
             let created_at: i64 = col(&row, 4)?;
-            place(tx, tenant, partner, Mailbox::Outbox, &name, MessageId(id))?;
-            append(
-                tx,
-                tenant,
-                EventKind::Resent,
-                Some(MessageId(id)),
-                Some(partner),
-                &json!({ "name": name, "request": request, "source": source }),
-            )?;
+            rows::resent(tx, tenant, partner, (MessageId(id), &name), request, source)?;
             Ok(Some(Entry {
                 name,
                 message: MessageId(id),

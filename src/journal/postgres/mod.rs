@@ -31,7 +31,9 @@ use ::postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
 use serde_json::{Value, json};
 
 use super::chain::{self, Link, Verifier};
+use super::rows::{self, Rows};
 use super::*;
+use crate::blocking::off_the_runtime;
 
 /// The PostgreSQL crate's error. Spelled with a leading `::` everywhere:
 /// inside `journal`, `postgres` also names this module.
@@ -279,23 +281,6 @@ impl Drop for PostgresJournal {
     }
 }
 
-/// Runs `f`, which uses the synchronous client, where it may block.
-///
-/// The client blocks on a small runtime of its own, and tokio refuses to
-/// start one on a thread that drives another runtime's tasks (ferry's
-/// servers call the journal from such threads now and then, at start for
-/// one). There, `block_in_place` first hands the thread's other tasks to
-/// another worker, as any blocking call on an async thread should; on
-/// any other thread (`spawn_blocking`'s, the pipeline's) `f` just runs.
-fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 /// Whether PostgreSQL asks for the transaction to be tried again.
 fn retryable(error: &JournalError) -> bool {
     let JournalError::Db(source) = error else {
@@ -441,22 +426,54 @@ fn insert_message(tx: &mut Transaction<'_>, m: &NewMessage<'_>) -> Result<Messag
     Ok(MessageId(col(&row, 0)?))
 }
 
-/// The rows of a committed upload: message, inline content, inbox entry,
-/// `received` event and the `process` task.
-fn insert_received(tx: &mut Transaction<'_>, r: &Received) -> Result<MessageId> {
-    let id = insert_message(tx, &NewMessage::upload(r, MessageState::Received))?;
-    keep_inline(tx, r)?;
-    place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
-    append(
-        tx,
-        &r.tenant,
-        EventKind::Received,
-        Some(id),
-        Some(&r.partner),
-        &upload_detail(r),
-    )?;
-    queue(tx, &r.tenant, id, &Step::Process)?;
-    Ok(id)
+/// The row writes the shared compositions (`rows.rs`) are made of.
+impl Rows for Transaction<'_> {
+    fn append(
+        &mut self,
+        tenant: &str,
+        kind: EventKind,
+        message: Option<MessageId>,
+        partner: Option<&str>,
+        detail: &Value,
+    ) -> Result<u64> {
+        append(self, tenant, kind, message, partner, detail)
+    }
+
+    fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
+        insert_message(self, m)
+    }
+
+    fn keep_inline(&mut self, r: &Received) -> Result<()> {
+        keep_inline(self, r)
+    }
+
+    fn place(
+        &mut self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+        message: MessageId,
+    ) -> Result<()> {
+        place(self, tenant, partner, mailbox, name, message)
+    }
+
+    fn queue(&mut self, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
+        queue(self, tenant, message, step)
+    }
+
+    fn set_state(
+        &mut self,
+        id: MessageId,
+        state: MessageState,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        set_state(self, id, state, reason)
+    }
+
+    fn insert_pulled(&mut self, key: &PulledKey, message: MessageId) -> Result<()> {
+        insert_pulled(self, key, message)
+    }
 }
 
 fn insert_pulled(tx: &mut Transaction<'_>, key: &PulledKey, message: MessageId) -> Result<()> {

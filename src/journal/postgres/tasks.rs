@@ -286,22 +286,7 @@ impl StepWriter for PgStep<'_, '_> {
     }
 
     fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
-        insert_message(
-            self.tx,
-            &NewMessage {
-                tenant: self.tenant,
-                partner: m.partner,
-                direction: Direction::Out,
-                name: m.name,
-                size: m.size,
-                hash: Some(m.hash),
-                state: MessageState::Available,
-                protocol: m.protocol,
-                source: m.source,
-                origin: Some(m.origin),
-                reason: None,
-            },
-        )
+        rows::outgoing(self.tx, self.tenant, m)
     }
 
     fn place(

@@ -7,7 +7,7 @@ use super::*;
 
 impl Intake for SqliteJournal {
     fn record_received(&self, r: &Received) -> Result<MessageId> {
-        self.write(|tx| insert_received(tx, r))
+        self.write(|tx| rows::received(&mut &*tx, r))
     }
 
     fn record_pending(&self, r: &Received) -> Result<MessageId> {
@@ -18,17 +18,7 @@ impl Intake for SqliteJournal {
                  WHERE tenant = ?1 AND partner = ?2 AND name = ?3 AND state = 'pending'",
             )?
             .execute(params![r.tenant, r.partner, r.name])?;
-            let id = insert_message(tx, &NewMessage::upload(r, MessageState::Pending))?;
-            keep_inline(tx, r)?;
-            append(
-                tx,
-                &r.tenant,
-                EventKind::Staged,
-                Some(id),
-                Some(&r.partner),
-                &upload_detail(r),
-            )?;
-            Ok(id)
+            rows::pending(&mut &*tx, r)
         })
     }
 
@@ -157,79 +147,21 @@ impl Intake for SqliteJournal {
                     "message {id} is not pending"
                 )));
             }
-            place(tx, tenant, &message.partner, Mailbox::Inbox, name, id)?;
-            append(
-                tx,
-                tenant,
-                EventKind::Received,
-                Some(id),
-                Some(&message.partner),
-                &json!({
-                    "name": name, "staged_as": message.name, "size": message.size,
-                    "sha256": message.hash.map(|h| h.to_string()),
-                    "protocol": message.protocol, "source": message.source,
-                }),
-            )?;
-            queue(tx, tenant, id, &Step::Process)?;
-            Ok(())
+            rows::completed(&mut &*tx, tenant, id, &message, name)
         })
     }
 
     fn fail_pending(&self, tenant: &str, id: MessageId, reason: &str) -> Result<()> {
         let message = self.message(tenant, id)?;
-        self.write(|tx| {
-            set_state(tx, id, MessageState::Failed, Some(reason))?;
-            append(
-                tx,
-                tenant,
-                EventKind::Failed,
-                Some(id),
-                Some(&message.partner),
-                &json!({ "step": "completion", "name": message.name, "error": reason }),
-            )?;
-            Ok(())
-        })
+        self.write(|tx| rows::pending_failed(&mut &*tx, tenant, id, &message, reason))
     }
 
     fn record_upload_failed(&self, f: &UploadFailed) -> Result<MessageId> {
-        self.write(|tx| {
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &f.tenant,
-                    partner: &f.partner,
-                    direction: Direction::In,
-                    name: &f.name,
-                    size: f.bytes_received,
-                    hash: None,
-                    state: MessageState::Failed,
-                    protocol: &f.protocol,
-                    source: &f.source,
-                    origin: None,
-                    reason: Some(&f.error),
-                },
-            )?;
-            append(
-                tx,
-                &f.tenant,
-                EventKind::Failed,
-                Some(id),
-                Some(&f.partner),
-                &json!({
-                    "step": "upload", "name": f.name, "bytes_received": f.bytes_received,
-                    "protocol": f.protocol, "source": f.source, "error": f.error,
-                }),
-            )?;
-            Ok(id)
-        })
+        self.write(|tx| rows::upload_failed(&mut &*tx, f))
     }
 
     fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId> {
-        self.write(|tx| {
-            let id = insert_received(tx, received)?;
-            insert_pulled(tx, key, id)?;
-            Ok(id)
-        })
+        self.write(|tx| rows::pulled(&mut &*tx, received, key))
     }
 
     fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>> {
@@ -292,61 +224,6 @@ impl Intake for SqliteJournal {
     }
 
     fn record_fxp(&self, fxp: &FxpRecord) -> Result<MessageId> {
-        self.write(|tx| {
-            let key = &fxp.key;
-            let source = format!("fxp:{}", key.path);
-            let id = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &key.tenant,
-                    partner: &key.partner,
-                    direction: Direction::In,
-                    name: &fxp.name,
-                    size: key.size,
-                    hash: fxp.sha256.as_ref(),
-                    state: MessageState::Delivered,
-                    protocol: "fxp",
-                    source: &source,
-                    origin: None,
-                    reason: None,
-                },
-            )?;
-            let out = insert_message(
-                tx,
-                &NewMessage {
-                    tenant: &key.tenant,
-                    partner: &fxp.to,
-                    direction: Direction::Out,
-                    name: &fxp.name,
-                    size: key.size,
-                    hash: fxp.sha256.as_ref(),
-                    state: MessageState::Downloaded,
-                    protocol: "fxp",
-                    source: &key.partner,
-                    origin: Some(id),
-                    reason: None,
-                },
-            )?;
-            insert_pulled(tx, key, id)?;
-            let sha256 = fxp.sha256.map(|h| h.to_string());
-            append(
-                tx,
-                &key.tenant,
-                EventKind::Received,
-                Some(id),
-                Some(&key.partner),
-                &json!({ "name": fxp.name, "size": key.size, "sha256": sha256,
-                         "protocol": "fxp", "source": key.path }),
-            )?;
-            append(
-                tx,
-                &key.tenant,
-                EventKind::Fxp,
-                Some(out),
-                Some(&fxp.to),
-                &fxp.detail,
-            )?;
-            Ok(id)
-        })
+        self.write(|tx| rows::fxp(&mut &*tx, fxp))
     }
 }

@@ -230,14 +230,13 @@ impl Mailboxes for SqliteJournal {
             let Some((id, name, hash, size, created_at)) = found else {
                 return Ok(None);
             };
-            place(tx, tenant, partner, Mailbox::Outbox, &name, MessageId(id))?;
-            append(
-                tx,
+            rows::resent(
+                &mut &*tx,
                 tenant,
-                EventKind::Resent,
-                Some(MessageId(id)),
-                Some(partner),
-                &json!({ "name": name, "request": request, "source": source }),
+                partner,
+                (MessageId(id), &name),
+                request,
+                source,
             )?;
             Ok(Some(Entry {
                 name,

@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::chain::{self, Link, Verifier};
+use super::rows::{self, Rows};
 use super::*;
 
 /// The hashes of tenant `?1` that retention must keep (see
@@ -277,22 +278,54 @@ fn insert_message(tx: &Connection, m: &NewMessage<'_>) -> Result<MessageId> {
     Ok(MessageId(tx.last_insert_rowid()))
 }
 
-/// The rows of a committed upload: message, inline content, inbox entry,
-/// `received` event and the `process` task.
-fn insert_received(tx: &Connection, r: &Received) -> Result<MessageId> {
-    let id = insert_message(tx, &NewMessage::upload(r, MessageState::Received))?;
-    keep_inline(tx, r)?;
-    place(tx, &r.tenant, &r.partner, Mailbox::Inbox, &r.name, id)?;
-    append(
-        tx,
-        &r.tenant,
-        EventKind::Received,
-        Some(id),
-        Some(&r.partner),
-        &upload_detail(r),
-    )?;
-    queue(tx, &r.tenant, id, &Step::Process)?;
-    Ok(id)
+/// The row writes the shared compositions (`rows.rs`) are made of.
+impl Rows for &Connection {
+    fn append(
+        &mut self,
+        tenant: &str,
+        kind: EventKind,
+        message: Option<MessageId>,
+        partner: Option<&str>,
+        detail: &Value,
+    ) -> Result<u64> {
+        append(self, tenant, kind, message, partner, detail)
+    }
+
+    fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
+        insert_message(self, m)
+    }
+
+    fn keep_inline(&mut self, r: &Received) -> Result<()> {
+        keep_inline(self, r)
+    }
+
+    fn place(
+        &mut self,
+        tenant: &str,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+        message: MessageId,
+    ) -> Result<()> {
+        place(self, tenant, partner, mailbox, name, message)
+    }
+
+    fn queue(&mut self, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
+        queue(self, tenant, message, step)
+    }
+
+    fn set_state(
+        &mut self,
+        id: MessageId,
+        state: MessageState,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        set_state(self, id, state, reason)
+    }
+
+    fn insert_pulled(&mut self, key: &PulledKey, message: MessageId) -> Result<()> {
+        insert_pulled(self, key, message)
+    }
 }
 
 fn insert_pulled(tx: &Connection, key: &PulledKey, message: MessageId) -> Result<()> {
