@@ -635,31 +635,52 @@ async fn retry(
     .await
 }
 
+/// The tenant's sessions on every node sharing the journal.
 async fn sessions(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant(&state, &name)?;
-    let sessions = state.hub.sessions().list(Some(tenant.name()));
-    Ok(Json(json!({ "sessions": sessions })))
+    let hub = Arc::clone(&state.hub);
+    blocking(move || {
+        let sessions = hub.cluster_sessions(tenant.name()).or_internal()?;
+        Ok(Json(json!({ "sessions": sessions })))
+    })
+    .await
+}
+
+/// Which node a kicked session is on (`?node=`; this one by default).
+#[derive(Debug, serde::Deserialize)]
+struct OnNode {
+    node: Option<String>,
 }
 
 /// Closes a session at once: FTP answers 421 (a transfer in progress is
-/// cut, an upload kept to resume), SFTP disconnects.
+/// cut, an upload kept to resume), SFTP disconnects. A session on another
+/// node (`?node=NAME`) is closed by that node, told through the journal.
 async fn kick(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, id)): Path<(String, u64)>,
+    axum::extract::Query(on): axum::extract::Query<OnNode>,
 ) -> ApiResult<Json<Value>> {
     let tenant = caller.tenant(&state, &name)?;
-    if !state.hub.sessions().kick(tenant.name(), id) {
-        return Err(ApiError::not_found(format!(
-            "no session {id} in this tenant"
-        )));
-    }
-    tracing::info!(tenant = %tenant.name(), session = id, "session kicked through the admin API");
-    Ok(Json(json!({ "session": id, "closing": true })))
+    let hub = Arc::clone(&state.hub);
+    blocking(move || {
+        let node = on.node.unwrap_or_else(|| hub.config().node.clone());
+        if !hub
+            .kick_anywhere(tenant.name(), id, Some(&node))
+            .or_internal()?
+        {
+            return Err(ApiError::not_found(format!(
+                "no session {id} of this tenant on node `{node}`"
+            )));
+        }
+        tracing::info!(tenant = %tenant.name(), session = id, node, "session kicked through the admin API");
+        Ok(Json(json!({ "session": id, "node": node, "closing": true })))
+    })
+    .await
 }
 
 /// The addresses banned from a tenant's logins after failed attempts.

@@ -87,6 +87,18 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             }),
         );
     }
+    // A kick of one of this node's sessions through another node's admin API.
+    {
+        let weak = Arc::downgrade(&hub);
+        hub.journal().on_told(
+            crate::journal::Topic::Sessions,
+            Box::new(move |told| {
+                if let Some(hub) = weak.upgrade() {
+                    hub.heard_of_sessions(told);
+                }
+            }),
+        );
+    }
     hub.watch_plugins()?;
     let pipeline = hub.pipeline()?;
     let threads = pipeline.spawn_workers(workers, priority);
@@ -110,9 +122,20 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let mut sweep = tokio::time::interval(sweep_every);
     let mut heartbeat = tokio::time::interval(crate::tenant::HEARTBEAT);
     let started_at = Timestamp::now();
+    let mut beat_soon = false;
     loop {
         tokio::select! {
+            // A session opened or closed: the other nodes learn it within a
+            // second (changes within that second go in one beat; the loop
+            // never waits for it).
+            _ = hub.sessions().changed() => {
+                if !beat_soon {
+                    heartbeat.reset_after(std::time::Duration::from_secs(1));
+                    beat_soon = true;
+                }
+            }
             _ = heartbeat.tick() => {
+                beat_soon = false;
                 let hub = hub.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || hub.heartbeat(started_at)).await {
                     tracing::warn!(error = %crate::error_chain(&e), "heartbeat not recorded");

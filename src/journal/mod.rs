@@ -599,6 +599,9 @@ pub enum Topic {
     /// `ban SECONDS TENANT ORIGIN` or `lift TENANT ORIGIN` (`-` for the
     /// logins of unknown tenants): every node's guard applies it.
     Bans,
+    /// `kick NODE TENANT ID`: node `NODE` closes its session `ID` of
+    /// `TENANT` (an operator's kick through another node's admin API).
+    Sessions,
 }
 
 /// What a node says of itself in its heartbeat.

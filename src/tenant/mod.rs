@@ -5,6 +5,7 @@
 //! replaces whole: a session keeps the snapshot it started with for the
 //! length of one operation, and nothing ever sees half of a reload.
 
+mod cluster;
 pub mod gate;
 pub mod guard;
 mod mailbox;
@@ -21,6 +22,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde_json::json;
 
 pub use crate::usage::{ConnectorSlot, HandleSlot, QuotaExceeded, Throttle, Way};
+pub use cluster::ClusterSession;
 pub use mailbox::{
     FOLDERS, Finished, Ingested, Listing, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
 };
@@ -28,9 +30,7 @@ pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
 
 use crate::config::{self, Config, JournalBackend};
-use crate::journal::{
-    EventKind, Journal, JournalError, NodeBeat, PostgresJournal, SqliteJournal, Timestamp,
-};
+use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJournal, Timestamp};
 
 /// How often a serving node tells the journal it is alive.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -484,26 +484,6 @@ impl Hub {
             .values()
             .map(|tenant| tenant.expire_suspended(now))
             .sum()
-    }
-
-    /// Tells the journal this node is alive, with its load: for the nodes
-    /// list of the admin API (`GET /api/v1/cluster`).
-    pub fn heartbeat(&self, started_at: Timestamp) -> Result<(), HubError> {
-        let config = self.config();
-        let tasks = self
-            .pipeline
-            .0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map_or(0, |pipeline| pipeline.running());
-        self.journal.heartbeat(&NodeBeat {
-            node: config.node.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at,
-            load: json!({ "sessions": self.sessions.list(None).len(), "tasks_running": tasks }),
-        })?;
-        Ok(())
     }
 
     /// The pipeline of this hub, created (with the plugins it runs) on first use.

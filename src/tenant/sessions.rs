@@ -18,7 +18,7 @@ use crate::journal::Timestamp;
 use crate::metrics::SessionGauge;
 
 /// What the admin API shows of a session.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SessionInfo {
     pub id: u64,
     pub tenant: String,
@@ -55,6 +55,9 @@ pub fn credentials(account: &crate::config::Account) -> u64 {
 pub struct Sessions {
     next: AtomicU64,
     live: Mutex<HashMap<u64, Live>>,
+    /// Woken when a session opens or closes: `serve` then tells the other
+    /// nodes (its heartbeat carries the list).
+    changed: tokio::sync::Notify,
 }
 
 /// Who is logging in, for [`Sessions::open`].
@@ -122,6 +125,7 @@ impl Sessions {
                 kick,
             },
         );
+        self.changed.notify_one();
         Ok(Ticket {
             id,
             sessions: Arc::downgrade(self),
@@ -140,6 +144,11 @@ impl Sessions {
             .collect();
         list.sort_by_key(|s| s.id);
         list
+    }
+
+    /// Resolves when a session opened or closed since the last call.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Asks session `id` of `tenant` to close; `false` when there is none.
@@ -207,6 +216,7 @@ impl Drop for Ticket {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&self.id);
+            sessions.changed.notify_one();
         }
     }
 }

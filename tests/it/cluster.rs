@@ -37,10 +37,15 @@ fn node(url: &str, bucket: &str, name: &str) -> (SftpEnv, u16) {
 
 /// `GET /api/v1/cluster` of the node whose admin API is on `port`.
 fn cluster(port: u16) -> serde_json::Value {
+    api(port, "GET", "/api/v1/cluster")
+}
+
+/// A request to the admin API on `port`, as the operator: its JSON answer.
+fn api(port: u16, method: &str, path: &str) -> serde_json::Value {
     let out = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "20", "-H"])
+        .args(["-sS", "--max-time", "20", "-X", method, "-H"])
         .arg(format!("Authorization: Bearer {OPERATOR}"))
-        .arg(format!("http://127.0.0.1:{port}/api/v1/cluster"))
+        .arg(format!("http://127.0.0.1:{port}{path}"))
         .output()
         .expect("curl");
     serde_json::from_slice(&out.stdout)
@@ -366,4 +371,79 @@ fn an_unreachable_object_store_fails_uploads_cleanly_and_recovers() {
     s.sftp_ok("alice", "get /inbox/second.bin back.bin\n");
     let back = std::fs::read(s.env.path().join("back.bin")).unwrap();
     assert_eq!(sha256_hex(&back), sha256_hex(&second));
+}
+
+/// The admin API of either node lists the sessions of both, each with its
+/// node, and closes a session on the other node: a partner logged in on
+/// node a is listed by node b and disconnected through it.
+#[test]
+fn sessions_on_one_node_are_listed_and_closed_through_the_other() {
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let ((a, _), (b, b_admin)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
+    let _server_a = a.env.serve();
+    let _server_b = b.env.serve();
+    let script = r#"
+import sys, time, paramiko
+key = paramiko.Ed25519Key.from_private_key_file(sys.argv[2])
+t = paramiko.Transport(("127.0.0.1", int(sys.argv[1])))
+t.connect(username="alice", pkey=key)
+paramiko.SFTPClient.from_transport(t).listdir("/")
+print("in", flush=True)
+deadline = time.monotonic() + 60
+while t.is_active() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("sftp alive" if t.is_active() else "sftp ended", flush=True)
+"#;
+    let mut client = std::process::Command::new("timeout")
+        .args(["90", "python3", "-c", script, &a.port.to_string()])
+        .arg(&a.key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead as _;
+    let mut out = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "in");
+
+    // Node b lists alice's session on node a (node a's heartbeat follows
+    // the login within a second).
+    let mut listed = serde_json::Value::Null;
+    eventually("node b listing alice's session on node a", || {
+        listed = api(b_admin, "GET", "/api/v1/tenants/acme/sessions");
+        listed["sessions"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["node"] == "node-a" && s["partner"] == "alice")
+        })
+    });
+    let session = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["node"] == "node-a")
+        .unwrap()
+        .clone();
+    let id = session["id"].as_u64().unwrap();
+    // Node b has no session of that id itself: without `node`, none.
+    let none = api(
+        b_admin,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{id}"),
+    );
+    assert!(none["error"].is_string(), "{none}");
+    let closing = api(
+        b_admin,
+        "DELETE",
+        &format!("/api/v1/tenants/acme/sessions/{id}?node=node-a"),
+    );
+    assert_eq!(closing["closing"], true, "{closing}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let _ = client.wait();
+    assert_eq!(rest.trim(), "sftp ended");
+    eventually("the session gone from node b's list", || {
+        api(b_admin, "GET", "/api/v1/tenants/acme/sessions")["sessions"]
+            .as_array()
+            .is_some_and(|s| s.is_empty())
+    });
 }

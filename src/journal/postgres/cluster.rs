@@ -120,5 +120,6 @@ fn channel(topic: Topic) -> &'static str {
     match topic {
         Topic::Config => "ferry_config",
         Topic::Bans => "ferry_bans",
+        Topic::Sessions => "ferry_sessions",
     }
 }
