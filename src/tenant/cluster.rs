@@ -1,6 +1,9 @@
 //! The hub among the nodes sharing its journal: its heartbeat, and the
 //! sessions of every node, listed and closed from any of them.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 
 use super::{HEARTBEAT, Hub, HubError, SessionInfo};
@@ -14,7 +17,65 @@ pub struct ClusterSession {
     pub session: SessionInfo,
 }
 
+/// Other nodes' sessions are read again after this long, at a login that
+/// needs them (a tenant or partner with `max_sessions`).
+const ELSEWHERE_FOR: Duration = Duration::from_secs(1);
+
+/// The other nodes' sessions, as last read from the journal.
+#[derive(Default)]
+pub(super) struct Elsewhere(Mutex<Option<(Instant, Vec<ClusterSession>)>>);
+
 impl Hub {
+    /// How many sessions of `tenant`, and of its `partner`, the other nodes
+    /// have (as their heartbeats said, read at most a second ago): a
+    /// tenant's or a partner's `max_sessions` holds across nodes, up to what
+    /// a second's logins on two nodes at once can overshoot. A journal that
+    /// cannot be read counts none elsewhere (the node's own limit holds).
+    pub(super) fn sessions_elsewhere(&self, tenant: &str, partner: &str) -> (u32, u32) {
+        let mut cached = self.elsewhere.0.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < ELSEWHERE_FOR);
+        if !fresh {
+            let others = self.others_sessions().unwrap_or_else(|e| {
+                tracing::warn!(error = %crate::error_chain(&e),
+                    "other nodes' sessions unknown; only this node's count toward limits");
+                Vec::new()
+            });
+            *cached = Some((Instant::now(), others));
+        }
+        let others = cached
+            .as_ref()
+            .map(|(_, others)| others.as_slice())
+            .unwrap_or_default();
+        others
+            .iter()
+            .filter(|s| s.session.tenant == tenant)
+            .fold((0, 0), |(t, p), s| {
+                (t + 1, p + u32::from(s.session.partner == partner))
+            })
+    }
+
+    /// Every session of the other live nodes, as their heartbeats said;
+    /// nodes silent for longer than three heartbeats are left out.
+    fn others_sessions(&self) -> Result<Vec<ClusterSession>, HubError> {
+        let me = self.config().node.clone();
+        let silent = i64::try_from((3 * HEARTBEAT).as_millis()).unwrap_or(i64::MAX);
+        let mut all = Vec::new();
+        for node in self.journal.nodes()? {
+            if node.node == me || node.silent_for_ms > silent {
+                continue;
+            }
+            let open = node.load.get("open").cloned().unwrap_or_default();
+            let open: Vec<SessionInfo> = serde_json::from_value(open).unwrap_or_default();
+            all.extend(open.into_iter().map(|session| ClusterSession {
+                node: node.node.clone(),
+                session,
+            }));
+        }
+        Ok(all)
+    }
+
     /// Tells the journal this node is alive, with its load: for the nodes
     /// list of the admin API (`GET /api/v1/cluster`).
     pub fn heartbeat(&self, started_at: Timestamp) -> Result<(), HubError> {
@@ -43,8 +104,7 @@ impl Hub {
 
     /// The live sessions of `tenant` on every node sharing the journal,
     /// each with its node: this node's as they are, the others' as their
-    /// last heartbeat said (sent within a second of a change); nodes
-    /// silent for longer than three heartbeats are left out.
+    /// last heartbeat said (sent within a second of a change).
     pub fn cluster_sessions(&self, tenant: &str) -> Result<Vec<ClusterSession>, HubError> {
         let me = self.config().node.clone();
         let mut all: Vec<ClusterSession> = self
@@ -56,22 +116,11 @@ impl Hub {
                 session,
             })
             .collect();
-        let silent = i64::try_from((3 * HEARTBEAT).as_millis()).unwrap_or(i64::MAX);
-        for node in self.journal.nodes()? {
-            if node.node == me || node.silent_for_ms > silent {
-                continue;
-            }
-            let open = node.load.get("open").cloned().unwrap_or_default();
-            let open: Vec<SessionInfo> = serde_json::from_value(open).unwrap_or_default();
-            all.extend(
-                open.into_iter()
-                    .filter(|s| s.tenant == tenant)
-                    .map(|session| ClusterSession {
-                        node: node.node.clone(),
-                        session,
-                    }),
-            );
-        }
+        all.extend(
+            self.others_sessions()?
+                .into_iter()
+                .filter(|s| s.session.tenant == tenant),
+        );
         Ok(all)
     }
 

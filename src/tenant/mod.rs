@@ -159,6 +159,9 @@ pub struct Hub {
     gate: Arc<gate::Gate>,
     /// The threads of sessions' blocking work, shared fairly by tenants.
     files: pool::Pool,
+    /// The other nodes' sessions as their heartbeats last said, and when
+    /// they were read (`cluster.rs`).
+    elsewhere: cluster::Elsewhere,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -272,6 +275,7 @@ impl Hub {
             guard: guard::Guard::default(),
             gate: Arc::default(),
             files,
+            elsewhere: Default::default(),
         });
         Ok(hub)
     }
@@ -402,6 +406,11 @@ impl Hub {
         peer: std::net::SocketAddr,
     ) -> Result<Ticket, String> {
         let config = tenant.config();
+        let partner_limit = config.partners.get(partner).and_then(|p| p.max_sessions);
+        let elsewhere = match (config.max_sessions, partner_limit) {
+            (None, None) => (0, 0),
+            _ => self.sessions_elsewhere(&config.name, partner),
+        };
         self.sessions.open(&Opening {
             tenant: &config.name,
             partner,
@@ -410,7 +419,8 @@ impl Hub {
             peer,
             credentials: sessions::credentials(account),
             tenant_limit: config.max_sessions,
-            partner_limit: config.partners.get(partner).and_then(|p| p.max_sessions),
+            partner_limit,
+            elsewhere,
         })
     }
 

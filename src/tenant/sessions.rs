@@ -72,6 +72,9 @@ pub struct Opening<'a> {
     /// The tenant's and the partner's `max_sessions`.
     pub tenant_limit: Option<u32>,
     pub partner_limit: Option<u32>,
+    /// The tenant's and the partner's sessions on the other nodes of the
+    /// journal, which count toward the same limits.
+    pub elsewhere: (u32, u32),
 }
 
 /// A live session's place in the registry; dropping it removes it.
@@ -88,7 +91,7 @@ impl Sessions {
     pub fn open(self: &Arc<Self>, who: &Opening<'_>) -> Result<Ticket, String> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let of_tenant = live.values().filter(|l| l.info.tenant == who.tenant);
-        let (tenant_count, partner_count) = of_tenant.fold((0u32, 0u32), |(t, p), l| {
+        let (tenant_count, partner_count) = of_tenant.fold(who.elsewhere, |(t, p), l| {
             (t + 1, p + u32::from(l.info.partner == who.partner))
         });
         if let Some(limit) = who.tenant_limit
@@ -235,6 +238,7 @@ mod tests {
             credentials: 0,
             tenant_limit: Some(3),
             partner_limit: Some(2),
+            elsewhere: (0, 0),
         }
     }
 

@@ -16,9 +16,19 @@ const OPERATOR: &str = "operator-token-of-the-cluster-tests";
 /// task leases of 2 s (so that a dead node's tasks are taken over
 /// quickly), and the admin API on a port of its own.
 fn node(url: &str, bucket: &str, name: &str) -> (SftpEnv, u16) {
+    node_with(url, bucket, name, |config| config)
+}
+
+/// [`node`], with `edit` applied to its configuration first.
+fn node_with(
+    url: &str,
+    bucket: &str,
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> (SftpEnv, u16) {
     let admin = free_port();
     let env = SftpEnv::with(|config| {
-        let config = s3().on(bucket, &crate::postgres::on(url, &config));
+        let config = s3().on(bucket, &crate::postgres::on(url, &edit(config)));
         let config = config.replacen(
             "data_dir = \"data\"",
             &format!("data_dir = \"data\"\nnode = \"{name}\""),
@@ -375,11 +385,23 @@ fn an_unreachable_object_store_fails_uploads_cleanly_and_recovers() {
 
 /// The admin API of either node lists the sessions of both, each with its
 /// node, and closes a session on the other node: a partner logged in on
-/// node a is listed by node b and disconnected through it.
+/// node a is listed by node b and disconnected through it. alice's
+/// `max_sessions = 1` holds across nodes: logged in on node a, she is
+/// refused on node b until that session ends.
 #[test]
-fn sessions_on_one_node_are_listed_and_closed_through_the_other() {
+fn sessions_on_one_node_are_listed_limited_and_closed_through_the_other() {
     let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
-    let ((a, _), (b, b_admin)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
+    let limit = |config: String| {
+        config.replacen(
+            "[tenants.acme.partners.alice]\n",
+            "[tenants.acme.partners.alice]\nmax_sessions = 1\n",
+            1,
+        )
+    };
+    let ((a, _), (b, b_admin)) = (
+        node_with(&url, &bucket, "node-a", limit),
+        node_with(&url, &bucket, "node-b", limit),
+    );
     let _server_a = a.env.serve();
     let _server_b = b.env.serve();
     let script = r#"
@@ -424,6 +446,12 @@ print("sftp alive" if t.is_active() else "sftp ended", flush=True)
         .unwrap()
         .clone();
     let id = session["id"].as_u64().unwrap();
+    // One session of alice's is open, on node a: node b refuses a second.
+    let refused = b.sftp("alice", "ls /\n");
+    assert!(
+        !refused.status.success(),
+        "a second session of alice's was let in"
+    );
     // Node b has no session of that id itself: without `node`, none.
     let none = api(
         b_admin,
@@ -445,5 +473,9 @@ print("sftp alive" if t.is_active() else "sftp ended", flush=True)
         api(b_admin, "GET", "/api/v1/tenants/acme/sessions")["sessions"]
             .as_array()
             .is_some_and(|s| s.is_empty())
+    });
+    // Within a second node b counts alice's sessions again from none.
+    eventually("alice let in on node b", || {
+        b.sftp("alice", "ls /\n").status.success()
     });
 }
