@@ -142,15 +142,34 @@ pub enum Way {
 #[derive(Debug, Default)]
 pub struct Meters {
     tenants: Mutex<HashMap<String, Arc<TenantMeter>>>,
+    /// The nodes sharing the journal that are alive (0 until known: one):
+    /// each node moves its share of a rate, the rate divided by them.
+    share: std::sync::atomic::AtomicU32,
 }
 
 impl Meters {
+    /// Sets how many nodes share the rates; returns whether that changed
+    /// (the caller then configures every tenant again).
+    pub fn set_share(&self, nodes: u32) -> bool {
+        self.share
+            .swap(nodes.max(1), std::sync::atomic::Ordering::Relaxed)
+            .max(1)
+            != nodes.max(1)
+    }
+
+    /// This node's share of `rate`.
+    fn shared(&self, rate: Option<u64>) -> Option<u64> {
+        let nodes = u64::from(self.share.load(std::sync::atomic::Ordering::Relaxed).max(1));
+        rate.map(|rate| (rate / nodes).max(1))
+    }
+
     /// Drops the meter of a purged tenant: if it comes back, it counts anew.
     pub fn forget(&self, tenant: &str) {
         lock(&self.tenants).remove(tenant);
     }
 
-    /// The meter of `tenant`, with the rates of its configuration applied.
+    /// The meter of `tenant`, with the rates of its configuration applied
+    /// (this node's share of them).
     pub fn configure(&self, tenant: &config::Tenant) -> Arc<TenantMeter> {
         let meter = Arc::clone(
             lock(&self.tenants)
@@ -172,15 +191,23 @@ impl Meters {
         meter
             .cpu
             .set_rate(Some((tenant.plugin_cpu * 1e6).max(1.0) as u64));
-        meter.tenant.up.set_rate(tenant.usage.upload_rate);
-        meter.tenant.down.set_rate(tenant.usage.download_rate);
+        meter
+            .tenant
+            .up
+            .set_rate(self.shared(tenant.usage.upload_rate));
+        meter
+            .tenant
+            .down
+            .set_rate(self.shared(tenant.usage.download_rate));
         let mut partners = lock(&meter.partners);
         for (name, partner) in &tenant.partners {
             let buckets = partners
                 .entry(name.clone())
                 .or_insert_with(Buckets::unlimited);
-            buckets.up.set_rate(partner.usage.upload_rate);
-            buckets.down.set_rate(partner.usage.download_rate);
+            buckets.up.set_rate(self.shared(partner.usage.upload_rate));
+            buckets
+                .down
+                .set_rate(self.shared(partner.usage.download_rate));
         }
         drop(partners);
         meter

@@ -99,6 +99,32 @@ impl Hub {
                 "open": self.sessions.list(None),
             }),
         })?;
+        // Limits the nodes share: each moves its share of a tenant's or a
+        // partner's rate (the rate divided by the live nodes, renegotiated
+        // at each beat as nodes come and go), and counts the bytes kept
+        // for quotas again from the journal, where every node's uploads are.
+        let silent = i64::try_from((3 * HEARTBEAT).as_millis()).unwrap_or(i64::MAX);
+        let alive = self
+            .journal
+            .nodes()?
+            .iter()
+            .filter(|n| n.silent_for_ms <= silent)
+            .count();
+        let alive = u32::try_from(alive).unwrap_or(u32::MAX);
+        let snapshot = self.snapshot();
+        if self.meters.set_share(alive) {
+            tracing::info!(
+                nodes = alive,
+                "live nodes changed: each moves its share of the rates"
+            );
+            for tenant in snapshot.config.tenants.values() {
+                self.meters.configure(tenant);
+            }
+        } else if alive > 1 {
+            for tenant in snapshot.tenants.values() {
+                tenant.recount();
+            }
+        }
         Ok(())
     }
 

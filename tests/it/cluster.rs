@@ -479,3 +479,52 @@ print("sftp alive" if t.is_active() else "sftp ended", flush=True)
         b.sftp("alice", "ls /\n").status.success()
     });
 }
+
+/// A partner's storage quota holds across nodes: what alice keeps through
+/// node a counts on node b (which counts again from the journal at each
+/// heartbeat), and an upload through node b past it is refused.
+#[test]
+fn a_quota_counts_what_every_node_received() {
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let quota = |config: String| {
+        config.replacen(
+            "[tenants.acme.partners.alice]\n",
+            "[tenants.acme.partners.alice]\nquota = \"3MiB\"\n",
+            1,
+        )
+    };
+    let ((a, _), (b, _)) = (
+        node_with(&url, &bucket, "node-a", quota),
+        node_with(&url, &bucket, "node-b", quota),
+    );
+    let _server_a = a.env.serve();
+    let _server_b = b.env.serve();
+    let data = bytes(41, 2 << 20);
+    std::fs::write(a.env.path().join("first.bin"), &data).unwrap();
+    std::fs::write(b.env.path().join("second.bin"), &data).unwrap();
+    // `df` on node b: the KiB alice keeps, as node b counts them (a
+    // session's login and logout bring its next heartbeat within a second,
+    // and with it a count from the journal).
+    let used_on_b = || -> u64 {
+        let out = b.sftp_ok("alice", "df\n");
+        out.lines()
+            .skip_while(|l| !l.contains("Size"))
+            .nth(1)
+            .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no df figures in {out}"))
+    };
+    // Node b has counted already (nothing) before node a receives.
+    assert_eq!(used_on_b(), 0);
+    a.sftp_ok("alice", "put first.bin /inbox/first.bin\n");
+    eventually("node b counting first.bin", || used_on_b() >= 2048);
+    let out = b.sftp("alice", "put second.bin /inbox/second.bin\n");
+    assert!(
+        !out.status.success(),
+        "an upload past the quota was accepted"
+    );
+    let inbox = b.sftp_ok("alice", "ls -1 /inbox\n");
+    assert!(
+        inbox.contains("first.bin") && !inbox.contains("second.bin"),
+        "{inbox}"
+    );
+}
