@@ -11,6 +11,12 @@
 //!   against vsftpd;
 //! - 200 concurrent SFTP sessions, each getting 5 MiB, against sshd.
 //!
+//! Then ferry as a node of several (`cluster.rs`): a node with its journal
+//! in PostgreSQL and its content in an S3-compatible store against the
+//! embedded ferry (1 GiB put and get, small files), and 200 sessions on two
+//! such nodes against one (`FERRY_BENCH_CLUSTER=0` leaves these out,
+//! `FERRY_BENCH_ONLY_CLUSTER=1` measures these alone).
+//!
 //! Then, each on a freshly started ferry: memory during a 10 GiB transfer
 //! streamed up over FTP and down over SFTP (the resident set must stay
 //! flat), and memory of 1,000 idle SFTP sessions (beside sshd's for the
@@ -33,6 +39,7 @@ mod common;
 mod decision;
 
 mod clients;
+mod cluster;
 mod memory;
 mod peers;
 mod report;
@@ -121,6 +128,18 @@ fn main() {
     let (sshd_process, sshd) = peers::start_sshd(&scratch.join("sshd"), &public);
     let (vsftpd_process, vsftpd) = peers::start_vsftpd(&scratch.join("vsftpd"));
     let ferry = Ferry::configure(&scratch.join("ferry"), binary, &public);
+    if env_or("FERRY_BENCH_ONLY_CLUSTER", 0) == 1 {
+        let rows = cluster::compare(&s, &scratch, &root, &ferry, &key, &public, &local);
+        let title = format!(
+            "ferry-bench: ferry as a node of several ({} rounds)",
+            s.rounds
+        );
+        let md = report::markdown(&title, s.rounds, &rows, &[]);
+        println!("\n{md}");
+        std::fs::write(out.join("results-cluster.md"), &md).unwrap();
+        let _ = std::fs::remove_dir_all(&scratch);
+        return;
+    }
     let ferry_process = ferry.start();
     println!(
         "ferry-bench: {} rounds; ferry pid {}, sshd on {}, vsftpd on {}",
@@ -229,6 +248,11 @@ fn main() {
     }
     let ferry_peak = peak_rss(ferry_process.pid());
     drop(ferry_process);
+    if env_or("FERRY_BENCH_CLUSTER", 1) == 1 {
+        compared.extend(cluster::compare(
+            &s, &scratch, &root, &ferry, &key, &public, &local,
+        ));
+    }
 
     let mut figures = vec![Figure {
         what: "ferry's peak resident set over the rounds above".into(),
