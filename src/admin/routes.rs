@@ -670,7 +670,7 @@ async fn kick(
     blocking(move || {
         let node = on.node.unwrap_or_else(|| hub.config().node.clone());
         if !hub
-            .kick_anywhere(tenant.name(), id, Some(&node))
+            .kick_anywhere(tenant.name(), id, &node)
             .or_internal()?
         {
             return Err(ApiError::not_found(format!(

@@ -87,6 +87,7 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map_or(0, |pipeline| pipeline.running());
+        let open = self.sessions.list(None);
         self.journal.heartbeat(&NodeBeat {
             node: config.node.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -94,9 +95,9 @@ impl Hub {
             // The sessions themselves too: the admin API of every node
             // lists and closes the sessions of all of them.
             load: json!({
-                "sessions": self.sessions.list(None).len(),
+                "sessions": open.len(),
                 "tasks_running": tasks,
-                "open": self.sessions.list(None),
+                "open": open,
             }),
         })?;
         // Limits the nodes share: each moves its share of a tenant's or a
@@ -150,31 +151,22 @@ impl Hub {
         Ok(all)
     }
 
-    /// Asks session `id` of `tenant` on `node` (this one when `None`) to
-    /// close: here at once, on another node through the journal. `false`
-    /// when no such session is known.
-    pub fn kick_anywhere(
-        &self,
-        tenant: &str,
-        id: u64,
-        node: Option<&str>,
-    ) -> Result<bool, HubError> {
-        let me = self.config().node.clone();
-        match node {
-            None => Ok(self.sessions.kick(tenant, id)),
-            Some(node) if node == me => Ok(self.sessions.kick(tenant, id)),
-            Some(node) => {
-                let known = self
-                    .cluster_sessions(tenant)?
-                    .iter()
-                    .any(|s| s.node == node && s.session.id == id);
-                if known {
-                    self.journal
-                        .tell(Topic::Sessions, &format!("kick {node} {tenant} {id}"))?;
-                }
-                Ok(known)
-            }
+    /// Asks session `id` of `tenant` on `node` to close: here at once, on
+    /// another node through the journal. `false` when no such session is
+    /// known.
+    pub fn kick_anywhere(&self, tenant: &str, id: u64, node: &str) -> Result<bool, HubError> {
+        if node == self.config().node {
+            return Ok(self.sessions.kick(tenant, id));
         }
+        let known = self
+            .cluster_sessions(tenant)?
+            .iter()
+            .any(|s| s.node == node && s.session.id == id);
+        if known {
+            self.journal
+                .tell(Topic::Sessions, &format!("kick {node} {tenant} {id}"))?;
+        }
+        Ok(known)
     }
 
     /// Applies what another node told of sessions (`Topic::Sessions`): a

@@ -14,12 +14,8 @@ const OPERATOR: &str = "operator-token-of-the-cluster-tests";
 
 /// A node of the cluster: `journal`, `store` and `node` in `[server]`,
 /// task leases of 2 s (so that a dead node's tasks are taken over
-/// quickly), and the admin API on a port of its own.
-fn node(url: &str, bucket: &str, name: &str) -> (SftpEnv, u16) {
-    node_with(url, bucket, name, |config| config)
-}
-
-/// [`node`], with `edit` applied to its configuration first.
+/// quickly), and the admin API on a port of its own; `edit` is applied to
+/// the configuration first.
 fn node_with(
     url: &str,
     bucket: &str,
@@ -43,6 +39,23 @@ fn node_with(
     crate::postgres::key_file(env.env.path());
     S3Server::key_file(env.env.path());
     (env, admin)
+}
+
+/// Two nodes, a and b, on a fresh database and bucket, with `alice` (a
+/// line such as `quota = "3MiB"`) added to partner alice of both.
+fn two_nodes(alice: &str) -> ((SftpEnv, u16), (SftpEnv, u16)) {
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let edit = |config: String| {
+        config.replacen(
+            "[tenants.acme.partners.alice]\n",
+            &format!("[tenants.acme.partners.alice]\n{alice}\n"),
+            1,
+        )
+    };
+    (
+        node_with(&url, &bucket, "node-a", edit),
+        node_with(&url, &bucket, "node-b", edit),
+    )
 }
 
 /// `GET /api/v1/cluster` of the node whose admin API is on `port`.
@@ -75,8 +88,7 @@ fn ok(out: &Output) -> String {
 
 #[test]
 fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
-    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
-    let ((a, _), (b, b_admin)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
+    let ((a, _), (b, b_admin)) = two_nodes("");
     let server_a = a.env.serve();
     let _server_b = b.env.serve();
     // Each node beats at start: node b's admin API lists both, alive.
@@ -158,7 +170,8 @@ fn a_killed_nodes_confirmed_files_are_delivered_by_the_other_once() {
 #[test]
 fn large_files_cross_nodes_and_a_killed_nodes_upload_resumes_on_the_other() {
     let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
-    let ((a, _), (b, _)) = (node(&url, &bucket, "node-a"), node(&url, &bucket, "node-b"));
+    let node = |name| node_with(&url, &bucket, name, |config| config);
+    let ((a, _), (b, _)) = (node("node-a"), node("node-b"));
     let server_a = a.env.serve();
     let _server_b = b.env.serve();
 
@@ -390,18 +403,7 @@ fn an_unreachable_object_store_fails_uploads_cleanly_and_recovers() {
 /// refused on node b until that session ends.
 #[test]
 fn sessions_on_one_node_are_listed_limited_and_closed_through_the_other() {
-    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
-    let limit = |config: String| {
-        config.replacen(
-            "[tenants.acme.partners.alice]\n",
-            "[tenants.acme.partners.alice]\nmax_sessions = 1\n",
-            1,
-        )
-    };
-    let ((a, _), (b, b_admin)) = (
-        node_with(&url, &bucket, "node-a", limit),
-        node_with(&url, &bucket, "node-b", limit),
-    );
+    let ((a, _), (b, b_admin)) = two_nodes("max_sessions = 1");
     let _server_a = a.env.serve();
     let _server_b = b.env.serve();
     let script = r#"
@@ -485,18 +487,7 @@ print("sftp alive" if t.is_active() else "sftp ended", flush=True)
 /// heartbeat), and an upload through node b past it is refused.
 #[test]
 fn a_quota_counts_what_every_node_received() {
-    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
-    let quota = |config: String| {
-        config.replacen(
-            "[tenants.acme.partners.alice]\n",
-            "[tenants.acme.partners.alice]\nquota = \"3MiB\"\n",
-            1,
-        )
-    };
-    let ((a, _), (b, _)) = (
-        node_with(&url, &bucket, "node-a", quota),
-        node_with(&url, &bucket, "node-b", quota),
-    );
+    let ((a, _), (b, _)) = two_nodes("quota = \"3MiB\"");
     let _server_a = a.env.serve();
     let _server_b = b.env.serve();
     let data = bytes(41, 2 << 20);
