@@ -17,6 +17,7 @@ use crate::config::edit::{AccountChange, EditError};
 use crate::journal::{Direction, MessageId, MessageQuery};
 use crate::pipeline::Transitions;
 use crate::plugin::Role;
+use crate::settings::SettingsError;
 use crate::tenant::{Activate, HubError, Tenant};
 
 /// The document that describes these routes, checked in next to them.
@@ -365,6 +366,7 @@ async fn change_account(
     );
     blocking(move || {
         let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
+        let _copy = hub.editing_shared();
         let edit = crate::config::edit::edit_account(
             &hub.config(),
             tenant.name(),
@@ -400,16 +402,47 @@ fn reload_or_undo(
         Some(tenant) => hub.reload_tenant(path, tenant),
         None => hub.reload(path),
     };
-    let Err(e) = reloaded else {
-        return Ok(());
+    let e = match reloaded {
+        // On a node of a cluster an edit of a shared tenant is shared now,
+        // or undone.
+        Ok(()) => match shared_tenant(hub, edit) {
+            None => return Ok(()),
+            Some(tenant) => match hub.share_tenant(&tenant) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            },
+        },
+        Err(e) => e,
     };
     if let Err(undo) = edit.undo() {
         return Err(ApiError::internal(&undo));
     }
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        crate::error_chain(&e),
-    ))
+    let status = match &e {
+        HubError::Settings(SettingsError::Conflict { .. }) => StatusCode::CONFLICT,
+        HubError::Settings(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    if status != StatusCode::UNPROCESSABLE_ENTITY {
+        // The edit loaded before it was refused: the file as it was, again.
+        let restored = match only {
+            Some(tenant) => hub.reload_tenant(path, tenant),
+            None => hub.reload(path),
+        };
+        if let Err(again) = restored {
+            tracing::error!(error = %crate::error_chain(&again), "the configuration before a refused edit does not load again");
+        }
+    }
+    Err(ApiError::new(status, crate::error_chain(&e)))
+}
+
+/// The tenant whose file `edit` changed, when that file is in this node's
+/// copy of the shared tenants.
+fn shared_tenant(hub: &crate::tenant::Hub, edit: &crate::config::edit::Edit) -> Option<String> {
+    let copy = hub.shared_copy()?;
+    if edit.path.parent() != Some(copy.as_path()) {
+        return None;
+    }
+    Some(edit.path.file_stem()?.to_string_lossy().into_owned())
 }
 
 fn edit_error(e: EditError) -> ApiError {
@@ -444,6 +477,7 @@ async fn put_tenant(
     );
     blocking(move || {
         let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
+        let _copy = hub.editing_shared();
         let existed = hub.tenant(&name).is_some();
         let edit = crate::config::edit::write_tenant(&hub.config(), &name, &request.toml)
             .map_err(edit_error)?;
@@ -478,6 +512,7 @@ async fn delete_tenant(
     );
     blocking(move || {
         let _one = edits.lock().unwrap_or_else(|p| p.into_inner());
+        let _copy = hub.editing_shared();
         let edit = crate::config::edit::remove_tenant(&hub.config(), &name).map_err(edit_error)?;
         reload_or_undo(&hub, &path, &edit, None)?;
         Ok(Json(json!({

@@ -7,6 +7,7 @@ mod pull;
 mod put;
 mod serve;
 mod tasks;
+mod tenants;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ enum Command {
     /// Check, run, replay and roll back plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The tenants the nodes of a cluster share: import, export, list.
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
     /// Hash a password read from standard input, for `password_hash` in the configuration.
     HashPassword,
 }
@@ -105,6 +109,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Retry(args) => tasks::retry(&cli.config, args),
         Command::Journal(command) => journal::run(&cli.config, command),
         Command::Plugin(command) => plugin::run(&cli.config, command),
+        Command::Tenants(command) => tenants::run(&cli.config, command),
         Command::HashPassword => hash_password(),
     }
 }

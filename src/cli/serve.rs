@@ -68,7 +68,11 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 if origin == me {
                     return;
                 }
-                if let Err(e) = hub.reload_announced(&path, tenant) {
+                // The shared tenants first: the change may be theirs.
+                let reloaded = hub
+                    .fetch_shared()
+                    .and_then(|_| hub.reload_announced(&path, tenant));
+                if let Err(e) = reloaded {
                     tracing::error!(origin, error = %crate::error_chain(&e).replace("\n  ", "; "),
                     "a change another node announced cannot be applied here");
                 }
@@ -137,9 +141,19 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             _ = heartbeat.tick() => {
                 beat_soon = false;
                 let hub = hub.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || hub.heartbeat(started_at)).await {
-                    tracing::warn!(error = %crate::error_chain(&e), "heartbeat not recorded");
-                }
+                let path = config_path.to_owned();
+                let beat = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = hub.heartbeat(started_at) {
+                        tracing::warn!(error = %crate::error_chain(&e), "heartbeat not recorded");
+                    }
+                    // A change of the shared tenants whose announcement
+                    // this node missed is caught here.
+                    if let Err(e) = hub.catch_up_shared(&path) {
+                        tracing::error!(error = %crate::error_chain(&e).replace("\n  ", "; "),
+                            "the shared tenants' change cannot be applied here");
+                    }
+                });
+                let _ = beat.await;
             }
             _ = sweep.tick() => {
                 let hub = hub.clone();
@@ -162,7 +176,11 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             _ = hangup.recv() => {
                 let hub = hub.clone();
                 let path = config_path.to_owned();
-                let result = tokio::task::spawn_blocking(move || hub.reload(&path)).await;
+                let result = tokio::task::spawn_blocking(move || {
+                    hub.fetch_shared()?;
+                    hub.reload(&path)
+                })
+                .await;
                 match result {
                     Ok(Ok(())) => {}
                     // One log line per event: the problems of the file are joined with `; `.

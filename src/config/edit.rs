@@ -64,7 +64,13 @@ impl Edit {
 /// `tenants_dir/NAME.toml`, for a tenant the API may write: refused for
 /// a tenant defined in the server file, or without a tenants directory.
 fn tenant_file(config: &Config, tenant: &str) -> Result<PathBuf, EditError> {
-    let Some(dir) = &config.tenants_dir else {
+    // A node of a cluster writes into its copy of the shared tenants; the
+    // caller then shares the change (`crate::settings::publish`).
+    let Some(dir) = config
+        .shared_tenants
+        .as_ref()
+        .or(config.tenants_dir.as_ref())
+    else {
         return Err(EditError::Unsupported(
             "the configuration has no `server.tenants_dir` to write tenants into".into(),
         ));

@@ -11,6 +11,7 @@ pub mod edit;
 mod error;
 mod model;
 mod raw;
+pub mod shared;
 mod tenant;
 mod values;
 
@@ -164,15 +165,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             )])
         })?;
         for file in files {
-            let source = read(&file)?;
-            digest.update(source.text.as_bytes());
-            let section: Spanned<TenantSection> = parse(&source)?;
-            let name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            sources.push(source);
-            tenant_sections.push((name, section, sources.len() - 1));
+            read_tenant_file(&file, &mut digest, &mut sources, &mut tenant_sections)?;
+        }
+    }
+    // A node of a cluster also serves the tenants the nodes share, from
+    // its copy of them (`crate::settings` keeps it).
+    let shared_tenants = matches!(journal, JournalBackend::Postgres(_))
+        .then(|| data_dir.join("shared").join("tenants"));
+    if let Some(dir) = shared_tenants.as_ref().filter(|dir| dir.is_dir()) {
+        let files = tenant_files(dir).map_err(|source| ConfigError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        for file in files {
+            read_tenant_file(&file, &mut digest, &mut sources, &mut tenant_sections)?;
         }
     }
 
@@ -190,7 +196,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             problems.push(source.problem(
                 Some(section.span()),
                 &format!("tenants.{name}"),
-                format!("tenant `{name}` is defined more than once (inline and in tenants_dir, or twice)"),
+                format!("tenant `{name}` is defined more than once (inline, in tenants_dir or among the shared tenants)"),
             ));
             continue;
         }
@@ -268,8 +274,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 None
             }
         };
+        // A node of a cluster may serve a tenant not shared yet: its
+        // listener refuses logins until `ferry tenants import` brings it.
         if let Some(tenant) = &listener.tenant
             && !tenants.contains_key(tenant.get_ref())
+            && shared_tenants.is_none()
         {
             problems.push(source.problem(
                 Some(tenant.span()),
@@ -331,11 +340,32 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             .tenants_dir
             .as_ref()
             .map(|dir| lexical_clean(&base.join(dir.get_ref()))),
+        shared_tenants,
         limits,
         listeners,
         tenants,
         admin,
     })
+}
+
+/// Reads one tenant's file (`TENANT.toml` of a tenants directory) into the
+/// sections `load` checks.
+fn read_tenant_file(
+    file: &Path,
+    digest: &mut Sha256,
+    sources: &mut Vec<Source>,
+    sections: &mut Vec<(String, Spanned<TenantSection>, usize)>,
+) -> Result<(), ConfigError> {
+    let source = read(file)?;
+    digest.update(source.text.as_bytes());
+    let section: Spanned<TenantSection> = parse(&source)?;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    sources.push(source);
+    sections.push((name, section, sources.len() - 1));
+    Ok(())
 }
 
 /// The `[admin]` section: an address no protocol listener uses, and the

@@ -28,6 +28,9 @@ pub struct Config {
     pub secrets_key: Option<Secret>,
     /// Where `TENANT.toml` files are read from, when configured.
     pub tenants_dir: Option<PathBuf>,
+    /// A node of a cluster (PostgreSQL journal): its copy of the tenants
+    /// the nodes share, `DATA_DIR/shared/tenants` (see `crate::settings`).
+    pub shared_tenants: Option<PathBuf>,
     pub limits: Limits,
     pub listeners: Vec<Listener>,
     pub tenants: BTreeMap<String, Tenant>,

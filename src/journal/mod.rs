@@ -17,6 +17,7 @@
 mod chain;
 mod postgres;
 mod rows;
+mod settings;
 mod sqlite;
 mod step;
 
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::postgres::PostgresJournal;
 pub use chain::ChainProblem;
+pub use settings::{Conflict, Settings, SharedTenant};
 pub use sqlite::SqliteJournal;
 pub use step::{OutgoingMessage, StepWriter};
 
@@ -66,6 +68,9 @@ pub enum JournalError {
     /// The transaction this write shared with others failed to commit.
     #[error("committing the journal failed: {0}")]
     Commit(String),
+    /// What this backend does not do (the embedded journal's shared settings).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T, E = JournalError> = std::result::Result<T, E>;
@@ -586,9 +591,12 @@ pub struct ChainReport {
 ///
 /// It is the sum of its roles, each small enough to implement for another
 /// backend on its own; whatever implements them all is a `Journal`.
-pub trait Journal: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster {}
+pub trait Journal:
+    Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster + Settings
+{
+}
 
-impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster> Journal for T {}
+impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster + Settings> Journal for T {}
 
 /// What nodes tell each other (`Cluster::tell`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

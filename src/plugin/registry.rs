@@ -36,6 +36,10 @@ pub struct Slot {
     current: RwLock<Option<Arc<Plugin>>>,
     /// Why the newest file was refused, while it stays refused.
     refused: Mutex<Option<String>>,
+    /// Whether the version in service is one a rollback pinned: when the
+    /// pin goes (from another node), the file's version comes back even
+    /// though the file is the one seen last.
+    pinned: std::sync::atomic::AtomicBool,
     /// The SHA-256 of the file when last read, to skip unchanged files.
     seen: Mutex<Option<String>>,
 }
@@ -65,6 +69,9 @@ pub struct Registry {
     journal: Arc<dyn Journal>,
     /// Where every version that served is kept, by SHA-256.
     versions: PathBuf,
+    /// On a node of a cluster, the object store's plugin area: versions
+    /// are kept there too, and found there when not kept here.
+    shared: Option<crate::store::Store>,
     slots: RwLock<HashMap<SlotKey, Arc<Slot>>>,
     /// Serialises refreshes, so that two triggers never compile the same file twice.
     refreshing: Mutex<()>,
@@ -86,10 +93,16 @@ impl Registry {
             engine,
             journal,
             versions: data_dir.join("plugins"),
+            shared: None,
             slots: RwLock::new(HashMap::new()),
             refreshing: Mutex::new(()),
             watcher: Mutex::new(None),
         }
+    }
+
+    /// Keeps versions in `store` (the object store's plugin area) as well.
+    pub fn share_versions(&mut self, store: crate::store::Store) {
+        self.shared = Some(store);
     }
 
     pub fn engine(&self) -> &Arc<PluginEngine> {
@@ -133,6 +146,7 @@ impl Registry {
                                 path: RwLock::new(path.clone()),
                                 current: RwLock::new(None),
                                 refused: Mutex::new(None),
+                                pinned: Default::default(),
                                 seen: Mutex::new(None),
                             }),
                         );
@@ -201,7 +215,7 @@ impl Registry {
                 if current_sha.as_deref() == Some(sha256.as_str()) {
                     return Ok(Change::Unchanged);
                 }
-                match std::fs::read(self.versions.join(format!("{sha256}.wasm"))) {
+                match self.kept(&sha256) {
                     Ok(old) => (old, sha256, true),
                     Err(e) => {
                         let reason = format!("the pinned version {sha256} is not kept: {e}");
@@ -218,7 +232,8 @@ impl Registry {
         };
 
         let mut seen = slot.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if !pinned && seen.as_deref() == Some(file_sha.as_str()) {
+        let was_pinned = slot.pinned.load(std::sync::atomic::Ordering::Relaxed);
+        if !pinned && !was_pinned && seen.as_deref() == Some(file_sha.as_str()) {
             return Ok(Change::Unchanged);
         }
         *seen = Some(file_sha);
@@ -241,6 +256,8 @@ impl Registry {
             .replace(Arc::new(plugin))
             .map(|p| p.sha256.clone());
         *slot.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        slot.pinned
+            .store(pinned, std::sync::atomic::Ordering::Relaxed);
         let status = if pinned { "rolled-back" } else { "activated" };
         tracing::info!(tenant = %key.tenant, partner = %key.partner, role = %key.role,
             sha256 = %sha, ?previous, "plugin version {status}");
@@ -282,8 +299,40 @@ impl Registry {
         Ok(Change::Refused { reason })
     }
 
-    /// Keeps a version's bytes by SHA-256, for rollback.
+    /// A kept version's bytes: from this node's versions, or else from the
+    /// object store's (where another node kept it), then kept here too.
+    fn kept(&self, sha: &str) -> std::io::Result<Vec<u8>> {
+        let here = std::fs::read(self.versions.join(format!("{sha}.wasm")));
+        let (Err(e), Some(shared)) = (&here, &self.shared) else {
+            return here;
+        };
+        let Ok(hash) = sha.parse() else {
+            return here;
+        };
+        let mut blob = shared
+            .read(&hash)
+            .map_err(|_| std::io::Error::new(e.kind(), e.to_string()))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut blob, &mut bytes)?;
+        if hex::encode(Sha256::digest(&bytes)) != sha {
+            return Err(std::io::Error::other(
+                "the object store's copy has other bytes",
+            ));
+        }
+        self.keep(sha, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Keeps a version's bytes by SHA-256, for rollback (in the object
+    /// store too, on a node of a cluster).
     fn keep(&self, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(shared) = &self.shared
+            && let Ok(hash) = sha.parse()
+            && !shared.contains(&hash)
+            && let Err(e) = shared.put_bytes(bytes)
+        {
+            tracing::warn!(error = %crate::error_chain(&e), sha, "a plugin version is not kept in the object store");
+        }
         std::fs::create_dir_all(&self.versions)?;
         let path = self.versions.join(format!("{sha}.wasm"));
         if path.exists() {

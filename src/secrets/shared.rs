@@ -116,11 +116,12 @@ fn journal_error(name: &str, e: &crate::journal::JournalError) -> SecretsError {
     }
 }
 
-/// The secrets key.
-struct Key(LessSafeKey);
+/// The secrets key: what seals the secrets the nodes share (here, and the
+/// shared tenants' files in `crate::settings`).
+pub(crate) struct Key(LessSafeKey);
 
 impl Key {
-    fn new(hex_key: &str) -> Result<Key, SecretsError> {
+    pub(crate) fn new(hex_key: &str) -> Result<Key, SecretsError> {
         let invalid = |why: String| SecretsError::Make {
             what: "the secrets key",
             why,
@@ -132,7 +133,7 @@ impl Key {
     }
 
     /// `nonce || ciphertext || tag`.
-    fn seal(&self, name: &str, plain: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    pub(crate) fn seal(&self, name: &str, plain: &[u8]) -> Result<Vec<u8>, SecretsError> {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let mut sealed = plain.to_vec();
         self.0
@@ -148,7 +149,7 @@ impl Key {
         Ok([&nonce[..], &sealed].concat())
     }
 
-    fn open(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    pub(crate) fn open(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, SecretsError> {
         let refused = || SecretsError::Unusable {
             path: PathBuf::from(format!("the journal's {name}")),
             why: "it cannot be opened with this node's secrets key: every node of a journal needs \

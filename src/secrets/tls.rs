@@ -124,7 +124,7 @@ pub(super) fn self_signed(data_dir: &Path) -> Result<(PathBuf, PathBuf), Secrets
 }
 
 /// Writes a private key readable by its owner only.
-pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let io = |source| SecretsError::Io {

@@ -12,6 +12,7 @@ mod mailbox;
 pub mod pool;
 mod receipts;
 mod sessions;
+mod shared;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -65,6 +66,8 @@ pub enum HubError {
     /// A reload refused: the configuration's own problems, located.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error("the tenants the nodes share")]
+    Settings(#[from] crate::settings::SettingsError),
     /// A tenant's own change refused because of problems elsewhere, which
     /// are not the tenant's to see (the log names them).
     #[error(
@@ -162,6 +165,8 @@ pub struct Hub {
     /// The other nodes' sessions as their heartbeats last said, and when
     /// they were read (`cluster.rs`).
     elsewhere: cluster::Elsewhere,
+    /// Held while the copy of the shared tenants is written (`shared.rs`).
+    copy_lock: shared::CopyLock,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -252,6 +257,9 @@ impl Hub {
                 .map_err(HubError::ObjectStore)?,
             ),
         };
+        // A node of a cluster starts with the shared tenants as the journal
+        // holds them now.
+        let config = shared::fetch_at_start(config, journal.as_ref(), s3.as_ref())?;
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let pipeline = Arc::new(PipelineSlot::default());
@@ -276,6 +284,7 @@ impl Hub {
             gate: Arc::default(),
             files,
             elsewhere: Default::default(),
+            copy_lock: Default::default(),
         });
         Ok(hub)
     }
@@ -287,7 +296,15 @@ impl Hub {
         }
         let data_dir = self.config().data_dir.clone();
         let engine = PluginEngine::new(Some(&data_dir.join("plugins").join("cache")))?;
-        let registry = Registry::new(Arc::new(engine), Arc::clone(&self.journal), &data_dir);
+        let mut registry = Registry::new(Arc::new(engine), Arc::clone(&self.journal), &data_dir);
+        // Every version that serves on a node of a cluster is kept in the
+        // object store too, where the other nodes find a version pinned by
+        // a rollback that they never served themselves.
+        if self.config().shared_tenants.is_some()
+            && let Some(store) = self.plugin_store()
+        {
+            registry.share_versions(store);
+        }
         Ok(self.plugins.get_or_init(|| Arc::new(registry)))
     }
 
@@ -639,6 +656,9 @@ impl Hub {
         {
             return refuse(format!("version {target} does not load: {reason}"));
         }
+        // The other nodes apply the pin when told: a rollback on one node is
+        // a rollback on all.
+        self.announce(Some(tenant));
         Ok(Activated {
             from: current,
             to: target,
@@ -671,14 +691,7 @@ impl Hub {
     /// all of it, or one tenant's. The payload is `NODE` or `NODE/TENANT`.
     fn announce(&self, tenant: Option<&str>) {
         let node = self.config().node.clone();
-        let payload = match tenant {
-            Some(tenant) => format!("{node}/{tenant}"),
-            None => node,
-        };
-        if let Err(e) = self.journal.tell(crate::journal::Topic::Config, &payload) {
-            tracing::warn!(error = %crate::error_chain(&e),
-                "the other nodes were not told of the change; they see it at their next reload");
-        }
+        self.tell_config(&node, tenant);
     }
 
     /// Re-reads the configuration from `path` and applies the part of it

@@ -233,39 +233,49 @@ fn large_files_cross_nodes_and_a_killed_nodes_upload_resumes_on_the_other() {
     assert!(verified.contains("acme"), "{verified}");
 }
 
-/// Two nodes whose tenants live in one shared `tenants_dir`: an account
-/// added through node b's admin API logs in on node a, which reads the
-/// configuration again when node b announces the change through the
-/// journal; a ban imposed on node a holds on node b, and lifted on node b
-/// it is lifted on node a.
+/// Two nodes whose tenant is shared (`ferry tenants import` of a server
+/// file's `[tenants.acme]`): an account added through node b's admin API
+/// logs in on node a, which fetches the tenant again when node b announces
+/// the change, and `ferry tenants export` writes it back with the account;
+/// a ban imposed on node a holds on node b, and lifted on node b it is
+/// lifted on node a.
 #[test]
 fn an_account_added_or_a_ban_on_one_node_holds_on_the_other() {
     use crate::util::{Env, SECRET_HASH};
     let url = postgres().fresh_database();
-    let shared = tempfile::tempdir().unwrap();
-    std::fs::write(
-        shared.path().join("acme.toml"),
-        format!(
-            "[partners.bob]\naccounts = [{{ login = \"bob\", password_hash = \"{SECRET_HASH}\" }}]\n"
-        ),
-    )
-    .unwrap();
     let nodes: Vec<(Env, u16, u16)> = ["node-a", "node-b"]
         .into_iter()
         .map(|name| {
             let (ftp, admin) = (free_port(), free_port());
             let env = Env::with_config(&format!(
                 "[server]\ndata_dir = \"data\"\njournal = \"{url}\"\nsecrets_key_file = \"secrets.key\"\n\
-                 node = \"{name}\"\ntenants_dir = \"{}\"\n\n\
+                 node = \"{name}\"\n\n\
                  [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n\n\
-                 [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp}\"\ntenant = \"acme\"\n",
-                shared.path().display()
+                 [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp}\"\ntenant = \"acme\"\n"
             ));
             std::fs::write(env.path().join("operator.token"), OPERATOR).unwrap();
             crate::postgres::key_file(env.path());
             (env, ftp, admin)
         })
         .collect();
+    // The tenant, from a server file as the quickstart's is written: its
+    // other sections are not the import's business.
+    let source = nodes[0].0.path().join("tenants-to-share.toml");
+    std::fs::write(
+        &source,
+        format!(
+            "[server]\ndata_dir = \"elsewhere\"\n\n[tenants.acme.partners.bob]\n\
+             accounts = [{{ login = \"bob\", password_hash = \"{SECRET_HASH}\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let imported = nodes[0]
+        .0
+        .ferry()
+        .args(["tenants", "import"])
+        .arg(&source)
+        .ok();
+    assert!(imported.contains("acme: shared from"), "{imported}");
     let _servers: Vec<_> = nodes.iter().map(|(env, _, _)| env.serve()).collect();
     let ((_, a_ftp, _), (_, _, b_admin)) = (&nodes[0], &nodes[1]);
     let login = |port: u16, user: &str, password: &str| {
@@ -301,6 +311,20 @@ fn an_account_added_or_a_ban_on_one_node_holds_on_the_other() {
     eventually("carol logging in on node a", || {
         login(*a_ftp, "carol", "carol-pass-1")
     });
+    let out = nodes[0].0.path().join("exported");
+    nodes[0]
+        .0
+        .ferry()
+        .args(["tenants", "export", "--out"])
+        .arg(&out)
+        .ok();
+    let exported = std::fs::read_to_string(out.join("acme.toml")).unwrap();
+    assert!(
+        exported.contains("carol") && exported.contains("bob"),
+        "{exported}"
+    );
+    let listed = nodes[1].0.ferry().args(["tenants", "list"]).ok();
+    assert!(listed.contains("acme\trevision 2\t"), "{listed}");
 
     // A ban on node a holds on node b, and lifted through node b's admin
     // API it is lifted on node a too.
@@ -518,4 +542,93 @@ fn a_quota_counts_what_every_node_received() {
         inbox.contains("first.bin") && !inbox.contains("second.bin"),
         "{inbox}"
     );
+}
+
+/// `ferry tenants import` checks a tenant as the loader does (a bad one is
+/// refused with its file, line and key, and nothing is shared), and shares
+/// a good one with what it names: its API token sealed in the journal, its
+/// plugin in the object store, from where node b, which never saw the
+/// original files, takes it into its own copy and serves it.
+#[test]
+fn a_shared_tenant_brings_its_token_and_plugin_to_every_node() {
+    use crate::util::{Env, SECRET_HASH};
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let nodes: Vec<(Env, u16)> = ["node-a", "node-b"]
+        .into_iter()
+        .map(|name| {
+            let admin = free_port();
+            let env = Env::with_config(&s3().on(
+                &bucket,
+                &format!(
+                    "[server]\ndata_dir = \"data\"\njournal = \"{url}\"\n\
+                     secrets_key_file = \"secrets.key\"\nnode = \"{name}\"\n\n\
+                     [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n"
+                ),
+            ));
+            std::fs::write(env.path().join("operator.token"), OPERATOR).unwrap();
+            crate::postgres::key_file(env.path());
+            S3Server::key_file(env.path());
+            (env, admin)
+        })
+        .collect();
+    let (a, b) = (&nodes[0].0, &nodes[1].0);
+    let originals = tempfile::tempdir().unwrap();
+
+    let bad = originals.path().join("acme.toml");
+    std::fs::write(&bad, "[partners.bob]\nvalidator = \"missing.wasm\"\n").unwrap();
+    let refused = a.ferry().args(["tenants", "import"]).arg(&bad).fails();
+    assert!(
+        refused.contains("acme.toml:2") && refused.contains("partners.bob.validator"),
+        "{refused}"
+    );
+    assert_eq!(a.ferry().args(["tenants", "list"]).ok(), "");
+
+    let plugin = crate::plugins::wasm("json_schema_validator");
+    let sha = sha256_hex(&std::fs::read(&plugin).unwrap());
+    std::fs::write(
+        originals.path().join("acme.token"),
+        "acme-token-0123456789\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &bad,
+        format!(
+            "api_token_file = \"acme.token\"\n\n[partners.bob]\nvalidator = \"{}\"\n\
+             accounts = [{{ login = \"bob\", password_hash = \"{SECRET_HASH}\" }}]\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    a.ferry().args(["tenants", "import"]).arg(&bad).ok();
+    // The originals go: node b has only the journal and the object store.
+    drop(originals);
+
+    let _b = b.serve();
+    let b_admin = nodes[1].1;
+    let versions = || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "20", "-H"])
+            .arg("Authorization: Bearer acme-token-0123456789")
+            .arg(format!(
+                "http://127.0.0.1:{b_admin}/api/v1/tenants/acme/partners/bob/plugins/validator"
+            ))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    // acme's own token (sealed in the journal) is accepted on node b.
+    let first = versions();
+    let file = first["file"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        file.starts_with(&b.path().display().to_string()) && file.ends_with(&format!("{sha}.wasm")),
+        "{first}"
+    );
+    assert_eq!(sha256_hex(&std::fs::read(&file).unwrap()), sha);
+    eventually("the plugin in service on node b", || {
+        versions()["versions"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|v| v["status"] == "activated" && v["sha256"] == sha.as_str())
+        })
+    });
 }

@@ -19,6 +19,7 @@ mod intake;
 mod mailboxes;
 mod plugin_state;
 mod schema;
+mod settings;
 mod tasks;
 
 use std::ops::{Deref, DerefMut};

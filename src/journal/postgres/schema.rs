@@ -11,11 +11,24 @@ use ::postgres::Client;
 use super::{JournalError, Result, col, db};
 
 /// The version this ferry writes.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`; version 0 is
 /// an empty database.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2];
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2, SETTINGS_3];
+
+/// Version 3: the tenants the nodes share (`Settings`), one document per
+/// tenant with its secrets sealed beside it.
+const SETTINGS_3: &str = r#"
+CREATE TABLE shared_tenants (
+    tenant        TEXT COLLATE "C" PRIMARY KEY,
+    document      TEXT NOT NULL,
+    sealed_files  BYTEA NOT NULL,
+    revision      BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    updated_by    TEXT NOT NULL
+);
+"#;
 
 /// Version 2: the nodes' heartbeats, the jobs one node runs at a time and
 /// the secrets they share (`Cluster`). Times are milliseconds of the database's clock.

@@ -83,3 +83,6 @@ impl Cluster for SqliteJournal {
             .clone())
     }
 }
+
+/// One node, nothing to share: the trait's answers say so.
+impl Settings for SqliteJournal {}
