@@ -78,7 +78,11 @@ pub fn portable_tenants(file: &Path, data_dir: &Path) -> Result<Vec<Portable>, C
                     .expect("a tenant that parsed is a table");
                 let mut own = DocumentMut::new();
                 for (k, v) in table.iter() {
-                    own.insert(k, v.clone());
+                    // With the key's own decoration: the comment above it.
+                    match table.key(k) {
+                        Some(key) => own.insert_formatted(key, v.clone()),
+                        None => own.insert(k, v.clone()),
+                    };
                 }
                 found.push((name, own));
             }
