@@ -7,7 +7,13 @@ use super::*;
 
 impl Intake for PostgresJournal {
     fn record_received(&self, r: &Received) -> Result<MessageId> {
-        self.write_tenant(&r.tenant, |tx| rows::received(tx, r))
+        // The one write every upload makes: two round trips (`batch.rs`).
+        self.write_batched(
+            &r.tenant,
+            1,
+            |batch| rows::received(batch, r),
+            |tx| rows::received(tx, r),
+        )
     }
 
     fn record_pending(&self, r: &Received) -> Result<MessageId> {
@@ -181,7 +187,12 @@ impl Intake for PostgresJournal {
     }
 
     fn record_pulled(&self, received: &Received, key: &PulledKey) -> Result<MessageId> {
-        self.write_tenant(&received.tenant, |tx| rows::pulled(tx, received, key))
+        self.write_batched(
+            &received.tenant,
+            1,
+            |batch| rows::pulled(batch, received, key),
+            |tx| rows::pulled(tx, received, key),
+        )
     }
 
     fn pulled_path(&self, tenant: &str, message: MessageId) -> Result<Option<String>> {

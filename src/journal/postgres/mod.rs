@@ -13,6 +13,7 @@
 //! they do not deadlock; a serialization failure or a deadlock that still
 //! happens is retried.
 
+mod batch;
 mod cluster;
 mod events;
 mod intake;
