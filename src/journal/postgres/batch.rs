@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use ::postgres::{Client, SimpleQueryMessage};
+use ::postgres::SimpleQueryMessage;
 
 use super::*;
 
@@ -53,7 +53,7 @@ impl PostgresJournal {
         tenant: &str,
         ids: usize,
         mut f: impl FnMut(&mut Batch) -> Result<T>,
-        fallback: impl FnMut(&mut Transaction<'_>) -> Result<T>,
+        fallback: impl FnMut(&mut Tx<'_>) -> Result<T>,
     ) -> Result<T> {
         let batched = off_the_runtime(|| {
             let mut attempt = 1;
@@ -118,7 +118,7 @@ impl PostgresJournal {
 }
 
 /// The first trip: begin, lock the head, reserve the ids.
-fn begin(client: &mut Client, tenant: &str, ids: usize) -> Result<Begun> {
+fn begin(client: &mut Conn, tenant: &str, ids: usize) -> Result<Begun> {
     let query = format!(
         "BEGIN; SELECT seq, hash FROM chain_heads WHERE tenant = {} FOR UPDATE; \
          SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, {ids})",
@@ -171,7 +171,7 @@ fn begin(client: &mut Client, tenant: &str, ids: usize) -> Result<Begun> {
 
 /// Ends a transaction that will not commit; a connection that cannot even
 /// do that is lost, and the pool drops it.
-fn rollback(client: &mut Client) {
+fn rollback(client: &mut Conn) {
     let _ = client.batch_execute("ROLLBACK");
 }
 

@@ -175,6 +175,7 @@ impl Chain for PostgresJournal {
             // One snapshot for the events and the head: a write committed
             // between two reads would look like a removed tail.
             let mut tx = c
+                .client()
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .read_only(true)

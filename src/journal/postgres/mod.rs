@@ -15,6 +15,7 @@
 
 mod batch;
 mod cluster;
+mod conn;
 mod events;
 mod intake;
 mod mailboxes;
@@ -29,7 +30,8 @@ use std::time::Duration;
 
 use ::postgres::error::SqlState;
 use ::postgres::types::{FromSql, ToSql};
-use ::postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
+use ::postgres::{IsolationLevel, NoTls, Row};
+use conn::{Cached, Conn, Tx};
 use serde_json::{Value, json};
 
 use super::chain::{self, Link, Verifier};
@@ -69,7 +71,7 @@ pub struct PostgresJournal {
     /// errors and logs show.
     url_for_messages: String,
     /// Idle connections, at most [`MAX_IDLE`].
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Vec<Conn>>,
     config: ::postgres::Config,
 }
 
@@ -77,14 +79,14 @@ pub struct PostgresJournal {
 /// was lost.
 struct PooledClient<'a> {
     /// `None` only while it is being given back.
-    client: Option<Client>,
-    pool: &'a Mutex<Vec<Client>>,
+    client: Option<Conn>,
+    pool: &'a Mutex<Vec<Conn>>,
 }
 
 impl Deref for PooledClient<'_> {
-    type Target = Client;
+    type Target = Conn;
 
-    fn deref(&self) -> &Client {
+    fn deref(&self) -> &Conn {
         self.client
             .as_ref()
             .expect("a pooled client is taken only when dropped")
@@ -92,7 +94,7 @@ impl Deref for PooledClient<'_> {
 }
 
 impl DerefMut for PooledClient<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
+    fn deref_mut(&mut self) -> &mut Conn {
         self.client
             .as_mut()
             .expect("a pooled client is taken only when dropped")
@@ -153,7 +155,7 @@ impl PostgresJournal {
         schema::migrate(&mut client, &url_for_messages)?;
         Ok(PostgresJournal {
             url_for_messages,
-            pool: Mutex::new(vec![client]),
+            pool: Mutex::new(vec![Conn::new(client)]),
             config,
         })
     }
@@ -173,10 +175,10 @@ impl PostgresJournal {
         };
         let client = match idle {
             Some(client) => client,
-            None => self.config.connect(NoTls).map_err(|e| JournalError::Open {
+            None => Conn::new(self.config.connect(NoTls).map_err(|e| JournalError::Open {
                 path: self.url_for_messages.clone(),
                 source: Box::new(e),
-            })?,
+            })?),
         };
         Ok(PooledClient {
             client: Some(client),
@@ -194,11 +196,11 @@ impl PostgresJournal {
     /// Runs `f`, a read, on a connection. A read that failed because its
     /// connection was lost while idle is tried once more on a new one:
     /// reading twice changes nothing.
-    fn read<T>(&self, f: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+    fn read<T>(&self, f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
         off_the_runtime(|| self.read_here(f))
     }
 
-    fn read_here<T>(&self, mut f: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+    fn read_here<T>(&self, mut f: impl FnMut(&mut Conn) -> Result<T>) -> Result<T> {
         let mut client = self.client()?;
         match f(&mut client) {
             Err(_) if client.is_closed() => {
@@ -215,11 +217,11 @@ impl PostgresJournal {
     /// PostgreSQL asks for a retry (serialization failure, deadlock), the
     /// transaction is rolled back and `f` runs again on a fresh one, which
     /// is why it is `FnMut`: it must do the same writes each time.
-    fn write<T>(&self, f: impl FnMut(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+    fn write<T>(&self, f: impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         off_the_runtime(|| self.write_here(f))
     }
 
-    fn write_here<T>(&self, mut f: impl FnMut(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+    fn write_here<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
         loop {
             let error = match self.attempt(&mut f) {
@@ -247,7 +249,7 @@ impl PostgresJournal {
     fn write_tenant<T>(
         &self,
         tenant: &str,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T>,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T>,
     ) -> Result<T> {
         self.write(|tx| {
             lock_head(tx, tenant)?;
@@ -257,10 +259,7 @@ impl PostgresJournal {
 
     /// One try of a write: begin, run `f`, commit. Dropping the
     /// transaction without a commit rolls it back.
-    fn attempt<T>(
-        &self,
-        f: &mut impl FnMut(&mut Transaction<'_>) -> Result<T>,
-    ) -> Result<T, Failure> {
+    fn attempt<T>(&self, f: &mut impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T, Failure> {
         let mut client = self.client().map_err(Failure::Write)?;
         let mut tx = match client.transaction() {
             Ok(tx) => tx,
@@ -336,7 +335,19 @@ fn col_u32(row: &Row, idx: usize) -> Result<u32> {
 /// tenant has no event yet. A tenant's first writer makes its head row
 /// (seq 0) so that there is a row to lock; two first writers racing meet
 /// on its primary key, and the second then locks the first one's row.
-fn lock_head(tx: &mut Transaction<'_>, tenant: &str) -> Result<(u64, String)> {
+fn lock_head(tx: &mut Tx<'_>, tenant: &str) -> Result<(u64, String)> {
+    // Locked already by this transaction: the head as it left it.
+    if let Some((locked, seq, hash)) = &tx.head
+        && locked == tenant
+    {
+        return Ok((*seq, hash.clone()));
+    }
+    let head = lock_head_now(tx, tenant)?;
+    tx.head = Some((tenant.to_owned(), head.0, head.1.clone()));
+    Ok(head)
+}
+
+fn lock_head_now(tx: &mut Tx<'_>, tenant: &str) -> Result<(u64, String)> {
     const LOCK: &str = "SELECT seq, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE";
     if let Some(row) = tx.query_opt(LOCK, &[&tenant]).map_err(db)? {
         return Ok((col_u64(&row, 0)?, col(&row, 1)?));
@@ -353,7 +364,7 @@ fn lock_head(tx: &mut Transaction<'_>, tenant: &str) -> Result<(u64, String)> {
 
 /// Appends one event to its tenant's chain inside `tx`.
 fn append(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     kind: EventKind,
     message: Option<MessageId>,
@@ -397,10 +408,11 @@ fn append(
         ],
     )
     .map_err(db)?;
+    tx.head = Some((tenant.to_owned(), seq, hash));
     Ok(seq)
 }
 
-fn insert_message(tx: &mut Transaction<'_>, m: &NewMessage<'_>) -> Result<MessageId> {
+fn insert_message(tx: &mut Tx<'_>, m: &NewMessage<'_>) -> Result<MessageId> {
     let now = Timestamp::now().0;
     let hash = m.hash.map(|h| h.to_string());
     let row = tx
@@ -429,7 +441,7 @@ fn insert_message(tx: &mut Transaction<'_>, m: &NewMessage<'_>) -> Result<Messag
 }
 
 /// The row writes the shared compositions (`rows.rs`) are made of.
-impl Rows for Transaction<'_> {
+impl Rows for Tx<'_> {
     fn append(
         &mut self,
         tenant: &str,
@@ -478,7 +490,7 @@ impl Rows for Transaction<'_> {
     }
 }
 
-fn insert_pulled(tx: &mut Transaction<'_>, key: &PulledKey, message: MessageId) -> Result<()> {
+fn insert_pulled(tx: &mut Tx<'_>, key: &PulledKey, message: MessageId) -> Result<()> {
     tx.execute(
         "INSERT INTO pulled (tenant, partner, path, size, modified, message, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -502,7 +514,7 @@ fn parse_hash(text: &str) -> Result<ContentHash> {
 }
 
 /// Stores an upload's inline content, once per tenant and hash.
-fn keep_inline(tx: &mut Transaction<'_>, r: &Received) -> Result<()> {
+fn keep_inline(tx: &mut Tx<'_>, r: &Received) -> Result<()> {
     if let Some(bytes) = &r.inline {
         tx.execute(
             "INSERT INTO inline_content (tenant, sha256, data) VALUES ($1, $2, $3)
@@ -515,7 +527,7 @@ fn keep_inline(tx: &mut Transaction<'_>, r: &Received) -> Result<()> {
 }
 
 fn set_state(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     id: MessageId,
     state: MessageState,
     reason: Option<&str>,
@@ -531,7 +543,7 @@ fn set_state(
 
 /// Makes `message` the visible file `name` in a mailbox, replacing an older one of that name.
 fn place(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     partner: &str,
     mailbox: Mailbox,
@@ -551,7 +563,7 @@ fn place(
 /// does: a file that already has the new name gives way, but only when
 /// there is a file to rename. Returns the renamed file's message.
 fn rename(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     tenant: &str,
     partner: &str,
     mailbox: Mailbox,
@@ -579,7 +591,7 @@ fn rename(
     moved.map(|row| col(&row, 0).map(MessageId)).transpose()
 }
 
-fn queue(tx: &mut Transaction<'_>, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
+fn queue(tx: &mut Tx<'_>, tenant: &str, message: MessageId, step: &Step) -> Result<()> {
     let step = serde_json::to_string(step).map_err(|e| JournalError::Corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO tasks (tenant, message, step, state, next_at)
@@ -664,7 +676,7 @@ fn message_row(row: &Row) -> Result<Message> {
 
 const MESSAGE_COLUMNS: &str = "id, tenant, partner, direction, name, size, sha256, state, protocol, origin, reason, created_at, source";
 
-fn get_message(c: &mut Client, tenant: &str, id: MessageId) -> Result<Message> {
+fn get_message(c: &mut Conn, tenant: &str, id: MessageId) -> Result<Message> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND tenant = $2");
     let row = c
         .query_opt(sql.as_str(), &[&id.0, &tenant])
@@ -704,7 +716,7 @@ fn event_row(row: &Row) -> Result<Event> {
 }
 
 /// Applies a decision's key-value writes, in the decision's transaction.
-fn apply_kv(tx: &mut Transaction<'_>, tenant: &str, writes: &[KvWrite]) -> Result<()> {
+fn apply_kv(tx: &mut Tx<'_>, tenant: &str, writes: &[KvWrite]) -> Result<()> {
     for write in writes {
         let written = match &write.value {
             Some(value) => tx.execute(

@@ -186,7 +186,7 @@ impl TaskQueue for PostgresJournal {
 
 /// One step's transaction, scoped to its tenant, whose chain head it holds.
 struct PgStep<'a, 'b> {
-    tx: &'a mut Transaction<'b>,
+    tx: &'a mut Tx<'b>,
     tenant: &'a str,
 }
 
