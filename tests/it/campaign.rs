@@ -107,13 +107,7 @@ fn uploader(
 }
 
 fn rows(env: &Env, sql: &str) -> Vec<(String, i64)> {
-    let db = env.db();
-    let mut statement = db.prepare(sql).unwrap();
-    statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    env.rows(sql)
 }
 
 /// Waits until ferry has nothing left to do: globex's files all pulled
@@ -155,25 +149,7 @@ fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
     let sshd = Sshd::start();
     let outgoing = sshd.dir("outgoing");
     let incoming = sshd.dir("incoming");
-    let hub = Hub::new(|_| {
-        format!(
-            "[tenants.acme.partners.globex]\nroutes = [{{ to = \"bob\" }}, {{ to = \"hooli\" }}]\n\
-             receipts = false\n\
-             [tenants.acme.partners.globex.connector]\n{}\
-             [tenants.acme.partners.globex.pull]\nfrom = \"{}\"\nevery = \"100ms\"\nthen = \"delete\"\n\n\
-             [tenants.acme.partners.hooli]\nreceipts = false\n\
-             [tenants.acme.partners.hooli.connector]\n{}\
-             [tenants.acme.partners.hooli.push]\nto = \"{}\"\n\n\
-             [tenants.acme.partners.alice]\nroutes = [{{ to = \"bob\" }}, {{ to = \"hooli\" }}]\n\
-             acknowledger = \"{}\"\nparams = {{ on = \"delivered\" }}\n\
-             [tenants.acme.partners.bob]\nreceipts = false\n",
-            sftp_connector(&sshd),
-            outgoing.display(),
-            sftp_connector(&sshd),
-            incoming.display(),
-            crate::plugins::wasm("receipt_acknowledger").display(),
-        )
-    });
+    let hub = Hub::new(|_| partners(&sshd, &outgoing, &incoming));
 
     // Every content tried under each name: alice's uploads and globex's
     // files. A name is never reused, so a visible file must match its own.
@@ -262,6 +238,154 @@ fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
     println!(
         "crash campaign: {trials} trials passed (seed {seed}): {} uploads told stored, {cut} cut by the kill, \
          {} files pulled; tasks pending at the kills: {pending_at_kill:?}",
+        told.len(),
+        pulled.len()
+    );
+}
+
+/// acme's partners in both campaigns: globex's files pulled from an sshd
+/// and routed to bob and hooli, hooli's pushed to the sshd, alice's
+/// uploads routed to both and acknowledged by the receipt plugin.
+fn partners(sshd: &Sshd, outgoing: &Path, incoming: &Path) -> String {
+    format!(
+        "[tenants.acme.partners.globex]\nroutes = [{{ to = \"bob\" }}, {{ to = \"hooli\" }}]\n\
+         receipts = false\n\
+         [tenants.acme.partners.globex.connector]\n{}\
+         [tenants.acme.partners.globex.pull]\nfrom = \"{}\"\nevery = \"100ms\"\nthen = \"delete\"\n\n\
+         [tenants.acme.partners.hooli]\nreceipts = false\n\
+         [tenants.acme.partners.hooli.connector]\n{}\
+         [tenants.acme.partners.hooli.push]\nto = \"{}\"\n\n\
+         [tenants.acme.partners.alice]\nroutes = [{{ to = \"bob\" }}, {{ to = \"hooli\" }}]\n\
+         acknowledger = \"{}\"\nparams = {{ on = \"delivered\" }}\n\
+         [tenants.acme.partners.bob]\nreceipts = false\n",
+        sftp_connector(sshd),
+        outgoing.display(),
+        sftp_connector(sshd),
+        incoming.display(),
+        crate::plugins::wasm("receipt_acknowledger").display(),
+    )
+}
+
+/// The campaign on two nodes of one cluster (a PostgreSQL journal, an
+/// S3-compatible object store), with the same traffic and the same
+/// promises: in each trial alice uploads over SFTP to one node and over FTP
+/// to another (chosen at random), both nodes pull, deliver, push and
+/// acknowledge, and one of them, at random, is killed at a random moment;
+/// the other carries on (a task of the dead node's is taken over when its
+/// lease runs out, a pull source when its poll lease does), then the dead
+/// one comes back.
+///
+/// The test command runs 3 trials; `scripts/crash-campaign --cluster`
+/// runs `FERRY_CRASH_TRIALS` (100).
+#[test]
+fn kill_nine_of_a_random_node_of_a_cluster_loses_and_repeats_nothing() {
+    use crate::backends::{S3Server, postgres, s3};
+    let trials = setting("FERRY_CRASH_CLUSTER_TRIALS", 3) as usize;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let seed = setting("FERRY_CRASH_SEED", now) | 1;
+    println!("cluster crash campaign: {trials} trials, FERRY_CRASH_SEED={seed}");
+    let mut dice = Dice(seed);
+
+    let sshd = Sshd::start();
+    let outgoing = sshd.dir("outgoing");
+    let incoming = sshd.dir("incoming");
+    let (url, bucket) = (postgres().fresh_database(), s3().fresh_bucket());
+    let nodes: Vec<Hub> = ["node-a", "node-b"]
+        .into_iter()
+        .map(|name| {
+            let hub = Hub::new(|_| partners(&sshd, &outgoing, &incoming));
+            let config = std::fs::read_to_string(&hub.env.config).unwrap();
+            let config = s3().on(&bucket, &crate::postgres::on(&url, &config));
+            let config = config.replacen(
+                "data_dir = \"data\"",
+                &format!("data_dir = \"data\"\nnode = \"{name}\""),
+                1,
+            );
+            // A dead node's tasks are taken over within two seconds.
+            hub.env
+                .write_config(&format!("{config}\n[limits]\ntask_lease = \"2s\"\n"));
+            crate::postgres::key_file(hub.env.path());
+            S3Server::key_file(hub.env.path());
+            hub
+        })
+        .collect();
+
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    let mut told: Vec<(String, String)> = Vec::new();
+    let mut pulled: Vec<String> = Vec::new();
+    let mut cut = 0;
+    let mut servers: Vec<Option<crate::util::Server>> =
+        nodes.iter().map(|hub| Some(hub.env.serve())).collect();
+    for trial in 0..trials {
+        for _ in 0..1 + dice.below(3) {
+            let name = format!("t{trial}-{}.pull", dice.below(1 << 40));
+            let content = bytes(dice.next(), 1 + dice.below(3 << 20) as usize);
+            write(&outgoing, &name, &content);
+            expected.insert(name.clone(), sha256_hex(&content));
+            pulled.push(name);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let (sftp_to, ftp_to) = (dice.below(2) as usize, dice.below(2) as usize);
+        let clients = [
+            uploader(
+                &nodes[sftp_to],
+                "sftp",
+                trial,
+                dice.next(),
+                Arc::clone(&stop),
+                Arc::clone(&done),
+            ),
+            uploader(
+                &nodes[ftp_to],
+                "ftp",
+                trial,
+                dice.next(),
+                Arc::clone(&stop),
+                Arc::clone(&done),
+            ),
+        ];
+        let victim = dice.below(2) as usize;
+        let kill_at = Duration::from_millis(300 + dice.below(1700));
+        std::thread::sleep(kill_at);
+        stop.store(true, Ordering::Relaxed);
+        drop(servers[victim].take()); // kill -9
+        for client in clients {
+            client.join().unwrap();
+        }
+        let uploads = std::mem::take(&mut *done.lock().unwrap());
+        let cut_now = uploads.iter().filter(|u| !u.told).count();
+        cut += cut_now;
+        println!(
+            "trial {trial}: node {victim} killed after {} ms, {} uploads told stored, {cut_now} cut",
+            kill_at.as_millis(),
+            uploads.len() - cut_now
+        );
+        for upload in uploads {
+            if upload.told {
+                told.push((upload.name.clone(), upload.sha256.clone()));
+            }
+            expected.insert(upload.name, upload.sha256);
+        }
+        // The survivor alone first: it takes over what the dead node held.
+        settle(&nodes[1 - victim].env, &outgoing, trial);
+        servers[victim] = Some(nodes[victim].env.serve());
+        settle(&nodes[victim].env, &outgoing, trial);
+        check(
+            &nodes[victim].env,
+            &incoming,
+            &expected,
+            &told,
+            &pulled,
+            trial,
+        );
+    }
+    println!(
+        "cluster crash campaign: {trials} trials passed (seed {seed}): {} uploads told stored, \
+         {cut} cut by the kill, {} files pulled",
         told.len(),
         pulled.len()
     );

@@ -600,8 +600,6 @@ fn a_shared_tenant_brings_its_token_and_plugin_to_every_node() {
     )
     .unwrap();
     a.ferry().args(["tenants", "import"]).arg(&bad).ok();
-    // The originals go: node b has only the journal and the object store.
-    drop(originals);
 
     let _b = b.serve();
     let b_admin = nodes[1].1;
@@ -630,5 +628,42 @@ fn a_shared_tenant_brings_its_token_and_plugin_to_every_node() {
             v.iter()
                 .any(|v| v["status"] == "activated" && v["sha256"] == sha.as_str())
         })
+    });
+
+    // A new version imported serves on both nodes; rolled back through
+    // node a, the old one serves on both again. Each node records what it
+    // does in the one journal, so each change shows twice.
+    let _a = a.serve();
+    let count = |status: &str, sha: &str| {
+        versions()["versions"].as_array().map_or(0, |v| {
+            v.iter()
+                .filter(|v| v["status"] == status && v["sha256"] == sha)
+                .count()
+        })
+    };
+    eventually("the first version in service on node a too", || {
+        count("activated", &sha) >= 2
+    });
+    let newer = crate::plugins::wasm("sequence_validator");
+    let newer_sha = sha256_hex(&std::fs::read(&newer).unwrap());
+    let text = std::fs::read_to_string(&bad).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace(&plugin.display().to_string(), &newer.display().to_string()),
+    )
+    .unwrap();
+    a.ferry().args(["tenants", "import"]).arg(&bad).ok();
+    eventually("the new version in service on both nodes", || {
+        count("activated", &newer_sha) >= 2
+    });
+    let a_admin = nodes[0].1;
+    let rolled = api(
+        a_admin,
+        "POST",
+        "/api/v1/tenants/acme/partners/bob/plugins/validator/rollback",
+    );
+    assert_eq!(rolled["to"], sha.as_str(), "{rolled}");
+    eventually("the old version back in service on both nodes", || {
+        count("rolled-back", &sha) >= 2
     });
 }

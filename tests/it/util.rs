@@ -132,16 +132,36 @@ impl Env {
         rusqlite::Connection::open(self.data().join("journal.sqlite")).expect("opening the journal")
     }
 
-    pub fn count(&self, sql: &str) -> i64 {
+    /// The PostgreSQL journal's URL, when the configuration names one.
+    fn journal_url(&self) -> Option<String> {
         let config = std::fs::read_to_string(&self.config).unwrap_or_default();
-        if let Some(url) = config
+        config
             .lines()
             .find_map(|l| l.strip_prefix("journal = \""))
             .and_then(|rest| rest.strip_suffix('"'))
-        {
-            return pg_count(url, sql);
+            .map(str::to_owned)
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        if let Some(url) = self.journal_url() {
+            return pg_count(&url, sql);
         }
         self.db().query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+
+    /// The rows of a query of (text, number) pairs, in whichever journal
+    /// the configuration names (SQLite's SQL, translated for PostgreSQL).
+    pub fn rows(&self, sql: &str) -> Vec<(String, i64)> {
+        if let Some(url) = self.journal_url() {
+            return pg_rows(&url, sql);
+        }
+        let db = self.db();
+        let mut statement = db.prepare(sql).expect(sql);
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect(sql)
+            .map(|r| r.expect(sql))
+            .collect()
     }
 
     pub fn serve(&self) -> Server {
@@ -684,6 +704,31 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
 /// `count` on a PostgreSQL journal: SQLite's `json_extract(col, '$.key')`
 /// read as PostgreSQL's JSON text, compared as text.
 fn pg_count(url: &str, sql: &str) -> i64 {
+    let translated = pg_translate(sql);
+    let mut client =
+        postgres::Client::connect(url, postgres::NoTls).expect("the test's PostgreSQL");
+    client
+        .query_one(translated.as_str(), &[])
+        .map(|row| row.get(0))
+        .unwrap_or_else(|e| panic!("{translated}: {e}"))
+}
+
+/// The rows of a query of (text, number) pairs, in PostgreSQL.
+fn pg_rows(url: &str, sql: &str) -> Vec<(String, i64)> {
+    let translated = pg_translate(sql);
+    let mut client =
+        postgres::Client::connect(url, postgres::NoTls).expect("the test's PostgreSQL");
+    client
+        .query(translated.as_str(), &[])
+        .unwrap_or_else(|e| panic!("{translated}: {e}"))
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// SQLite's SQL as PostgreSQL's: `json_extract(col, '$.key')` becomes
+/// `(col::json->>'key')`, and a number compared with it a text.
+fn pg_translate(sql: &str) -> String {
     let mut translated = String::new();
     let mut rest = sql;
     while let Some(at) = rest.find("json_extract(") {
@@ -707,10 +752,5 @@ fn pg_count(url: &str, sql: &str) -> i64 {
         }
     }
     translated.push_str(rest);
-    let mut client =
-        postgres::Client::connect(url, postgres::NoTls).expect("the test's PostgreSQL");
-    client
-        .query_one(translated.as_str(), &[])
-        .map(|row| row.get(0))
-        .unwrap_or_else(|e| panic!("{translated}: {e}"))
+    translated
 }
