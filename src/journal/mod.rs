@@ -798,9 +798,11 @@ pub trait TaskQueue: Send + Sync {
     /// backend can tell (PostgreSQL: `LISTEN`). A hint only: a wake-up may
     /// be lost (a connection down), so the pipeline polls as well. The
     /// embedded journal has no other writer worth waiting for and tells
-    /// nothing.
-    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) {
+    /// nothing. Returns whether wake-ups will come: the pipeline then polls
+    /// seldom.
+    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) -> bool {
         let _ = wake;
+        false
     }
 
     /// Runs one step of `tenant` as one transaction: `write` makes the

@@ -2,7 +2,7 @@
 //! the outcome.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,11 @@ pub type StepsFor = Arc<dyn Fn(&str) -> Steps + Send + Sync>;
 /// while `ferry serve` runs); work from this process wakes them at once.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often they look when the journal announces work (PostgreSQL's
+/// `NOTIFY`): only for announcements lost, and never later than the next
+/// task due (a retry's time).
+const POLL_ANNOUNCED: Duration = Duration::from_secs(2);
+
 /// Whose tasks this pipeline's are, and for how long a task it takes stays
 /// its own without word from it (`TaskQueue::lease`).
 #[derive(Debug, Clone)]
@@ -61,6 +66,11 @@ pub struct Pipeline {
     leasing: Leasing,
     busy: Mutex<Busy>,
     wake: Condvar,
+    /// How long an idle worker waits at most: [`POLL`] or [`POLL_ANNOUNCED`].
+    poll_ms: AtomicU64,
+    /// When the next task is due, in milliseconds, as the last look found
+    /// (`i64::MAX`: none).
+    due_at: AtomicI64,
     stopping: AtomicBool,
     /// Worker threads started.
     workers: AtomicU32,
@@ -141,6 +151,8 @@ impl Pipeline {
             leasing,
             busy: Mutex::default(),
             wake: Condvar::new(),
+            poll_ms: AtomicU64::new(POLL.as_millis() as u64),
+            due_at: AtomicI64::new(i64::MAX),
             stopping: AtomicBool::new(false),
             workers: AtomicU32::new(0),
             turn: AtomicUsize::new(0),
@@ -171,11 +183,15 @@ impl Pipeline {
         // Work queued by another node wakes a worker at once; polling
         // stays for wake-ups that are lost.
         let me = Arc::downgrade(self);
-        self.journal.on_new_work(Box::new(move || {
+        let announced = self.journal.on_new_work(Box::new(move || {
             if let Some(pipeline) = me.upgrade() {
                 pipeline.notify();
             }
         }));
+        if announced {
+            self.poll_ms
+                .store(POLL_ANNOUNCED.as_millis() as u64, Ordering::Relaxed);
+        }
         self.workers.fetch_add(n, Ordering::SeqCst);
         let renewer = {
             let pipeline = Arc::clone(self);
@@ -277,7 +293,19 @@ impl Pipeline {
 
     fn idle(&self) {
         let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let _unused = self.wake.wait_timeout(busy, POLL);
+        // A task due later (a retry) is looked for when it is due; one due
+        // already that no worker here could take (another node holds it)
+        // at the next poll, when its lease may have run out.
+        let poll = Duration::from_millis(self.poll_ms.load(Ordering::Relaxed));
+        let due_in = self
+            .due_at
+            .load(Ordering::Relaxed)
+            .saturating_sub(Timestamp::now().0);
+        let wait = match u64::try_from(due_in) {
+            Ok(ms) if ms > 0 => poll.min(Duration::from_millis(ms)),
+            _ => poll,
+        };
+        let _unused = self.wake.wait_timeout(busy, wait);
     }
 
     /// Takes one due task no other worker of this process holds, sharing
@@ -294,7 +322,10 @@ impl Pipeline {
         let now = Timestamp::now();
         // One indexed look first: idle workers ask every 200 ms, and the
         // per-tenant queries below are only worth it when something is due.
-        if self.journal.next_due()?.is_none_or(|at| at > now) {
+        let due = self.journal.next_due()?;
+        self.due_at
+            .store(due.map_or(i64::MAX, |at| at.0), Ordering::Relaxed);
+        if due.is_none_or(|at| at > now) {
             return Ok(None);
         }
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());

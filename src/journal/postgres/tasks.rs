@@ -102,8 +102,11 @@ impl TaskQueue for PostgresJournal {
         Ok(ids.into_iter().filter(|id| !renewed.contains(id)).collect())
     }
 
-    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) {
+    fn on_new_work(&self, wake: Box<dyn Fn() + Send + Sync>) -> bool {
+        // `heard("")` after a reconnection wakes a worker too: what was
+        // notified while the connection was down is looked for then.
         self.listen(WORK_CHANNEL, Box::new(move |_| wake()));
+        true
     }
 
     fn release_leases(&self, owner: &str) -> Result<u64> {
