@@ -1,5 +1,6 @@
 //! A write in two round trips to PostgreSQL: what one committed upload
-//! costs (`record_received`, `record_pulled`).
+//! costs (`record_received`, `record_pulled`), and what a pipeline step
+//! costs when it reads nothing in between ([`StepBatch`]).
 //!
 //! Written statement by statement, a commit waits for the server some
 //! twenty times: each statement is parsed and described, then bound and
@@ -21,7 +22,13 @@ use std::fmt::Write as _;
 
 use ::postgres::SimpleQueryMessage;
 
+use super::tasks::NOW_MS;
 use super::*;
+use crate::journal::{KvWrite, OutgoingMessage, StepWriter, Task};
+
+/// Message ids a step reserves in its first trip: a verdict routes a file
+/// to a few partners at most; a step that needs more reserves more then.
+const STEP_IDS: usize = 4;
 
 /// The rows of one write, in memory until the second trip.
 pub(super) struct Batch {
@@ -55,30 +62,78 @@ impl PostgresJournal {
         mut f: impl FnMut(&mut Batch) -> Result<T>,
         fallback: impl FnMut(&mut Tx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let batched = off_the_runtime(|| {
-            let mut attempt = 1;
-            loop {
-                let error = match self.batch_attempt(tenant, ids, &mut f) {
-                    Ok(done) => return Ok(done),
-                    Err(Failure::Begin(e)) => {
-                        self.forget_idle();
-                        e
-                    }
-                    Err(Failure::Write(e)) if retryable(&e) => e,
-                    Err(Failure::Write(e)) => return Err(e),
-                };
-                if attempt >= ATTEMPTS {
-                    return Err(error);
-                }
-                tracing::debug!(attempt, error = %error, "journal write retried");
-                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
-                attempt += 1;
-            }
-        })?;
+        let batched =
+            off_the_runtime(|| self.retrying(|| self.batch_attempt(tenant, ids, &mut f)))?;
         match batched {
             Some(value) => Ok(value),
             None => self.write_tenant(tenant, fallback),
         }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or has been tried
+    /// [`ATTEMPTS`] times, as `write` does.
+    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T> {
+        let mut tried = 1;
+        loop {
+            let error = match attempt() {
+                Ok(done) => return Ok(done),
+                Err(Failure::Begin(e)) => {
+                    self.forget_idle();
+                    e
+                }
+                Err(Failure::Write(e)) if retryable(&e) => e,
+                Err(Failure::Write(e)) => return Err(e),
+            };
+            if tried >= ATTEMPTS {
+                return Err(error);
+            }
+            tracing::debug!(attempt = tried, error = %error, "journal write retried");
+            std::thread::sleep(Duration::from_millis(10 * u64::from(tried)));
+            tried += 1;
+        }
+    }
+
+    /// Runs one pipeline step of `tenant` as a batch: two round trips, and
+    /// one more for each read the step makes (its writes so far go with
+    /// the read). A tenant without a chain head yet steps the ordinary way.
+    pub(super) fn step_batched(
+        &self,
+        tenant: &str,
+        write: &mut dyn FnMut(&mut dyn StepWriter) -> Result<()>,
+    ) -> Result<()> {
+        let batched = off_the_runtime(|| {
+            self.retrying(|| {
+                let mut client = self.client().map_err(Failure::Write)?;
+                let batch = match begin(&mut client, tenant, STEP_IDS) {
+                    Ok(Begun::Batch(batch)) => batch,
+                    Ok(Begun::NoHead) => {
+                        rollback(&mut client);
+                        return Ok(false);
+                    }
+                    Err(e) if client.is_closed() => return Err(Failure::Begin(e)),
+                    Err(e) => {
+                        rollback(&mut client);
+                        return Err(Failure::Write(e));
+                    }
+                };
+                let mut step = StepBatch {
+                    conn: &mut client,
+                    batch,
+                };
+                let script = write(&mut step).and_then(|()| step.batch.finish());
+                let committed =
+                    script.and_then(|script| client.batch_execute(&script).map_err(expected));
+                if let Err(e) = committed {
+                    rollback(&mut client);
+                    return Err(Failure::Write(e));
+                }
+                Ok(true)
+            })
+        })?;
+        if batched {
+            return Ok(());
+        }
+        self.write_tenant(tenant, |tx| write(&mut super::tasks::PgStep { tx, tenant }))
     }
 
     fn batch_attempt<T>(
@@ -111,7 +166,7 @@ impl PostgresJournal {
         let script = batch.finish().map_err(Failure::Write)?;
         if let Err(e) = client.batch_execute(&script) {
             rollback(&mut client);
-            return Err(Failure::Write(db(e)));
+            return Err(Failure::Write(expected(e)));
         }
         Ok(Some(value))
     }
@@ -167,6 +222,17 @@ fn begin(client: &mut Conn, tenant: &str, ids: usize) -> Result<Begun> {
         ids: ids.into_iter(),
         sql: String::new(),
     }))
+}
+
+/// A batch's error as the journal's: what `ferry_expect` refused is said
+/// in the writer's words (as the statement-by-statement write says it).
+fn expected(e: PgError) -> JournalError {
+    match e.as_db_error() {
+        Some(refused) if refused.code().code() == "FY001" => {
+            JournalError::Corrupt(refused.message().to_owned())
+        }
+        _ => db(e),
+    }
 }
 
 /// Ends a transaction that will not commit; a connection that cannot even
@@ -349,6 +415,202 @@ impl Rows for Batch {
             int(key.modified.unwrap_or(-1)),
             int(message.0),
             int(Timestamp::now().0),
+        ));
+        Ok(())
+    }
+}
+
+/// A pipeline step's writes as a [`Batch`], on the connection whose
+/// transaction the batch's first trip began. A write goes into the batch; a
+/// read sends the batch so far first (its writes must be seen), then asks.
+pub(super) struct StepBatch<'c> {
+    conn: &'c mut Conn,
+    batch: Batch,
+}
+
+impl StepBatch<'_> {
+    /// Sends the statements written so far (in the open transaction).
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.sql.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut self.batch.sql);
+        self.conn.batch_execute(&sql).map_err(expected)
+    }
+
+    /// As `PgStep::finish`: the task must be pending and this worker's,
+    /// which the server checks (`ferry_expect`) when the batch runs.
+    fn finish(&mut self, task: &Task, set: &str) -> Result<()> {
+        let token = opt_int(task.lease);
+        let problem = format!(
+            "task {} is not pending any more, or another worker holds it",
+            task.id
+        );
+        self.batch.push(format_args!(
+            "WITH finished AS (
+                 UPDATE tasks SET {set}, lease_owner = NULL, lease_until = NULL, lease_token = NULL
+                 WHERE id = {} AND tenant = {} AND state = 'pending'
+                 AND (lease_token = {token} OR ({token}::BIGINT IS NULL
+                      AND (lease_until IS NULL OR lease_until <= {NOW_MS})))
+                 RETURNING 1)
+             SELECT ferry_expect(COUNT(*), 1, {}) FROM finished",
+            int(task.id),
+            text(&self.batch.tenant)?,
+            text(&problem)?,
+        ));
+        Ok(())
+    }
+}
+
+impl StepWriter for StepBatch<'_> {
+    fn complete(&mut self, task: &Task) -> Result<()> {
+        self.finish(task, "state = 'done'")
+    }
+
+    fn reschedule(&mut self, task: &Task, at: Timestamp, error: &str) -> Result<()> {
+        let set = format!(
+            "attempts = attempts + 1, next_at = {}, last_error = {}",
+            int(at.0),
+            text(error)?
+        );
+        self.finish(task, &set)
+    }
+
+    fn bury(&mut self, task: &Task, error: &str) -> Result<()> {
+        let set = format!(
+            "state = 'dead', attempts = attempts + 1, last_error = {}",
+            text(error)?
+        );
+        self.finish(task, &set)
+    }
+
+    fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
+        self.flush()?;
+        let tenant = self.batch.tenant.clone();
+        let found = self
+            .conn
+            .query_opt(
+                "SELECT message, step FROM tasks WHERE tenant = $1 AND id = $2 AND state = 'dead'",
+                &[&tenant, &task],
+            )
+            .map_err(db)?;
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let message: i64 = col(&row, 0)?;
+        let step: String = col(&row, 1)?;
+        let step = step_json(&step)?;
+        self.conn
+            .execute(
+                "UPDATE tasks SET state = 'pending', attempts = 0, next_at = $2
+                 WHERE id = $1 AND state = 'dead'",
+                &[&task, &Timestamp::now().0],
+            )
+            .map_err(db)?;
+        Ok(Some((MessageId(message), step)))
+    }
+
+    fn append(
+        &mut self,
+        kind: EventKind,
+        message: Option<MessageId>,
+        partner: Option<&str>,
+        detail: &Value,
+    ) -> Result<()> {
+        let tenant = self.batch.tenant.clone();
+        Rows::append(&mut self.batch, &tenant, kind, message, partner, detail).map(drop)
+    }
+
+    fn set_state(
+        &mut self,
+        message: MessageId,
+        state: MessageState,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        Rows::set_state(&mut self.batch, message, state, reason)
+    }
+
+    fn queue(&mut self, message: MessageId, step: &Step) -> Result<()> {
+        let tenant = self.batch.tenant.clone();
+        Rows::queue(&mut self.batch, &tenant, message, step)
+    }
+
+    fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
+        if self.batch.ids.len() == 0 {
+            // More copies than reserved: more ids, in a trip of their own.
+            self.flush()?;
+            let rows = self
+                .conn
+                .query(
+                    "SELECT nextval(pg_get_serial_sequence('messages', 'id'))
+                     FROM generate_series(1, $1)",
+                    &[&(STEP_IDS as i32)],
+                )
+                .map_err(db)?;
+            let ids: Vec<i64> = rows.iter().map(|row| col(row, 0)).collect::<Result<_>>()?;
+            self.batch.ids = ids.into_iter();
+        }
+        let tenant = self.batch.tenant.clone();
+        rows::outgoing(&mut self.batch, &tenant, m)
+    }
+
+    fn place(
+        &mut self,
+        partner: &str,
+        mailbox: Mailbox,
+        name: &str,
+        message: MessageId,
+    ) -> Result<()> {
+        let tenant = self.batch.tenant.clone();
+        Rows::place(&mut self.batch, &tenant, partner, mailbox, name, message)
+    }
+
+    fn rename(&mut self, partner: &str, mailbox: Mailbox, old: &str, new: &str) -> Result<bool> {
+        self.flush()?;
+        let tenant = self.batch.tenant.clone();
+        Ok(rename(self.conn, &tenant, partner, mailbox, old, new)?.is_some())
+    }
+
+    fn write_kv(&mut self, writes: &[KvWrite]) -> Result<()> {
+        let tenant = text(&self.batch.tenant)?;
+        for write in writes {
+            match &write.value {
+                Some(value) => self.batch.push(format_args!(
+                    "INSERT INTO kv (tenant, partner, key, value) VALUES ({tenant}, {}, {}, {})
+                     ON CONFLICT (tenant, partner, key) DO UPDATE SET value = excluded.value",
+                    text(&write.partner)?,
+                    text(&write.key)?,
+                    bytes(value),
+                )),
+                None => self.batch.push(format_args!(
+                    "DELETE FROM kv WHERE tenant = {tenant} AND partner = {} AND key = {}",
+                    text(&write.partner)?,
+                    text(&write.key)?,
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    fn pending_deliveries(&mut self, message: MessageId) -> Result<u64> {
+        self.flush()?;
+        let row = self
+            .conn
+            .query_one(
+                "SELECT COUNT(*) FROM tasks
+                 WHERE message = $1 AND state = 'pending'
+                 AND (step::json ->> 'step') = 'deliver'",
+                &[&message.0],
+            )
+            .map_err(db)?;
+        col_u64(&row, 0)
+    }
+
+    fn push_finished(&mut self, message: MessageId) -> Result<()> {
+        self.batch.push(format_args!(
+            "DELETE FROM pushes WHERE tenant = {} AND message = {}",
+            text(&self.batch.tenant)?,
+            int(message.0),
         ));
         Ok(())
     }

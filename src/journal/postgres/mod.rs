@@ -563,7 +563,7 @@ fn place(
 /// does: a file that already has the new name gives way, but only when
 /// there is a file to rename. Returns the renamed file's message.
 fn rename(
-    tx: &mut Tx<'_>,
+    tx: &mut impl Cached,
     tenant: &str,
     partner: &str,
     mailbox: Mailbox,

@@ -11,11 +11,26 @@ use ::postgres::Client;
 use super::{JournalError, Result, col, db};
 
 /// The version this ferry writes.
-pub(super) const VERSION: i64 = 3;
+pub(super) const VERSION: i64 = 4;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`; version 0 is
 /// an empty database.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2, SETTINGS_3];
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2, SETTINGS_3, EXPECT_4];
+
+/// Version 4: `ferry_expect`, the check a batched write makes of what one
+/// of its statements changed (`batch.rs`): the statements of a batch run
+/// without the writer seeing their counts, so the server refuses the batch
+/// itself, with the writer's words and SQLSTATE `FY001`.
+const EXPECT_4: &str = r#"
+CREATE FUNCTION ferry_expect(changed BIGINT, wanted BIGINT, problem TEXT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF changed <> wanted THEN
+        RAISE EXCEPTION USING ERRCODE = 'FY001', MESSAGE = problem;
+    END IF;
+END
+$$;
+"#;
 
 /// Version 3: the tenants the nodes share (`Settings`), one document per
 /// tenant with its secrets sealed beside it.

@@ -126,10 +126,10 @@ impl TaskQueue for PostgresJournal {
         tenant: &str,
         write: &mut dyn FnMut(&mut dyn StepWriter) -> Result<()>,
     ) -> Result<()> {
-        // The tenant's chain head is locked before `write` runs (see
-        // `write_tenant`), as `StepWriter` promises: what the step reads, no
+        // The tenant's chain head is locked before `write` runs (the batch's
+        // first trip), as `StepWriter` promises: what the step reads, no
         // other writer of the tenant changes before the commit.
-        self.write_tenant(tenant, |tx| write(&mut PgStep { tx, tenant }))
+        self.step_batched(tenant, write)
     }
 
     fn push_started(&self, tenant: &str, message: MessageId) -> Result<bool> {
@@ -187,10 +187,12 @@ impl TaskQueue for PostgresJournal {
     }
 }
 
-/// One step's transaction, scoped to its tenant, whose chain head it holds.
-struct PgStep<'a, 'b> {
-    tx: &'a mut Tx<'b>,
-    tenant: &'a str,
+/// One step's transaction, scoped to its tenant, whose chain head it holds:
+/// statement by statement, for a tenant's first event (`step_batched`
+/// batches every other step).
+pub(super) struct PgStep<'a, 'b> {
+    pub(super) tx: &'a mut Tx<'b>,
+    pub(super) tenant: &'a str,
 }
 
 impl PgStep<'_, '_> {
