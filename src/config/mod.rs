@@ -55,6 +55,14 @@ pub fn same_secrets(a: &Config, b: &Config) -> bool {
 
 /// Reads and validates the configuration rooted at the server file `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_reading_shared(path, None)
+}
+
+/// `load`, with the shared tenants read from `shared` instead of the
+/// node's copy: what a node would make of the shared tenants laid out
+/// there (`ferry tenants import` checks an import with it before it
+/// stands). The `Config` still names the node's copy.
+pub fn load_reading_shared(path: &Path, shared: Option<&Path>) -> Result<Config, ConfigError> {
     let server_source = read(path)?;
     let server: ServerFile = parse(&server_source)?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -172,7 +180,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // its copy of them (`crate::settings` keeps it).
     let shared_tenants = matches!(journal, JournalBackend::Postgres(_))
         .then(|| data_dir.join("shared").join("tenants"));
-    if let Some(dir) = shared_tenants.as_ref().filter(|dir| dir.is_dir()) {
+    let read_from = shared_tenants
+        .as_deref()
+        .map(|copy| shared.unwrap_or(copy).to_owned());
+    if let Some(dir) = read_from.as_ref().filter(|dir| dir.is_dir()) {
         let files = tenant_files(dir).map_err(|source| ConfigError::Read {
             path: dir.clone(),
             source,

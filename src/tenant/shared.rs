@@ -126,12 +126,40 @@ impl Hub {
         // Told as `NODE:cli`, which no node is called: the node this
         // command shares a configuration with reads it too.
         let origin = format!("{}:cli", self.config().node);
+        let server_file = self.config().sources[0].clone();
         let imported = self
             .with_shared(|shared, _| {
+                let portable = crate::config::shared::portable_tenants(file, &data_dir)?;
+                let before = shared.journal.shared_tenants()?;
                 let mut imported = Vec::new();
-                for portable in crate::config::shared::portable_tenants(file, &data_dir)? {
-                    let revision = shared.share(&portable, "import", None)?;
-                    imported.push((portable.name, revision));
+                for tenant in &portable {
+                    let revision = shared.share(tenant, "import", None)?;
+                    imported.push((tenant.name.clone(), revision));
+                }
+                // Each tenant was checked alone; with the others (one API
+                // token for two tenants, say) a node's loader has the last
+                // word. What it refuses is taken back before any node
+                // acts on it.
+                let laid_out = LaidOut(
+                    data_dir
+                        .join("shared")
+                        .join(format!("import-check-{}", std::process::id())),
+                );
+                shared.export(&laid_out.0, None)?;
+                let checked = crate::config::load_reading_shared(&server_file, Some(&laid_out.0));
+                drop(laid_out);
+                if let Err(refused) = checked {
+                    for (name, revision) in &imported {
+                        match before.iter().find(|t| &t.tenant == name) {
+                            Some(old) => {
+                                let _ = shared.journal.put_shared_tenant(old, Some(*revision))?;
+                            }
+                            None => {
+                                shared.journal.remove_shared_tenant(name)?;
+                            }
+                        }
+                    }
+                    return Err(refused.into());
                 }
                 Ok(imported)
             })
@@ -194,6 +222,15 @@ pub(super) fn fetch_at_start(
     }
     tracing::info!(tenants = ?fetched.changed, "shared tenants fetched");
     Ok(crate::config::load(&config.sources[0])?)
+}
+
+/// A directory of tenants laid out for a check, removed when dropped.
+struct LaidOut(PathBuf);
+
+impl Drop for LaidOut {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn no_cluster() -> HubError {

@@ -600,6 +600,21 @@ fn a_shared_tenant_brings_its_token_and_plugin_to_every_node() {
     )
     .unwrap();
     a.ferry().args(["tenants", "import"]).arg(&bad).ok();
+    // Good alone, refused beside acme (one token for two tenants): taken
+    // back, nothing of it shared.
+    let other = originals.path().join("globex.toml");
+    std::fs::write(
+        &other,
+        "api_token_file = \"acme.token\"\n[partners.carol]\n",
+    )
+    .unwrap();
+    let refused = a.ferry().args(["tenants", "import"]).arg(&other).fails();
+    assert!(refused.contains("same API token"), "{refused}");
+    let listed = a.ferry().args(["tenants", "list"]).ok();
+    assert!(
+        listed.starts_with("acme\trevision 1\t") && !listed.contains("globex"),
+        "{listed}"
+    );
 
     let _b = b.serve();
     let b_admin = nodes[1].1;
