@@ -137,12 +137,7 @@ fn settle(env: &Env, outgoing: &Path, trial: usize) {
 #[test]
 fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
     let trials = setting("FERRY_CRASH_TRIALS", 10) as usize;
-    // Odd, as xorshift needs a seed that is not zero.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let seed = setting("FERRY_CRASH_SEED", now) | 1;
+    let seed = seed();
     println!("crash campaign: {trials} trials, FERRY_CRASH_SEED={seed}");
     let mut dice = Dice(seed);
 
@@ -215,20 +210,12 @@ fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
         ) {
             *pending_at_kill.entry(step).or_default() += n;
         }
-        let uploads = std::mem::take(&mut *done.lock().unwrap());
-        let cut_now = uploads.iter().filter(|u| !u.told).count();
+        let (stored, cut_now) = take(&done, &mut expected, &mut told);
         cut += cut_now;
         println!(
-            "trial {trial}: killed after {} ms, {} uploads told stored, {cut_now} cut",
+            "trial {trial}: killed after {} ms, {stored} uploads told stored, {cut_now} cut",
             kill_at.as_millis(),
-            uploads.len() - cut_now
         );
-        for upload in uploads {
-            if upload.told {
-                told.push((upload.name.clone(), upload.sha256.clone()));
-            }
-            expected.insert(upload.name, upload.sha256);
-        }
 
         let server = hub.env.serve();
         settle(&hub.env, &outgoing, trial);
@@ -241,6 +228,36 @@ fn kill_nine_at_random_moments_loses_and_repeats_nothing() {
         told.len(),
         pulled.len()
     );
+}
+
+/// Takes the uploads a trial's clients made into what every later check
+/// expects: each content under its name, and those their clients were told
+/// were stored. Returns how many were told stored and how many were cut.
+fn take(
+    done: &Mutex<Vec<Upload>>,
+    expected: &mut BTreeMap<String, String>,
+    told: &mut Vec<(String, String)>,
+) -> (usize, usize) {
+    let uploads = std::mem::take(&mut *done.lock().unwrap());
+    let cut = uploads.iter().filter(|u| !u.told).count();
+    let stored = uploads.len() - cut;
+    for upload in uploads {
+        if upload.told {
+            told.push((upload.name.clone(), upload.sha256.clone()));
+        }
+        expected.insert(upload.name, upload.sha256);
+    }
+    (stored, cut)
+}
+
+/// The campaign's seed: `FERRY_CRASH_SEED`, else the clock; odd, as
+/// xorshift needs a seed that is not zero.
+fn seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    setting("FERRY_CRASH_SEED", now) | 1
 }
 
 /// acme's partners in both campaigns: globex's files pulled from an sshd
@@ -281,11 +298,7 @@ fn partners(sshd: &Sshd, outgoing: &Path, incoming: &Path) -> String {
 fn kill_nine_of_a_random_node_of_a_cluster_loses_and_repeats_nothing() {
     use crate::backends::{S3Server, postgres, s3};
     let trials = setting("FERRY_CRASH_CLUSTER_TRIALS", 3) as usize;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let seed = setting("FERRY_CRASH_SEED", now) | 1;
+    let seed = seed();
     println!("cluster crash campaign: {trials} trials, FERRY_CRASH_SEED={seed}");
     let mut dice = Dice(seed);
 
@@ -356,20 +369,12 @@ fn kill_nine_of_a_random_node_of_a_cluster_loses_and_repeats_nothing() {
         for client in clients {
             client.join().unwrap();
         }
-        let uploads = std::mem::take(&mut *done.lock().unwrap());
-        let cut_now = uploads.iter().filter(|u| !u.told).count();
+        let (stored, cut_now) = take(&done, &mut expected, &mut told);
         cut += cut_now;
         println!(
-            "trial {trial}: node {victim} killed after {} ms, {} uploads told stored, {cut_now} cut",
+            "trial {trial}: node {victim} killed after {} ms, {stored} uploads told stored, {cut_now} cut",
             kill_at.as_millis(),
-            uploads.len() - cut_now
         );
-        for upload in uploads {
-            if upload.told {
-                told.push((upload.name.clone(), upload.sha256.clone()));
-            }
-            expected.insert(upload.name, upload.sha256);
-        }
         // The survivor alone first: it takes over what the dead node held.
         settle(&nodes[1 - victim].env, &outgoing, trial);
         servers[victim] = Some(nodes[victim].env.serve());

@@ -71,8 +71,9 @@ impl PostgresJournal {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or has been tried
-    /// [`ATTEMPTS`] times, as `write` does.
-    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T> {
+    /// [`ATTEMPTS`] times: a write PostgreSQL asks to retry (serialization
+    /// failure, deadlock), or one whose connection was lost before it began.
+    pub(super) fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T> {
         let mut tried = 1;
         loop {
             let error = match attempt() {
@@ -88,6 +89,8 @@ impl PostgresJournal {
                 return Err(error);
             }
             tracing::debug!(attempt = tried, error = %error, "journal write retried");
+            // A short pause, longer each time, lets the transaction this
+            // one collided with finish first.
             std::thread::sleep(Duration::from_millis(10 * u64::from(tried)));
             tried += 1;
         }
@@ -280,18 +283,8 @@ impl Rows for Batch {
             )));
         }
         let seq = self.head.0 + 1;
-        let at = Timestamp::now().0;
-        let detail = detail.to_string();
-        let link = Link {
-            tenant,
-            seq,
-            at,
-            kind: kind.as_str(),
-            message: message.map(|m| m.0),
-            partner,
-            detail: &detail,
-        };
-        let hash = chain::hash(&self.head.1, &link);
+        let Chained { at, detail, hash } =
+            chained(&self.head.1, tenant, seq, kind, message, partner, detail);
         self.push(format_args!(
             "INSERT INTO events (tenant, seq, at, kind, message, partner, detail, prev_hash, hash)
              VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
@@ -299,7 +292,7 @@ impl Rows for Batch {
             int(seq as i64),
             int(at),
             text(kind.as_str())?,
-            opt_int(link.message),
+            opt_int(message.map(|m| m.0)),
             opt_text(partner)?,
             text(&detail)?,
             text(&self.head.1)?,
@@ -487,27 +480,7 @@ impl StepWriter for StepBatch<'_> {
     fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
         self.flush()?;
         let tenant = self.batch.tenant.clone();
-        let found = self
-            .conn
-            .query_opt(
-                "SELECT message, step FROM tasks WHERE tenant = $1 AND id = $2 AND state = 'dead'",
-                &[&tenant, &task],
-            )
-            .map_err(db)?;
-        let Some(row) = found else {
-            return Ok(None);
-        };
-        let message: i64 = col(&row, 0)?;
-        let step: String = col(&row, 1)?;
-        let step = step_json(&step)?;
-        self.conn
-            .execute(
-                "UPDATE tasks SET state = 'pending', attempts = 0, next_at = $2
-                 WHERE id = $1 AND state = 'dead'",
-                &[&task, &Timestamp::now().0],
-            )
-            .map_err(db)?;
-        Ok(Some((MessageId(message), step)))
+        super::tasks::revive(self.conn, &tenant, task)
     }
 
     fn append(
@@ -594,16 +567,7 @@ impl StepWriter for StepBatch<'_> {
 
     fn pending_deliveries(&mut self, message: MessageId) -> Result<u64> {
         self.flush()?;
-        let row = self
-            .conn
-            .query_one(
-                "SELECT COUNT(*) FROM tasks
-                 WHERE message = $1 AND state = 'pending'
-                 AND (step::json ->> 'step') = 'deliver'",
-                &[&message.0],
-            )
-            .map_err(db)?;
-        col_u64(&row, 0)
+        super::tasks::pending_deliveries(self.conn, message)
     }
 
     fn push_finished(&mut self, message: MessageId) -> Result<()> {

@@ -222,26 +222,7 @@ impl PostgresJournal {
     }
 
     fn write_here<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut attempt = 1;
-        loop {
-            let error = match self.attempt(&mut f) {
-                Ok(value) => return Ok(value),
-                Err(Failure::Begin(e)) => {
-                    self.forget_idle();
-                    e
-                }
-                Err(Failure::Write(e)) if retryable(&e) => e,
-                Err(Failure::Write(e)) => return Err(e),
-            };
-            if attempt >= ATTEMPTS {
-                return Err(error);
-            }
-            tracing::debug!(attempt, error = %error, "journal write retried");
-            // A short pause, longer each time, lets the transaction this
-            // one collided with finish first.
-            std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
-            attempt += 1;
-        }
+        self.retrying(|| self.attempt(&mut f))
     }
 
     /// `write`, with the tenant's chain head locked first: the tenant's
@@ -362,6 +343,40 @@ fn lock_head_now(tx: &mut Tx<'_>, tenant: &str) -> Result<(u64, String)> {
     Ok((col_u64(&row, 0)?, col(&row, 1)?))
 }
 
+/// An event as stored: its time, its detail's text and its hash.
+pub(super) struct Chained {
+    pub(super) at: i64,
+    pub(super) detail: String,
+    pub(super) hash: String,
+}
+
+/// Event `seq` of `tenant`, after the event whose hash is `prev`, made now.
+/// The text hashed is the text stored (TEXT, not jsonb, which would reorder
+/// the keys and break the hash).
+pub(super) fn chained(
+    prev: &str,
+    tenant: &str,
+    seq: u64,
+    kind: EventKind,
+    message: Option<MessageId>,
+    partner: Option<&str>,
+    detail: &Value,
+) -> Chained {
+    let at = Timestamp::now().0;
+    let detail = detail.to_string();
+    let link = Link {
+        tenant,
+        seq,
+        at,
+        kind: kind.as_str(),
+        message: message.map(|m| m.0),
+        partner,
+        detail: &detail,
+    };
+    let hash = chain::hash(prev, &link);
+    Chained { at, detail, hash }
+}
+
 /// Appends one event to its tenant's chain inside `tx`.
 fn append(
     tx: &mut Tx<'_>,
@@ -375,20 +390,7 @@ fn append(
     // node, can append after the same event.
     let (last, prev) = lock_head(tx, tenant)?;
     let seq = last + 1;
-    let at = Timestamp::now().0;
-    // The text hashed is the text stored (TEXT, not jsonb, which would
-    // reorder the keys and break the hash).
-    let detail = detail.to_string();
-    let link = Link {
-        tenant,
-        seq,
-        at,
-        kind: kind.as_str(),
-        message: message.map(|m| m.0),
-        partner,
-        detail: &detail,
-    };
-    let hash = chain::hash(&prev, &link);
+    let Chained { at, detail, hash } = chained(&prev, tenant, seq, kind, message, partner, detail);
     // The event and the new head in one statement: one round trip.
     tx.execute(
         "WITH event AS (
@@ -400,7 +402,7 @@ fn append(
             &(seq as i64),
             &at,
             &kind.as_str(),
-            &link.message,
+            &message.map(|m| m.0),
             &partner,
             &detail,
             &prev,

@@ -244,27 +244,7 @@ impl StepWriter for PgStep<'_, '_> {
     }
 
     fn revive(&mut self, task: i64) -> Result<Option<(MessageId, Step)>> {
-        let found = self
-            .tx
-            .query_opt(
-                "SELECT message, step FROM tasks WHERE tenant = $1 AND id = $2 AND state = 'dead'",
-                &[&self.tenant, &task],
-            )
-            .map_err(db)?;
-        let Some(row) = found else {
-            return Ok(None);
-        };
-        let message: i64 = col(&row, 0)?;
-        let step: String = col(&row, 1)?;
-        let step = step_json(&step)?;
-        self.tx
-            .execute(
-                "UPDATE tasks SET state = 'pending', attempts = 0, next_at = $2
-                 WHERE id = $1 AND state = 'dead'",
-                &[&task, &Timestamp::now().0],
-            )
-            .map_err(db)?;
-        Ok(Some((MessageId(message), step)))
+        revive(self.tx, self.tenant, task)
     }
 
     fn append(
@@ -313,18 +293,7 @@ impl StepWriter for PgStep<'_, '_> {
     }
 
     fn pending_deliveries(&mut self, message: MessageId) -> Result<u64> {
-        // `::json`, not `::jsonb`: only the one field is read, and json
-        // accepts every text serde_json writes (jsonb refuses `\u0000`).
-        let row = self
-            .tx
-            .query_one(
-                "SELECT COUNT(*) FROM tasks
-                 WHERE message = $1 AND state = 'pending'
-                 AND (step::json ->> 'step') = 'deliver'",
-                &[&message.0],
-            )
-            .map_err(db)?;
-        col_u64(&row, 0)
+        pending_deliveries(self.tx, message)
     }
 
     fn push_finished(&mut self, message: MessageId) -> Result<()> {
@@ -336,6 +305,50 @@ impl StepWriter for PgStep<'_, '_> {
             .map_err(db)?;
         Ok(())
     }
+}
+
+/// How many deliveries of `message` are still pending
+/// (`StepWriter::pending_deliveries`), on either kind of step.
+pub(super) fn pending_deliveries(c: &mut impl Cached, message: MessageId) -> Result<u64> {
+    // `::json`, not `::jsonb`: only the one field is read, and json
+    // accepts every text serde_json writes (jsonb refuses `\u0000`).
+    let row = c
+        .query_one(
+            "SELECT COUNT(*) FROM tasks
+             WHERE message = $1 AND state = 'pending'
+             AND (step::json ->> 'step') = 'deliver'",
+            &[&message.0],
+        )
+        .map_err(db)?;
+    col_u64(&row, 0)
+}
+
+/// Puts dead task `task` of `tenant` back to pending (`StepWriter::revive`),
+/// on either kind of step.
+pub(super) fn revive(
+    c: &mut impl Cached,
+    tenant: &str,
+    task: i64,
+) -> Result<Option<(MessageId, Step)>> {
+    let found = c
+        .query_opt(
+            "SELECT message, step FROM tasks WHERE tenant = $1 AND id = $2 AND state = 'dead'",
+            &[&tenant, &task],
+        )
+        .map_err(db)?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let message: i64 = col(&row, 0)?;
+    let step: String = col(&row, 1)?;
+    let step = step_json(&step)?;
+    c.execute(
+        "UPDATE tasks SET state = 'pending', attempts = 0, next_at = $2
+         WHERE id = $1 AND state = 'dead'",
+        &[&task, &Timestamp::now().0],
+    )
+    .map_err(db)?;
+    Ok(Some((MessageId(message), step)))
 }
 
 /// Now, in milliseconds, by the database's clock: leases are measured by
