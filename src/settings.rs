@@ -189,6 +189,10 @@ impl Shared<'_> {
             tenant: tenant.tenant.clone(),
             why,
         };
+        // The name becomes a file name: never one that leads elsewhere.
+        if !crate::config::valid_name(&tenant.tenant) {
+            return Err(corrupt("its name is not a tenant's name".into()));
+        }
         let plain = self
             .key
             .open(&aad(&tenant.tenant), &tenant.sealed_files)

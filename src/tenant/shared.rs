@@ -102,6 +102,13 @@ impl Hub {
                 // Removed from the copy: no longer shared.
                 shared.journal.remove_shared_tenant(tenant)?;
                 settings::forget_revision(copy, tenant)?;
+                let secrets = copy.join("secrets").join(tenant);
+                if let Err(e) = std::fs::remove_dir_all(&secrets)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(error = %e, path = %secrets.display(),
+                        "a removed tenant's secrets stay in the copy");
+                }
                 return Ok(());
             }
             let expected = settings::revisions(copy).get(tenant).copied();

@@ -146,15 +146,20 @@ fn a_task_queued_by_another_node_wakes_this_one() {
         .expect("a wake-up for the queued task");
 }
 
-/// PostgreSQL restarted under a running server: the files confirmed before
-/// stay, the next uploads go through once it is back (a client may see an
-/// error while it is down, never a lost confirmed file), and the pipeline
-/// delivers them, all without restarting ferry.
+/// PostgreSQL restarted under a running server, with uploads going on: the
+/// files confirmed before stay, every upload confirmed during and after is
+/// delivered whole (a client may see an error while it is down, never a
+/// lost confirmed file), and uploads go through once it is back, all
+/// without restarting ferry.
 #[test]
 fn a_restarted_postgres_is_reconnected() {
     let server = Postgres::own();
     let url = server.fresh_database();
-    let s = SftpEnv::with(|config| on(&url, &config));
+    // A step the restart cut keeps its task leased until the lease runs
+    // out (30 s by default): the test's is short, so that the task is run
+    // again within the test's patience.
+    let s =
+        SftpEnv::with(|config| format!("{}\n[limits]\ntask_lease = \"2s\"\n", on(&url, &config)));
     key_file(s.env.path());
     let _ferry = s.env.serve();
     std::fs::write(s.env.path().join("before.txt"), "before\n").unwrap();
@@ -163,18 +168,76 @@ fn a_restarted_postgres_is_reconnected() {
         s.env.names("bob", "/outbox") == ["before.txt"]
     });
 
-    server.restart();
-    std::fs::write(s.env.path().join("after.txt"), "after\n").unwrap();
-    // The first try may meet a connection the restart cut; it is retried
-    // on a new one, and the client sees success or a clean failure.
-    eventually("after.txt stored once PostgreSQL is back", || {
-        s.sftp("alice", "put after.txt /inbox/after.txt\n")
-            .status
-            .success()
+    // Under load: two clients upload one file per session, without pause,
+    // from before the restart until after it.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stored = std::sync::atomic::AtomicUsize::new(0);
+    let told: Vec<String> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..2)
+            .map(|client| {
+                let (s, stop, stored) = (&s, &stop, &stored);
+                scope.spawn(move || {
+                    let mut told = Vec::new();
+                    for i in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let name = format!("load-{client}-{i}.bin");
+                        std::fs::write(s.env.path().join(&name), bytes(i, 20_000)).unwrap();
+                        if s.sftp("alice", &format!("put {name} /inbox/{name}\n"))
+                            .status
+                            .success()
+                        {
+                            told.push(name);
+                            stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    told
+                })
+            })
+            .collect();
+        eventually("uploads under way", || {
+            stored.load(std::sync::atomic::Ordering::Relaxed) >= 2
+        });
+        server.restart();
+        // The first try may meet a connection the restart cut; it is
+        // retried on a new one, and the client sees success or a clean
+        // failure.
+        std::fs::write(s.env.path().join("after.txt"), "after\n").unwrap();
+        eventually("after.txt stored once PostgreSQL is back", || {
+            s.sftp("alice", "put after.txt /inbox/after.txt\n")
+                .status
+                .success()
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
     });
-    eventually("after.txt delivered", || {
-        s.env.names("bob", "/outbox") == ["after.txt", "before.txt"]
+    assert!(!told.is_empty(), "no upload was told stored");
+    // Every upload told stored is delivered, with its content; nothing
+    // else appears.
+    eventually("every confirmed file delivered", || {
+        let delivered = s.env.names("bob", "/outbox");
+        told.iter().all(|name| delivered.contains(name))
     });
+    for (name, size, sha256) in s.env.ls("bob", "/outbox") {
+        if let Some(i) = name
+            .strip_prefix("load-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(_, i)| i.strip_suffix(".bin"))
+        {
+            let i: u64 = i.parse().unwrap();
+            assert_eq!(
+                (size, sha256),
+                (20_000, sha256_hex(&bytes(i, 20_000))),
+                "{name}"
+            );
+        } else {
+            assert!(name == "before.txt" || name == "after.txt", "{name}");
+        }
+    }
     let verified = s.env.ferry().args(["journal", "verify"]).ok();
     assert!(verified.contains("acme: ok"), "{verified}");
 }
