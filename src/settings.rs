@@ -67,6 +67,28 @@ pub enum SettingsError {
     NoObjectStore,
 }
 
+/// The object store's area for plugin components.
+pub(crate) fn plugin_area(s3: &crate::store::S3) -> Store {
+    Store::remote(s3, PLUGINS)
+}
+
+/// Writes a portable tenant into `dir`, in the layout a node's copy has:
+/// its files, then its document. What `ferry tenants import` checks
+/// before it shares anything.
+pub(crate) fn lay_out(tenant: &Portable, dir: &Path) -> Result<(), SettingsError> {
+    for file in &tenant.files {
+        let path = dir.join(&file.path);
+        match file.kind {
+            CarriedKind::Plugin => write_atomically(&path, &file.bytes)?,
+            CarriedKind::Secret => write_private(&path, &file.bytes)?,
+        }
+    }
+    write_atomically(
+        &crate::config::shared::document_path(dir, &tenant.name),
+        tenant.document.as_bytes(),
+    )
+}
+
 /// What a node needs to share and fetch tenants.
 pub(crate) struct Shared<'a> {
     pub journal: &'a dyn Journal,

@@ -25,9 +25,7 @@ impl Hub {
     /// The object store's area for plugin components, when there is an
     /// object store.
     pub(crate) fn plugin_store(&self) -> Option<Store> {
-        self.s3
-            .as_ref()
-            .map(|s3| Store::remote(s3, settings::PLUGINS))
+        self.s3.as_ref().map(settings::plugin_area)
     }
 
     /// Runs `f` with what sharing needs, when this node shares tenants
@@ -36,23 +34,7 @@ impl Hub {
         &self,
         f: impl FnOnce(&Shared<'_>, &Path) -> Result<T, HubError>,
     ) -> Option<Result<T, HubError>> {
-        let config = self.config();
-        let copy = config.shared_tenants.clone()?;
-        let key = config
-            .secrets_key
-            .as_ref()
-            .map(crate::config::Secret::expose)
-            .unwrap_or_default();
-        let key = match crate::secrets::shared::Key::new(key) {
-            Ok(key) => key,
-            Err(e) => return Some(Err(e.into())),
-        };
-        let shared = Shared {
-            journal: self.journal.as_ref(),
-            plugins: self.plugin_store(),
-            key: &key,
-        };
-        Some(f(&shared, &copy))
+        with_shared(&self.config(), self.journal.as_ref(), self.s3.as_ref(), f)
     }
 
     /// Brings this node's copy of the shared tenants up to the journal:
@@ -60,10 +42,6 @@ impl Hub {
     /// again). Nothing to do off a cluster.
     pub fn fetch_shared(&self) -> Result<bool, HubError> {
         let _copy = self.editing_shared();
-        self.fetch_shared_locked()
-    }
-
-    fn fetch_shared_locked(&self) -> Result<bool, HubError> {
         self.with_shared(|shared, copy| {
             let fetched = shared.fetch(copy)?;
             if !fetched.changed.is_empty() {
@@ -137,36 +115,25 @@ impl Hub {
         let imported = self
             .with_shared(|shared, _| {
                 let portable = crate::config::shared::portable_tenants(file, &data_dir)?;
-                let before = shared.journal.shared_tenants()?;
-                let mut imported = Vec::new();
-                for tenant in &portable {
-                    let revision = shared.share(tenant, "import", None)?;
-                    imported.push((tenant.name.clone(), revision));
-                }
-                // Each tenant was checked alone; with the others (one API
+                // Each tenant was checked alone; beside the others (one API
                 // token for two tenants, say) a node's loader has the last
-                // word. What it refuses is taken back before any node
-                // acts on it.
+                // word, asked before anything is shared: the tenants shared
+                // now, with these laid over them.
                 let laid_out = LaidOut(
                     data_dir
                         .join("shared")
                         .join(format!("import-check-{}", std::process::id())),
                 );
                 shared.export(&laid_out.0, None)?;
-                let checked = crate::config::load_reading_shared(&server_file, Some(&laid_out.0));
+                for tenant in &portable {
+                    settings::lay_out(tenant, &laid_out.0)?;
+                }
+                crate::config::load_reading_shared(&server_file, Some(&laid_out.0))?;
                 drop(laid_out);
-                if let Err(refused) = checked {
-                    for (name, revision) in &imported {
-                        match before.iter().find(|t| &t.tenant == name) {
-                            Some(old) => {
-                                let _ = shared.journal.put_shared_tenant(old, Some(*revision))?;
-                            }
-                            None => {
-                                shared.journal.remove_shared_tenant(name)?;
-                            }
-                        }
-                    }
-                    return Err(refused.into());
+                let mut imported = Vec::new();
+                for tenant in &portable {
+                    let revision = shared.share(tenant, "import", None)?;
+                    imported.push((tenant.name.clone(), revision));
                 }
                 Ok(imported)
             })
@@ -209,26 +176,43 @@ pub(super) fn fetch_at_start(
     journal: &dyn crate::journal::Journal,
     s3: Option<&crate::store::S3>,
 ) -> Result<crate::config::Config, HubError> {
-    let Some(copy) = config.shared_tenants.clone() else {
+    let changed = with_shared(&config, journal, s3, |shared, copy| {
+        Ok(shared.fetch(copy)?.changed)
+    })
+    .transpose()?
+    .unwrap_or_default();
+    if changed.is_empty() {
         return Ok(config);
-    };
+    }
+    tracing::info!(tenants = ?changed, "shared tenants fetched");
+    Ok(crate::config::load(&config.sources[0])?)
+}
+
+/// Runs `f` with what sharing needs (the journal, the object store's
+/// plugin area, the secrets key, the copy's directory), when `config` is a
+/// node's of a cluster; `None` otherwise.
+fn with_shared<T>(
+    config: &crate::config::Config,
+    journal: &dyn crate::journal::Journal,
+    s3: Option<&crate::store::S3>,
+    f: impl FnOnce(&Shared<'_>, &Path) -> Result<T, HubError>,
+) -> Option<Result<T, HubError>> {
+    let copy = config.shared_tenants.as_deref()?;
     let key = config
         .secrets_key
         .as_ref()
         .map(crate::config::Secret::expose)
         .unwrap_or_default();
-    let key = crate::secrets::shared::Key::new(key)?;
+    let key = match crate::secrets::shared::Key::new(key) {
+        Ok(key) => key,
+        Err(e) => return Some(Err(e.into())),
+    };
     let shared = Shared {
         journal,
-        plugins: s3.map(|s3| Store::remote(s3, settings::PLUGINS)),
+        plugins: s3.map(settings::plugin_area),
         key: &key,
     };
-    let fetched = shared.fetch(&copy)?;
-    if fetched.changed.is_empty() {
-        return Ok(config);
-    }
-    tracing::info!(tenants = ?fetched.changed, "shared tenants fetched");
-    Ok(crate::config::load(&config.sources[0])?)
+    Some(f(&shared, copy))
 }
 
 /// A directory of tenants laid out for a check, removed when dropped.
