@@ -307,6 +307,12 @@ impl Upload {
         }
     }
 
+    /// Whether writing `len` more bytes keeps the upload in memory: such a
+    /// write touches no file and may be done on any thread.
+    pub fn stays_in_memory(&self, len: usize) -> bool {
+        matches!(&self.staged, Staged::Memory(bytes) if bytes.len() + len <= INLINE_MAX)
+    }
+
     /// Asks to be told, as the upload becomes durable piece by piece, how
     /// to resume it from there (see [`Progress`]).
     pub fn track(&mut self, progress: Progress) {

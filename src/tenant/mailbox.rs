@@ -65,6 +65,12 @@ impl PendingUpload {
     pub fn size(&self) -> u64 {
         self.upload.size()
     }
+
+    /// Whether writing `len` more bytes touches no file (see
+    /// [`crate::store::Upload::stays_in_memory`]).
+    pub fn stays_in_memory(&self, len: usize) -> bool {
+        self.upload.stays_in_memory(len)
+    }
 }
 
 impl Write for PendingUpload {

@@ -72,7 +72,11 @@ struct Shared {
     /// instead of kept (with its worker) for ever.
     handles: Mutex<Option<HashMap<String, mpsc::UnboundedSender<Job>>>>,
     next_handle: AtomicU64,
-    replies: mpsc::Sender<Bytes>,
+    replies: mpsc::Sender<Reply>,
+    /// Bytes of replies encoded and not yet written, at most
+    /// [`REPLY_BYTES`]: a client keeps up to 64 reads in flight, and 200
+    /// sessions each with 64 reads' data queued took 60 MiB.
+    reply_bytes: Arc<Semaphore>,
     /// Refused paths so far.
     refusals: AtomicU32,
     /// Where handle workers are spawned from the file threads.
@@ -92,13 +96,14 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, writer) = tokio::io::split(stream);
-    let (replies, outgoing) = mpsc::channel::<Bytes>(256);
+    let (replies, outgoing) = mpsc::channel::<Reply>(256);
     let writer = tokio::spawn(write_loop(writer, outgoing));
     let shared = Arc::new(Shared {
         cx,
         handles: Mutex::new(Some(HashMap::new())),
         next_handle: AtomicU64::new(1),
         replies,
+        reply_bytes: Arc::new(Semaphore::new(REPLY_BYTES)),
         refusals: AtomicU32::new(0),
         runtime: tokio::runtime::Handle::current(),
     });
@@ -125,17 +130,23 @@ where
     drop(reader);
 }
 
+/// An encoded reply, holding its share of [`REPLY_BYTES`] until written.
+type Reply = (Bytes, Option<OwnedSemaphorePermit>);
+
+/// Bytes of replies queued per session (see `Shared::reply_bytes`).
+const REPLY_BYTES: usize = 256 << 10;
+
 /// Writes replies until every sender is gone; returns the writer, still open.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut outgoing: mpsc::Receiver<Bytes>,
+    mut outgoing: mpsc::Receiver<Reply>,
 ) -> W {
-    while let Some(first) = outgoing.recv().await {
+    while let Some((first, _budget)) = outgoing.recv().await {
         if writer.write_all(&first).await.is_err() {
             break;
         }
         // Send what else is ready before flushing: fewer, fuller SSH packets.
-        while let Ok(more) = outgoing.try_recv() {
+        while let Ok((more, _budget)) = outgoing.try_recv() {
             if writer.write_all(&more).await.is_err() {
                 break;
             }
@@ -178,8 +189,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
             .await;
             continue;
         }
-        let mut body = BytesMut::zeroed(len);
-        reader.read_exact(&mut body).await?;
+        // Read into spare capacity: zeroing 255 KiB per write first cost
+        // a measurable share of a large upload.
+        let mut body = BytesMut::with_capacity(len);
+        while body.len() < len {
+            let missing = (len - body.len()) as u64;
+            if (&mut *reader).take(missing).read_buf(&mut body).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
         let mut body = body.freeze();
         let id = body
             .get(1..5)
@@ -207,10 +225,41 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-async fn reply(shared: &Shared, packet: Packet, _permit: OwnedSemaphorePermit) {
+async fn reply(shared: &Shared, packet: Packet, permit: OwnedSemaphorePermit) {
+    reply_within(shared, packet, permit, Budget::Take).await;
+}
+
+/// A reply's share of [`REPLY_BYTES`].
+enum Budget {
+    /// Taken when the reply is sent, if it is large.
+    Take,
+    /// Taken for a batch of reads before their data was read (see
+    /// `handles::work`); the batch's last reply carries it.
+    Held(Option<OwnedSemaphorePermit>),
+}
+
+async fn reply_within(
+    shared: &Shared,
+    packet: Packet,
+    _permit: OwnedSemaphorePermit,
+    budget: Budget,
+) {
     match Bytes::try_from(packet) {
         Ok(bytes) => {
-            let _ = shared.replies.send(bytes).await;
+            // Small replies (statuses, handles) need no share: a session
+            // waiting for budget must still be able to answer them.
+            let budget = if let Budget::Held(held) = budget {
+                held
+            } else if bytes.len() > 4096 {
+                let want = bytes.len().min(REPLY_BYTES) as u32;
+                Arc::clone(&shared.reply_bytes)
+                    .acquire_many_owned(want)
+                    .await
+                    .ok()
+            } else {
+                None
+            };
+            let _ = shared.replies.send((bytes, budget)).await;
         }
         Err(e) => tracing::error!(error = %e, "cannot encode an SFTP reply"),
     }

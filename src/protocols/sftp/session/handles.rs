@@ -245,8 +245,26 @@ pub(super) fn long_name(name: &str, attrs: &FileAttributes, owner: &str) -> Stri
     )
 }
 
-/// A handle's worker: serves its requests in order until closed, each on
-/// the file threads. Holds the tenant's handle slot while it lives.
+/// Reads and writes of one handle served in one turn on a file thread, at
+/// most: OpenSSH keeps 64 requests in flight, and each turn costs two
+/// thread hand-overs, which a batch pays once.
+const BATCH: usize = 16;
+
+/// Bytes a read asks for (zero for anything else).
+fn read_len(packet: &Packet) -> usize {
+    match packet {
+        Packet::Read(read) => read.len.min(MAX_IO) as usize,
+        _ => 0,
+    }
+}
+
+fn is_io(packet: &Packet) -> bool {
+    matches!(packet, Packet::Read(_) | Packet::Write(_))
+}
+
+/// A handle's worker: serves its requests in order until closed, on the
+/// file threads (reads and writes queued together in one turn). Holds the
+/// tenant's handle slot while it lives.
 pub(super) async fn work(
     shared: Arc<Shared>,
     handle: String,
@@ -262,37 +280,107 @@ pub(super) async fn work(
         )
     };
     let mut state = Some(state);
-    while let Some(Job { packet, _permit }) = jobs.recv().await {
-        let id = packet.get_request_id();
+    // A job taken from the queue behind a batch, served next.
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        // A write that stays in memory (a small file's bytes, kept until
+        // the close) needs no file thread: served here, it saves two
+        // thread hand-overs.
+        if let (Packet::Write(write), Some(State::Upload(Some(upload), None))) =
+            (&job.packet, &state)
+            && upload.stays_in_memory(write.data.len())
+        {
+            up.pace(write.data.len()).await;
+            let answer = serve(state.as_mut().expect("matched above"), job.packet);
+            reply(&shared, answer, job._permit).await;
+            continue;
+        }
+        let mut batch = vec![job];
+        let mut reading = read_len(&batch[0].packet);
+        if is_io(&batch[0].packet) {
+            while batch.len() < BATCH {
+                match jobs.try_recv() {
+                    // Reads are batched within the reply budget: their data
+                    // is in memory from the read until it is written.
+                    Ok(job) if reading + read_len(&job.packet) > REPLY_BYTES => {
+                        next = Some(job);
+                        break;
+                    }
+                    Ok(job) if is_io(&job.packet) => {
+                        reading += read_len(&job.packet);
+                        batch.push(job);
+                    }
+                    Ok(job) => {
+                        next = Some(job);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
         // Bandwidth limits hold back the reply: the client keeps only so
         // many requests in flight, so its rate follows.
-        if let Packet::Write(write) = &packet {
-            up.pace(write.data.len()).await;
+        let written: usize = batch
+            .iter()
+            .map(|job| match &job.packet {
+                Packet::Write(write) => write.data.len(),
+                _ => 0,
+            })
+            .sum();
+        if written > 0 {
+            up.pace(written).await;
         }
-        let closing = matches!(packet, Packet::Close(_));
+        // The data of the reads is held to the session's reply budget
+        // before it is read, not after: 200 sessions downloading at once
+        // otherwise each held a batch of reads' data (and its encoding).
+        let mut budget = match reading {
+            0 => None,
+            n => Arc::clone(&shared.reply_bytes)
+                .acquire_many_owned(n.min(REPLY_BYTES) as u32)
+                .await
+                .ok(),
+        };
+        let closing = matches!(batch[0].packet, Packet::Close(_));
         let Some(current) = state.take() else { break };
+        let (packets, permits): (Vec<Packet>, Vec<OwnedSemaphorePermit>) = batch
+            .into_iter()
+            .map(|job| (job.packet, job._permit))
+            .unzip();
+        let ids: Vec<u32> = packets.iter().map(Packet::get_request_id).collect();
         let job = Arc::clone(&shared);
         let done = on_files(&shared, move || {
             let mut current = current;
-            let answer = if closing {
-                close(&job.cx, &mut current, id)
-            } else {
-                serve(&mut current, packet)
-            };
-            (current, answer)
+            let answers: Vec<Packet> = packets
+                .into_iter()
+                .map(|packet| {
+                    if closing {
+                        close(&job.cx, &mut current, packet.get_request_id())
+                    } else {
+                        serve(&mut current, packet)
+                    }
+                })
+                .collect();
+            (current, answers)
         })
         .await;
-        let answer = match done {
-            Some((next, answer)) => {
-                state = Some(next);
-                answer
+        let answers = match done {
+            Some((current, answers)) => {
+                state = Some(current);
+                answers
             }
             // A bug lost the handle's state: the handle ends here.
-            None => status(id, StatusCode::Failure, "internal error"),
+            None => ids
+                .iter()
+                .map(|&id| status(id, StatusCode::Failure, "internal error"))
+                .collect(),
         };
-        if let Packet::Data(data) = &answer {
-            down.pace(data.data.len()).await;
-        }
         let closed = closing || state.is_none();
         if closed {
             // Gone from the map before the reply, so that no request sent
@@ -304,12 +392,30 @@ pub(super) async fn work(
                 .as_mut()
                 .map(|handles| handles.remove(&handle));
         }
-        reply(&shared, answer, _permit).await;
+        let last = answers.len().saturating_sub(1);
+        for (i, (answer, permit)) in answers.into_iter().zip(permits).enumerate() {
+            if let Packet::Data(data) = &answer {
+                down.pace(data.data.len()).await;
+            }
+            // The batch's budget goes with its last reply: freed once all
+            // of the batch is written.
+            let budget = match (&budget, i == last) {
+                (None, _) => Budget::Take,
+                (Some(_), true) => Budget::Held(budget.take()),
+                (Some(_), false) => Budget::Held(None),
+            };
+            reply_within(&shared, answer, permit, budget).await;
+        }
         if closed {
             // Requests queued before the removal (pipelined after the
             // close) are answered, not dropped.
             jobs.close();
-            while let Ok(late) = jobs.try_recv() {
+            let late = next.take().into_iter();
+            let mut rest = Vec::new();
+            while let Ok(job) = jobs.try_recv() {
+                rest.push(job);
+            }
+            for late in late.chain(rest) {
                 let id = late.packet.get_request_id();
                 reply(
                     &shared,
