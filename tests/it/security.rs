@@ -667,3 +667,66 @@ print("sftp alive" if t.is_active() else "sftp ended")
     );
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// Memory does not grow with what a client asks for: four SFTP sessions
+/// each ask for 128 reads of 255 KiB (32 MiB a session) and never take the
+/// replies. ferry holds a session's reply data to 256 KiB between reading
+/// it and writing it (SSH flow control holds the rest back), so its
+/// resident set grows by a few MiB, not by the 128 MiB asked for. (Before,
+/// every read was served and its data queued for a writer that the client's
+/// closed window had stopped.)
+#[test]
+fn unread_replies_do_not_hold_memory() {
+    let hosts = Hosts::start("", "");
+    let script = r#"
+import os, sys, time, paramiko
+from paramiko.sftp_client import int64
+sftp_port = int(sys.argv[2])
+held = []
+for i in range(4):
+    t = paramiko.Transport(("127.0.0.1", sftp_port))
+    t.connect(username="alice@acme", password="alice-pass")
+    s = paramiko.SFTPClient.from_transport(t)
+    if i == 0:
+        with s.open("/inbox/big.bin", "wb") as f:
+            f.write(os.urandom(1 << 20))
+    held.append((t, s, s.open("/inbox/big.bin", "rb")))
+print("ready", flush=True)
+sys.stdin.readline()
+for t, s, f in held:
+    for _ in range(128):
+        s._async_request(f, paramiko.sftp.CMD_READ, f.handle, int64(0), 255 * 1024)
+print("asked", flush=True)
+sys.stdin.readline()
+"#;
+    let mut child = Command::new("timeout")
+        .args(["120", "python3", "-c", script])
+        .args([hosts.ftp.to_string(), hosts.sftp.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 is needed");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut next_line = || lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(next_line(), "ready");
+    let before = hosts.rss_kib();
+    std::io::Write::write_all(&mut stdin, b"go\n").unwrap();
+    assert_eq!(next_line(), "asked");
+    // Every read that ferry will serve is served within a moment: watch
+    // the resident set for three seconds and keep its highest.
+    let mut peak = before;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        peak = peak.max(hosts.rss_kib());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::io::Write::write_all(&mut stdin, b"done\n");
+    let _ = child.wait();
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 40,
+        "ferry's resident set grew by {grown_mib} MiB for 4 x 128 unread reads of 255 KiB"
+    );
+}
