@@ -26,8 +26,10 @@ const TICK: Duration = Duration::from_millis(1);
 /// `PluginEngine::new`): what a small plugin touches in a call.
 const KEEP_RESIDENT: usize = 2 << 20;
 /// Slots kept warm for plugins not running; with [`KEEP_RESIDENT`], this
-/// bounds the resident memory idle plugins keep.
-const WARM_SLOTS: u32 = 16;
+/// bounds the resident memory idle plugins keep (each slot up to
+/// `KEEP_RESIDENT` for each of its memories). A partner's validator and
+/// router called in turn stay warm with four.
+const WARM_SLOTS: u32 = 4;
 
 /// The plugin host: one per process.
 pub struct PluginEngine {
