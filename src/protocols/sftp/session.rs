@@ -73,7 +73,7 @@ struct Shared {
     handles: Mutex<Option<HashMap<String, mpsc::UnboundedSender<Job>>>>,
     next_handle: AtomicU64,
     replies: mpsc::Sender<Reply>,
-    /// Bytes of replies encoded and not yet written, at most
+    /// Bytes of reply data read (or encoded) and not yet written, at most
     /// [`REPLY_BYTES`]: a client keeps up to 64 reads in flight, and 200
     /// sessions each with 64 reads' data queued took 60 MiB.
     reply_bytes: Arc<Semaphore>,

@@ -359,12 +359,10 @@ pub(super) async fn work(
             let mut current = current;
             let answers: Vec<Packet> = packets
                 .into_iter()
-                .map(|packet| {
-                    if closing {
-                        close(&job.cx, &mut current, packet.get_request_id())
-                    } else {
-                        serve(&mut current, packet)
-                    }
+                .map(|packet| match closing {
+                    // A close is a batch of its own.
+                    true => close(&job.cx, &mut current, packet.get_request_id()),
+                    false => serve(&mut current, packet),
                 })
                 .collect();
             (current, answers)
@@ -410,12 +408,11 @@ pub(super) async fn work(
             // Requests queued before the removal (pipelined after the
             // close) are answered, not dropped.
             jobs.close();
-            let late = next.take().into_iter();
-            let mut rest = Vec::new();
+            let mut late: Vec<Job> = next.take().into_iter().collect();
             while let Ok(job) = jobs.try_recv() {
-                rest.push(job);
+                late.push(job);
             }
-            for late in late.chain(rest) {
+            for late in late {
                 let id = late.packet.get_request_id();
                 reply(
                     &shared,
