@@ -1,6 +1,7 @@
 //! ferry: a managed file transfer engine. See ARCHITECTURE.md for the map.
 
 pub mod admin;
+pub mod alloc;
 mod blocking;
 pub mod cli;
 pub mod config;

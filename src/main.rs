@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ferry::alloc::limit_arenas();
     match ferry::cli::run() {
         Ok(code) => code,
         Err(error) => {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use russh_sftp::protocol::Packet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::protocols::sftp::session::{Context, run as run_session};
+use crate::protocols::sftp::session::{Context, Stream, run as run_session};
 use crate::tenant::Hub;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -62,7 +62,8 @@ pub fn run(input: &[u8]) {
     let input = input.to_vec();
     let replies = fixture.runtime.block_on(async move {
         let (client, server) = tokio::io::duplex(64 << 10);
-        let session = tokio::spawn(run_session(server, cx, None));
+        let (from_client, to_client) = tokio::io::split(server);
+        let session = tokio::spawn(run_session(from_client, Stream(to_client), cx, None));
         let (mut from_server, mut to_server) = tokio::io::split(client);
         // Written while the replies are read: a session whose replies are
         // not read stops reading requests.

@@ -97,6 +97,13 @@ fn server_config(keys: Vec<russh::keys::PrivateKey>, idle: Duration) -> Arc<russ
         window_size: WINDOW,
         maximum_packet_size: MAX_PACKET,
         nodelay: true,
+        // Messages queued from the session's tasks to its connection: russh
+        // encrypts everything queued into one write buffer before it writes
+        // to the socket, and that buffer keeps its largest size for the
+        // connection's life. Ten (the default) grew it to ~450 KiB a session
+        // (90 MiB for 200 downloads); four keep it near 128 KiB, at the same
+        // throughput here.
+        event_buffer_size: 4,
         auth_rejection_time: Duration::from_millis(500),
         auth_rejection_time_initial: Some(Duration::ZERO),
         inactivity_timeout: Some(idle),
@@ -404,7 +411,10 @@ impl russh::server::Handler for Connection {
             handle: session.handle(),
             channel: channel_id,
         };
-        tokio::spawn(session::run(channel.into_stream(), context, Some(exit)));
+        let (mut incoming, outgoing) = channel.split();
+        tokio::spawn(async move {
+            session::run(incoming.make_reader(), outgoing, context, Some(exit)).await;
+        });
         Ok(())
     }
 

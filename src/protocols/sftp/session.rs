@@ -16,6 +16,7 @@
 //! (`limits.max_open_handles`).
 
 mod handles;
+mod outgoing;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -23,10 +24,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use russh_sftp::protocol::{
-    Attrs, Data, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, StatusCode,
+    Attrs, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, StatusCode,
     Version,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::journal::{Entry, Mailbox};
@@ -35,6 +36,9 @@ use crate::tenant::{
     FOLDERS, Hub, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Tenant, Way,
 };
 use handles::*;
+pub use outgoing::Outgoing;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use outgoing::Stream;
 
 /// The largest read or write a client may ask for, advertised through
 /// `limits@openssh.com` (OpenSSH then sends 255 KiB writes, not 32 KiB).
@@ -91,13 +95,14 @@ struct Job {
 
 /// Serves the subsystem until the client closes the channel. `exit` is
 /// `None` only for the fuzzing harness, which has no SSH channel.
-pub async fn run<S>(stream: S, cx: Context, exit: Option<Exit>)
+pub async fn run<R, O>(reader: R, out: O, cx: Context, exit: Option<Exit>)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Send,
+    O: Outgoing,
 {
-    let (mut reader, writer) = tokio::io::split(stream);
+    let mut reader = std::pin::pin!(reader);
     let (replies, outgoing) = mpsc::channel::<Reply>(256);
-    let writer = tokio::spawn(write_loop(writer, outgoing));
+    let writer = tokio::spawn(write_loop(out, outgoing));
     let shared = Arc::new(Shared {
         cx,
         handles: Mutex::new(Some(HashMap::new())),
@@ -119,15 +124,13 @@ where
         .unwrap_or_else(|p| p.into_inner())
         .take();
     drop(shared);
-    // Every reply is written; then the exit status, then EOF; dropping
-    // the stream closes the channel.
-    if let Ok(mut writer) = writer.await {
+    // Every reply is sent; then the exit status, then EOF and the close.
+    if let Ok(out) = writer.await {
         if let Some(exit) = exit {
             let _ = exit.handle.exit_status_request(exit.channel, 0).await;
         }
-        let _ = writer.shutdown().await;
+        out.finish().await;
     }
-    drop(reader);
 }
 
 /// An encoded reply, holding its share of [`REPLY_BYTES`] until written.
@@ -136,26 +139,15 @@ type Reply = (Bytes, Option<OwnedSemaphorePermit>);
 /// Bytes of replies queued per session (see `Shared::reply_bytes`).
 const REPLY_BYTES: usize = 256 << 10;
 
-/// Writes replies until every sender is gone; returns the writer, still open.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut outgoing: mpsc::Receiver<Reply>,
-) -> W {
-    while let Some((first, _budget)) = outgoing.recv().await {
-        if writer.write_all(&first).await.is_err() {
-            break;
-        }
-        // Send what else is ready before flushing: fewer, fuller SSH packets.
-        while let Ok((more, _budget)) = outgoing.try_recv() {
-            if writer.write_all(&more).await.is_err() {
-                break;
-            }
-        }
-        if writer.flush().await.is_err() {
+/// Sends replies until every sender is gone; returns the output, still open.
+/// A reply's share of the budget is given back once the connection has it.
+async fn write_loop<O: Outgoing>(mut out: O, mut outgoing: mpsc::Receiver<Reply>) -> O {
+    while let Some((reply, _budget)) = outgoing.recv().await {
+        if out.send(reply).await.is_err() {
             break;
         }
     }
-    writer
+    out
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -226,7 +218,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 async fn reply(shared: &Shared, packet: Packet, permit: OwnedSemaphorePermit) {
-    reply_within(shared, packet, permit, Budget::Take).await;
+    send(shared, encode(packet), permit, Budget::Take).await;
 }
 
 /// A reply's share of [`REPLY_BYTES`].
@@ -238,31 +230,34 @@ enum Budget {
     Held(Option<OwnedSemaphorePermit>),
 }
 
-async fn reply_within(
+fn encode(packet: Packet) -> Option<Bytes> {
+    Bytes::try_from(packet)
+        .map_err(|e| tracing::error!(error = %e, "cannot encode an SFTP reply"))
+        .ok()
+}
+
+/// Queues an encoded reply for the writer, with its share of the budget.
+async fn send(
     shared: &Shared,
-    packet: Packet,
+    bytes: Option<Bytes>,
     _permit: OwnedSemaphorePermit,
     budget: Budget,
 ) {
-    match Bytes::try_from(packet) {
-        Ok(bytes) => {
-            // Small replies (statuses, handles) need no share: a session
-            // waiting for budget must still be able to answer them.
-            let budget = if let Budget::Held(held) = budget {
-                held
-            } else if bytes.len() > 4096 {
-                let want = bytes.len().min(REPLY_BYTES) as u32;
-                Arc::clone(&shared.reply_bytes)
-                    .acquire_many_owned(want)
-                    .await
-                    .ok()
-            } else {
-                None
-            };
-            let _ = shared.replies.send((bytes, budget)).await;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode an SFTP reply"),
-    }
+    let Some(bytes) = bytes else { return };
+    // Small replies (statuses, handles) need no share: a session waiting
+    // for budget must still be able to answer them.
+    let budget = if let Budget::Held(held) = budget {
+        held
+    } else if bytes.len() > 4096 {
+        let want = bytes.len().min(REPLY_BYTES) as u32;
+        Arc::clone(&shared.reply_bytes)
+            .acquire_many_owned(want)
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let _ = shared.replies.send((bytes, budget)).await;
 }
 
 fn status(id: u32, code: StatusCode, message: &str) -> Packet {

@@ -2,6 +2,8 @@
 //! listed, each served by its own task on the shared file threads, one
 //! request at a time in the order the client sent them.
 
+use bytes::BufMut;
+
 use super::*;
 
 /// What a handle's worker holds.
@@ -357,12 +359,12 @@ pub(super) async fn work(
         let job = Arc::clone(&shared);
         let done = on_files(&shared, move || {
             let mut current = current;
-            let answers: Vec<Packet> = packets
+            let answers: Vec<Encoded> = packets
                 .into_iter()
                 .map(|packet| match closing {
                     // A close is a batch of its own.
-                    true => close(&job.cx, &mut current, packet.get_request_id()),
-                    false => serve(&mut current, packet),
+                    true => encode(close(&job.cx, &mut current, packet.get_request_id())),
+                    false => serve_encoded(&mut current, packet),
                 })
                 .collect();
             (current, answers)
@@ -376,7 +378,7 @@ pub(super) async fn work(
             // A bug lost the handle's state: the handle ends here.
             None => ids
                 .iter()
-                .map(|&id| status(id, StatusCode::Failure, "internal error"))
+                .map(|&id| encode(status(id, StatusCode::Failure, "internal error")))
                 .collect(),
         };
         let closed = closing || state.is_none();
@@ -392,8 +394,8 @@ pub(super) async fn work(
         }
         let last = answers.len().saturating_sub(1);
         for (i, (answer, permit)) in answers.into_iter().zip(permits).enumerate() {
-            if let Packet::Data(data) = &answer {
-                down.pace(data.data.len()).await;
+            if answer.data > 0 {
+                down.pace(answer.data).await;
             }
             // The batch's budget goes with its last reply: freed once all
             // of the batch is written.
@@ -402,7 +404,7 @@ pub(super) async fn work(
                 (Some(_), true) => Budget::Held(budget.take()),
                 (Some(_), false) => Budget::Held(None),
             };
-            reply_within(&shared, answer, permit, budget).await;
+            send(&shared, answer.bytes, permit, budget).await;
         }
         if closed {
             // Requests queued before the removal (pipelined after the
@@ -432,6 +434,90 @@ pub(super) async fn work(
     }
 }
 
+/// A reply encoded on the file thread, with the file data it carries (for
+/// the download's bandwidth limit).
+pub(super) struct Encoded {
+    pub(super) bytes: Option<Bytes>,
+    pub(super) data: usize,
+}
+
+pub(super) fn encode(packet: Packet) -> Encoded {
+    Encoded {
+        bytes: super::encode(packet),
+        data: 0,
+    }
+}
+
+/// Serves a request on a handle, its reply encoded. A read's data goes
+/// straight into its reply: one buffer of the reply's exact size, where
+/// decoding into a buffer and encoding into a growing one held up to three
+/// times the data (and copied it once more).
+pub(super) fn serve_encoded(state: &mut State, packet: Packet) -> Encoded {
+    let Packet::Read(read) = &packet else {
+        return encode(serve(state, packet));
+    };
+    let (id, offset, len) = (read.id, read.offset, read.len.min(MAX_IO) as usize);
+    let read = match state {
+        State::Download(download) => data_reply(id, offset, len, true, |buf, at| {
+            download.blob.read_at(buf, at)
+        }),
+        State::Generated(blob) => {
+            data_reply(id, offset, len, false, |buf, at| blob.read_at(buf, at))
+        }
+        _ => return encode(serve(state, packet)),
+    };
+    match read {
+        Ok(Some((bytes, n))) => {
+            if let State::Download(download) = state {
+                download.note(offset, offset + n as u64);
+            }
+            Encoded {
+                bytes: Some(bytes),
+                data: n,
+            }
+        }
+        Ok(None) => encode(status(id, StatusCode::Eof, "end of file")),
+        Err(e) => encode(status(id, StatusCode::Failure, &e.to_string())),
+    }
+}
+
+/// `SSH_FXP_DATA` with up to `len` bytes read at `offset` (until `len` or the
+/// end of the file when `fill`, else one read); `None` at the end of the file.
+fn data_reply(
+    id: u32,
+    offset: u64,
+    len: usize,
+    fill: bool,
+    mut read_at: impl FnMut(&mut [u8], u64) -> std::io::Result<usize>,
+) -> std::io::Result<Option<(Bytes, usize)>> {
+    // Length, type, request id, data length.
+    const HEADER: usize = 4 + 1 + 4 + 4;
+    let mut buf = BytesMut::zeroed(HEADER + len);
+    let mut filled = 0;
+    while filled < len {
+        match read_at(&mut buf[HEADER + filled..], offset + filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+        if !fill {
+            break;
+        }
+    }
+    if filled == 0 {
+        return Ok(None);
+    }
+    buf.truncate(HEADER + filled);
+    let mut header = &mut buf[..HEADER];
+    header.put_u32((HEADER - 4 + filled) as u32);
+    header.put_u8(SSH_FXP_DATA);
+    header.put_u32(id);
+    header.put_u32(filled as u32);
+    Ok(Some((buf.freeze(), filled)))
+}
+
+/// The packet type of a data reply (draft-ietf-secsh-filexfer-02).
+const SSH_FXP_DATA: u8 = 103;
+
 pub(super) fn serve(state: &mut State, packet: Packet) -> Packet {
     let id = packet.get_request_id();
     match (state, packet) {
@@ -444,27 +530,6 @@ pub(super) fn serve(state: &mut State, packet: Packet) -> Packet {
                 id,
                 files: std::mem::take(files),
             })
-        }
-        (State::Download(download), Packet::Read(read)) => {
-            let len = read.len.min(MAX_IO) as usize;
-            let mut buf = vec![0; len];
-            let mut filled = 0;
-            while filled < len {
-                match download
-                    .blob
-                    .read_at(&mut buf[filled..], read.offset + filled as u64)
-                {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) => return status(id, StatusCode::Failure, &e.to_string()),
-                }
-            }
-            if filled == 0 {
-                return status(id, StatusCode::Eof, "end of file");
-            }
-            buf.truncate(filled);
-            download.note(read.offset, read.offset + filled as u64);
-            Packet::Data(Data { id, data: buf })
         }
         (State::Upload(upload, failed), Packet::Write(write)) => {
             let Some(upload) = upload else {
@@ -514,18 +579,6 @@ pub(super) fn serve(state: &mut State, packet: Packet) -> Packet {
             id,
             attrs: dir_attrs(),
         }),
-        (State::Generated(blob), Packet::Read(read)) => {
-            let len = read.len.min(MAX_IO) as usize;
-            let mut buf = vec![0; len];
-            match blob.read_at(&mut buf, read.offset) {
-                Ok(0) => status(id, StatusCode::Eof, "end of file"),
-                Ok(n) => {
-                    buf.truncate(n);
-                    Packet::Data(Data { id, data: buf })
-                }
-                Err(e) => status(id, StatusCode::Failure, &e.to_string()),
-            }
-        }
         (State::Generated(blob), Packet::Fstat(_)) => Packet::Attrs(Attrs {
             id,
             attrs: generated_attrs(blob.size() as usize),
