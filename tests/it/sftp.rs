@@ -370,6 +370,20 @@ fn bad_requests_get_status_codes_and_the_session_lives_on() {
         (Some(10), Some(4)),
         "{r}"
     );
+    // Writes are decoded field by field (their data straight into the
+    // upload's buffer): each malformed one is consumed whole and answered.
+    for (what, id, code) in [
+        ("write_data_past_end", 12, 5),
+        ("write_handle_past_end", 13, 5),
+        ("write_too_short", 14, 5),
+        ("write_bad_handle", 15, 4),
+    ] {
+        assert_eq!(
+            (r[what]["id"].as_u64(), r[what]["code"].as_u64()),
+            (Some(id), Some(code)),
+            "{what}: {r}"
+        );
+    }
     assert_eq!(r["realpath"]["first"], "/");
 }
 

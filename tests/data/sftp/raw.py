@@ -65,6 +65,17 @@ send(5, big)  # a READ of 600 KiB
 results["oversized"] = answer()
 send(5, struct.pack(">I", 10) + string("nope") + struct.pack(">QI", 0, 10))
 results["bad_handle"] = answer()
+# WRITEs (read field by field, not as one packet): data longer than the
+# request, a handle longer than the request, a request too short to hold a
+# write, and a well-formed one on a handle that does not exist.
+send(6, struct.pack(">I", 12) + string("h") + struct.pack(">QI", 0, 100) + b"x" * 10)
+results["write_data_past_end"] = answer()
+send(6, struct.pack(">II", 13, 1000) + b"h" + struct.pack(">QI", 0, 0))
+results["write_handle_past_end"] = answer()
+send(6, struct.pack(">I", 14) + b"\x00\x00")
+results["write_too_short"] = answer()
+send(6, struct.pack(">I", 15) + string("nope") + struct.pack(">QI", 0, 3) + b"abc")
+results["write_bad_handle"] = answer()
 send(16, struct.pack(">I", 11) + string("."))  # REALPATH
 results["realpath"] = answer()
 print(json.dumps(results))

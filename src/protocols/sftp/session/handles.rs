@@ -2,8 +2,6 @@
 //! listed, each served by its own task on the shared file threads, one
 //! request at a time in the order the client sent them.
 
-use bytes::BufMut;
-
 use super::*;
 
 /// What a handle's worker holds.
