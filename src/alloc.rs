@@ -8,7 +8,7 @@
 //! threads, the pipeline), so after 200 concurrent downloads the freed
 //! buffers sat in arenas the next transfers did not use: the resident set
 //! grew from 168 to 222 MiB over three rounds of the bench and stayed
-//! there. With one arena per core it stays at 130-137 MiB, at the same
+//! there. With one arena per core it stayed at 130-139 MiB, at the same
 //! throughput here (`scripts/bench`, the note of 2026-12-07).
 
 /// Caps glibc's arenas at one per core. `MALLOC_ARENA_MAX` in the

@@ -242,12 +242,12 @@ impl Pipeline {
                     // renewal gave its lease up itself: not lost, and not
                     // worth a warning (the bench's small files met it).
                     let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-                    let lost: Vec<i64> = lost
-                        .into_iter()
-                        .filter(|id| {
-                            let token = held.iter().find(|(held, _)| held == id).map(|h| h.1);
-                            token.is_some() && busy.ids.get(id) == Some(&token)
+                    let lost: Vec<i64> = held
+                        .iter()
+                        .filter(|(id, token)| {
+                            lost.contains(id) && busy.ids.get(id) == Some(&Some(*token))
                         })
+                        .map(|&(id, _)| id)
                         .collect();
                     drop(busy);
                     // Its step will fail to record (the token no longer
