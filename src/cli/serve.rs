@@ -11,6 +11,7 @@ use crate::journal::Timestamp;
 use crate::tenant::{Hub, PipelineLock};
 
 pub fn serve(config_path: &Path) -> anyhow::Result<ExitCode> {
+    crate::alloc::spawn_trimmer();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(run(config_path))
 }

@@ -338,6 +338,11 @@ impl ObjectRead for LocalObject {
         use cap_std::fs::FileExt as _;
         self.0.read_at(buf, offset)
     }
+
+    fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd as _;
+        Some(self.0.as_fd())
+    }
 }
 
 /// Makes a directory's entries durable. cap-std's own directory handles are

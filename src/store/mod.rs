@@ -144,6 +144,12 @@ impl std::fmt::Debug for Progress {
 /// Committed content opened for random reads.
 trait ObjectRead: Send + Sync + std::fmt::Debug {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// The open file behind the content, when there is one: a plain socket
+    /// can then be fed from it by the kernel (`sendfile`), with no copy.
+    fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// One tenant's store. Cheap to clone; every clone shares the same backend.
@@ -448,6 +454,15 @@ impl Blob {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The local file holding the content, for `sendfile`; `None` for
+    /// inline content and remote backends.
+    pub fn file(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.content {
+            Content::Object { object, .. } => object.file(),
+            Content::Inline(_) => None,
+        }
     }
 
     /// Reads up to `buf.len()` bytes at `offset` without moving a cursor.

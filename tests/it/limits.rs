@@ -240,6 +240,15 @@ fn bandwidth_limits_pace_uploads_and_downloads() {
         let got = std::fs::read(l.env.path().join(copy)).unwrap();
         assert_eq!(sha256_hex(&got), sha256_hex(&content), "{copy}");
     }
+    // The tail from an offset (REST), sent by the kernel from the stored
+    // file as the whole was (`sendfile` over a clear-text connection).
+    let tail = curl(&["-r", "7000000-", "-o", "tail.bin", &url])
+        .current_dir(l.env.path())
+        .output()
+        .unwrap();
+    assert!(tail.status.success(), "{tail:?}");
+    let got = std::fs::read(l.env.path().join("tail.bin")).unwrap();
+    assert_eq!(got, content[7_000_000..], "the tail from byte 7,000,000");
 
     // Bob has no rate of his own; two sessions of his share acme's 8 MiB/s.
     let began = Instant::now();

@@ -222,8 +222,22 @@ fn soak_mixed_traffic_with_hot_reloads() {
     let mut slowest_reload = Duration::ZERO;
     let mut steady_from = None::<usize>;
     let mut samples: Vec<(u64, u64)> = Vec::new();
+    // The anonymous part of the resident set (the heap, plugin memories),
+    // apart from mapped files (the journal, compiled plugins), for the report.
+    let mut anon: Vec<u64> = Vec::new();
     while Instant::now() < end {
         samples.push((proc_status(pid, "VmRSS"), open_fds(pid)));
+        anon.push(proc_status(pid, "RssAnon"));
+        if samples.len().is_multiple_of(120) {
+            // A line a minute (`--nocapture` shows them): the shape of any growth.
+            println!(
+                "soak: {:>5} s, RSS {} MiB (anonymous {}), {} fds",
+                started.elapsed().as_secs(),
+                samples.last().unwrap().0 / 1024,
+                anon.last().unwrap() / 1024,
+                samples.last().unwrap().1
+            );
+        }
         if Instant::now() >= next_reload {
             swaps += 1;
             let swapped = Instant::now();
@@ -337,16 +351,21 @@ fn soak_mixed_traffic_with_hot_reloads() {
     );
     let (early, late) = (window(steady_from), window(samples.len() - fifth));
     let rss = |w: &[(u64, u64)]| median(w.iter().map(|s| s.0).collect());
+    let anon_in = |from: usize| {
+        median(anon[from.min(anon.len() - 1)..(from + fifth).min(anon.len())].to_vec())
+    };
     let fds = |w: &[(u64, u64)]| w.iter().map(|s| s.1).max().unwrap_or(0);
     println!(
         "soak: {seconds} s, {} operations ({} uploads), {swaps} plugin swaps per tenant, \
-         slowest reload {} ms, backlog drained in {drain_seconds:.1} s; RSS median {} MiB early, {} MiB late, peak {} MiB; \
+         slowest reload {} ms, backlog drained in {drain_seconds:.1} s; RSS median {} MiB early, {} MiB late (anonymous {} and {}), peak {} MiB; \
          fds at most {} early, {} late",
         totals.operations.load(Ordering::Relaxed),
         uploads.len(),
         slowest_reload.as_millis(),
         rss(&early) / 1024,
         rss(&late) / 1024,
+        anon_in(steady_from) / 1024,
+        anon_in(samples.len() - fifth) / 1024,
         peak_kib / 1024,
         fds(&early),
         fds(&late)

@@ -25,8 +25,19 @@ pub fn sftp_command(to: &Endpoint, key: &Path, cwd: &Path) -> Command {
     cmd
 }
 
+/// Writes out what the previous measure left in the page cache, untimed,
+/// before a measure starts. The peers sync nothing: without this, the
+/// gigabyte vsftpd or sshd just took in is written back during whatever
+/// runs next, often ferry's own measure, which then waits for the disk
+/// behind it (ferry syncs its files before it answers).
+fn settle() {
+    let synced = Command::new("sync").status().unwrap();
+    assert!(synced.success(), "sync failed");
+}
+
 /// Runs `sftp` with `commands` in batch mode; returns the wall time.
 pub fn sftp(to: &Endpoint, key: &Path, cwd: &Path, commands: &str) -> f64 {
+    settle();
     timed_with_input(
         &mut sftp_command(to, key, cwd),
         commands,
@@ -43,6 +54,7 @@ pub fn sftp_concurrent_gets(
     path: &str,
     sessions: usize,
 ) -> f64 {
+    settle();
     let started = Instant::now();
     let children: Vec<Child> = (0..sessions)
         .map(|_| {
@@ -69,6 +81,7 @@ pub fn sftp_concurrent_gets(
 }
 
 fn run(what: &str, cmd: &mut Command) -> f64 {
+    settle();
     let started = Instant::now();
     let out = cmd.stdin(Stdio::null()).output().unwrap();
     assert!(
