@@ -22,8 +22,9 @@ pub(super) struct Hasher {
 enum State {
     Inline(Sha256),
     Threaded {
-        chunks: SyncSender<Vec<u8>>,
-        /// Emptied buffers coming back, to be filled again.
+        /// Buffers and how many of their first bytes to hash.
+        chunks: SyncSender<(Vec<u8>, usize)>,
+        /// Hashed buffers coming back, to be filled again.
         spare: Receiver<Vec<u8>>,
         thread: JoinHandle<Sha256>,
     },
@@ -83,15 +84,27 @@ impl Hasher {
                 let mut chunk = spare.try_recv().unwrap_or_default();
                 chunk.clear();
                 chunk.extend_from_slice(buf);
-                if let Err(returned) = chunks.send(chunk) {
-                    // The thread is gone (it cannot fail, but if it did):
-                    // the hash could no longer be trusted, so `finish`
-                    // reports it; until then the bytes are dropped.
-                    drop(returned);
-                }
+                let len = chunk.len();
+                // A thread gone (it cannot fail, but if it did) makes the
+                // hash untrustworthy: `finish` reports it; until then the
+                // bytes are dropped.
+                let _ = chunks.send((chunk, len));
             }
             State::Gone => {}
         }
+    }
+
+    /// Hashes the first `len` bytes of `buf`, taking the buffer instead of
+    /// copying it; gives back a buffer for the caller to fill next (the
+    /// same one, or one the thread is done with, of any length).
+    pub(super) fn update_owned(&mut self, buf: Vec<u8>, len: usize) -> Vec<u8> {
+        if let State::Threaded { chunks, spare, .. } = &mut self.state {
+            let next = spare.try_recv().unwrap_or_default();
+            let _ = chunks.send((buf, len));
+            return next;
+        }
+        self.update(&buf[..len]);
+        buf
     }
 
     /// The digest of everything given to `update`; `None` if the hashing
@@ -110,15 +123,15 @@ impl Hasher {
 
 /// Moves `sha` to a thread of its own; gives it back if no thread can start.
 fn start(sha: Sha256) -> Result<State, Sha256> {
-    let (chunks, incoming) = sync_channel::<Vec<u8>>(QUEUE);
+    let (chunks, incoming) = sync_channel::<(Vec<u8>, usize)>(QUEUE);
     let (give_back, spare) = channel::<Vec<u8>>();
     let backup = sha.clone();
     let spawned = std::thread::Builder::new()
         .name("sha256".into())
         .spawn(move || {
             let mut sha = sha;
-            for chunk in incoming {
-                sha.update(&chunk);
+            for (chunk, len) in incoming {
+                sha.update(&chunk[..len]);
                 let _ = give_back.send(chunk);
             }
             sha
@@ -147,6 +160,18 @@ mod tests {
                 hasher.update(piece);
             }
             assert_eq!(hasher.finish(), Some(expected), "chunks of {chunk}");
+        }
+        for chunk in [1000, 300_000] {
+            let mut hasher = Hasher::new();
+            let mut buf = Vec::new();
+            for piece in data.chunks(chunk) {
+                // Whatever comes back, of whatever length, is filled anew.
+                buf.clear();
+                buf.extend_from_slice(piece);
+                buf.resize(chunk + 5, 0xEE);
+                buf = hasher.update_owned(buf, piece.len());
+            }
+            assert_eq!(hasher.finish(), Some(expected), "owned chunks of {chunk}");
         }
         let mut small = Hasher::new();
         small.update(b"abc");

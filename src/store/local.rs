@@ -240,6 +240,27 @@ struct LocalStaging {
     written_back: u64,
 }
 
+impl LocalStaging {
+    /// Counts `n` more bytes written to the file.
+    fn wrote(&mut self, n: usize) {
+        self.size += n as u64;
+        if self.size - self.written_back >= WRITE_BACK
+            && let Some(file) = &self.file
+        {
+            // Start writing the last stretch to disk now, without waiting:
+            // the sync at commit then has little left to do, instead of the
+            // whole file.
+            let _ = rustix::fs::fadvise(
+                file,
+                self.written_back,
+                std::num::NonZeroU64::new(self.size - self.written_back),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.written_back = self.size;
+        }
+    }
+}
+
 impl Staging for LocalStaging {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let Some(file) = &mut self.file else {
@@ -247,20 +268,17 @@ impl Staging for LocalStaging {
         };
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        if self.size - self.written_back >= WRITE_BACK {
-            // Start writing the last stretch to disk now, without waiting:
-            // the sync at commit then has little left to do, instead of the
-            // whole file.
-            let _ = rustix::fs::fadvise(
-                &*file,
-                self.written_back,
-                std::num::NonZeroU64::new(self.size - self.written_back),
-                rustix::fs::Advice::DontNeed,
-            );
-            self.written_back = self.size;
-        }
+        self.wrote(n);
         Ok(n)
+    }
+
+    fn write_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+        let Some(file) = &mut self.file else {
+            return Err(io::Error::other("the upload is already finished"));
+        };
+        file.write_all(&buf[..len])?;
+        self.wrote(len);
+        Ok(self.hasher.update_owned(buf, len))
     }
 
     fn suspend(mut self: Box<Self>) -> Result<(String, u64), StoreError> {

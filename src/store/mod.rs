@@ -105,6 +105,20 @@ trait Backend: Send + Sync + std::fmt::Debug {
 trait Staging: Send + std::fmt::Debug {
     /// Takes the next bytes; the staging hashes every byte it is given.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Takes all of the first `len` bytes of `buf`, and the buffer with
+    /// them when that saves a copy; gives back a buffer to fill next.
+    fn write_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+        let mut rest = &buf[..len];
+        while !rest.is_empty() {
+            match self.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    }
     /// Keeps what is durable so far; returns the token to resume it by and
     /// the bytes kept (a backend may keep fewer than it was given).
     fn suspend(self: Box<Self>) -> Result<(String, u64), StoreError>;
@@ -398,16 +412,34 @@ impl Upload {
     }
 }
 
-impl Write for Upload {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(limit) = self.limit
-            && self.size() + buf.len() as u64 > limit
-        {
-            return Err(io::Error::new(
+impl Upload {
+    /// `write_all` of the first `len` bytes of `buf`, handing the buffer
+    /// itself on where the backend can use it (the hashing thread takes it
+    /// instead of a copy); gives back a buffer for the next bytes, of any
+    /// length and content.
+    pub fn write_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+        self.check_limit(len)?;
+        if let Staged::Backend(staging) = &mut self.staged {
+            return staging.write_owned(buf, len);
+        }
+        self.write_all(&buf[..len])?;
+        Ok(buf)
+    }
+
+    fn check_limit(&self, len: usize) -> io::Result<()> {
+        match self.limit {
+            Some(limit) if self.size() + len as u64 > limit => Err(io::Error::new(
                 io::ErrorKind::StorageFull,
                 format!("the upload is larger than the limit of {limit} bytes"),
-            ));
+            )),
+            _ => Ok(()),
         }
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check_limit(buf.len())?;
         if let Staged::Memory(bytes) = &mut self.staged {
             if bytes.len() + buf.len() <= INLINE_MAX {
                 bytes.extend_from_slice(buf);

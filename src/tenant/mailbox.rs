@@ -73,16 +73,30 @@ impl PendingUpload {
     }
 }
 
-impl Write for PendingUpload {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(room) = &self.room
-            && self.upload.size() + buf.len() as u64 > room.bytes
-        {
-            return Err(io::Error::new(
+impl PendingUpload {
+    /// `write_all` of the first `len` bytes of `buf`, without copying them
+    /// where the store can take the buffer (see
+    /// [`crate::store::Upload::write_owned`]); gives back a buffer to fill
+    /// next, of any length and content.
+    pub fn write_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+        self.check_room(len)?;
+        self.upload.write_owned(buf, len)
+    }
+
+    fn check_room(&self, len: usize) -> io::Result<()> {
+        match &self.room {
+            Some(room) if self.upload.size() + len as u64 > room.bytes => Err(io::Error::new(
                 io::ErrorKind::QuotaExceeded,
                 room.exceeded.clone(),
-            ));
+            )),
+            _ => Ok(()),
         }
+    }
+}
+
+impl Write for PendingUpload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check_room(buf.len())?;
         self.upload.write(buf)
     }
 

@@ -275,9 +275,14 @@ fn receive(data: io::Result<Data>, upload: &mut PendingUpload, throttle: &Thrott
                 return Received::Complete;
             }
             Ok(n) => {
-                if let Err(e) = upload.write_all(&buf[..n]) {
-                    return Received::Refused(e);
-                }
+                // The buffer goes to the hashing thread instead of a copy
+                // of it; another comes back.
+                buf = match upload.write_owned(buf, n) {
+                    Ok(next) => next,
+                    Err(e) => return Received::Refused(e),
+                };
+                // Only a fresh buffer is zeroed: a used one is overwritten.
+                buf.resize(BUFFER, 0);
                 throttle.pace_blocking(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -679,6 +684,10 @@ fn send(
     (sent, data.finish())
 }
 
+/// Bytes `sendfile` moves per call: fewer calls than [`BUFFER`] would make,
+/// fine enough for the throttle.
+const SENDFILE_CHUNK: u64 = 1 << 20;
+
 /// Feeds a plain data connection from the store's file with `sendfile`:
 /// the kernel moves the bytes from the page cache to the socket, none pass
 /// through ferry (vsftpd does the same). TLS needs the bytes in user space.
@@ -691,8 +700,8 @@ fn send_file(
 ) -> (u64, io::Result<()>) {
     let mut offset = from;
     while offset < size {
-        // A chunk at a time, so that the throttle paces it as it paces reads.
-        let chunk = (size - offset).min(BUFFER as u64) as usize;
+        // A chunk at a time, so that the throttle paces the transfer.
+        let chunk = (size - offset).min(SENDFILE_CHUNK) as usize;
         match rustix::fs::sendfile(socket, file, Some(&mut offset), chunk) {
             // The content is immutable: a short file is a damaged store.
             Ok(0) => {

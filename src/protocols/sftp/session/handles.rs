@@ -553,8 +553,10 @@ pub(super) fn serve(state: &mut State, packet: Packet) -> Packet {
             }
             // A failed write (the size limit, a full disk) fails the file:
             // SFTP v3 has no quota status, so clients get a failure with why.
-            match std::io::Write::write_all(upload, &write.data) {
-                Ok(()) => ok(id),
+            // The request's buffer goes to the hashing thread, uncopied.
+            let len = write.data.len();
+            match upload.write_owned(write.data, len) {
+                Ok(_) => ok(id),
                 Err(e) => {
                     *failed = Some(e.to_string());
                     status(id, StatusCode::Failure, &e.to_string())
