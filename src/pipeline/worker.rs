@@ -220,6 +220,8 @@ impl Pipeline {
     fn renew_leases(&self) {
         let every = self.leasing.term / 3;
         let mut last = std::time::Instant::now();
+        // Leases found lost at the last renewal, with their tokens.
+        let mut suspects: Vec<(i64, i64)> = Vec::new();
         while !self.stopping.load(Ordering::SeqCst) {
             std::thread::sleep(POLL.min(every));
             if last.elapsed() < every {
@@ -238,22 +240,26 @@ impl Pipeline {
                 .renew(&self.leasing.owner, &held, self.leasing.term)
             {
                 Ok(lost) => {
-                    // A task that finished between the list above and the
-                    // renewal gave its lease up itself: not lost, and not
-                    // worth a warning (the bench's small files met it).
-                    let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-                    let lost: Vec<i64> = held
+                    // A task whose step committed while this renewal ran
+                    // gave its lease up itself, and its worker lets go of
+                    // it moments later: not lost. One still held with the
+                    // same token at the next renewal, and lost again, is
+                    // (the bench's small files met the first kind).
+                    let lost: Vec<(i64, i64)> = held
                         .iter()
-                        .filter(|(id, token)| {
-                            lost.contains(id) && busy.ids.get(id) == Some(&Some(*token))
-                        })
+                        .filter(|(id, _)| lost.contains(id))
+                        .copied()
+                        .collect();
+                    let confirmed: Vec<i64> = lost
+                        .iter()
+                        .filter(|held| suspects.contains(held))
                         .map(|&(id, _)| id)
                         .collect();
-                    drop(busy);
+                    suspects = lost;
                     // Its step will fail to record (the token no longer
                     // matches) and roll back; whoever holds it now runs it.
-                    if !lost.is_empty() {
-                        tracing::warn!(?lost, "leases of running tasks were lost");
+                    if !confirmed.is_empty() {
+                        tracing::warn!(lost = ?confirmed, "leases of running tasks were lost");
                     }
                 }
                 Err(e) => {

@@ -375,11 +375,19 @@ fn soak_mixed_traffic_with_hot_reloads() {
     // each window may be the first to touch another of wasmtime's pooled
     // instance slots, or hold a plugin compile, and was seen to grow the
     // resident set by 40% (536 to 750 MiB) with no leak behind it (the
-    // next runs: 506 to 469, 808 to 815). Such runs get half more; the
-    // 30-minute soak (`scripts/soak`) is the one that holds the fifth.
-    let allowed = if seconds >= 300 { 5 } else { 2 };
+    // next runs: 506 to 469, 808 to 815). Since ferry returns freed memory
+    // every 10 s (`src/alloc.rs`), the early window is small (155 MiB) and
+    // a 4-second window may fall wholly between two trims (155 to 254 MiB
+    // was seen): such runs get half more or 192 MiB, enough to catch a
+    // leak of a fraction of a megabyte per operation; the 30-minute soak
+    // (`scripts/soak`) is the one that holds the fifth.
+    let allowance = if seconds >= 300 {
+        (rss(&early) / 5).max(16 * 1024)
+    } else {
+        (rss(&early) / 2).max(192 * 1024)
+    };
     assert!(
-        rss(&late) <= rss(&early) + (rss(&early) / allowed).max(16 * 1024),
+        rss(&late) <= rss(&early) + allowance,
         "the resident set grew: {} KiB early, {} KiB late",
         rss(&early),
         rss(&late)
