@@ -489,6 +489,12 @@ impl TenantMeter {
 }
 
 /// The quotas that apply to an upload of `partner`: (whose, bytes, is the tenant's).
+/// Whether an upload of `partner` is bound by a quota (its own or its
+/// tenant's), and so must read the journal's usage before it begins.
+pub fn has_quota(tenant: &config::Tenant, partner: &str) -> bool {
+    !quotas(tenant, partner).is_empty()
+}
+
 fn quotas(tenant: &config::Tenant, partner: &str) -> Vec<(String, u64, bool)> {
     let mut quotas = Vec::new();
     if let Some(quota) = tenant.usage.quota {

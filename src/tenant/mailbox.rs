@@ -228,6 +228,13 @@ impl Tenant {
     }
 
     /// Starts an upload to `path`, which must be a file in the inbox.
+    /// Whether [`Tenant::begin_upload`] for `partner` reads and writes
+    /// nothing (a known partner without quota: the upload starts in
+    /// memory), so that a protocol may call it off the file threads.
+    pub fn upload_begins_in_memory(&self, partner: &str) -> bool {
+        self.partner(partner).is_ok() && !crate::usage::has_quota(&self.config, partner)
+    }
+
     pub fn begin_upload(
         &self,
         partner: &str,

@@ -191,6 +191,13 @@ try:
     held[0][1].listdir("/")
 except PermissionError as e:
     print("held", e)
+# An upload's OPEN (answered without a file thread when it can be) is
+# refused the same way, and the session goes on.
+try:
+    held[0][1].open("/inbox/refused.txt", "w")
+except PermissionError as e:
+    print("upload", e)
+print("still", held[0][1].stat("/inbox").st_mode)
 "#
     );
     let lines = hosts.python(&script);
@@ -203,6 +210,11 @@ except PermissionError as e:
         );
     }
     assert!(lines[2].contains("more than 256 open handles"), "{lines:?}");
+    assert!(
+        lines[3].starts_with("upload") && lines[3].contains("more than 256 open handles"),
+        "{lines:?}"
+    );
+    assert!(lines[4].starts_with("still"), "{lines:?}");
 }
 
 /// Finding 2: 400 idle connections that never log in, from one address,

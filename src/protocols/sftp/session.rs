@@ -429,6 +429,12 @@ async fn dispatch(shared: &Arc<Shared>, packet: Packet, permit: OwnedSemaphorePe
         }
         return;
     }
+    if let Packet::Open(open) = &packet
+        && let Some(handle) = open_in_memory(shared, open)
+    {
+        reply(shared, Packet::Handle(Handle { id, handle }), permit).await;
+        return;
+    }
     // Everything else may touch the journal: on the file threads, in
     // parallel, in the tenant's turn.
     let shared = Arc::clone(shared);

@@ -61,7 +61,46 @@ pub(super) fn merge(ranges: &mut Vec<(u64, u64)>) {
     *ranges = merged;
 }
 
+/// OPEN of a new upload into the inbox (write and truncate, what `put`
+/// sends) for a partner without quota: nothing is read or written before
+/// the first bytes, so it is answered on the session's task, without the
+/// hand-over to a file thread and back that every other request costs (a
+/// small file's upload is three requests, each a round trip the client
+/// waits for). `None` for any other OPEN, and for one that fails or is
+/// refused: the file threads serve it as before, errors and their
+/// journaling included.
+pub(super) fn open_in_memory(
+    shared: &Arc<Shared>,
+    open: &russh_sftp::protocol::Open,
+) -> Option<String> {
+    let cx = &shared.cx;
+    if !open.pflags.contains(OpenFlags::WRITE | OpenFlags::TRUNCATE)
+        || !cx.tenant.upload_begins_in_memory(&cx.partner)
+    {
+        return None;
+    }
+    let path = parse(&open.filename).ok()?;
+    if !matches!(path, MailboxPath::File(Mailbox::Inbox, _)) {
+        return None;
+    }
+    let upload = cx.tenant.begin_upload(&cx.partner, &path).ok()?;
+    // A refused handle (too many open) drops the upload, which has
+    // nothing yet; the file threads then refuse it again and journal it.
+    try_new_handle(shared, State::Upload(Some(upload), None)).ok()
+}
+
 pub(super) fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError> {
+    try_new_handle(shared, state).map_err(|(state, why)| {
+        // As for any handle not closed: a resumed upload is kept again, a
+        // download journaled.
+        abandon(&shared.cx, state);
+        MailboxError::PermissionDenied(why)
+    })
+}
+
+/// Registers a handle for `state` and starts its worker; on refusal gives
+/// the state back with why.
+fn try_new_handle(shared: &Arc<Shared>, state: State) -> Result<String, (State, String)> {
     let name = format!("h{}", shared.next_handle.fetch_add(1, Ordering::Relaxed));
     let (queue, jobs) = mpsc::unbounded_channel();
     let refused = {
@@ -85,12 +124,7 @@ pub(super) fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, M
     };
     let slot = match refused {
         Ok(slot) => slot,
-        Err(why) => {
-            // As for any handle not closed: a resumed upload is kept again, a
-            // download journaled.
-            abandon(&shared.cx, state);
-            return Err(MailboxError::PermissionDenied(why));
-        }
+        Err(why) => return Err((state, why)),
     };
     let worker = Arc::clone(shared);
     let handle = name.clone();
