@@ -90,7 +90,8 @@ pub(super) fn open_in_memory(
 }
 
 pub(super) fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, MailboxError> {
-    try_new_handle(shared, state).map_err(|(state, why)| {
+    try_new_handle(shared, state).map_err(|refused| {
+        let (state, why) = *refused;
         // As for any handle not closed: a resumed upload is kept again, a
         // download journaled.
         abandon(&shared.cx, state);
@@ -100,7 +101,7 @@ pub(super) fn new_handle(shared: &Arc<Shared>, state: State) -> Result<String, M
 
 /// Registers a handle for `state` and starts its worker; on refusal gives
 /// the state back with why.
-fn try_new_handle(shared: &Arc<Shared>, state: State) -> Result<String, (State, String)> {
+fn try_new_handle(shared: &Arc<Shared>, state: State) -> Result<String, Box<(State, String)>> {
     let name = format!("h{}", shared.next_handle.fetch_add(1, Ordering::Relaxed));
     let (queue, jobs) = mpsc::unbounded_channel();
     let refused = {
@@ -124,7 +125,7 @@ fn try_new_handle(shared: &Arc<Shared>, state: State) -> Result<String, (State, 
     };
     let slot = match refused {
         Ok(slot) => slot,
-        Err(why) => return Err((state, why)),
+        Err(why) => return Err(Box::new((state, why))),
     };
     let worker = Arc::clone(shared);
     let handle = name.clone();
