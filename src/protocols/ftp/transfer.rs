@@ -307,7 +307,12 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         return Ok(());
     };
     let (tenant, partner) = s.who();
-    let begun = {
+    let begun = if rest == 0 && !append && tenant.upload_begins_in_memory(&partner) {
+        // A new upload for a partner without quota reads and writes nothing
+        // before its first bytes: begun here, without a blocking thread's
+        // turn (a small file's STOR then has one, its commit).
+        begin(&tenant, &partner, &path, rest, append)
+    } else {
         let tenant = Arc::clone(&tenant);
         let partner = partner.clone();
         let path = path.clone();
