@@ -47,8 +47,9 @@ const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// concurrent transfers) free much more than its steady state holds, and
 /// the pieces were not reused: in the 30-minute soak (traffic, a plugin
 /// swap every 30 s) the resident set climbed to 750-1,050 MiB with one
-/// arena per core and to 690-780 MiB with sixteen, and stayed at 195-250
-/// MiB with a trim every 10 s (three soaks side by side, 2026-12-07). A trim
+/// arena per core and to 690-860 MiB with sixteen, and stayed at 157-251
+/// MiB with a trim every 10 s (three soaks side by side, 2026-12-07; run
+/// alone later, 141-419 MiB minute by minute, with no trend). A trim
 /// takes each arena's lock while it walks that arena's free chunks; it runs
 /// on its own thread, off every request's path.
 pub fn spawn_trimmer() {

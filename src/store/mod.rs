@@ -410,9 +410,7 @@ impl Upload {
             ))),
         }
     }
-}
 
-impl Upload {
     /// `write_all` of the first `len` bytes of `buf`, handing the buffer
     /// itself on where the backend can use it (the hashing thread takes it
     /// instead of a copy); gives back a buffer for the next bytes, of any

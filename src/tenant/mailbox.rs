@@ -71,9 +71,7 @@ impl PendingUpload {
     pub fn stays_in_memory(&self, len: usize) -> bool {
         self.upload.stays_in_memory(len)
     }
-}
 
-impl PendingUpload {
     /// `write_all` of the first `len` bytes of `buf`, without copying them
     /// where the store can take the buffer (see
     /// [`crate::store::Upload::write_owned`]); gives back a buffer to fill
@@ -227,7 +225,6 @@ impl Tenant {
             .ok_or_else(|| MailboxError::UnknownPartner(partner.to_owned()))
     }
 
-    /// Starts an upload to `path`, which must be a file in the inbox.
     /// Whether [`Tenant::begin_upload`] for `partner` reads and writes
     /// nothing (a known partner without quota: the upload starts in
     /// memory), so that a protocol may call it off the file threads.
@@ -235,6 +232,7 @@ impl Tenant {
         self.partner(partner).is_ok() && !crate::usage::has_quota(&self.config, partner)
     }
 
+    /// Starts an upload to `path`, which must be a file in the inbox.
     pub fn begin_upload(
         &self,
         partner: &str,

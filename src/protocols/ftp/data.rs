@@ -72,9 +72,9 @@ pub async fn open(channel: Channel, client: IpAddr) -> io::Result<std::net::TcpS
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client did not answer"))??,
     };
-    // Nagle's algorithm stays on: a data connection carries bulk bytes, and
-    // its last segment goes out with the shutdown that ends the transfer.
-    // Without it every `sendfile` chunk ended in a short segment of its own.
+    // Nagle's algorithm stays on: a data connection carries bulk bytes,
+    // where coalescing segments can only help, and its last segment goes
+    // out with the shutdown that ends the transfer.
     let stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
