@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 /// for one.
 const INLINE: u64 = 1 << 20;
 /// Chunks queued for the thread; a writer that gets this far ahead waits.
-const QUEUE: usize = 8;
+/// Four keep an FTP upload (1 MiB reads) to about 6 MiB in flight; SFTP
+/// puts measured the same with four as with eight or sixteen.
+const QUEUE: usize = 4;
 
 pub(super) struct Hasher {
     state: State,
