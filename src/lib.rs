@@ -26,6 +26,7 @@ pub mod ssh;
 pub mod store;
 pub mod tenant;
 pub mod usage;
+pub mod web;
 
 pub use fault::crashpoint;
 

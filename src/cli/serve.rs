@@ -41,6 +41,11 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                     crate::protocols::ftp::bind(Arc::clone(&hub), listener.clone()).await?;
                 tokio::spawn(server);
             }
+            Protocol::Https => {
+                let server =
+                    crate::protocols::https::bind(Arc::clone(&hub), listener.clone()).await?;
+                tokio::spawn(server);
+            }
         }
     }
     if let Some(admin) = &admin {

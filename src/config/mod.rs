@@ -262,11 +262,14 @@ pub fn load_reading_shared(path: &Path, shared: Option<&Path>) -> Result<Config,
             "sftp" => Some(Protocol::Sftp),
             "ftp" => Some(Protocol::Ftp),
             "ftps" => Some(Protocol::Ftps),
+            "https" => Some(Protocol::Https),
             other => {
                 problems.push(source.problem(
                     Some(listener.protocol.span()),
                     &format!("{key}.protocol"),
-                    format!("unknown protocol `{other}`, expected `sftp`, `ftp` or `ftps`"),
+                    format!(
+                        "unknown protocol `{other}`, expected `sftp`, `ftp`, `ftps` or `https`"
+                    ),
                 ));
                 None
             }
@@ -469,6 +472,28 @@ fn ftp_options(
             }
         }
         return options;
+    }
+    if protocol == Protocol::Https {
+        let given = [
+            (
+                "passive_ports",
+                listener.passive_ports.as_ref().map(Spanned::span),
+            ),
+            (
+                "passive_address",
+                listener.passive_address.as_ref().map(Spanned::span),
+            ),
+        ];
+        for (name, span) in given {
+            if let Some(span) = span {
+                problems.push(source.problem(
+                    Some(span),
+                    &format!("{key}.{name}"),
+                    format!("`{name}` is an FTP setting; this listener serves HTTPS"),
+                ));
+            }
+        }
+        options.active_mode = false;
     }
     if let Some(ports) = &listener.passive_ports {
         let parsed = ports

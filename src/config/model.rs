@@ -157,6 +157,8 @@ pub enum Protocol {
     Ftp,
     /// FTP over TLS from the first byte (implicit FTPS).
     Ftps,
+    /// The file API and the partner web client, over TLS.
+    Https,
 }
 
 impl Protocol {
@@ -165,6 +167,7 @@ impl Protocol {
             Protocol::Sftp => "sftp",
             Protocol::Ftp => "ftp",
             Protocol::Ftps => "ftps",
+            Protocol::Https => "https",
         }
     }
 }
@@ -175,7 +178,7 @@ pub struct Listener {
     pub address: SocketAddr,
     /// When set, plain logins on this listener belong to this tenant.
     pub tenant: Option<String>,
-    /// FTP and FTPS only.
+    /// FTP and FTPS; HTTPS uses its `tls` only.
     pub ftp: FtpOptions,
 }
 

@@ -2,6 +2,7 @@
 //! into `tenant::Tenant` operations; none of them touches the file system.
 
 pub mod ftp;
+pub mod https;
 pub mod listing;
 pub mod login;
 pub mod sftp;

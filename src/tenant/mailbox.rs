@@ -7,6 +7,7 @@
 
 mod folders;
 mod path;
+mod resume;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 

@@ -13,6 +13,7 @@ mod content;
 mod crash;
 mod folders;
 mod ftp;
+mod https;
 mod isolation;
 mod journal;
 mod limits;

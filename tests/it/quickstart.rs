@@ -1,6 +1,7 @@
 //! The quickstart as a partner lives it, on `examples/quickstart/ferry.toml`
 //! itself (its ports swapped for free ones, its data in a scratch
-//! directory): alice over OpenSSH `sftp`, bob over `curl` FTP, and back.
+//! directory): alice over OpenSSH `sftp`, bob over `curl` FTP, and back;
+//! the same over HTTPS.
 
 use std::process::{Command, Output};
 
@@ -11,6 +12,7 @@ struct Quickstart {
     env: Env,
     sftp_port: u16,
     ftp_port: u16,
+    https_port: u16,
     admin_port: u16,
     key: std::path::PathBuf,
 }
@@ -23,7 +25,7 @@ impl Quickstart {
         ))
         .unwrap();
         let (sftp_port, ftp_port, ftps_port) = (free_port(), free_port(), free_port());
-        let admin_port = free_port();
+        let (admin_port, https_port) = (free_port(), free_port());
         let env = Env::new();
         for token in ["operator.token", "acme.token"] {
             std::fs::copy(
@@ -50,6 +52,7 @@ impl Quickstart {
             .replace("127.0.0.1:2121", &format!("127.0.0.1:{ftp_port}"))
             .replace("127.0.0.1:9990", &format!("127.0.0.1:{ftps_port}"))
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{admin_port}"))
+            .replace("127.0.0.1:8443", &format!("127.0.0.1:{https_port}"))
             .replace("passive_ports = \"50000-50099\"\n", "")
             .replace("\"../../data/quickstart\"", "\"data\"")
             .replace(
@@ -63,7 +66,10 @@ impl Quickstart {
             );
         }
         assert!(
-            !config.contains("2222") && !config.contains("8080") && !config.contains("../../"),
+            !config.contains("2222")
+                && !config.contains("8080")
+                && !config.contains("8443")
+                && !config.contains("../../"),
             "{config}"
         );
         env.write_config(&config);
@@ -71,6 +77,7 @@ impl Quickstart {
             env,
             sftp_port,
             ftp_port,
+            https_port,
             admin_port,
             key,
         }
@@ -109,6 +116,26 @@ impl Quickstart {
             .current_dir(self.env.path())
             .output()
             .expect("curl is needed")
+    }
+
+    /// curl on the HTTPS listener as the README writes it: `-k -u
+    /// USER:USER-pass`, failing on an error status.
+    fn https_ok(&self, user: &str, args: &[&str], path: &str) -> Vec<u8> {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "60", "--fail-with-body", "-k"])
+            .args(["-u", &format!("{user}:{user}-pass")])
+            .args(args)
+            .arg(format!("https://127.0.0.1:{}{path}", self.https_port))
+            .current_dir(self.env.path())
+            .output()
+            .expect("curl is needed");
+        assert!(
+            out.status.success(),
+            "curl {args:?} {path}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        out.stdout
     }
 
     fn curl_ok(&self, user: &str, args: &[&str], path: &str) -> String {
@@ -172,6 +199,14 @@ fn the_quickstart_scenario() {
     });
     q.sftp_ok("alice", "get /outbox/reply.txt got-reply.txt\n");
     assert_eq!(q.read("got-reply.txt"), q.read("reply.txt"));
+
+    // alice → bob over HTTPS, as README shows it.
+    std::fs::write(dir.join("f"), "over https\n").unwrap();
+    q.https_ok("alice", &["-T", "f"], "/inbox/f");
+    eventually("f in bob's outbox", || {
+        q.env.names("bob", "/outbox").contains(&"f".to_owned())
+    });
+    assert_eq!(q.https_ok("bob", &[], "/outbox/f"), b"over https\n");
 
     // A broken JSON file is not delivered; alice gets the reason.
     q.sftp_ok("alice", "put broken.json /inbox/broken.json\n");

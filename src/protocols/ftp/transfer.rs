@@ -320,12 +320,12 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         // A new upload for a partner without quota reads and writes nothing
         // before its first bytes: begun here, without a blocking thread's
         // turn (a small file's STOR then has one, its commit).
-        begin(&tenant, &partner, &path, rest, append)
+        tenant.begin_at(&partner, &path, rest, append)
     } else {
         let tenant = Arc::clone(&tenant);
         let partner = partner.clone();
         let path = path.clone();
-        blocking(move || begin(&tenant, &partner, &path, rest, append)).await
+        blocking(move || tenant.begin_at(&partner, &path, rest, append)).await
     };
     let mut upload = match begun {
         Ok(upload) => upload,
@@ -430,48 +430,6 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Starts or resumes the upload a STOR, REST + STOR or APPE asks for.
-fn begin(
-    tenant: &crate::tenant::Tenant,
-    partner: &str,
-    path: &MailboxPath,
-    rest: u64,
-    append: bool,
-) -> Result<PendingUpload, MailboxError> {
-    let MailboxPath::File(Mailbox::Inbox, name) = path else {
-        return Err(MailboxError::PermissionDenied(
-            "files can only be uploaded into /inbox".into(),
-        ));
-    };
-    if rest > 0 || append {
-        let kept = tenant.suspended_size(partner, name)?;
-        match kept {
-            Some(size) if append || size == rest => {
-                if let Some(upload) = tenant.resume_upload(partner, path)? {
-                    return Ok(upload);
-                }
-            }
-            Some(size) => {
-                return Err(MailboxError::PermissionDenied(format!(
-                    "an upload of {name} can resume at byte {size}, not {rest}"
-                )));
-            }
-            None if rest > 0 => {
-                return Err(MailboxError::NotFound(format!(
-                    "no interrupted upload of {name} to resume"
-                )));
-            }
-            None => {}
-        }
-        if tenant.entry(partner, Mailbox::Inbox, name)?.is_some() {
-            return Err(MailboxError::PermissionDenied(
-                "files are immutable once stored: upload a new file instead of appending".into(),
-            ));
-        }
-    }
-    tenant.begin_upload(partner, path)
 }
 
 /// Keeps an unfinished upload invisible and resumable.

@@ -1,0 +1,305 @@
+//! Uploads: `PUT /inbox/NAME` streamed into the store as it arrives, 1 MiB
+//! at a time (the same `Tenant` calls as SFTP and FTP: the same atomic
+//! commit, journal, pipeline, quotas and completion rules).
+//!
+//! Resuming: a request cut off keeps what it received (invisible) as an
+//! interrupted upload. `HEAD /inbox/NAME` then answers `308` with
+//! `Upload-Offset: N` (and `Range: bytes=0-N-1`), and a `PUT` with
+//! `Content-Range: bytes N-LAST/TOTAL` continues from there (`curl -C N`).
+//! A part that does not reach `TOTAL` is kept the same way and answered
+//! `308`, so a file can also be sent in several parts on purpose.
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+
+use super::auth::Partner;
+use super::error::{HttpError, HttpResult};
+use super::files::blocking;
+use super::path;
+use crate::journal::Mailbox;
+use crate::tenant::{Finished, MailboxError, MailboxPath, PendingUpload, Way};
+
+/// Bytes gathered from the request before they are written.
+const CHUNK: usize = 1 << 20;
+/// How long a request body may send nothing before the upload is treated
+/// as cut off (and kept to resume).
+const STALL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `308` with where an interrupted upload of this name stopped.
+pub fn resume_here(kept: u64) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    let headers = response.headers_mut();
+    headers.insert("upload-offset", HeaderValue::from(kept));
+    if kept > 0
+        && let Ok(range) = HeaderValue::from_str(&format!("bytes=0-{}", kept - 1))
+    {
+        headers.insert(header::RANGE, range);
+    }
+    response
+}
+
+/// How the body ended.
+enum Ended {
+    Complete,
+    Cut(String),
+    Refused(std::io::Error),
+}
+
+pub async fn put(
+    who: &Partner,
+    name: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> HttpResult<Response> {
+    let part = content_range(headers)?;
+    let offset = part.map_or(0, |p| p.start);
+    let path = MailboxPath::File(Mailbox::Inbox, name.clone());
+    let (tenant, partner) = (who.tenant.clone(), who.partner.clone());
+    let begun = if offset == 0 && tenant.upload_begins_in_memory(&partner) {
+        // Nothing is read or written before the first bytes.
+        tenant.begin_at(&partner, &path, 0, false)
+    } else {
+        let path = path.clone();
+        blocking(move || tenant.begin_at(&partner, &path, offset, false)).await
+    };
+    let mut upload = match begun {
+        Ok(upload) => upload,
+        Err(MailboxError::PermissionDenied(why)) if offset > 0 => {
+            // The wrong offset: say where to resume.
+            let mut response = HttpError::new(StatusCode::CONFLICT, why).into_response();
+            let (tenant, partner, wanted) = (who.tenant.clone(), who.partner.clone(), name.clone());
+            if let Ok(Some(kept)) = blocking(move || tenant.suspended_size(&partner, &wanted)).await
+            {
+                response
+                    .headers_mut()
+                    .insert("upload-offset", HeaderValue::from(kept));
+            }
+            return Ok(response);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (upload_back, ended) = receive(who, upload, body).await;
+    upload = upload_back;
+    let source = who.source();
+    let tenant = who.tenant.clone();
+    match ended {
+        Ended::Cut(why) => {
+            let kept = upload.size();
+            let error = std::io::Error::other(why.clone());
+            blocking(move || tenant.suspend(upload, "https", &source, &error)).await;
+            Err(HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the upload was cut ({why}); {kept} bytes kept: resume with Content-Range: bytes {kept}-"
+                ),
+            ))
+        }
+        Ended::Refused(e) => {
+            let status = match e.kind() {
+                std::io::ErrorKind::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
+                std::io::ErrorKind::StorageFull => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let why = e.to_string();
+            blocking(move || tenant.abort(upload, "https", &source, &e)).await;
+            Err(HttpError::new(status, format!("upload refused: {why}")))
+        }
+        Ended::Complete => {
+            if let Some(part) = part
+                && upload.size() < part.total.unwrap_or(0)
+            {
+                // A part, not the whole: kept for the next one.
+                let kept = upload.size();
+                let error = std::io::Error::other("a part of a resumable upload");
+                blocking(move || tenant.suspend(upload, "https", &source, &error)).await;
+                return Ok(resume_here(kept));
+            }
+            if let Some(total) = part.and_then(|p| p.total)
+                && upload.size() != total
+            {
+                let error = std::io::Error::other(format!(
+                    "{} bytes received, Content-Range said {total}",
+                    upload.size()
+                ));
+                let why = error.to_string();
+                blocking(move || tenant.abort(upload, "https", &source, &error)).await;
+                return Err(HttpError::new(StatusCode::BAD_REQUEST, why));
+            }
+            let finished = blocking(move || tenant.finish(upload, "https", &source)).await?;
+            Ok(stored(&name, finished))
+        }
+    }
+}
+
+/// The answer to a stored upload: `201` with what was stored, or `202` when
+/// the partner's completion rule waits for a rename or a sidecar.
+fn stored(name: &str, finished: Finished) -> Response {
+    match finished {
+        Finished::Received(ingested) => {
+            let sha256 = ingested.committed.hash.to_string();
+            let mut response = (
+                StatusCode::CREATED,
+                Json(serde_json::json!({
+                    "name": name,
+                    "size": ingested.committed.size,
+                    "sha256": sha256,
+                    "message": ingested.message.0,
+                })),
+            )
+                .into_response();
+            let headers = response.headers_mut();
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{sha256}\"")) {
+                headers.insert(header::ETAG, etag);
+            }
+            if let Ok(location) =
+                HeaderValue::from_str(&format!("/inbox/{}", path::encode_path(name)))
+            {
+                headers.insert(header::LOCATION, location);
+            }
+            response
+        }
+        Finished::Pending(message) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "name": name,
+                "message": message.0,
+                "pending": "stored, waiting for its completion signal",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+/// Reads the body into the upload until it ends, is cut off, stalls, the
+/// store refuses it, or the session is kicked. What arrived before a cut
+/// is written too: it is what a resume continues from.
+async fn receive(who: &Partner, mut upload: PendingUpload, body: Body) -> (PendingUpload, Ended) {
+    let mut stream = body.into_data_stream();
+    let throttle = who.tenant.throttle(&who.partner, Way::Up);
+    let kicked = who.ticket.kicked();
+    tokio::pin!(kicked);
+    let mut buf = Vec::with_capacity(CHUNK);
+    loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(STALL, stream.next()) => frame,
+            true = &mut kicked => Ok(Some(Err(axum::Error::new(std::io::Error::other(
+                "the session was closed by an administrator",
+            ))))),
+        };
+        let ended = match frame {
+            Ok(Some(Ok(bytes))) => {
+                buf.extend_from_slice(&bytes);
+                None
+            }
+            Ok(None) => Some(Ended::Complete),
+            Ok(Some(Err(e))) => Some(Ended::Cut(e.to_string())),
+            Err(_) => Some(Ended::Cut(
+                "the client sent nothing for five minutes".into(),
+            )),
+        };
+        if buf.len() >= CHUNK || (ended.is_some() && !buf.is_empty()) {
+            let len = buf.len();
+            throttle.pace(len).await;
+            let written;
+            (upload, written) = write(upload, buf, len).await;
+            match written {
+                Ok(mut next) => {
+                    next.clear();
+                    next.reserve(CHUNK);
+                    buf = next;
+                }
+                Err(e) => return (upload, Ended::Refused(e)),
+            }
+        }
+        if let Some(ended) = ended {
+            return (upload, ended);
+        }
+    }
+}
+
+/// Writes `buf[..len]` to the upload: in place while it stays in memory,
+/// on a blocking thread once it reaches a file.
+async fn write(
+    mut upload: PendingUpload,
+    buf: Vec<u8>,
+    len: usize,
+) -> (PendingUpload, std::io::Result<Vec<u8>>) {
+    if upload.stays_in_memory(len) {
+        let written = upload.write_owned(buf, len);
+        return (upload, written);
+    }
+    blocking(move || {
+        let written = upload.write_owned(buf, len);
+        (upload, written)
+    })
+    .await
+}
+
+/// A `Content-Range: bytes START-LAST/TOTAL` (or `*` for an unknown total)
+/// on a `PUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    start: u64,
+    total: Option<u64>,
+}
+
+fn content_range(headers: &HeaderMap) -> HttpResult<Option<Part>> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        HttpError::new(
+            StatusCode::BAD_REQUEST,
+            "Content-Range must be `bytes START-LAST/TOTAL` (or `/*`)",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    let spec = text.trim().strip_prefix("bytes ").ok_or_else(bad)?;
+    let (range, total) = spec.split_once('/').ok_or_else(bad)?;
+    let total = match total.trim() {
+        "*" => None,
+        n => Some(n.parse::<u64>().map_err(|_| bad())?),
+    };
+    let start = match range.trim().split_once('-') {
+        Some((start, _)) => start.trim().parse::<u64>().map_err(|_| bad())?,
+        // `bytes */TOTAL`: nothing in this request, only the total.
+        None if range.trim() == "*" => total.unwrap_or(0),
+        None => return Err(bad()),
+    };
+    Ok(Some(Part { start, total }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(value: &str) -> Option<Part> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_RANGE, value.parse().unwrap());
+        content_range(&headers).ok().flatten()
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(
+            part("bytes 100-199/200"),
+            Some(Part {
+                start: 100,
+                total: Some(200)
+            })
+        );
+        assert_eq!(
+            part("bytes 0-99/*"),
+            Some(Part {
+                start: 0,
+                total: None
+            })
+        );
+        assert_eq!(part("bytes x-1/2"), None);
+        assert_eq!(part("items 0-1/2"), None);
+    }
+}
