@@ -104,6 +104,18 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The partner web client's one script (upload progress), compiled in.
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/ferry.js"),
+    )
+        .into_response()
+}
+
 /// A page, or a 500 that says the template failed (it cannot, short of a
 /// bug: askama checks templates when ferry is compiled).
 fn render(page: &impl Template) -> Response {

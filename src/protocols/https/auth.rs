@@ -1,14 +1,23 @@
-//! Who is asking: HTTP Basic credentials, checked like every other
-//! protocol's password login (`protocols::login`: the ban of the address,
-//! `allow_from`, one argon2 verification whatever the refusal, failures
-//! counted toward the same ban as SFTP's and FTP's).
+//! Who is asking: the web client's session cookie, or HTTP Basic
+//! credentials, checked like every other protocol's password login
+//! (`protocols::login`: the ban of the address, `allow_from`, one argon2
+//! verification whatever the refusal, failures counted toward the same ban
+//! as SFTP's and FTP's).
+//!
+//! A request that changes something on the strength of a cookie must come
+//! from a page of this listener: its `Origin` (or, without one, its
+//! `Referer`) must be this listener's, and it must carry the session's
+//! CSRF token (checked by the handler: a header for scripts, a form field
+//! for forms). Basic credentials are not sent by a browser on another
+//! site's behalf unless the user typed them for this one, so they need
+//! neither.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use base64::Engine as _;
 
 use super::State;
@@ -16,13 +25,26 @@ use super::error::HttpError;
 use crate::protocols::login::{self, Attempt, Refused};
 use crate::tenant::{Tenant, Ticket};
 
-/// A logged-in partner, for the length of one request: the request is one
-/// of its sessions (listed, counted toward `max_sessions`, kicked).
+/// A logged-in partner: the request is one of its sessions (listed,
+/// counted toward `max_sessions`, kicked), its own while it runs with
+/// Basic credentials, the web login's with a cookie.
 pub struct Partner {
     pub tenant: Arc<Tenant>,
     pub partner: String,
+    pub login: String,
     pub peer: SocketAddr,
-    pub ticket: Ticket,
+    pub ticket: Arc<Ticket>,
+    pub via: Via,
+}
+
+/// How the request proved who it is.
+pub enum Via {
+    Basic,
+    /// The web client's cookie: the session's id and CSRF token.
+    Cookie {
+        id: String,
+        csrf: String,
+    },
 }
 
 impl Partner {
@@ -30,65 +52,140 @@ impl Partner {
     pub fn source(&self) -> String {
         self.peer.to_string()
     }
+
+    /// Whether `token` is the session's CSRF token (always true with
+    /// Basic credentials, which need none).
+    pub fn csrf_ok(&self, token: Option<&str>) -> bool {
+        match &self.via {
+            Via::Basic => true,
+            Via::Cookie { csrf, .. } => token.is_some_and(|t| super::session::same_token(t, csrf)),
+        }
+    }
+}
+
+/// The peer address hyper handed the request.
+pub fn peer(parts: &Parts) -> Result<SocketAddr, HttpError> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0)
+        .ok_or_else(|| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no peer address"))
+}
+
+/// Whether a request comes from one of this listener's own pages: its
+/// `Origin`, or its `Referer` when it has no `Origin`, is
+/// `https://HOST` where `HOST` is the request's own `Host`.
+pub fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let ours = format!("https://{host}");
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.to_str().is_ok_and(|o| o == ours);
+    }
+    headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|r| r == ours || r.starts_with(&format!("{ours}/")))
 }
 
 impl FromRequestParts<State> for Partner {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Partner, HttpError> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0)
-            .ok_or_else(|| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no peer address"))?;
+        let peer = peer(parts)?;
+        if let Some(id) = super::session::from_headers(&parts.headers)
+            && let Some(found) = state.sessions.find(&id)
+        {
+            let safe = matches!(parts.method, Method::GET | Method::HEAD);
+            if !safe && !same_origin(&parts.headers) {
+                return Err(HttpError::new(
+                    StatusCode::FORBIDDEN,
+                    "this request did not come from this site's pages",
+                ));
+            }
+            return Ok(Partner {
+                tenant: found.tenant,
+                partner: found.partner,
+                login: found.login,
+                peer,
+                ticket: found.ticket,
+                via: Via::Cookie {
+                    id,
+                    csrf: found.csrf,
+                },
+            });
+        }
         let Some((user, password)) = basic(&parts.headers) else {
             return Err(HttpError::unauthorized());
         };
-        let attempt = Attempt {
-            hub: &state.hub,
-            bound: state.tenant.as_deref(),
-            user: &user,
-            ip: peer.ip(),
-            protocol: "https",
-            tls: true,
-            refuse: false,
-        };
-        let candidate = match login::password_login(attempt, &password).await {
-            Ok(candidate) => candidate,
-            Err(Refused::Banned) => {
-                return Err(HttpError::new(
-                    StatusCode::FORBIDDEN,
-                    "too many failed logins from this address; try again later",
-                ));
-            }
-            Err(Refused::Incorrect) => {
-                tracing::info!(%peer, user = %user, "HTTPS login refused");
-                return Err(HttpError::unauthorized());
-            }
-        };
-        let ticket = state
-            .hub
-            .open_session(
-                &candidate.tenant,
-                &candidate.partner,
-                &candidate.account,
-                "https",
-                peer,
-            )
-            .map_err(|why| {
-                tracing::warn!(%peer, user = %user, %why, "HTTPS request refused: session limit");
-                HttpError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many sessions for this account; try again later",
-                )
-            })?;
+        let candidate = check_password(state, peer, &user, &password).await?;
+        let ticket = open_session(state, &candidate, peer, &user)?;
         Ok(Partner {
             tenant: candidate.tenant,
             partner: candidate.partner,
+            login: candidate.account.login,
             peer,
-            ticket,
+            ticket: Arc::new(ticket),
+            via: Via::Basic,
         })
     }
+}
+
+/// A password login (Basic credentials, the web client's form), refused
+/// like every protocol's: `403` for a banned address, `401` otherwise.
+pub async fn check_password(
+    state: &State,
+    peer: SocketAddr,
+    user: &str,
+    password: &str,
+) -> Result<login::Candidate, HttpError> {
+    let attempt = Attempt {
+        hub: &state.hub,
+        bound: state.tenant.as_deref(),
+        user,
+        ip: peer.ip(),
+        protocol: "https",
+        tls: true,
+        refuse: false,
+    };
+    match login::password_login(attempt, password).await {
+        Ok(candidate) => Ok(candidate),
+        Err(Refused::Banned) => Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "too many failed logins from this address; try again later",
+        )),
+        Err(Refused::Incorrect) => {
+            tracing::info!(%peer, user = %user, "HTTPS login refused");
+            Err(HttpError::unauthorized())
+        }
+    }
+}
+
+/// The session of a login: refused past the tenant's or the partner's
+/// `max_sessions`.
+pub fn open_session(
+    state: &State,
+    candidate: &login::Candidate,
+    peer: SocketAddr,
+    user: &str,
+) -> Result<Ticket, HttpError> {
+    state
+        .hub
+        .open_session(
+            &candidate.tenant,
+            &candidate.partner,
+            &candidate.account,
+            "https",
+            peer,
+        )
+        .map_err(|why| {
+            tracing::warn!(%peer, user = %user, %why, "HTTPS request refused: session limit");
+            HttpError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many sessions for this account; try again later",
+            )
+        })
 }
 
 /// The user and password of an `Authorization: Basic` header.

@@ -12,16 +12,25 @@ use axum::response::{IntoResponse, Response};
 use super::State;
 use super::auth::Partner;
 use super::error::{HttpError, HttpResult};
-use super::{download, path, upload};
+use super::{download, path, upload, web};
 use crate::journal::Mailbox;
 use crate::tenant::{FOLDERS, Listing, MailboxError, MailboxPath, RECEIPTS, Special};
 
 pub fn routes() -> Router<State> {
+    use axum::routing::{get, post};
     Router::new()
+        .route("/", get(web::home).head(web::home))
+        .route("/login", post(web::login))
+        .route("/logout", post(web::logout))
+        .route("/resend", post(web::resend))
+        .route("/hide", post(web::hide))
+        // Files of any size: the upload streams, so no body limit.
         .route(
-            "/static/ferry.css",
-            axum::routing::get(crate::web::stylesheet),
+            "/upload",
+            post(web::upload).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route("/static/ferry.css", get(crate::web::stylesheet))
+        .route("/static/ferry.js", get(crate::web::script))
         .fallback(dispatch)
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -34,7 +43,8 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     }
 }
 
-async fn dispatch(who: Partner, request: Request) -> Response {
+/// A request of the file API.
+pub async fn dispatch(who: Partner, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     match serve(&who, &parts.method, parts.uri.path(), &parts.headers, body).await {
         Ok(response) => response,
@@ -65,6 +75,14 @@ async fn serve(
         blocking(move || tenant.resolve(&partner, path)).await?
     };
     let head = method == Method::HEAD;
+    if !matches!(*method, Method::GET | Method::HEAD)
+        && !who.csrf_ok(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+    {
+        return Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "a change made with the web client's cookie needs its X-CSRF-Token",
+        ));
+    }
     match (method.clone(), path) {
         (Method::GET | Method::HEAD, MailboxPath::Root) => Ok(listing(
             headers,

@@ -23,7 +23,9 @@ mod download;
 mod error;
 mod files;
 mod path;
+mod session;
 mod upload;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +44,8 @@ struct State {
     hub: Arc<Hub>,
     /// The listener's tenant: plain logins belong to it.
     tenant: Option<Arc<str>>,
+    /// The web client's logins.
+    sessions: Arc<session::WebSessions>,
 }
 
 /// The TLS handshake and the first request's headers must come within
@@ -84,6 +88,7 @@ pub async fn bind(
     let state = State {
         hub: Arc::clone(&hub),
         tenant: listener.tenant.as_deref().map(Arc::from),
+        sessions: Arc::default(),
     };
     let app = files::routes().with_state(state);
     Ok(serve(hub, listener, socket, acceptor, app))

@@ -42,6 +42,13 @@ pub fn resume_here(kept: u64) -> Response {
     response
 }
 
+/// What waiting for the body gave.
+enum Next<T> {
+    Frame(Option<T>),
+    Stalled,
+    Kicked,
+}
+
 /// How the body ended.
 enum Ended {
     Complete,
@@ -56,6 +63,17 @@ pub async fn put(
     body: Body,
 ) -> HttpResult<Response> {
     let part = content_range(headers)?;
+    put_stream(who, name, part, body.into_data_stream()).await
+}
+
+/// An upload of `name` from `stream` (a request's body, a form's file),
+/// as a whole file or, with `part`, from where a kept one stopped.
+pub async fn put_stream<E: std::fmt::Display>(
+    who: &Partner,
+    name: String,
+    part: Option<Part>,
+    stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+) -> HttpResult<Response> {
     let offset = part.map_or(0, |p| p.start);
     let path = MailboxPath::File(Mailbox::Inbox, name.clone());
     let (tenant, partner) = (who.tenant.clone(), who.partner.clone());
@@ -82,7 +100,7 @@ pub async fn put(
         }
         Err(e) => return Err(e.into()),
     };
-    let (upload_back, ended) = receive(who, upload, body).await;
+    let (upload_back, ended) = receive(who, upload, stream).await;
     upload = upload_back;
     let source = who.source();
     let tenant = who.tenant.clone();
@@ -177,28 +195,36 @@ fn stored(name: &str, finished: Finished) -> Response {
 /// Reads the body into the upload until it ends, is cut off, stalls, the
 /// store refuses it, or the session is kicked. What arrived before a cut
 /// is written too: it is what a resume continues from.
-async fn receive(who: &Partner, mut upload: PendingUpload, body: Body) -> (PendingUpload, Ended) {
-    let mut stream = body.into_data_stream();
+async fn receive<E: std::fmt::Display>(
+    who: &Partner,
+    mut upload: PendingUpload,
+    stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>>,
+) -> (PendingUpload, Ended) {
+    let mut stream = std::pin::pin!(stream);
     let throttle = who.tenant.throttle(&who.partner, Way::Up);
     let kicked = who.ticket.kicked();
     tokio::pin!(kicked);
     let mut buf = Vec::with_capacity(CHUNK);
     loop {
-        let frame = tokio::select! {
-            frame = tokio::time::timeout(STALL, stream.next()) => frame,
-            true = &mut kicked => Ok(Some(Err(axum::Error::new(std::io::Error::other(
-                "the session was closed by an administrator",
-            ))))),
+        let next = tokio::select! {
+            frame = tokio::time::timeout(STALL, stream.next()) => match frame {
+                Ok(frame) => Next::Frame(frame),
+                Err(_) => Next::Stalled,
+            },
+            true = &mut kicked => Next::Kicked,
         };
-        let ended = match frame {
-            Ok(Some(Ok(bytes))) => {
+        let ended = match next {
+            Next::Frame(Some(Ok(bytes))) => {
                 buf.extend_from_slice(&bytes);
                 None
             }
-            Ok(None) => Some(Ended::Complete),
-            Ok(Some(Err(e))) => Some(Ended::Cut(e.to_string())),
-            Err(_) => Some(Ended::Cut(
+            Next::Frame(None) => Some(Ended::Complete),
+            Next::Frame(Some(Err(e))) => Some(Ended::Cut(e.to_string())),
+            Next::Stalled => Some(Ended::Cut(
                 "the client sent nothing for five minutes".into(),
+            )),
+            Next::Kicked => Some(Ended::Cut(
+                "the session was closed by an administrator".into(),
             )),
         };
         if buf.len() >= CHUNK || (ended.is_some() && !buf.is_empty()) {
@@ -242,7 +268,7 @@ async fn write(
 /// A `Content-Range: bytes START-LAST/TOTAL` (or `*` for an unknown total)
 /// on a `PUT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Part {
+pub struct Part {
     start: u64,
     total: Option<u64>,
 }
