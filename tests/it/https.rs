@@ -8,18 +8,18 @@ use crate::util::{Env, bytes, default_config, eventually, free_port, sha256_hex}
 
 /// An environment with an HTTPS listener and an FTP listener bound to
 /// tenant `acme`. Every account's password is `alice-pass`.
-struct HttpsEnv {
-    env: Env,
-    port: u16,
-    ftp_port: u16,
+pub struct HttpsEnv {
+    pub env: Env,
+    pub port: u16,
+    pub ftp_port: u16,
 }
 
 impl HttpsEnv {
-    fn new() -> HttpsEnv {
+    pub fn new() -> HttpsEnv {
         HttpsEnv::with(|config| config)
     }
 
-    fn with(edit: impl FnOnce(String) -> String) -> HttpsEnv {
+    pub fn with(edit: impl FnOnce(String) -> String) -> HttpsEnv {
         let env = Env::new();
         let (port, ftp_port) = (free_port(), free_port());
         let config = default_config().replace(
@@ -38,7 +38,7 @@ impl HttpsEnv {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 

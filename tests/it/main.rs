@@ -4,6 +4,7 @@
 mod admin;
 mod authority;
 mod backends;
+mod browser;
 mod campaign;
 mod cluster;
 mod config_errors;

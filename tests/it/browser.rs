@@ -1,0 +1,230 @@
+//! The web pages in a real browser: Debian's headless Chromium driven
+//! through `chromedriver` (WebDriver, with fantoccini), both started here
+//! on free ports. Each page visited is saved as a screenshot in
+//! `target/tmp/screenshots/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::https::HttpsEnv;
+use crate::util::{PATIENCE, bytes, free_port, sha256_hex};
+
+/// `chromedriver` on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is needed (Debian: chromium-driver)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < PATIENCE, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    /// A headless Chromium that accepts the self-signed certificate and
+    /// saves downloads into `downloads`.
+    async fn browser(&self, downloads: &Path) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("acceptInsecureCerts".into(), true.into());
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"],
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
+            }),
+        );
+        ClientBuilder::rustls()
+            .expect("rustls for WebDriver")
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Where the screenshots go: under Cargo's temp dir for integration tests.
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits, reloading, until the page's source contains `needle`.
+async fn page_shows(c: &Client, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let source = c.source().await.unwrap();
+        if source.contains(needle) {
+            return source;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the page never showed {needle:?}:\n{source}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.refresh().await.unwrap();
+    }
+}
+
+async fn log_in(c: &Client, url: &str, user: &str) {
+    c.goto(url).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#user"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("alice-pass")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#upload")).await.unwrap();
+}
+
+async fn log_out(c: &Client) {
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#user")).await.unwrap();
+}
+
+/// alice logs in, sends a file through the form (with the progress
+/// script), sees it delivered to bob; bob logs in, downloads it with the
+/// browser and gets the same bytes; alice then sees that bob has it.
+#[test]
+fn a_partner_sends_and_another_downloads_in_a_browser() {
+    let h = HttpsEnv::new();
+    let _server = h.env.serve();
+    let data = bytes(21, 700_000);
+    let report = h.env.path().join("report.bin");
+    std::fs::write(&report, &data).unwrap();
+    let downloads = h.env.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = Driver::start();
+    runtime().block_on(async {
+        let c = driver.browser(&downloads).await;
+        c.goto(&h.url("/")).await.unwrap();
+        c.wait().for_element(Locator::Css("#user")).await.unwrap();
+        screenshot(&c, "partner-login").await;
+
+        // A wrong password: the form again, with the refusal.
+        c.find(Locator::Css("#user"))
+            .await
+            .unwrap()
+            .send_keys("alice")
+            .await
+            .unwrap();
+        c.find(Locator::Css("#password"))
+            .await
+            .unwrap()
+            .send_keys("wrong")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/login'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        page_shows(&c, "Login incorrect.").await;
+
+        log_in(&c, &h.url("/"), "alice").await;
+        c.find(Locator::Css("#files"))
+            .await
+            .unwrap()
+            .send_keys(report.to_str().unwrap())
+            .await
+            .unwrap();
+        c.find(Locator::Css("#upload button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let started = Instant::now();
+        while !c.current_url().await.unwrap().as_str().ends_with("/?done=sent") {
+            assert!(started.elapsed() < PATIENCE, "the upload never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = page_shows(&c, "bob: not downloaded yet").await;
+        assert!(page.contains(&sha256_hex(&data)), "{page}");
+        screenshot(&c, "partner-mailbox-sender").await;
+        log_out(&c).await;
+
+        log_in(&c, &h.url("/"), "bob").await;
+        screenshot(&c, "partner-mailbox-receiver").await;
+        c.find(Locator::Css("a[href='/outbox/report.bin']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let saved = downloads.join("report.bin");
+        let started = Instant::now();
+        while std::fs::read(&saved).map(|b| b.len()).unwrap_or(0) != data.len() {
+            assert!(started.elapsed() < PATIENCE, "the download never finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(sha256_hex(&std::fs::read(&saved).unwrap()), sha256_hex(&data));
+        log_out(&c).await;
+
+        log_in(&c, &h.url("/"), "alice").await;
+        page_shows(&c, "bob: downloaded").await;
+        c.close().await.unwrap();
+    });
+    assert_eq!(
+        h.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'"),
+        1
+    );
+}
