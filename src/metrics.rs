@@ -22,6 +22,51 @@ struct TenantMetrics {
     flows: BTreeMap<String, Flow>,
     /// By plugin role.
     plugins: BTreeMap<String, PluginCalls>,
+    /// The last hour, a minute at a time (oldest first), for the console.
+    minutes: std::collections::VecDeque<Minute>,
+}
+
+/// What happened in one minute of a tenant's last hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Minute {
+    /// Minutes since the Unix epoch.
+    pub minute: i64,
+    pub files_in: u64,
+    pub bytes_in: u64,
+    pub files_out: u64,
+    pub bytes_out: u64,
+    /// Uploads that failed (cut, refused).
+    pub failed: u64,
+}
+
+/// Minutes kept per tenant.
+const MINUTES: usize = 60;
+
+impl TenantMetrics {
+    /// The entry of the current minute, made (and the oldest dropped) as
+    /// time moves on.
+    fn this_minute(&mut self) -> &mut Minute {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64
+            / 60;
+        if self.minutes.back().is_none_or(|m| m.minute != now) {
+            self.minutes.push_back(Minute {
+                minute: now,
+                ..Minute::default()
+            });
+        }
+        while self.minutes.len() > MINUTES
+            || self
+                .minutes
+                .front()
+                .is_some_and(|m| m.minute <= now - MINUTES as i64)
+        {
+            self.minutes.pop_front();
+        }
+        self.minutes.back_mut().expect("just pushed")
+    }
 }
 
 #[derive(Default)]
@@ -64,11 +109,28 @@ impl Metrics {
         change(flows.get_mut(protocol).expect("just inserted"));
     }
 
+    fn minute(&self, tenant: &str, change: impl FnOnce(&mut Minute)) {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if !tenants.contains_key(tenant) {
+            tenants.insert(tenant.to_owned(), TenantMetrics::default());
+        }
+        change(
+            tenants
+                .get_mut(tenant)
+                .expect("just inserted")
+                .this_minute(),
+        );
+    }
+
     /// A file stored for a tenant (an upload, a pull, a local put).
     pub fn received(&self, tenant: &str, protocol: &str, bytes: u64) {
         self.flow(tenant, protocol, |f| {
             f.files_in += 1;
             f.bytes_in += bytes;
+        });
+        self.minute(tenant, |m| {
+            m.files_in += 1;
+            m.bytes_in += bytes;
         });
     }
 
@@ -78,6 +140,29 @@ impl Metrics {
             f.files_out += 1;
             f.bytes_out += bytes;
         });
+        self.minute(tenant, |m| {
+            m.files_out += 1;
+            m.bytes_out += bytes;
+        });
+    }
+
+    /// An upload that failed (cut off, refused by the store or a quota).
+    pub fn upload_failed(&self, tenant: &str) {
+        self.minute(tenant, |m| m.failed += 1);
+    }
+
+    /// A tenant's last hour, a minute at a time, oldest first (minutes
+    /// with nothing in them are left out).
+    pub fn activity(&self, tenant: &str) -> Vec<Minute> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        match tenants.get_mut(tenant) {
+            Some(t) => {
+                // Drops what has grown older than an hour.
+                t.this_minute();
+                t.minutes.iter().copied().collect()
+            }
+            None => Vec::new(),
+        }
     }
 
     /// One transfer's duration (pushes and pulls, where ferry is the client).

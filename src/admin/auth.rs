@@ -34,23 +34,29 @@ impl FromRequestParts<State> for Caller {
                     "this API needs `Authorization: Bearer TOKEN`",
                 )
             })?;
-        let config = state.hub.config();
-        if let Some(admin) = &config.admin
-            && same(token, admin.token.expose())
-        {
-            return Ok(Caller::Operator);
-        }
-        config
-            .tenants
-            .values()
-            .find(|t| {
-                t.api_token
-                    .as_ref()
-                    .is_some_and(|t| same(token, t.expose()))
-            })
-            .map(|t| Caller::Tenant(t.name.clone()))
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
+        caller_for(state, token)
     }
+}
+
+/// The caller a token names, in the configuration in force now (so a
+/// reload rotates tokens): the operator, a tenant, or a `401`.
+pub fn caller_for(state: &State, token: &str) -> Result<Caller, ApiError> {
+    let config = state.hub.config();
+    if let Some(admin) = &config.admin
+        && same(token, admin.token.expose())
+    {
+        return Ok(Caller::Operator);
+    }
+    config
+        .tenants
+        .values()
+        .find(|t| {
+            t.api_token
+                .as_ref()
+                .is_some_and(|t| same(token, t.expose()))
+        })
+        .map(|t| Caller::Tenant(t.name.clone()))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
 }
 
 impl Caller {

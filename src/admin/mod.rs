@@ -13,7 +13,9 @@
 //! SQLite).
 
 mod auth;
+mod console;
 mod error;
+mod files;
 mod routes;
 
 use std::future::Future;
@@ -43,6 +45,8 @@ struct State {
     /// changed. It is held for one edit and one reload, milliseconds; it
     /// belongs to this hub, not to the process.
     edits: Arc<std::sync::Mutex<()>>,
+    /// The console's logins.
+    console: Arc<console::ConsoleSessions>,
 }
 
 /// Binds the admin listener (so that a taken port fails the start) and
@@ -64,6 +68,7 @@ pub async fn bind(
         hub,
         config_path: Arc::from(config_path),
         edits: Arc::default(),
+        console: Arc::default(),
     });
     Ok(serve(listener, app))
 }
@@ -132,6 +137,7 @@ async fn deadline(
 
 fn router(state: State) -> Router {
     routes::routes()
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(deadline))
         .with_state(state)

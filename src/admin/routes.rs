@@ -14,7 +14,7 @@ use super::State;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Body};
 use crate::config::edit::{AccountChange, EditError};
-use crate::journal::{Direction, MessageId, MessageQuery};
+use crate::journal::{Direction, MessageId, MessageQuery, MessageState, Timestamp};
 use crate::pipeline::Transitions;
 use crate::plugin::Role;
 use crate::settings::SettingsError;
@@ -34,6 +34,14 @@ pub fn routes() -> axum::Router<State> {
         .route("/api/v1/tenants/{tenant}/partners", get(partners))
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
         .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
+        .route(
+            "/api/v1/tenants/{tenant}/messages/{id}/content",
+            get(super::files::content),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/activity",
+            get(super::files::activity),
+        )
         .route("/api/v1/tenants/{tenant}/verify", post(verify))
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/resend",
@@ -112,7 +120,7 @@ impl<T, E: std::error::Error> OrInternal<T> for Result<T, E> {
     }
 }
 
-async fn tenants(state: axum::extract::State<State>, caller: Caller) -> Json<Value> {
+pub(super) async fn tenants(state: axum::extract::State<State>, caller: Caller) -> Json<Value> {
     let config = state.hub.config();
     let list: Vec<Value> = config
         .tenants
@@ -179,49 +187,107 @@ async fn partners(
     Ok(Json(json!({ "partners": partners })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct MessagesQuery {
-    partner: Option<String>,
-    direction: Option<String>,
-    limit: Option<usize>,
+pub(super) struct MessagesQuery {
+    pub partner: Option<String>,
+    pub direction: Option<String>,
+    /// A part of the name.
+    pub name: Option<String>,
+    pub sha256: Option<String>,
+    /// A state: `received`, `rejected`, `delivered`, `downloaded`...
+    pub state: Option<String>,
+    /// RFC 3339 times: committed at or after `since`, before `until`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// The next page: messages older than this id.
+    pub before: Option<i64>,
+    pub limit: Option<usize>,
 }
 
-async fn messages(
+impl MessagesQuery {
+    /// The journal's query for one tenant; a `400` for a value that
+    /// cannot be one.
+    pub(super) fn to_query(&self, tenant: &str) -> ApiResult<MessageQuery> {
+        let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let direction = match blank(&self.direction).as_deref() {
+            None => None,
+            Some("in") => Some(Direction::In),
+            Some("out") => Some(Direction::Out),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "direction `{other}`: expected `in` or `out`"
+                )));
+            }
+        };
+        let state = match blank(&self.state) {
+            None => None,
+            Some(state) => Some(state.parse::<MessageState>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "state `{state}`: expected one of pending, received, rejected, \
+                     quarantined, held, routed, delivered, failed, available, downloaded"
+                ))
+            })?),
+        };
+        let time = |what: &str, v: &Option<String>| -> ApiResult<Option<Timestamp>> {
+            blank(v)
+                .map(|text| {
+                    humantime::parse_rfc3339_weak(text.trim())
+                        .map(|t| {
+                            let millis = t
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap_or_default()
+                                .as_millis();
+                            Timestamp(millis as i64)
+                        })
+                        .map_err(|_| {
+                            ApiError::bad_request(format!(
+                                "{what} `{text}`: expected a time such as 2026-12-07T08:00:00Z"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let sha256 = blank(&self.sha256).map(|h| h.trim().to_ascii_lowercase());
+        if let Some(hash) = &sha256
+            && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "sha256 `{hash}`: expected 64 hexadecimal digits"
+            )));
+        }
+        Ok(MessageQuery {
+            tenant: Some(tenant.to_owned()),
+            partner: blank(&self.partner),
+            direction,
+            name: blank(&self.name),
+            sha256,
+            state,
+            since: time("since", &self.since)?,
+            until: time("until", &self.until)?,
+            before: self.before.map(MessageId),
+            limit: Some(self.limit.unwrap_or(100).min(10_000)),
+            ..MessageQuery::default()
+        })
+    }
+}
+
+pub(super) async fn messages(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let direction = match query.direction.as_deref() {
-        None => None,
-        Some("in") => Some(Direction::In),
-        Some("out") => Some(Direction::Out),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "direction `{other}`: expected `in` or `out`"
-            )));
-        }
-    };
-    let limit = query.limit.unwrap_or(100).min(10_000);
     on_tenant(&state, &caller, &name, move |tenant| {
-        let messages = tenant
-            .journal()
-            .messages(&MessageQuery {
-                tenant: Some(tenant.name().to_owned()),
-                partner: query.partner,
-                direction,
-                limit: Some(limit),
-                ..MessageQuery::default()
-            })
-            .or_internal()?;
+        let query = query.to_query(tenant.name())?;
+        let messages = tenant.journal().messages(&query).or_internal()?;
         Ok(Json(json!({ "messages": messages })))
     })
     .await
 }
 
-async fn message(
+pub(super) async fn message(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, id)): Path<(String, i64)>,
@@ -246,7 +312,7 @@ async fn message(
     .await
 }
 
-async fn verify(
+pub(super) async fn verify(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -266,12 +332,12 @@ async fn verify(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ResendRequest {
+pub(super) struct ResendRequest {
     /// A name once in the partner's outbox, or a SHA-256.
-    file: String,
+    pub file: String,
 }
 
-async fn resend(
+pub(super) async fn resend(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, partner)): Path<(String, String)>,
@@ -623,7 +689,7 @@ async fn activate(
     .await
 }
 
-async fn dead_letters(
+pub(super) async fn dead_letters(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -647,7 +713,7 @@ async fn dead_letters(
     .await
 }
 
-async fn retry(
+pub(super) async fn retry(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, task)): Path<(String, i64)>,
@@ -671,7 +737,7 @@ async fn retry(
 }
 
 /// The tenant's sessions on every node sharing the journal.
-async fn sessions(
+pub(super) async fn sessions(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -686,15 +752,15 @@ async fn sessions(
 }
 
 /// Which node a kicked session is on (`?node=`; this one by default).
-#[derive(Debug, serde::Deserialize)]
-struct OnNode {
-    node: Option<String>,
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct OnNode {
+    pub node: Option<String>,
 }
 
 /// Closes a session at once: FTP answers 421 (a transfer in progress is
 /// cut, an upload kept to resume), SFTP disconnects. A session on another
 /// node (`?node=NAME`) is closed by that node, told through the journal.
-async fn kick(
+pub(super) async fn kick(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, id)): Path<(String, u64)>,

@@ -566,6 +566,14 @@ pub struct MessageQuery {
     pub since: Option<Timestamp>,
     /// Only messages older than this one (history as of its arrival).
     pub before: Option<MessageId>,
+    /// Only messages committed before this time.
+    pub until: Option<Timestamp>,
+    /// Only messages whose name contains this text (as it is: case counts).
+    pub name: Option<String>,
+    /// Only messages with this content (lower-case hex SHA-256).
+    pub sha256: Option<String>,
+    /// Only messages in this state (a verdict: `rejected`, `delivered`...).
+    pub state: Option<MessageState>,
     pub limit: Option<usize>,
 }
 

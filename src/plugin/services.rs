@@ -133,7 +133,7 @@ impl HostServices for JournalServices {
                 since: query.since.map(Timestamp),
                 before: self.before,
                 limit: Some(query.limit as usize),
-                id: None,
+                ..MessageQuery::default()
             })
             .map_err(|e| crate::error_chain(&e))?;
         Ok(messages

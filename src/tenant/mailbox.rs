@@ -677,6 +677,7 @@ impl Tenant {
     ) {
         let error = crate::error_chain(error);
         tracing::warn!(tenant = %self.config.name, partner, name, %error, "upload failed");
+        crate::metrics::metrics().upload_failed(&self.config.name);
         let recorded = self.journal.record_upload_failed(&UploadFailed {
             tenant: self.config.name.clone(),
             partner: partner.to_owned(),

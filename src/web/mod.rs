@@ -92,6 +92,25 @@ pub fn encode_path(path: &str) -> String {
         .join("/")
 }
 
+/// Compares two tokens (session ids, CSRF tokens) in time that does not
+/// depend on where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A journal time as pages show it: `2026-12-07 08:25:18 UTC`.
+pub fn when(at: crate::journal::Timestamp) -> String {
+    let text = at.to_string();
+    match text.get(..19) {
+        Some(day_and_time) => format!("{} UTC", day_and_time.replace('T', " ")),
+        None => text,
+    }
+}
+
 /// The one stylesheet, compiled in.
 pub async fn stylesheet() -> Response {
     (
@@ -129,5 +148,22 @@ fn render(page: &impl Template) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_times() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("abc", "ab"));
+        assert_eq!(
+            when(crate::journal::Timestamp(1_795_316_645_123)),
+            "2026-11-22 03:04:05 UTC"
+        );
+        assert_eq!(encode_path("/outbox/a b.csv"), "/outbox/a%20b.csv");
     }
 }

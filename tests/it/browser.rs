@@ -11,6 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::https::HttpsEnv;
 use crate::util::{PATIENCE, bytes, free_port, sha256_hex};
+use std::process::Command as Run;
 
 /// `chromedriver` on a free port, stopped when dropped.
 struct Driver {
@@ -192,7 +193,13 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
             .await
             .unwrap();
         let started = Instant::now();
-        while !c.current_url().await.unwrap().as_str().ends_with("/?done=sent") {
+        while !c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/?done=sent")
+        {
             assert!(started.elapsed() < PATIENCE, "the upload never finished");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -215,7 +222,10 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
             assert!(started.elapsed() < PATIENCE, "the download never finished");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(sha256_hex(&std::fs::read(&saved).unwrap()), sha256_hex(&data));
+        assert_eq!(
+            sha256_hex(&std::fs::read(&saved).unwrap()),
+            sha256_hex(&data)
+        );
         log_out(&c).await;
 
         log_in(&c, &h.url("/"), "alice").await;
@@ -227,4 +237,162 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
             .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'"),
         1
     );
+}
+
+/// The operators' console in a browser, logged in with a tenant's token:
+/// the message found by a search, its whole trail, the sessions, the dead
+/// letters, the activity chart and the journal verified.
+#[test]
+fn the_console_finds_a_message_and_shows_its_trail() {
+    let admin = free_port();
+    let h = HttpsEnv::with(|config| {
+        config
+            .replace(
+                "data_dir = \"data\"\n",
+                &format!(
+                    "data_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{admin}\"\n\
+                     token_file = \"operator.token\"\n"
+                ),
+            )
+            .replacen(
+                "[tenants.acme.partners.alice]",
+                "[tenants.acme]\napi_token_file = \"acme.token\"\n\n[tenants.acme.partners.alice]",
+                1,
+            )
+    });
+    let acme_token = "acme-token-for-the-console-test-0123456789";
+    std::fs::write(h.env.path().join("acme.token"), acme_token).unwrap();
+    std::fs::write(
+        h.env.path().join("operator.token"),
+        "operator-token-for-the-console-test-0123456789",
+    )
+    .unwrap();
+    let _server = h.env.serve();
+    let data = bytes(22, 50_000);
+    std::fs::write(h.env.path().join("weekly-report.csv"), &data).unwrap();
+    let put = Run::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--fail",
+            "-u",
+            "alice:alice-pass",
+            "-T",
+            "weekly-report.csv",
+        ])
+        .arg(h.url("/inbox/weekly-report.csv"))
+        .current_dir(h.env.path())
+        .output()
+        .unwrap();
+    assert!(put.status.success(), "{put:?}");
+    crate::util::eventually("delivery to bob", || {
+        h.env
+            .names("bob", "/outbox")
+            .contains(&"weekly-report.csv".to_owned())
+    });
+    let got = Run::new("curl")
+        .args(["-sS", "-k", "--fail", "-u", "bob:alice-pass"])
+        .arg(h.url("/outbox/weekly-report.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(got.stdout, data);
+    let console = format!("http://127.0.0.1:{admin}/ui/");
+    let downloads = h.env.path().join("downloads");
+    let driver = Driver::start();
+    runtime().block_on(async {
+        let c = driver.browser(&downloads).await;
+        c.goto(&console).await.unwrap();
+        c.wait()
+            .for_element(Locator::Css("#token"))
+            .await
+            .unwrap()
+            .send_keys(acme_token)
+            .await
+            .unwrap();
+        screenshot(&c, "console-login").await;
+        c.find(Locator::Css("form[action='/ui/login'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("form.search"))
+            .await
+            .unwrap();
+        c.find(Locator::Css("input[name=name]"))
+            .await
+            .unwrap()
+            .send_keys("weekly")
+            .await
+            .unwrap();
+        c.find(Locator::Css("select[name=direction]"))
+            .await
+            .unwrap()
+            .select_by_value("in")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.search button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let list = page_shows(&c, "weekly-report.csv").await;
+        assert!(list.contains("<td>alice</td>"), "{list}");
+        screenshot(&c, "console-messages").await;
+        c.find(Locator::Css("#messages tbody tr a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let trail = page_shows(&c, "acknowledged").await;
+        for kind in ["received", "verdict", "delivered", "downloaded"] {
+            assert!(
+                trail.contains(&format!("<td>{kind}</td>")),
+                "no {kind}: {trail}"
+            );
+        }
+        assert!(trail.contains(&sha256_hex(&data)), "{trail}");
+        screenshot(&c, "console-message").await;
+
+        c.goto(&format!("{console}t/acme/sessions")).await.unwrap();
+        c.wait().for_element(Locator::Css("h1")).await.unwrap();
+        screenshot(&c, "console-sessions").await;
+        c.goto(&format!("{console}t/acme/dead-letters"))
+            .await
+            .unwrap();
+        page_shows(&c, "Dead letters of acme").await;
+        c.goto(&format!("{console}t/acme/activity")).await.unwrap();
+        let activity = page_shows(&c, "svg").await;
+        assert!(activity.contains("received"), "{activity}");
+        screenshot(&c, "console-activity").await;
+        c.goto(&format!("{console}t/acme/verify")).await.unwrap();
+        c.wait()
+            .for_element(Locator::Css("main form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let verdict = c
+            .wait()
+            .for_element(Locator::Css("#verdict"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(verdict.starts_with("Intact"), "{verdict}");
+        screenshot(&c, "console-verify").await;
+
+        // Another tenant's pages do not exist for this token.
+        c.goto(&format!("{console}t/globex/messages"))
+            .await
+            .unwrap();
+        let other = c.source().await.unwrap();
+        assert!(other.contains("no tenant"), "{other}");
+        c.close().await.unwrap();
+    });
 }

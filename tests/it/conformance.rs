@@ -563,3 +563,91 @@ fn nodes_beat_and_a_job_runs_on_one_node() {
         );
     });
 }
+
+/// The message search the console and the admin API use: by name (a part
+/// of it), content, state and time, newest first, a page at a time.
+#[test]
+fn messages_are_searched_by_name_content_state_and_time() {
+    use ferry::journal::MessageQuery;
+    each_backend(|journal| {
+        let mut ids = Vec::new();
+        for (name, content) in [
+            ("orders-1.csv", &b"1"[..]),
+            ("orders-2.csv", b"2"),
+            ("invoice.xml", b"1"),
+        ] {
+            ids.push(
+                journal
+                    .record_received(&received("acme", "alice", name, content))
+                    .unwrap(),
+            );
+        }
+        journal
+            .record_received(&received("globex", "alice", "orders-3.csv", b"1"))
+            .unwrap();
+        let search = |query: MessageQuery| -> Vec<String> {
+            journal
+                .messages(&MessageQuery {
+                    tenant: Some("acme".into()),
+                    ..query
+                })
+                .unwrap()
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert_eq!(
+            search(MessageQuery {
+                name: Some("orders".into()),
+                ..MessageQuery::default()
+            }),
+            ["orders-2.csv", "orders-1.csv"]
+        );
+        let one = received("acme", "alice", "x", b"1").hash.to_string();
+        assert_eq!(
+            search(MessageQuery {
+                sha256: Some(one),
+                ..MessageQuery::default()
+            }),
+            ["invoice.xml", "orders-1.csv"]
+        );
+        assert_eq!(
+            search(MessageQuery {
+                state: Some(MessageState::Received),
+                before: Some(ids[2]),
+                limit: Some(1),
+                ..MessageQuery::default()
+            }),
+            ["orders-2.csv"]
+        );
+        assert!(
+            search(MessageQuery {
+                state: Some(MessageState::Rejected),
+                ..MessageQuery::default()
+            })
+            .is_empty()
+        );
+        let first = journal
+            .messages(&MessageQuery {
+                id: Some(ids[0]),
+                ..MessageQuery::default()
+            })
+            .unwrap()[0]
+            .created_at;
+        assert!(
+            search(MessageQuery {
+                until: Some(first),
+                ..MessageQuery::default()
+            })
+            .is_empty()
+        );
+        assert_eq!(
+            search(MessageQuery {
+                since: Some(first),
+                name: Some("-1".into()),
+                ..MessageQuery::default()
+            }),
+            ["orders-1.csv"]
+        );
+    });
+}

@@ -22,6 +22,8 @@ impl Chain for PostgresJournal {
         let id = query.id.map(|id| id.0);
         let since = query.since.map(|since| since.0);
         let before = query.before.map(|before| before.0);
+        let until = query.until.map(|until| until.0);
+        let state = query.state.map(MessageState::as_str);
         // `LIMIT NULL` is no limit, as SQLite's `LIMIT -1` is.
         let limit = query.limit.map(|limit| limit as i64);
         /// Adds `test $n` to the clause, `$n` being `value`'s parameter.
@@ -53,6 +55,19 @@ impl Chain for PostgresJournal {
         }
         if let Some(before) = &before {
             filter(&mut clause, &mut params, "id <", before);
+        }
+        if let Some(until) = &until {
+            filter(&mut clause, &mut params, "created_at <", until);
+        }
+        if let Some(name) = &query.name {
+            params.push(name);
+            clause.push_str(&format!(" AND strpos(name, ${}) > 0", params.len()));
+        }
+        if let Some(sha256) = &query.sha256 {
+            filter(&mut clause, &mut params, "sha256 =", sha256);
+        }
+        if let Some(state) = &state {
+            filter(&mut clause, &mut params, "state =", state);
         }
         params.push(&limit);
         let sql = format!(

@@ -22,6 +22,10 @@ impl Chain for SqliteJournal {
             ("id = ?5", query.id.is_some()),
             ("created_at >= ?6", query.since.is_some()),
             ("id < ?7", query.before.is_some()),
+            ("created_at < ?8", query.until.is_some()),
+            ("instr(name, ?9) > 0", query.name.is_some()),
+            ("sha256 = ?10", query.sha256.is_some()),
+            ("state = ?11", query.state.is_some()),
         ];
         let mut clause = String::from("1");
         for (filter, _) in filters.iter().filter(|(_, given)| *given) {
@@ -54,6 +58,18 @@ impl Chain for SqliteJournal {
         }
         if let Some(before) = query.before {
             values.push(("?7", rusqlite::types::Value::Integer(before.0)));
+        }
+        if let Some(until) = query.until {
+            values.push(("?8", rusqlite::types::Value::Integer(until.0)));
+        }
+        if let Some(name) = &query.name {
+            values.push(("?9", text(name)));
+        }
+        if let Some(sha256) = &query.sha256 {
+            values.push(("?10", text(sha256)));
+        }
+        if let Some(state) = query.state {
+            values.push(("?11", text(state.as_str())));
         }
         let named: Vec<(&str, &dyn rusqlite::ToSql)> = values
             .iter()
