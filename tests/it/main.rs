@@ -33,3 +33,4 @@ mod soak;
 mod tidy;
 mod traversal;
 mod util;
+mod web;
