@@ -66,7 +66,7 @@ pub fn listing_page(shown: &str, listing: &Listing) -> Response {
         folder: false,
         size: file.size.to_string(),
         sha256: file.hash.to_string(),
-        when: file.created_at.to_string(),
+        when: when(file.created_at),
     }));
     render(&ListingPage { title: shown, rows })
 }

@@ -153,7 +153,7 @@ fn outbox_rows(tenant: &crate::tenant::Tenant, partner: &str) -> Result<Vec<Outb
         .offered_files(tenant.name(), partner)
         .map_err(|e| HttpError::internal(&e))?
         .into_iter()
-        .filter_map(|row| Some((row.name, row.downloaded_at?.to_string())))
+        .filter_map(|row| Some((row.name, crate::web::when(row.downloaded_at?))))
         .collect();
     let mut entries = tenant.list(partner, Mailbox::Outbox)?;
     entries.sort_by_key(|e| std::cmp::Reverse(e.created_at));
@@ -164,7 +164,7 @@ fn outbox_rows(tenant: &crate::tenant::Tenant, partner: &str) -> Result<Vec<Outb
             href: format!("/outbox/{}", crate::web::encode_path(&entry.name)),
             size: entry.size,
             sha256: entry.hash.to_string(),
-            when: entry.created_at.to_string(),
+            when: crate::web::when(entry.created_at),
             downloaded: downloads
                 .get(&entry.name)
                 .cloned()
@@ -218,7 +218,7 @@ fn sent_rows(tenant: &crate::tenant::Tenant, partner: &str) -> Result<Vec<SentRo
                 name: message.name,
                 size: message.size,
                 sha256: message.hash.map(|h| h.to_string()).unwrap_or_default(),
-                when: message.created_at.to_string(),
+                when: crate::web::when(message.created_at),
                 status,
                 tone,
             }
