@@ -19,6 +19,8 @@ pub enum BindError {
     },
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
+    #[error("setting up TLS: {0}")]
+    Tls(String),
     #[error("preparing the listener: {0}")]
     Task(#[from] tokio::task::JoinError),
 }

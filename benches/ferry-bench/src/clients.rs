@@ -114,6 +114,21 @@ pub fn curl(to: &Endpoint, args: &[&str], path: &str, cwd: &Path) -> f64 {
     )
 }
 
+/// `curl` over HTTPS (the self-signed certificates accepted; the partner's
+/// Basic credentials for ferry, none for nginx) with `args` on `path` of
+/// `to`; returns the wall time.
+pub fn https(to: &Endpoint, args: &[&str], path: &str, cwd: &Path) -> f64 {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-k", "--fail", "--max-time", "1200"]);
+    if !to.user.is_empty() {
+        cmd.args(["-u", &format!("{}:{FTP_PASSWORD}", to.user)]);
+    }
+    cmd.args(args)
+        .arg(format!("https://127.0.0.1:{}{path}", to.port))
+        .current_dir(cwd);
+    run(&format!("{}: curl {args:?} {path}", to.name), &mut cmd)
+}
+
 /// `lftp` running `commands` (plain FTP); returns the wall time.
 pub fn lftp(to: &Endpoint, commands: &str, cwd: &Path) -> f64 {
     run(

@@ -9,7 +9,8 @@
 //! - FTP 1 GiB put and get (`curl`, passive), against vsftpd;
 //! - 2,000 files of 4 KiB: `sftp mput` against sshd, `lftp mirror -R`
 //!   against vsftpd;
-//! - 200 concurrent SFTP sessions, each getting 5 MiB, against sshd.
+//! - 200 concurrent SFTP sessions, each getting 5 MiB, against sshd;
+//! - HTTPS 1 GiB put and get (`curl -T`, `curl`), against nginx.
 //!
 //! Then ferry as a node of several (`cluster.rs`): a node with its journal
 //! in PostgreSQL and its content in an S3-compatible store against the
@@ -50,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use clients::{curl, curl_command, ftp_url, lftp, sftp, sftp_concurrent_gets};
+use clients::{curl, curl_command, ftp_url, https, lftp, sftp, sftp_concurrent_gets};
 use common::{env_or, write_random_file};
 use memory::{MIB, Sampler, fds, peak_rss, rss, tree_pss};
 use peers::{Endpoint, Ferry};
@@ -127,6 +128,7 @@ fn main() {
 
     let (sshd_process, sshd) = peers::start_sshd(&scratch.join("sshd"), &public);
     let (vsftpd_process, vsftpd) = peers::start_vsftpd(&scratch.join("vsftpd"));
+    let (nginx_process, nginx) = peers::start_nginx(&scratch.join("nginx"));
     let ferry = Ferry::configure(&scratch.join("ferry"), binary, &public);
     if env_or("FERRY_BENCH_ONLY_CLUSTER", 0) == 1 {
         let rows = cluster::compare(&s, &scratch, &root, &ferry, &key, &public, &local);
@@ -171,6 +173,8 @@ fn main() {
             "MB/s in all",
             "OpenSSH",
         ),
+        Compared::new(&format!("HTTPS {gib} put"), "MB/s", "nginx"),
+        Compared::new(&format!("HTTPS {gib} get"), "MB/s", "nginx"),
     ];
     let push = |c: &mut Compared, side: usize, v: f64| {
         if side == 0 {
@@ -244,6 +248,15 @@ fn main() {
             let t = lftp(to, &format!("mirror -R {folder} {target}"), &local);
             push(&mut compared[5], side, s.files as f64 / t);
         }
+        for side in order(round) {
+            let to = if side == 0 { &ferry.https } else { &nginx };
+            let name = format!("{}/https-big-{round}.bin", to.dir);
+            let t = https(to, &["-T", "big.bin"], &name, &local);
+            push(&mut compared[7], side, bytes / t / 1e6);
+            let t = https(to, &["-o", "/dev/null"], &name, &local);
+            push(&mut compared[8], side, bytes / t / 1e6);
+            remove_peer_copy(to, &format!("https-big-{round}.bin"));
+        }
         println!("round {} of {} done", round + 1, s.rounds);
     }
     let ferry_peak = peak_rss(ferry_process.pid());
@@ -263,10 +276,10 @@ fn main() {
     figures.extend(streamed(&s, &ferry, &key, &local));
     figures.extend(idle_sessions(&s, &ferry, &sshd, &sshd_process, &key));
     figures.extend(decisions(&s, &scratch));
-    drop((sshd_process, vsftpd_process));
+    drop((sshd_process, vsftpd_process, nginx_process));
 
     let title = format!(
-        "ferry-bench: ferry beside OpenSSH and vsftpd ({} rounds)",
+        "ferry-bench: ferry beside OpenSSH, vsftpd and nginx ({} rounds)",
         s.rounds
     );
     let md = report::markdown(&title, s.rounds, &compared, &figures);

@@ -1,6 +1,6 @@
-//! The three servers of the bench, each with its own configuration in the
-//! scratch folder, on free loopback ports: OpenSSH's `sshd`, `vsftpd`, and
-//! one ferry serving both SFTP and FTP.
+//! The servers of the bench, each with its own configuration in the
+//! scratch folder, on free loopback ports: OpenSSH's `sshd`, `vsftpd`,
+//! nginx over HTTPS, and one ferry serving SFTP, FTP and HTTPS.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -191,6 +191,88 @@ pub fn start_vsftpd(dir: &Path) -> (Process, Endpoint) {
     )
 }
 
+/// nginx over TLS (a self-signed certificate made here, TLS 1.3 as it
+/// negotiates by default), taking `PUT` uploads (`dav_methods PUT`, no
+/// body size limit) into `dir/files` and serving them back.
+pub fn start_nginx(dir: &Path) -> (Process, Endpoint) {
+    let files = dir.join("files");
+    let temp = dir.join("temp");
+    for d in [&files, &temp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    check(
+        "openssl",
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem")),
+    );
+    // Its workers run as `nobody`: they write the files.
+    check(
+        "chown",
+        Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&files)
+            .arg(&temp),
+    );
+    let port = free_port();
+    let d = dir.display();
+    std::fs::write(
+        dir.join("nginx.conf"),
+        format!(
+            "worker_processes 1;
+daemon off;
+error_log {d}/error.log;
+pid {d}/nginx.pid;
+             events {{ worker_connections 1024; }}
+             http {{
+ access_log off;
+ sendfile on;
+             client_body_temp_path {t};
+ proxy_temp_path {t};
+ fastcgi_temp_path {t};
+             uwsgi_temp_path {t};
+ scgi_temp_path {t};
+             server {{
+  listen 127.0.0.1:{port} ssl;
+  ssl_certificate {d}/cert.pem;
+             ssl_certificate_key {d}/key.pem;
+  root {f};
+  client_max_body_size 0;
+             location / {{ dav_methods PUT; create_full_put_path on; }}
+ }}
+}}
+",
+            t = temp.display(),
+            f = files.display(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(dir)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx is needed: apt-get install nginx");
+    wait_for_port(port);
+    (
+        Process { child },
+        Endpoint {
+            name: "nginx",
+            port,
+            user: "",
+            dir: String::new(),
+            local_dir: Some(files),
+        },
+    )
+}
+
 /// ferry's configuration and ports; `start` runs a new process on them,
 /// with the same data directory each time.
 pub struct Ferry {
@@ -198,6 +280,7 @@ pub struct Ferry {
     pub config: PathBuf,
     pub sftp: Endpoint,
     pub ftp: Endpoint,
+    pub https: Endpoint,
 }
 
 impl Ferry {
@@ -209,7 +292,7 @@ impl Ferry {
     /// address, which the defaults (16 per address) rightly turn away.
     pub fn configure(dir: &Path, binary: PathBuf, public: &str) -> Ferry {
         std::fs::create_dir_all(dir).unwrap();
-        let (sftp_port, ftp_port) = (free_port(), free_port());
+        let (sftp_port, ftp_port, https_port) = (free_port(), free_port(), free_port());
         let config = dir.join("ferry.toml");
         std::fs::write(
             &config,
@@ -218,6 +301,7 @@ impl Ferry {
                  [limits]\nmax_startups_per_address = 1024\nmax_startups = 1024\n\n\
                  [[listeners]]\nprotocol = \"sftp\"\naddress = \"127.0.0.1:{sftp_port}\"\ntenant = \"bench\"\n\n\
                  [[listeners]]\nprotocol = \"ftp\"\naddress = \"127.0.0.1:{ftp_port}\"\ntenant = \"bench\"\n\n\
+                 [[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:{https_port}\"\ntenant = \"bench\"\n\n\
                  [tenants.bench.partners.{FTP_USER}]\n\
                  [[tenants.bench.partners.{FTP_USER}.accounts]]\nlogin = \"{FTP_USER}\"\n\
                  password_hash = \"{FTP_PASSWORD_HASH}\"\nssh_keys = [\"{public}\"]\n"
@@ -236,6 +320,7 @@ impl Ferry {
             config,
             sftp: endpoint("ferry", sftp_port),
             ftp: endpoint("ferry", ftp_port),
+            https: endpoint("ferry", https_port),
         }
     }
 
@@ -249,6 +334,7 @@ impl Ferry {
             .unwrap_or_else(|e| panic!("{}: {e}", self.binary.display()));
         wait_for_port(self.sftp.port);
         wait_for_port(self.ftp.port);
+        wait_for_port(self.https.port);
         Process { child }
     }
 }

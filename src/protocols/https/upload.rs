@@ -195,15 +195,25 @@ fn stored(name: &str, finished: Finished) -> Response {
 /// Reads the body into the upload until it ends, is cut off, stalls, the
 /// store refuses it, or the session is kicked. What arrived before a cut
 /// is written too: it is what a resume continues from.
+///
+/// One write is in flight while the next megabyte arrives: the request's
+/// TLS is decrypted on the session's task while the previous chunk goes
+/// into the file on a blocking thread (and into the hash on the upload's
+/// hashing thread).
 async fn receive<E: std::fmt::Display>(
     who: &Partner,
-    mut upload: PendingUpload,
+    upload: PendingUpload,
     stream: impl futures_util::Stream<Item = Result<bytes::Bytes, E>>,
 ) -> (PendingUpload, Ended) {
     let mut stream = std::pin::pin!(stream);
     let throttle = who.tenant.throttle(&who.partner, Way::Up);
     let kicked = who.ticket.kicked();
     tokio::pin!(kicked);
+    let mut writer = Writer {
+        idle: Some(upload),
+        in_flight: None,
+        spare: Vec::new(),
+    };
     let mut buf = Vec::with_capacity(CHUNK);
     loop {
         let next = tokio::select! {
@@ -228,41 +238,88 @@ async fn receive<E: std::fmt::Display>(
             )),
         };
         if buf.len() >= CHUNK || (ended.is_some() && !buf.is_empty()) {
-            let len = buf.len();
-            throttle.pace(len).await;
-            let written;
-            (upload, written) = write(upload, buf, len).await;
-            match written {
-                Ok(mut next) => {
-                    next.clear();
-                    next.reserve(CHUNK);
-                    buf = next;
-                }
-                Err(e) => return (upload, Ended::Refused(e)),
+            throttle.pace(buf.len()).await;
+            match writer.write(buf).await {
+                Ok(next) => buf = next,
+                Err((upload, e)) => return (upload, Ended::Refused(e)),
             }
         }
         if let Some(ended) = ended {
-            return (upload, ended);
+            return match writer.finish().await {
+                Ok(upload) => (upload, ended),
+                Err((upload, e)) => (upload, Ended::Refused(e)),
+            };
         }
     }
 }
 
-/// Writes `buf[..len]` to the upload: in place while it stays in memory,
-/// on a blocking thread once it reaches a file.
-async fn write(
-    mut upload: PendingUpload,
-    buf: Vec<u8>,
-    len: usize,
-) -> (PendingUpload, std::io::Result<Vec<u8>>) {
-    if upload.stays_in_memory(len) {
-        let written = upload.write_owned(buf, len);
-        return (upload, written);
+/// The upload's writes: at most one on a blocking thread at a time.
+struct Writer {
+    /// The upload, when no write has it.
+    idle: Option<PendingUpload>,
+    in_flight: Option<tokio::task::JoinHandle<(PendingUpload, std::io::Result<Vec<u8>>)>>,
+    /// Buffers given back by finished writes, to fill again.
+    spare: Vec<Vec<u8>>,
+}
+
+type Failed = (PendingUpload, std::io::Error);
+
+impl Writer {
+    /// Waits for the write in flight, if any; the upload is then idle.
+    async fn settle(&mut self) -> Result<(), Failed> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (upload, written) = match handle.await {
+            Ok(done) => done,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        match written {
+            Ok(buf) => {
+                self.spare.push(buf);
+                self.idle = Some(upload);
+                Ok(())
+            }
+            Err(e) => Err((upload, e)),
+        }
     }
-    blocking(move || {
-        let written = upload.write_owned(buf, len);
-        (upload, written)
-    })
-    .await
+
+    /// Hands `buf` to the upload (in place while it stays in memory, on a
+    /// blocking thread once it reaches a file) and gives back an empty
+    /// buffer to fill next.
+    async fn write(&mut self, buf: Vec<u8>) -> Result<Vec<u8>, Failed> {
+        self.settle().await?;
+        let mut upload = self.idle.take().expect("no write in flight");
+        let len = buf.len();
+        if upload.stays_in_memory(len) {
+            let written = upload.write_owned(buf, len);
+            return match written {
+                Ok(next) => {
+                    self.idle = Some(upload);
+                    Ok(empty(next))
+                }
+                Err(e) => Err((upload, e)),
+            };
+        }
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let written = upload.write_owned(buf, len);
+            (upload, written)
+        }));
+        Ok(empty(self.spare.pop().unwrap_or_default()))
+    }
+
+    /// Waits for the last write; the upload is whole (or failed).
+    async fn finish(mut self) -> Result<PendingUpload, Failed> {
+        self.settle().await?;
+        Ok(self.idle.take().expect("no write in flight"))
+    }
+}
+
+/// `buf` emptied, with room for a chunk.
+fn empty(mut buf: Vec<u8>) -> Vec<u8> {
+    buf.clear();
+    buf.reserve(CHUNK);
+    buf
 }
 
 /// A `Content-Range: bytes START-LAST/TOTAL` (or `*` for an unknown total)
