@@ -148,7 +148,7 @@ async fn tenant(
     })))
 }
 
-async fn partners(
+pub(super) async fn partners(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -365,16 +365,16 @@ pub(super) async fn resend(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountRequest {
+pub(super) struct AccountRequest {
     /// Hashed here (argon2id); only the hash is written.
     #[serde(default)]
-    password: Option<String>,
+    pub password: Option<String>,
     /// OpenSSH `authorized_keys` lines; replaces the account's keys.
     #[serde(default)]
-    ssh_keys: Option<Vec<String>>,
+    pub ssh_keys: Option<Vec<String>>,
 }
 
-async fn put_account(
+pub(super) async fn put_account(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, partner, login)): Path<(String, String, String)>,
@@ -598,7 +598,7 @@ fn role(text: &str) -> ApiResult<Role> {
     })
 }
 
-async fn plugin_versions(
+pub(super) async fn plugin_versions(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, partner, role_name)): Path<(String, String, String)>,
@@ -642,12 +642,12 @@ async fn plugin_versions(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ActivateRequest {
+pub(super) struct ActivateRequest {
     /// The SHA-256 of a version that served before, or the file's own.
-    sha256: String,
+    pub sha256: String,
 }
 
-async fn activate_plugin(
+pub(super) async fn activate_plugin(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, partner, role_name)): Path<(String, String, String)>,
@@ -657,7 +657,7 @@ async fn activate_plugin(
     activate(state, caller, (name, partner, role_name), which).await
 }
 
-async fn rollback_plugin(
+pub(super) async fn rollback_plugin(
     state: axum::extract::State<State>,
     caller: Caller,
     Path((name, partner, role_name)): Path<(String, String, String)>,

@@ -260,6 +260,34 @@ fn the_console_defends_its_session() {
     );
     assert!(done.starts_with("http/1.1 200"), "{done}");
     assert!(result.contains("Intact"), "{result}");
+    // A new password through the partners page (the API's account edit):
+    // the next HTTPS login takes it.
+    let (_, partners) = curl(&h, "cj", &[&format!("{base}/ui/t/acme/partners")]);
+    assert!(partners.contains("<strong>bob</strong>"), "{partners}");
+    let (changed, _) = curl(
+        &h,
+        "cj",
+        &[
+            "-H",
+            &origin,
+            "-d",
+            &format!("csrf={csrf}&password=bob-new-pass"),
+            &format!("{base}/ui/t/acme/partners/bob/accounts/bob/password"),
+        ],
+    );
+    assert!(changed.starts_with("http/1.1 303"), "{changed}");
+    let listed = Command::new("curl")
+        .args([
+            "-sS",
+            "-k",
+            "--fail",
+            "-u",
+            "bob:bob-new-pass",
+            &h.url("/outbox/"),
+        ])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
     // A tenant's login sees its own tenant only.
     let (other, _) = curl(&h, "cj", &[&format!("{base}/ui/t/globex/messages")]);
     assert!(other.starts_with("http/1.1 404"), "{other}");

@@ -15,6 +15,7 @@
 //! this listener.
 
 mod pages;
+mod partners;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -65,6 +66,23 @@ pub fn routes() -> axum::Router<State> {
             get(pages::verify_page).post(pages::verify),
         )
         .route("/ui/t/{tenant}/activity", get(pages::activity))
+        .route("/ui/t/{tenant}/partners", get(partners::partners))
+        .route(
+            "/ui/t/{tenant}/partners/{partner}/accounts/{login}/password",
+            post(partners::set_password),
+        )
+        .route(
+            "/ui/t/{tenant}/partners/{partner}/plugins/{role}",
+            get(partners::plugins),
+        )
+        .route(
+            "/ui/t/{tenant}/partners/{partner}/plugins/{role}/activate",
+            post(partners::activate),
+        )
+        .route(
+            "/ui/t/{tenant}/partners/{partner}/plugins/{role}/rollback",
+            post(partners::rollback),
+        )
         .route("/static/ferry.css", get(crate::web::stylesheet))
         .layer(axum::middleware::from_fn(security_headers))
 }
