@@ -16,6 +16,7 @@ mod auth;
 mod console;
 mod error;
 mod files;
+mod plugins;
 mod routes;
 
 use std::future::Future;

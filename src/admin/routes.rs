@@ -16,9 +16,8 @@ use super::error::{ApiError, ApiResult, Body};
 use crate::config::edit::{AccountChange, EditError};
 use crate::journal::{Direction, MessageId, MessageQuery, MessageState, Timestamp};
 use crate::pipeline::Transitions;
-use crate::plugin::Role;
 use crate::settings::SettingsError;
-use crate::tenant::{Activate, HubError, Tenant};
+use crate::tenant::{HubError, Tenant};
 
 /// The document that describes these routes, checked in next to them.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -49,15 +48,19 @@ pub fn routes() -> axum::Router<State> {
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}",
-            get(plugin_versions),
+            get(super::plugins::versions),
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/activate",
-            post(activate_plugin),
+            post(super::plugins::activate),
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/rollback",
-            post(rollback_plugin),
+            post(super::plugins::rollback),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/replay",
+            post(super::plugins::replay),
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/accounts/{login}",
@@ -91,7 +94,7 @@ async fn openapi() -> impl IntoResponse {
 }
 
 /// Runs journal work on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(work).await.or_internal()?
@@ -99,7 +102,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Runs `work` on tenant `name`, if the caller may reach it, on a
 /// blocking thread: the shape of most handlers.
-async fn on_tenant<T: Send + 'static>(
+pub(super) async fn on_tenant<T: Send + 'static>(
     state: &State,
     caller: &Caller,
     name: &str,
@@ -110,7 +113,7 @@ async fn on_tenant<T: Send + 'static>(
 }
 
 /// Failures of the journal are ferry's, not the caller's.
-trait OrInternal<T> {
+pub(super) trait OrInternal<T> {
     fn or_internal(self) -> ApiResult<T>;
 }
 
@@ -180,6 +183,8 @@ pub(super) async fn partners(
                 "plugins": p.plugins.keys().collect::<Vec<_>>(),
                 "connector": p.connector.as_ref().map(|c| c.describe()),
                 "pull": p.pull.as_ref().map(|pull| &pull.from),
+                // As this node's poller last said.
+                "polling": state.hub.polls().get(tenant.name(), &p.name),
                 "push": p.push.as_ref().map(|push| &push.to),
             })
         })
@@ -522,14 +527,14 @@ fn edit_error(e: EditError) -> ApiError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TenantRequest {
+pub(super) struct TenantRequest {
     /// The tenant's file, as it would be in the tenants directory.
-    toml: String,
+    pub toml: String,
 }
 
 /// Adds or replaces a tenant in the tenants directory (operator only);
 /// it is in force when this returns, other tenants untouched.
-async fn put_tenant(
+pub(super) async fn put_tenant(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -562,7 +567,7 @@ async fn put_tenant(
 /// Removes a tenant from the tenants directory, closing its sessions and
 /// keeping its data; a tenant no longer configured is purged instead
 /// (operator only).
-async fn delete_tenant(
+pub(super) async fn delete_tenant(
     state: axum::extract::State<State>,
     caller: Caller,
     Path(name): Path<String>,
@@ -587,104 +592,6 @@ async fn delete_tenant(
             "purged": false,
             "file": edit.path.display().to_string(),
         })))
-    })
-    .await
-}
-
-/// A plugin role from a path: 400 for anything else.
-fn role(text: &str) -> ApiResult<Role> {
-    text.parse().map_err(|_| {
-        ApiError::bad_request(format!("`{text}` is not validator, router or acknowledger"))
-    })
-}
-
-pub(super) async fn plugin_versions(
-    state: axum::extract::State<State>,
-    caller: Caller,
-    Path((name, partner, role_name)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    let role = role(&role_name)?;
-    on_tenant(&state, &caller, &name, move |tenant| {
-        let path = tenant
-            .config()
-            .partners
-            .get(&partner)
-            .and_then(|p| p.plugins.get(role.as_str()).cloned())
-            .ok_or_else(|| {
-                ApiError::not_found(format!("partner `{partner}` has no {role} plugin"))
-            })?;
-        let journal = tenant.journal();
-        let events = journal
-            .plugin_events(tenant.name(), &partner, role.as_str())
-            .or_internal()?;
-        let pin = journal
-            .plugin_pin(tenant.name(), &partner, role.as_str())
-            .or_internal()?;
-        let versions: Vec<Value> = events
-            .iter()
-            .map(|e| {
-                json!({
-                    "at": e.at.to_string(),
-                    "status": e.detail["status"],
-                    "sha256": e.detail["sha256"],
-                    "reason": e.detail["reason"],
-                })
-            })
-            .collect();
-        Ok(Json(json!({
-            "file": path.display().to_string(),
-            "pinned": pin.map(|p| p.sha256),
-            "versions": versions,
-        })))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ActivateRequest {
-    /// The SHA-256 of a version that served before, or the file's own.
-    pub sha256: String,
-}
-
-pub(super) async fn activate_plugin(
-    state: axum::extract::State<State>,
-    caller: Caller,
-    Path((name, partner, role_name)): Path<(String, String, String)>,
-    Body(request): Body<ActivateRequest>,
-) -> ApiResult<Json<Value>> {
-    let which = Activate::Version(request.sha256.to_ascii_lowercase());
-    activate(state, caller, (name, partner, role_name), which).await
-}
-
-pub(super) async fn rollback_plugin(
-    state: axum::extract::State<State>,
-    caller: Caller,
-    Path((name, partner, role_name)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    activate(
-        state,
-        caller,
-        (name, partner, role_name),
-        Activate::Previous,
-    )
-    .await
-}
-
-async fn activate(
-    state: axum::extract::State<State>,
-    caller: Caller,
-    (name, partner, role_name): (String, String, String),
-    which: Activate,
-) -> ApiResult<Json<Value>> {
-    let role = role(&role_name)?;
-    let hub = state.hub.clone();
-    on_tenant(&state, &caller, &name, move |tenant| {
-        match hub.activate_plugin(tenant.name(), &partner, role, &which) {
-            Ok(activated) => Ok(Json(json!(activated))),
-            Err(HubError::PluginVersion(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
-            Err(e) => Err(ApiError::internal(&e)),
-        }
     })
     .await
 }

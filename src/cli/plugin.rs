@@ -11,8 +11,10 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::journal::{AckEvent, Direction, EventKind, MessageId, MessageQuery, Timestamp};
-use crate::plugin::{FileMeta, HistoryEntry, Limits, MemoryServices, Plugin, PluginEngine, Role};
+use crate::journal::{AckEvent, Direction, Timestamp};
+use crate::plugin::{
+    FileMeta, HistoryEntry, Limits, MemoryServices, Plugin, PluginEngine, ReplayScope, Role,
+};
 use crate::tenant::{Activate, PipelineLock};
 
 #[derive(Subcommand)]
@@ -285,13 +287,9 @@ fn call(
 }
 
 fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let kind = match args.role {
-        Role::Validator => EventKind::Verdict,
-        Role::Router => EventKind::Routed,
-        Role::Acknowledger => {
-            bail!("replay compares verdicts and routes: use --role validator or router")
-        }
-    };
+    if args.role == Role::Acknowledger {
+        bail!("replay compares verdicts and routes: use --role validator or router")
+    }
     let since = match &args.since {
         Some(text) => {
             let time = humantime::parse_rfc3339_weak(text)
@@ -307,87 +305,53 @@ fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let hub = super::open(config)?;
     let tenant = super::tenant(&hub, &args.tenant)?;
     let partner = super::partner(&tenant, &args.partner)?;
-    let params = std::sync::Arc::clone(&partner.params);
-    let limits = Limits {
-        deadline: tenant.config().plugin_deadline,
-        memory: tenant.config().plugin_memory,
-        ..Limits::default()
-    };
     let engine = PluginEngine::new(None)?;
     let plugin = engine.load(&read_plugin(&args.candidate)?, args.role)?;
-    let journal = hub.journal();
-    let mut messages = journal.messages(&MessageQuery {
-        tenant: Some(args.tenant.clone()),
-        partner: Some(args.partner.clone()),
-        direction: Some(Direction::In),
-        since,
-        limit: Some(args.limit),
-        ..MessageQuery::default()
-    })?;
-    messages.reverse();
+    let report = crate::plugin::replay(
+        &engine,
+        &plugin,
+        &ReplayScope {
+            journal: hub.journal(),
+            store: tenant.store(),
+            tenant: &args.tenant,
+            partner: &args.partner,
+            params: std::sync::Arc::clone(&partner.params),
+            limits: Limits {
+                deadline: tenant.config().plugin_deadline,
+                memory: tenant.config().plugin_memory,
+                ..Limits::default()
+            },
+            since,
+            limit: args.limit,
+        },
+    )?;
 
     let mut out = std::io::stdout().lock();
-    let (mut compared, mut differ) = (0, 0);
-    for message in messages {
-        let Some(hash) = message.hash else { continue };
-        let recorded = journal
-            .message_events(&message.tenant, message.id)?
-            .into_iter()
-            .find(|e| e.kind == kind && e.message == Some(message.id))
-            .map(|e| decision_only(e.detail));
-        let services = crate::plugin::JournalServices::new(
-            std::sync::Arc::clone(journal),
-            tenant.store().clone(),
-            Some(hash),
-            &message.tenant,
-            &message.partner,
-            std::sync::Arc::clone(&params),
-        )
-        .as_of(MessageId(message.id.0));
-        let candidate = call(
-            &plugin,
-            &engine,
-            Box::new(services),
-            limits,
-            &FileMeta::of(&message),
-            "",
-        )?
-        .map(|(decision, ..)| decision)
-        .unwrap_or_else(|e| json!({ "error": e.to_string() }));
-        compared += 1;
-        let same = recorded.as_ref() == Some(&candidate);
-        let recorded_text =
-            recorded.map_or_else(|| "(none recorded)".to_owned(), |r| r.to_string());
-        if !same {
-            differ += 1;
-        }
+    for file in &report.files {
+        let recorded = file
+            .recorded
+            .as_ref()
+            .map_or_else(|| "(none recorded)".to_owned(), |r| r.to_string());
         writeln!(
             out,
-            "{} {:>6}  {}\n    recorded:  {recorded_text}\n    candidate: {candidate}",
-            if same { "same   " } else { "DIFFERS" },
-            message.id.0,
-            message.name,
+            "{} {:>6}  {}\n    recorded:  {recorded}\n    candidate: {}",
+            if file.same { "same   " } else { "DIFFERS" },
+            file.message,
+            file.name,
+            file.candidate,
         )?;
     }
-    let differ = match differ {
+    let differ = match report.differ {
         1 => "1 decision differs".to_owned(),
         n => format!("{n} decisions differ"),
     };
     writeln!(
         out,
-        "{compared} file{} replayed, {differ}",
-        if compared == 1 { "" } else { "s" }
+        "{} file{} replayed, {differ}",
+        report.compared,
+        if report.compared == 1 { "" } else { "s" }
     )?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A recorded verdict or routing without who made it.
-fn decision_only(mut detail: serde_json::Value) -> serde_json::Value {
-    if let Some(fields) = detail.as_object_mut() {
-        fields.remove("by");
-        fields.remove("logs");
-    }
-    detail
 }
 
 fn versions(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {

@@ -57,7 +57,7 @@ pub fn run(input: &[u8]) {
         tenant,
         partner: "alice".into(),
         peer,
-        _ticket: ticket,
+        ticket,
     };
     let input = input.to_vec();
     let replies = fixture.runtime.block_on(async move {

@@ -22,6 +22,7 @@ mod convert;
 mod engine;
 mod kv;
 mod registry;
+mod replay;
 mod services;
 mod state;
 mod steps;
@@ -32,6 +33,7 @@ use std::time::Duration;
 
 pub use engine::{Plugin, PluginEngine};
 pub use registry::{Change, Registry, Slot, SlotKey};
+pub use replay::{ReplayError, ReplayReport, ReplayScope, Replayed, replay};
 pub use services::{HistoryEntry, HistoryQuery, HostServices, JournalServices, MemoryServices};
 pub use state::LogLine;
 pub use steps::{CpuCharge, PluginStep};

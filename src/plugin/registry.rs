@@ -299,6 +299,20 @@ impl Registry {
         Ok(Change::Refused { reason })
     }
 
+    /// The bytes of version `sha` of a slot whose file is `file`: the file's
+    /// own when it holds that version, else a kept one (one that served).
+    pub fn version_bytes(&self, file: &Path, sha: &str) -> std::io::Result<Vec<u8>> {
+        if let Ok(bytes) = std::fs::read(file)
+            && hex::encode(Sha256::digest(&bytes)) == sha
+        {
+            return Ok(bytes);
+        }
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(std::io::Error::other("not a SHA-256"));
+        }
+        self.kept(&sha.to_ascii_lowercase())
+    }
+
     /// A kept version's bytes: from this node's versions, or else from the
     /// object store's (where another node kept it), then kept here too.
     fn kept(&self, sha: &str) -> std::io::Result<Vec<u8>> {

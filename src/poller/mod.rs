@@ -102,6 +102,7 @@ fn start_new_sources(hub: &Arc<Hub>, stop: &Arc<AtomicBool>, running: &Running) 
 /// once. The first poll is at once.
 fn poll_loop(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str) {
     poll_until_stopped(hub, stop, tenant, partner);
+    hub.polls().forget(tenant, partner);
     let job = format!("pull:{tenant}/{partner}");
     if let Err(e) = hub.journal().let_go(&job, &hub.config().node) {
         tracing::debug!(tenant, partner, error = %crate::error_chain(&e), "the pull lease runs out by itself");
@@ -138,20 +139,46 @@ fn poll_until_stopped(hub: &Hub, stop: &AtomicBool, tenant: &str, partner: &str)
             Ok(true) => {}
             Ok(false) => {
                 due = pull.schedule.next_after(SystemTime::now());
+                let why = "another node polls it now".to_owned();
+                hub.polls().skipped(tenant, partner, why, due);
                 continue;
             }
             Err(e) => {
                 tracing::warn!(tenant, partner, error = %crate::error_chain(&e),
                     "cannot take the pull source's lease; not polling");
                 due = pull.schedule.next_after(SystemTime::now());
+                let why = format!("not polled: the lease: {}", crate::error_chain(&e));
+                hub.polls().skipped(tenant, partner, why, due);
                 continue;
             }
         }
         let span = tracing::info_span!("pull", tenant, partner);
         let _enter = span.enter();
         // Problems are logged by the poll and retried by the next one.
-        let _ = poll_once(hub, tenant, &settings, &mut memory);
+        let outcome = describe(&poll_once(hub, tenant, &settings, &mut memory));
         due = pull.schedule.next_after(SystemTime::now());
+        hub.polls().polled(tenant, partner, outcome, due);
+    }
+}
+
+/// A poll's outcome in a few words, for the admin API and the console.
+fn describe(polled: &Result<Polled, String>) -> String {
+    match polled {
+        Err(why) => format!("failed: {why}"),
+        Ok(p) => {
+            let mut said = match p.taken.len() {
+                0 => "nothing new".to_owned(),
+                1 => "took 1 file".to_owned(),
+                n => format!("took {n} files"),
+            };
+            if p.waiting > 0 {
+                said += &format!(", {} still changing", p.waiting);
+            }
+            if !p.errors.is_empty() {
+                said += &format!(", {} not taken: {}", p.errors.len(), p.errors[0]);
+            }
+            said
+        }
     }
 }
 

@@ -60,9 +60,23 @@ pub struct PendingUpload {
     upload: Upload,
     /// What the quotas left when the upload began.
     room: Option<Room>,
+    /// Its entry among its session's transfers, once shown there.
+    transfer: Option<super::Transfer>,
 }
 
 impl PendingUpload {
+    /// Shows the upload among `ticket`'s session's transfers, with its
+    /// bytes so far, until it is finished or dropped.
+    pub fn shown_in(&mut self, ticket: &super::Ticket) {
+        self.transfer = Some(ticket.transfer("upload", &self.name, self.size()));
+    }
+
+    fn moved(&self) {
+        if let Some(transfer) = &self.transfer {
+            transfer.set(self.upload.size());
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.upload.size()
     }
@@ -79,7 +93,9 @@ impl PendingUpload {
     /// next, of any length and content.
     pub fn write_owned(&mut self, buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
         self.check_room(len)?;
-        self.upload.write_owned(buf, len)
+        let back = self.upload.write_owned(buf, len)?;
+        self.moved();
+        Ok(back)
     }
 
     fn check_room(&self, len: usize) -> io::Result<()> {
@@ -96,7 +112,9 @@ impl PendingUpload {
 impl Write for PendingUpload {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_room(buf.len())?;
-        self.upload.write(buf)
+        let n = self.upload.write(buf)?;
+        self.moved();
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -253,6 +271,7 @@ impl Tenant {
             name: name.clone(),
             upload,
             room,
+            transfer: None,
         })
     }
 
@@ -325,6 +344,7 @@ impl Tenant {
             name: name.clone(),
             upload,
             room,
+            transfer: None,
         }))
     }
 

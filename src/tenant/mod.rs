@@ -9,6 +9,8 @@ mod cluster;
 pub mod gate;
 pub mod guard;
 mod mailbox;
+mod plugins;
+mod polls;
 pub mod pool;
 mod receipts;
 mod sessions;
@@ -27,8 +29,10 @@ pub use cluster::ClusterSession;
 pub use mailbox::{
     FOLDERS, Finished, Ingested, Listing, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
 };
+pub use plugins::{Activate, Activated};
+pub use polls::{PollStatus, Polls};
 pub use receipts::RECEIPTS;
-pub use sessions::{Opening, SessionInfo, Sessions, Ticket};
+pub use sessions::{Opening, SessionInfo, Sessions, Ticket, Transfer, TransferInfo};
 
 use crate::config::{self, Config, JournalBackend};
 use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJournal, Timestamp};
@@ -96,31 +100,12 @@ pub enum HubError {
     PluginVersion(String),
 }
 
-/// Which version of a partner's plugin to serve.
-#[derive(Debug, Clone)]
-pub enum Activate {
-    /// The one that served before the current one.
-    Previous,
-    /// One that served before, by its SHA-256; the file's own version ends
-    /// any pin.
-    Version(String),
-}
-
 /// What a purge removed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Purged {
     pub tenant: String,
     pub journal_rows: u64,
     pub store_removed: bool,
-}
-
-/// What an activation changed: `from` and `to` are SHA-256s.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Activated {
-    pub from: String,
-    pub to: String,
-    /// Whether `to` is pinned (the file holds another version).
-    pub pinned: bool,
 }
 
 impl From<PluginError> for HubError {
@@ -167,6 +152,8 @@ pub struct Hub {
     elsewhere: cluster::Elsewhere,
     /// Held while the copy of the shared tenants is written (`shared.rs`).
     copy_lock: shared::CopyLock,
+    /// When each pull source was polled here and is due next (`polls.rs`).
+    polls: Polls,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -285,6 +272,7 @@ impl Hub {
             files,
             elsewhere: Default::default(),
             copy_lock: Default::default(),
+            polls: Polls::default(),
         });
         Ok(hub)
     }
@@ -410,6 +398,11 @@ impl Hub {
     /// Every tenant's logged-in sessions.
     pub fn sessions(&self) -> &Arc<Sessions> {
         &self.sessions
+    }
+
+    /// When each pull source was polled here, and is due next.
+    pub fn polls(&self) -> &Polls {
+        &self.polls
     }
 
     /// Registers a logged-in session of `partner` (its login `login`) of
@@ -580,89 +573,6 @@ impl Hub {
             tenant: tenant.to_owned(),
             journal_rows: rows,
             store_removed,
-        })
-    }
-
-    /// Serves another version of `partner`'s `role` plugin: pins it in the
-    /// journal (for as long as the plugin file stays the one it was pinned
-    /// against) and, when this process runs the pipeline, loads it now.
-    /// Another process applies the pin at its next reload or start.
-    pub fn activate_plugin(
-        &self,
-        tenant: &str,
-        partner: &str,
-        role: Role,
-        which: &Activate,
-    ) -> Result<Activated, HubError> {
-        use sha2::Digest as _;
-        let refuse = |why: String| Err(HubError::PluginVersion(why));
-        let Some(path) = self.tenant(tenant).and_then(|t| {
-            t.config()
-                .partners
-                .get(partner)?
-                .plugins
-                .get(role.as_str())
-                .cloned()
-        }) else {
-            return refuse(format!(
-                "partner `{partner}` of `{tenant}` has no {role} plugin"
-            ));
-        };
-        // The versions that served, oldest first, without repeats in a row.
-        let mut served: Vec<String> = Vec::new();
-        for event in self.journal.plugin_events(tenant, partner, role.as_str())? {
-            let status = event.detail["status"].as_str().unwrap_or_default();
-            if matches!(status, "activated" | "rolled-back")
-                && let Some(sha) = event.detail["sha256"].as_str()
-                && served.last().map(String::as_str) != Some(sha)
-            {
-                served.push(sha.to_owned());
-            }
-        }
-        let Some(current) = served.last().cloned() else {
-            return refuse(format!("no version of this {role} plugin has served yet"));
-        };
-        let file_sha = match std::fs::read(&path) {
-            Ok(bytes) => hex::encode(sha2::Sha256::digest(bytes)),
-            Err(e) => return refuse(format!("cannot read {}: {e}", path.display())),
-        };
-        let target = match which {
-            Activate::Previous => match served.iter().rev().nth(1) {
-                Some(previous) => previous.clone(),
-                None => {
-                    return refuse(format!(
-                        "no earlier version of this {role} plugin has served: nothing to roll back to"
-                    ));
-                }
-            },
-            Activate::Version(sha) if *sha == file_sha || served.contains(sha) => sha.clone(),
-            Activate::Version(sha) => {
-                return refuse(format!(
-                    "version {sha} of this {role} plugin never served; its versions: {}",
-                    served.join(", ")
-                ));
-            }
-        };
-        let pinned = target != file_sha;
-        let pin = pinned.then(|| crate::journal::PluginPin {
-            sha256: target.clone(),
-            file_sha256: file_sha,
-        });
-        self.journal
-            .set_plugin_pin(tenant, partner, role.as_str(), pin.as_ref())?;
-        if let Some(registry) = self.plugins.get()
-            && let Some(slot) = registry.slot(tenant, partner, role)
-            && let crate::plugin::Change::Refused { reason } = registry.reload(&slot)?
-        {
-            return refuse(format!("version {target} does not load: {reason}"));
-        }
-        // The other nodes apply the pin when told: a rollback on one node is
-        // a rollback on all.
-        self.announce(Some(tenant));
-        Ok(Activated {
-            from: current,
-            to: target,
-            pinned,
         })
     }
 

@@ -6,6 +6,11 @@
 //! as long as the session lives; dropping it ends the session's entry. A
 //! kick flips the ticket's watch channel, which the protocol's session
 //! loop (FTP) or a task next to the connection (SFTP) waits on.
+//!
+//! While a session moves a file it holds a [`Transfer`] from its ticket:
+//! the file's name, which way, and the bytes so far (one relaxed atomic
+//! store per write or read), shown with the session and gone when the
+//! transfer ends.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,10 +32,35 @@ pub struct SessionInfo {
     pub protocol: String,
     pub peer: String,
     pub started_at: Timestamp,
+    /// What the session is moving now. Absent in a heartbeat from a node
+    /// that predates it.
+    #[serde(default)]
+    pub transfers: Vec<TransferInfo>,
+}
+
+/// One file a session is moving now.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TransferInfo {
+    /// `upload` or `download`.
+    pub direction: String,
+    pub name: String,
+    /// Bytes received or sent so far (an upload resumed counts what it
+    /// resumed from).
+    pub bytes: u64,
+    pub started_at: Timestamp,
+}
+
+/// A transfer in progress, as the registry holds it.
+struct Moving {
+    direction: &'static str,
+    name: String,
+    bytes: AtomicU64,
+    started_at: Timestamp,
 }
 
 struct Live {
     info: SessionInfo,
+    transfers: Vec<Arc<Moving>>,
     /// What the login was accepted with ([`credentials`]): a session whose
     /// account changed or went is ended at the next reload.
     credentials: u64,
@@ -123,7 +153,9 @@ impl Sessions {
                     protocol: who.protocol.to_owned(),
                     peer: who.peer.to_string(),
                     started_at: Timestamp::now(),
+                    transfers: Vec::new(),
                 },
+                transfers: Vec::new(),
                 credentials: who.credentials,
                 kick,
             },
@@ -143,7 +175,19 @@ impl Sessions {
         let mut list: Vec<SessionInfo> = live
             .values()
             .filter(|l| tenant.is_none_or(|t| l.info.tenant == t))
-            .map(|l| l.info.clone())
+            .map(|l| SessionInfo {
+                transfers: l
+                    .transfers
+                    .iter()
+                    .map(|m| TransferInfo {
+                        direction: m.direction.to_owned(),
+                        name: m.name.clone(),
+                        bytes: m.bytes.load(Ordering::Relaxed),
+                        started_at: m.started_at,
+                    })
+                    .collect(),
+                ..l.info.clone()
+            })
             .collect();
         list.sort_by_key(|s| s.id);
         list
@@ -211,6 +255,75 @@ impl Ticket {
     }
 }
 
+impl Ticket {
+    /// Shows `name` among the files this session is moving (`upload` or
+    /// `download`), from `bytes`, until the returned [`Transfer`] drops.
+    pub fn transfer(&self, direction: &'static str, name: &str, bytes: u64) -> Transfer {
+        let moving = Arc::new(Moving {
+            direction,
+            name: name.to_owned(),
+            bytes: AtomicU64::new(bytes),
+            started_at: Timestamp::now(),
+        });
+        if let Some(sessions) = self.sessions.upgrade()
+            && let Some(live) = sessions
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&self.id)
+        {
+            live.transfers.push(Arc::clone(&moving));
+        }
+        Transfer {
+            moving,
+            session: self.id,
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+/// A file being moved by a session; dropping it ends its entry.
+pub struct Transfer {
+    moving: Arc<Moving>,
+    session: u64,
+    sessions: Weak<Sessions>,
+}
+
+impl Transfer {
+    /// The bytes moved so far.
+    pub fn set(&self, bytes: u64) {
+        self.moving.bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `bytes` more moved.
+    pub fn add(&self, bytes: u64) {
+        self.moving.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("name", &self.moving.name)
+            .field("bytes", &self.moving.bytes)
+            .finish()
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        if let Some(sessions) = self.sessions.upgrade()
+            && let Some(live) = sessions
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&self.session)
+        {
+            live.transfers.retain(|m| !Arc::ptr_eq(m, &self.moving));
+        }
+    }
+}
+
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(sessions) = self.sessions.upgrade() {
@@ -257,6 +370,31 @@ mod tests {
         drop(a1);
         assert!(sessions.open(&opening("acme", "alice")).is_ok());
         assert_eq!(sessions.list(Some("globex")).len(), 1);
+    }
+
+    #[test]
+    fn a_transfer_shows_with_its_session_until_it_ends() {
+        let sessions = Arc::new(Sessions::default());
+        let ticket = sessions.open(&opening("acme", "alice")).unwrap();
+        let upload = ticket.transfer("upload", "orders.csv", 10);
+        upload.add(5);
+        let download = ticket.transfer("download", "invoice.pdf", 0);
+        download.set(7);
+        let shown = &sessions.list(Some("acme"))[0].transfers;
+        let seen: Vec<(&str, &str, u64)> = shown
+            .iter()
+            .map(|t| (t.direction.as_str(), t.name.as_str(), t.bytes))
+            .collect();
+        assert_eq!(
+            seen,
+            [("upload", "orders.csv", 15), ("download", "invoice.pdf", 7)]
+        );
+        drop(upload);
+        assert_eq!(sessions.list(Some("acme"))[0].transfers.len(), 1);
+        // A transfer that outlives its session ends quietly.
+        drop(ticket);
+        drop(download);
+        assert!(sessions.list(None).is_empty());
     }
 
     #[tokio::test]

@@ -111,6 +111,21 @@ pub fn when(at: crate::journal::Timestamp) -> String {
     }
 }
 
+/// A byte count as pages show it: `512 bytes`, `1.5 KiB`, `3.2 GiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// The one stylesheet, compiled in.
 pub async fn stylesheet() -> Response {
     (
@@ -165,5 +180,14 @@ mod tests {
             "2026-11-22 03:04:05 UTC"
         );
         assert_eq!(encode_path("/outbox/a b.csv"), "/outbox/a%20b.csv");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0), "0 bytes");
+        assert_eq!(size(1023), "1023 bytes");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(5 << 20), "5.0 MiB");
+        assert_eq!(size(3 << 40), "3.0 TiB");
     }
 }

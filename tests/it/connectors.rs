@@ -552,7 +552,13 @@ fn ftps_explicit_pull_and_implicit_push_with_pinned_certificates() {
     let outgoing = explicit.dir("outgoing");
     let untrusted = explicit.dir("untrusted");
     let incoming = implicit.dir("incoming");
+    let admin = free_port();
     let hub = Hub::new(|dir| {
+        std::fs::write(
+            dir.join("operator.token"),
+            "operator-token-0123456789abcdef",
+        )
+        .unwrap();
         let connector = |server: &Vsftpd, protocol: &str| {
             format!(
                 "protocol = \"{protocol}\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{}\"\npassword_file = \"{}\"\n",
@@ -577,7 +583,8 @@ fn ftps_explicit_pull_and_implicit_push_with_pinned_certificates() {
              [tenants.acme.partners.mallory]\nroutes = [{{ to = \"bob\" }}]\n\
              [tenants.acme.partners.mallory.connector]\n{}\
              [tenants.acme.partners.mallory.pull]\nfrom = \"/untrusted\"\nevery = \"200ms\"\n\n\
-             [tenants.acme.partners.alice]\n[tenants.acme.partners.bob]\n",
+             [tenants.acme.partners.alice]\n[tenants.acme.partners.bob]\n\n\
+             [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n",
             connector(&explicit, "ftps"),
             ca(&explicit),
             connector(&implicit, "ftps-implicit"),
@@ -618,6 +625,39 @@ fn ftps_explicit_pull_and_implicit_push_with_pinned_certificates() {
         let log = server.log_so_far();
         log.contains("mallory") && log.contains("a certificate ferry does not trust")
     });
+    // The admin API says when each source was polled and what came of it.
+    let polling = |partner: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-H"])
+            .arg("Authorization: Bearer operator-token-0123456789abcdef")
+            .arg(format!(
+                "http://127.0.0.1:{admin}/api/v1/tenants/acme/partners"
+            ))
+            .output()
+            .unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        list["partners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == partner)
+            .unwrap()["polling"]
+            .clone()
+    };
+    let refused = polling("mallory");
+    assert!(refused["last_poll"].is_i64(), "{refused}");
+    assert!(
+        refused["next_poll"].as_i64() >= refused["last_poll"].as_i64(),
+        "{refused}"
+    );
+    let why = refused["outcome"].as_str().unwrap();
+    assert!(
+        why.starts_with("failed:") && why.contains("certificate"),
+        "{why}"
+    );
+    let fine = polling("globex")["outcome"].as_str().unwrap().to_owned();
+    assert!(fine == "nothing new" || fine.starts_with("took "), "{fine}");
+    assert!(polling("alice").is_null(), "alice is not polled");
     // Journaled once, however many polls were refused.
     assert_eq!(
         hub.env.count(

@@ -16,6 +16,7 @@
 
 mod pages;
 mod partners;
+mod tenants;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -47,6 +48,8 @@ pub fn routes() -> axum::Router<State> {
         .route("/ui/", get(home))
         .route("/ui/login", post(login))
         .route("/ui/logout", post(logout))
+        .route("/ui/tenants", get(tenants::tenants).post(tenants::put))
+        .route("/ui/tenants/{tenant}/remove", post(tenants::remove))
         .route("/ui/t/{tenant}/messages", get(pages::messages))
         .route("/ui/t/{tenant}/messages/{id}", get(pages::message))
         .route("/ui/t/{tenant}/messages/{id}/content", get(pages::content))

@@ -333,6 +333,18 @@ pub struct SessionRow {
     peer: String,
     when: String,
     node: String,
+    /// What it is moving now: "upload orders.csv, 1.2 MiB so far".
+    moving: Vec<String>,
+}
+
+/// One transfer of a session, as the sessions page says it.
+fn moving(transfer: &Value) -> String {
+    format!(
+        "{} {}: {} so far",
+        text(&transfer["direction"]),
+        text(&transfer["name"]),
+        crate::web::size(transfer["bytes"].as_u64().unwrap_or_default())
+    )
 }
 
 #[derive(Template)]
@@ -367,6 +379,10 @@ pub async fn sessions(
                     peer: text(&s["peer"]),
                     when: time(&s["started_at"]),
                     node: text(&s["node"]),
+                    moving: s["transfers"]
+                        .as_array()
+                        .map(|list| list.iter().map(moving).collect())
+                        .unwrap_or_default(),
                 })
                 .collect()
         })

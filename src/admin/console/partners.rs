@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use super::super::State;
 use super::super::error::Body;
-use super::super::routes::{self, AccountRequest, ActivateRequest};
+use super::super::plugins::{self, ActivateRequest, ReplayRequest};
+use super::super::routes::{self, AccountRequest};
 use super::{Console, CsrfForm, Nav, render, stale};
 
 fn text(value: &Value) -> String {
@@ -34,7 +35,23 @@ pub struct PartnerRow {
     routes: String,
     plugins: Vec<String>,
     connector: String,
+    /// The pull source's last poll and next one, when it has one.
+    polling: Option<String>,
     accounts: Vec<AccountRow>,
+}
+
+/// "last poll 2026-12-07 10:02:11 UTC: took 1 file; next 10:03:11 UTC".
+fn polling(status: &Value) -> Option<String> {
+    let next = status["next_poll"].as_i64()?;
+    let next = crate::web::when(crate::journal::Timestamp(next));
+    Some(match status["last_poll"].as_i64() {
+        Some(last) => format!(
+            "last poll {}: {}; next {next}",
+            crate::web::when(crate::journal::Timestamp(last)),
+            text(&status["outcome"])
+        ),
+        None => format!("{}; next look {next}", text(&status["outcome"])),
+    })
 }
 
 #[derive(Template)]
@@ -49,6 +66,8 @@ struct PartnersPage {
 #[derive(Deserialize, Default)]
 pub struct Outcome {
     done: Option<String>,
+    /// On a plugin's page: the version to replay on the partner's past files.
+    replay: Option<String>,
 }
 
 async fn partners_page(
@@ -79,6 +98,7 @@ async fn partners_page(
                     routes: list(&p["routes"]).join(", "),
                     plugins: list(&p["plugins"]),
                     connector: text(&p["connector"]),
+                    polling: polling(&p["polling"]),
                     accounts: p["accounts"]
                         .as_array()
                         .map(|accounts| {
@@ -185,8 +205,72 @@ struct PluginsPage {
     file: String,
     pinned: Option<String>,
     versions: Vec<VersionRow>,
+    replay: Option<Replay>,
     notice: Option<String>,
     error: Option<String>,
+}
+
+/// A replay's report as the page shows it.
+struct Replay {
+    sha256: String,
+    compared: u64,
+    differ: u64,
+    changed: Vec<ReplayRow>,
+}
+
+struct ReplayRow {
+    message: String,
+    name: String,
+    when: String,
+    recorded: String,
+    candidate: String,
+}
+
+/// Replays `sha256` through the API's handler: the report, or why not.
+async fn run_replay(
+    state: &axum::extract::State<State>,
+    console: &Console,
+    which: &(String, String, String),
+    sha256: String,
+) -> Result<Replay, (StatusCode, String)> {
+    let answer = plugins::replay(
+        state.clone(),
+        console.caller.clone(),
+        Path(which.clone()),
+        Body(ReplayRequest {
+            sha256: sha256.clone(),
+            limit: None,
+        }),
+    )
+    .await;
+    let json = match answer {
+        Ok(Json(json)) => json,
+        Err(e) => return Err((e.status, e.message)),
+    };
+    let changed = json["files"]
+        .as_array()
+        .map(|files| {
+            files
+                .iter()
+                .filter(|f| f["same"] == Value::Bool(false))
+                .map(|f| ReplayRow {
+                    message: text(&f["message"]),
+                    name: text(&f["name"]),
+                    when: crate::web::when(crate::journal::Timestamp(
+                        f["received_at"].as_i64().unwrap_or_default(),
+                    )),
+                    recorded: text(&f["recorded"]),
+                    candidate: text(&f["candidate"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Replay {
+        sha256,
+        compared: json["compared"].as_u64().unwrap_or_default(),
+        differ: json["differ"].as_u64().unwrap_or_default(),
+        changed,
+    })
 }
 
 async fn plugins_page(
@@ -194,9 +278,22 @@ async fn plugins_page(
     console: Console,
     (tenant, partner, role): (String, String, String),
     notice: Option<String>,
-    error: Option<(StatusCode, String)>,
+    mut error: Option<(StatusCode, String)>,
+    replay: Option<String>,
 ) -> Response {
-    let answer = routes::plugin_versions(
+    let which = (tenant, partner, role);
+    let replay = match replay {
+        Some(sha) => match run_replay(&state, &console, &which, sha).await {
+            Ok(report) => Some(report),
+            Err(why) => {
+                error = Some(why);
+                None
+            }
+        },
+        None => None,
+    };
+    let (tenant, partner, role) = which;
+    let answer = plugins::versions(
         state.clone(),
         console.caller.clone(),
         Path((tenant.clone(), partner.clone(), role.clone())),
@@ -231,6 +328,7 @@ async fn plugins_page(
             file: text(&json["file"]),
             pinned: json["pinned"].as_str().map(str::to_owned),
             versions,
+            replay,
             notice,
             error,
         },
@@ -249,7 +347,7 @@ pub async fn plugins(
         Some("rolled-back") => Some("The previous version serves now.".to_owned()),
         _ => None,
     };
-    plugins_page(state, console, which, notice, None).await
+    plugins_page(state, console, which, notice, None, outcome.replay).await
 }
 
 #[derive(Deserialize)]
@@ -267,7 +365,7 @@ pub async fn activate(
     if !console.csrf_ok(&form.csrf) {
         return stale();
     }
-    let done = routes::activate_plugin(
+    let done = plugins::activate(
         state.clone(),
         console.caller.clone(),
         Path(which.clone()),
@@ -288,8 +386,7 @@ pub async fn rollback(
     if !console.csrf_ok(&form.csrf) {
         return stale();
     }
-    let done =
-        routes::rollback_plugin(state.clone(), console.caller.clone(), Path(which.clone())).await;
+    let done = plugins::rollback(state.clone(), console.caller.clone(), Path(which.clone())).await;
     outcome(state, console, which, done.map(|_| "rolled-back")).await
 }
 
@@ -310,6 +407,16 @@ async fn outcome(
             ))
             .into_response()
         }
-        Err(e) => plugins_page(state, console, which, None, Some((e.status, e.message))).await,
+        Err(e) => {
+            plugins_page(
+                state,
+                console,
+                which,
+                None,
+                Some((e.status, e.message)),
+                None,
+            )
+            .await
+        }
     }
 }

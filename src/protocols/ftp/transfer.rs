@@ -18,7 +18,8 @@ use crate::journal::{Entry, Mailbox};
 use crate::protocols::listing::ls_line;
 use crate::store::Blob;
 use crate::tenant::{
-    FOLDERS, Finished, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Throttle, Way,
+    FOLDERS, Finished, MailboxError, MailboxPath, PendingUpload, RECEIPTS, Special, Throttle,
+    Transfer, Way,
 };
 
 pub async fn pasv(s: &mut Session, extended: bool) -> io::Result<()> {
@@ -335,6 +336,9 @@ pub async fn store(s: &mut Session, arg: &str, append: bool) -> io::Result<()> {
         MailboxPath::File(_, name) => name.clone(),
         _ => String::new(),
     };
+    if let Some(login) = &s.login {
+        upload.shown_in(&login.ticket);
+    }
     let from = upload.size();
     s.control
         .reply(150, &format!("ready to receive {name} from byte {from}"))
@@ -502,7 +506,14 @@ pub async fn retrieve(s: &mut Session, arg: &str) -> io::Result<()> {
         return Ok(());
     };
     let throttle = tenant.throttle(&partner, Way::Down);
-    let ended = run(s, socket, move |data| send(data, &blob, rest, &throttle)).await;
+    let transfer = s
+        .login
+        .as_ref()
+        .map(|l| l.ticket.transfer("download", &name, rest));
+    let ended = run(s, socket, move |data| {
+        send(data, &blob, rest, &throttle, transfer.as_ref())
+    })
+    .await;
     let (sent, result, aborted, closed) = match ended {
         Ended::Done((sent, result)) => (sent, result, false, false),
         Ended::Aborted((sent, result)) => (sent, result, true, false),
@@ -549,7 +560,10 @@ async fn send_generated(s: &mut Session, name: &str, bytes: Vec<u8>, rest: u64) 
     let blob = Blob::inline(bytes);
     let (tenant, partner) = s.who();
     let throttle = tenant.throttle(&partner, Way::Down);
-    let ended = run(s, socket, move |data| send(data, &blob, rest, &throttle).1).await;
+    let ended = run(s, socket, move |data| {
+        send(data, &blob, rest, &throttle, None).1
+    })
+    .await;
     reply_sent(s, ended, &format!("sent {name}")).await
 }
 
@@ -622,18 +636,21 @@ async fn request_resend(s: &mut Session, request: String) -> io::Result<()> {
     }
 }
 
+/// Sends `blob` from byte `from`; counts what went out in `transfer`
+/// (the session's entry) as it goes.
 fn send(
     data: io::Result<Data>,
     blob: &Blob,
     from: u64,
     throttle: &Throttle,
+    transfer: Option<&Transfer>,
 ) -> (u64, io::Result<()>) {
     let mut data = match data {
         Ok(data) => data,
         Err(e) => return (0, Err(e)),
     };
     if let (Data::Plain(socket), Some(file)) = (&data, blob.file()) {
-        let (sent, result) = send_file(socket, file, from, blob.size(), throttle);
+        let (sent, result) = send_file(socket, file, from, blob.size(), throttle, transfer);
         return (sent, result.and_then(|()| data.finish()));
     }
     let mut buf = vec![0; BUFFER];
@@ -652,6 +669,9 @@ fn send(
         throttle.pace_blocking(n);
         offset += n as u64;
         sent += n as u64;
+        if let Some(transfer) = transfer {
+            transfer.set(offset);
+        }
     }
     (sent, data.finish())
 }
@@ -669,6 +689,7 @@ fn send_file(
     from: u64,
     size: u64,
     throttle: &Throttle,
+    transfer: Option<&Transfer>,
 ) -> (u64, io::Result<()>) {
     let mut offset = from;
     while offset < size {
@@ -683,7 +704,12 @@ fn send_file(
                 );
                 return (offset - from, Err(short));
             }
-            Ok(n) => throttle.pace_blocking(n),
+            Ok(n) => {
+                throttle.pace_blocking(n);
+                if let Some(transfer) = transfer {
+                    transfer.set(offset);
+                }
+            }
             Err(rustix::io::Errno::INTR) => {}
             // The socket's send timeout ran out.
             Err(rustix::io::Errno::AGAIN) => {

@@ -78,6 +78,7 @@ pub async fn file(
             end,
             whole: range.is_none(),
             sent: 0,
+            transfer: who.ticket.transfer("download", &name, start),
         };
         Response::new(Body::from_stream(sending.stream()))
     };
@@ -232,6 +233,8 @@ struct Sending {
     /// Whether the response is the whole file (no `Range`).
     whole: bool,
     sent: u64,
+    /// Its entry among the session's transfers.
+    transfer: crate::tenant::Transfer,
 }
 
 impl Sending {
@@ -267,6 +270,7 @@ impl Sending {
                     s.throttle.pace(buf.len()).await;
                     s.next += buf.len() as u64;
                     s.sent += buf.len() as u64;
+                    s.transfer.set(s.next);
                     Some((Ok(Bytes::from(buf)), s))
                 }
                 Err(e) => {

@@ -100,6 +100,7 @@ pub async fn put_stream<E: std::fmt::Display>(
         }
         Err(e) => return Err(e.into()),
     };
+    upload.shown_in(&who.ticket);
     let (upload_back, ended) = receive(who, upload, stream).await;
     upload = upload_back;
     let source = who.source();

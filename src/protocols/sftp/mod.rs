@@ -405,7 +405,7 @@ impl russh::server::Handler for Connection {
             tenant: Arc::clone(&user.tenant),
             partner: user.partner.clone(),
             peer: self.peer,
-            _ticket: ticket,
+            ticket,
         };
         let exit = session::Exit {
             handle: session.handle(),

@@ -59,7 +59,7 @@ pub struct Context {
     pub partner: String,
     pub peer: SocketAddr,
     /// The session's entry among the live sessions (limits, kicks).
-    pub _ticket: crate::tenant::Ticket,
+    pub ticket: crate::tenant::Ticket,
 }
 
 /// How to tell the client the subsystem ended: scp (in its SFTP mode)

@@ -336,6 +336,76 @@ fn the_operator_adds_and_removes_tenants_through_the_api() {
             .count("SELECT COUNT(*) FROM messages WHERE tenant = 'initech'")
             == 0
     );
+
+    // The same through the console's tenants page, as the operator.
+    let base = format!("http://127.0.0.1:{port}");
+    let origin = format!("Origin: {base}");
+    let console = |args: &[&str]| -> (String, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-b", "jar", "-c", "jar"])
+            .args(["-w", "%{http_code}", "-o", "page.html"])
+            .args(args)
+            .current_dir(admin.env.path())
+            .output()
+            .expect("curl is needed");
+        let page = std::fs::read_to_string(admin.env.path().join("page.html")).unwrap_or_default();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), page)
+    };
+    let login = format!("token={OPERATOR}");
+    let (status, _) = console(&["-H", &origin, "-d", &login, &format!("{base}/ui/login")]);
+    assert_eq!(status, "303");
+    let (status, page) = console(&[&format!("{base}/ui/tenants")]);
+    assert_eq!(status, "200", "{page}");
+    assert!(
+        page.contains("<a href=\"/ui/t/acme/partners\">acme</a>"),
+        "{page}"
+    );
+    let csrf = {
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page[at..at + 64].to_owned()
+    };
+    let write = |toml: &str| {
+        console(&[
+            "-H",
+            &origin,
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            "--data-urlencode",
+            "name=hooli",
+            "--data-urlencode",
+            &format!("toml={toml}"),
+            &format!("{base}/ui/tenants"),
+        ])
+    };
+    let (status, page) = write("[partners.alice]\nroutes = [{ to = \"nobody\" }]\n");
+    assert_eq!(status, "422", "{page}");
+    assert!(page.contains("nobody"), "the API's located error: {page}");
+    assert!(!admin.env.path().join("tenants/hooli.toml").exists());
+    let (status, page) = write("[partners.alice]\n[partners.bob]\n");
+    assert_eq!(status, "303", "{page}");
+    let (_, page) = console(&[&format!("{base}/ui/tenants?done=written")]);
+    assert!(page.contains(">hooli</a>"), "{page}");
+    let (status, _) = console(&[
+        "-H",
+        &origin,
+        "-d",
+        &format!("csrf={csrf}"),
+        &format!("{base}/ui/tenants/hooli/remove"),
+    ]);
+    assert_eq!(status, "303");
+    assert!(!admin.env.path().join("tenants/hooli.toml").exists());
+    // A tenant's token sees its own tenant and no forms.
+    let (status, _) = console(&[
+        "-H",
+        &origin,
+        "-d",
+        &format!("token={ACME}"),
+        &format!("{base}/ui/login"),
+    ]);
+    assert_eq!(status, "303");
+    let (_, page) = console(&[&format!("{base}/ui/tenants")]);
+    assert!(page.contains("Only the operator"), "{page}");
+    assert!(!page.contains("/remove"), "{page}");
 }
 
 /// A tenant's change applies its own tenant's section and nothing else:

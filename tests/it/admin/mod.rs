@@ -585,7 +585,58 @@ fn plugin_versions_are_listed_activated_and_rolled_back() {
             .contains(&"c.json".to_owned())
     });
 
+    // A replay of the JSON validator on alice's three files: it judged the
+    // first two, and would reject the third, which the file's version took.
+    let replay = format!("{{\"sha256\": \"{json_sha}\"}}");
+    let (status, report) = admin.json(ACME, "POST", &format!("{path}/replay"), Some(&replay));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["compared"], 3, "{report}");
+    assert_eq!(report["differ"], 1, "{report}");
+    let changed: Vec<&serde_json::Value> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["same"] == false)
+        .collect();
+    assert_eq!(changed.len(), 1, "{report}");
+    assert_eq!(changed[0]["name"], "c.json", "{report}");
+    assert_eq!(changed[0]["recorded"]["verdict"], "accept", "{report}");
+    assert_eq!(changed[0]["candidate"]["verdict"], "reject", "{report}");
+    // Nothing changed: the file's version still serves.
+    let (_, versions) = admin.json(ACME, "GET", path, None);
+    assert!(versions["pinned"].is_null(), "{versions}");
+    let (status, _) = admin.json(GLOBEX, "POST", &format!("{path}/replay"), Some(&replay));
+    assert_eq!(status, 404, "globex cannot replay acme's plugin");
+    // The console's plugin page shows the same report.
+    let base = format!("http://127.0.0.1:{port}");
+    let console = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-b", "jar", "-c", "jar"])
+            .args(args)
+            .current_dir(admin.env.path())
+            .output()
+            .expect("curl is needed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    console(&[
+        "-H",
+        &format!("Origin: {base}"),
+        "-d",
+        &format!("token={ACME}"),
+        &format!("{base}/ui/login"),
+    ]);
+    let page = console(&[&format!(
+        "{base}/ui/t/acme/partners/alice/plugins/validator?replay={json_sha}"
+    )]);
+    assert!(
+        page.contains("3 files decided again: 1 would change."),
+        "{page}"
+    );
+    assert!(page.contains("<td>c.json</td>"), "{page}");
+
     let never = format!("{{\"sha256\": \"{}\"}}", "0".repeat(64));
+    let (status, error) = admin.json(ACME, "POST", &format!("{path}/replay"), Some(&never));
+    assert_eq!(status, 409, "{error}");
     let (status, error) = admin.json(ACME, "POST", &format!("{path}/activate"), Some(&never));
     assert_eq!(status, 409, "{error}");
     assert!(

@@ -212,7 +212,8 @@ print(login("127.0.0.3", "alice@globex", "alice-pass"))
     );
 }
 
-/// A kick reaches an FTP session in the middle of an upload: the data
+/// The sessions list shows an FTP upload in progress with its bytes so
+/// far; a kick reaches the session in the middle of it: the data
 /// connection is cut at once (not at the end of the file), and what
 /// arrived is kept for a resume, not made visible.
 #[test]
@@ -254,6 +255,21 @@ fn a_kick_cuts_an_ftp_upload_in_progress() {
             .flatten()
             .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
     });
+    // The session says what it is moving, and its bytes so far grow.
+    let moved = || {
+        let (_, list) = admin.json(ACME, "GET", "/api/v1/tenants/acme/sessions", None);
+        let transfer = &list["sessions"][0]["transfers"][0];
+        assert_eq!(transfer["direction"], "upload", "{list}");
+        assert_eq!(transfer["name"], "big.bin", "{list}");
+        transfer["bytes"].as_u64().unwrap()
+    };
+    let mut before = 0;
+    eventually("bytes so far", || {
+        before = moved();
+        before > 0
+    });
+    assert!(before < 8 << 20, "{before}");
+    eventually("more bytes so far", || moved() > before);
     let kicked = std::time::Instant::now();
     let (status, _) = admin.json(
         ACME,

@@ -35,12 +35,15 @@ pub(super) struct Download {
     blob: Blob,
     /// Byte ranges read, merged: to tell a full download from a partial one.
     read: Vec<(u64, u64)>,
+    /// Its entry among the session's transfers.
+    transfer: crate::tenant::Transfer,
 }
 
 impl Download {
     fn note(&mut self, start: u64, end: u64) {
         self.read.push((start, end));
         merge(&mut self.read);
+        self.transfer.set(self.bytes_read());
     }
 
     fn bytes_read(&self) -> u64 {
@@ -83,7 +86,8 @@ pub(super) fn open_in_memory(
     if !matches!(path, MailboxPath::File(Mailbox::Inbox, _)) {
         return None;
     }
-    let upload = cx.tenant.begin_upload(&cx.partner, &path).ok()?;
+    let mut upload = cx.tenant.begin_upload(&cx.partner, &path).ok()?;
+    upload.shown_in(&cx.ticket);
     // A refused handle (too many open) drops the upload, which has
     // nothing yet; the file threads then refuse it again and journal it.
     try_new_handle(shared, State::Upload(Some(upload), None)).ok()
@@ -177,20 +181,23 @@ pub(super) fn open(
         } else {
             cx.tenant.resume_upload(&cx.partner, &path)?
         };
-        let upload = match resumed {
+        let mut upload = match resumed {
             Some(upload) => upload,
             None => cx.tenant.begin_upload(&cx.partner, &path)?,
         };
+        upload.shown_in(&cx.ticket);
         State::Upload(Some(upload), None)
     } else {
         let MailboxPath::File(mailbox, name) = path else {
             return Err(MailboxError::PermissionDenied("that is a folder".into()));
         };
         let (entry, blob) = cx.tenant.open(&cx.partner, mailbox, &name)?;
+        let transfer = cx.ticket.transfer("download", &entry.name, 0);
         State::Download(Download {
             entry,
             blob,
             read: Vec::new(),
+            transfer,
         })
     };
     new_handle(shared, state)
