@@ -54,6 +54,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections served at once by one listener; more wait in the kernel's
 /// backlog. Each costs a task and TLS buffers, no thread.
 const MAX_CONNECTIONS: usize = 1024;
+/// What each connection reads from its socket at a time, below TLS.
+const READ_BUFFER: usize = 64 << 10;
 
 /// Binds the listener (so that a taken port fails the start) and returns
 /// the loop that serves it until dropped.
@@ -144,6 +146,10 @@ async fn serve(
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
+            // rustls reads about one TLS record (16 KiB) a call: without a
+            // buffer below it, a 256 MiB upload took 16,397 `recvfrom`
+            // calls; with it, 4,112 (2026-12-07, `strace -c`).
+            let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
             let tls = match tokio::time::timeout(limits.login_grace, acceptor.accept(stream)).await
             {
                 Ok(Ok(tls)) => tls,
