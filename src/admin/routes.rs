@@ -66,6 +66,10 @@ pub fn routes() -> axum::Router<State> {
             "/api/v1/tenants/{tenant}/partners/{partner}/accounts/{login}",
             axum::routing::put(put_account).delete(delete_account),
         )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/accounts/{login}/token",
+            post(new_token),
+        )
         .route("/api/v1/tenants/{tenant}/dead-letters", get(dead_letters))
         .route(
             "/api/v1/tenants/{tenant}/dead-letters/{task}/retry",
@@ -406,8 +410,44 @@ pub(super) async fn put_account(
     let change = AccountChange::Set {
         password_hash,
         ssh_keys: request.ssh_keys,
+        token_sha256: None,
     };
     change_account(state, caller, (name, partner, login), change).await
+}
+
+/// Makes a new bearer token for an account's use of the HTTPS file API
+/// (replacing the one it had): only its SHA-256 is written, and the token
+/// is in this answer and nowhere else.
+pub(super) async fn new_token(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, login)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let exists = caller
+        .tenant(&state, &name)?
+        .config()
+        .partners
+        .get(&partner)
+        .is_some_and(|p| p.accounts.iter().any(|a| a.login == login));
+    if !exists {
+        return Err(ApiError::not_found(format!(
+            "partner `{partner}` has no account `{login}`"
+        )));
+    }
+    let token = format!(
+        "ferry_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    );
+    let change = AccountChange::Set {
+        password_hash: None,
+        ssh_keys: None,
+        token_sha256: Some(hex::encode(sha2::Sha256::digest(token.as_bytes()))),
+    };
+    let Json(mut answer) = change_account(state, caller, (name, partner, login), change).await?;
+    answer["token"] = json!(token);
+    Ok(Json(answer))
 }
 
 async fn delete_account(

@@ -36,6 +36,8 @@ pub enum AccountChange {
     Set {
         password_hash: Option<String>,
         ssh_keys: Option<Vec<String>>,
+        /// The SHA-256 of a new bearer token (replacing the one there).
+        token_sha256: Option<String>,
     },
     Remove,
 }
@@ -267,10 +269,14 @@ fn set_fields(mut set: impl FnMut(&str, Value), change: &AccountChange) {
     let AccountChange::Set {
         password_hash,
         ssh_keys,
+        token_sha256,
     } = change
     else {
         return;
     };
+    if let Some(token) = token_sha256 {
+        set("token_sha256", token.as_str().into());
+    }
     if let Some(hash) = password_hash {
         set("password_hash", hash.as_str().into());
     }
@@ -320,6 +326,7 @@ mod tests {
         let set = AccountChange::Set {
             password_hash: Some(hash.clone()),
             ssh_keys: None,
+            token_sha256: None,
         };
         let edit = edit_account(&config, "globex", "alice", "alice2", &set).unwrap();
         assert_eq!(edit.path, file);

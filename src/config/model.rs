@@ -463,6 +463,11 @@ pub struct Account {
     pub password_hash: Option<String>,
     /// OpenSSH `authorized_keys` lines.
     pub ssh_keys: Vec<String>,
+    /// The SHA-256 (lowercase hex) of the account's bearer token for the
+    /// HTTPS file API. A fast hash is enough: ferry makes the tokens, 256
+    /// random bits each, so nothing can be guessed from the hash, and a
+    /// request checks one without argon2's tens of milliseconds.
+    pub token_sha256: Option<String>,
     /// Whether a login needs a key and then the password (SFTP), not either.
     pub key_and_password: bool,
     /// Whether an FTP login needs TLS first.

@@ -313,6 +313,9 @@ pub struct AccountSection {
     pub password_hash: Option<Spanned<String>>,
     #[serde(default)]
     pub ssh_keys: Vec<Spanned<String>>,
+    /// The SHA-256 (hex) of the account's bearer token for the HTTPS file API.
+    #[serde(default)]
+    pub token_sha256: Option<Spanned<String>>,
     /// `any` (default): a key or the password; `key-and-password`: both, key first.
     #[serde(default)]
     pub require: Option<Spanned<String>>,

@@ -218,11 +218,31 @@ pub(super) fn partner(
                 ));
             }
         }
-        if account.password_hash.is_none() && account.ssh_keys.is_empty() {
+        if let Some(token) = &account.token_sha256
+            && (token.get_ref().len() != 64
+                || !token
+                    .get_ref()
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            problems.push(
+                source.problem(
+                    Some(token.span()),
+                    &format!("{account_key}.token_sha256"),
+                    "not a SHA-256: expected 64 lowercase hex digits (the admin API's \
+                 `POST .../accounts/LOGIN/token` makes a token and writes its hash)"
+                        .to_owned(),
+                ),
+            );
+        }
+        if account.password_hash.is_none()
+            && account.ssh_keys.is_empty()
+            && account.token_sha256.is_none()
+        {
             problems.push(source.problem(
                 Some(account.login.span()),
                 &account_key,
-                format!("account `{login}` has no way to log in: expected `password_hash`, `ssh_keys` or both"),
+                format!("account `{login}` has no way to log in: expected `password_hash`, `ssh_keys`, `token_sha256` or some of them"),
             ));
         }
         let key_and_password = match account.require.as_ref().map(|r| (r, r.get_ref().as_str())) {
@@ -251,6 +271,7 @@ pub(super) fn partner(
             require_tls: account.require_tls.unwrap_or(false),
             login: login.clone(),
             password_hash: account.password_hash.as_ref().map(|h| h.get_ref().clone()),
+            token_sha256: account.token_sha256.as_ref().map(|t| t.get_ref().clone()),
             ssh_keys: account
                 .ssh_keys
                 .iter()

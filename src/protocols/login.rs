@@ -173,6 +173,59 @@ pub async fn password_login(attempt: Attempt<'_>, password: &str) -> Result<Cand
     Err(Refused::Incorrect)
 }
 
+/// Finds the account whose bearer token (HTTPS) is `token`, among the
+/// listener's tenant's accounts or, on a listener bound to none, every
+/// tenant's; the address's ban and the partner's `allow_from` hold as for
+/// a password, and a failure counts toward the same ban. No argon2: the
+/// tokens are 256 random bits made by ferry, checked by their SHA-256
+/// (compared in constant time). Journals a failure: call it off the
+/// async executor.
+pub fn token_login(
+    hub: &Hub,
+    bound: Option<&str>,
+    token: &str,
+    ip: IpAddr,
+    protocol: &str,
+) -> Result<Candidate, Refused> {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let names: Vec<String> = match bound {
+        Some(tenant) => vec![tenant.to_owned()],
+        None => hub.config().tenants.keys().cloned().collect(),
+    };
+    let mut found = None;
+    for tenant in names.iter().filter_map(|name| hub.tenant(name)) {
+        let config = tenant.config();
+        for partner in config.partners.values() {
+            for account in &partner.accounts {
+                if let Some(hash) = &account.token_sha256
+                    && crate::web::same_token(hash, &digest)
+                {
+                    found = Some(Candidate {
+                        tenant: Arc::clone(&tenant),
+                        partner: partner.name.clone(),
+                        account: account.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let tenant = found
+        .as_ref()
+        .map(|c| c.tenant.name().to_owned())
+        .or_else(|| bound.map(str::to_owned));
+    if hub.guard().banned(tenant.as_deref(), ip) {
+        return Err(Refused::Banned);
+    }
+    match found {
+        Some(candidate) if candidate.allows(ip) => Ok(candidate),
+        _ => {
+            failed(hub, ip, "(bearer token)", tenant.as_deref(), protocol);
+            Err(Refused::Incorrect)
+        }
+    }
+}
+
 /// The tenant a login is aimed at, if it exists: the listener's, or the
 /// one named after the `@`. Its failures are counted (and journaled) there.
 pub fn aimed_at(hub: &Hub, bound: Option<&str>, user: &str) -> Option<String> {

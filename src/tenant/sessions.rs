@@ -76,6 +76,7 @@ pub fn credentials(account: &crate::config::Account) -> u64 {
     account.login.hash(&mut hasher);
     account.password_hash.hash(&mut hasher);
     account.ssh_keys.hash(&mut hasher);
+    account.token_sha256.hash(&mut hasher);
     account.key_and_password.hash(&mut hasher);
     account.require_tls.hash(&mut hasher);
     hasher.finish()

@@ -43,6 +43,7 @@ cases! {
     bad_password_hash => "bad_password_hash.toml",
     bad_ssh_key => "bad_ssh_key.toml",
     no_credentials => "no_credentials.toml",
+    bad_token => "bad_token.toml",
     bad_names => "bad_names.toml",
     bad_listener => "bad_listener.toml",
     bad_ftp_listener => "bad_ftp_listener.toml",

@@ -315,3 +315,78 @@ fn wrong_passwords_ban_the_address_for_every_protocol() {
         .unwrap();
     assert!(!ftp.status.success(), "FTP let a banned address in");
 }
+
+/// A bearer token made through the admin API opens the file API for its
+/// account, and only its SHA-256 is written into the configuration; a
+/// wrong token is a 401 and counts toward the shared ban, after which the
+/// right token is refused too (403).
+#[test]
+fn a_bearer_token_from_the_admin_api_opens_the_file_api() {
+    let admin = free_port();
+    let h = HttpsEnv::with(|config| {
+        config.replace(
+            "data_dir = \"data\"\n",
+            &format!(
+                "data_dir = \"data\"\n\n[limits]\nlogin_failures = 3\n\n\
+                 [admin]\naddress = \"127.0.0.1:{admin}\"\ntoken_file = \"operator.token\"\n"
+            ),
+        )
+    });
+    let operator = "operator-token-for-the-bearer-test-0123456789";
+    std::fs::write(h.env.path().join("operator.token"), operator).unwrap();
+    let _server = h.env.serve();
+    let issue = |login: &str| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "-X", "POST", "-H"])
+            .arg(format!("Authorization: Bearer {operator}"))
+            .arg(format!(
+                "http://127.0.0.1:{admin}/api/v1/tenants/acme/partners/alice/accounts/{login}/token"
+            ))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let answer = issue("alice");
+    let token = answer["token"].as_str().expect("a token").to_owned();
+    assert!(token.starts_with("ferry_") && token.len() > 40, "{answer}");
+    let config = std::fs::read_to_string(h.env.path().join("ferry.toml")).unwrap();
+    assert!(!config.contains(&token), "the token itself is not kept");
+    assert!(config.contains(&sha256_hex(token.as_bytes())), "{config}");
+    let missing = issue("nobody");
+    assert!(
+        missing["error"].as_str().unwrap().contains("no account"),
+        "{missing}"
+    );
+
+    let with = |token: &str, args: &[&str]| {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "--insecure",
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(args)
+            .current_dir(h.env.path())
+            .output()
+            .unwrap()
+    };
+    std::fs::write(h.env.path().join("t.csv"), b"id\n1\n").unwrap();
+    let put = with(&token, &["-T", "t.csv", &h.url("/inbox/t.csv")]);
+    let text = String::from_utf8_lossy(&put.stdout);
+    assert!(text.ends_with("\n201"), "{text}");
+    assert!(text.contains(&sha256_hex(b"id\n1\n")), "{text}");
+    let sent = with(&token, &[&h.url("/receipts/sent.csv")]);
+    assert!(String::from_utf8_lossy(&sent.stdout).contains("t.csv,"));
+
+    for _ in 0..3 {
+        let wrong = with("ferry_not-a-token", &[&h.url("/outbox/")]);
+        assert!(String::from_utf8_lossy(&wrong.stdout).ends_with("\n401"));
+    }
+    let banned = with(&token, &[&h.url("/outbox/")]);
+    let text = String::from_utf8_lossy(&banned.stdout);
+    assert!(text.ends_with("\n403"), "{text}");
+}

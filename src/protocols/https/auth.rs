@@ -1,5 +1,6 @@
-//! Who is asking: the web client's session cookie, or HTTP Basic
-//! credentials, checked like every other protocol's password login
+//! Who is asking: the web client's session cookie, an account's bearer
+//! token (`protocols::login::token_login`), or HTTP Basic credentials,
+//! checked like every other protocol's password login
 //! (`protocols::login`: the ban of the address, `allow_from`, one argon2
 //! verification whatever the refusal, failures counted toward the same ban
 //! as SFTP's and FTP's).
@@ -8,9 +9,9 @@
 //! from a page of this listener: its `Origin` (or, without one, its
 //! `Referer`) must be this listener's, and it must carry the session's
 //! CSRF token (checked by the handler: a header for scripts, a form field
-//! for forms). Basic credentials are not sent by a browser on another
-//! site's behalf unless the user typed them for this one, so they need
-//! neither.
+//! for forms). Basic credentials and bearer tokens are not sent by a
+//! browser on another site's behalf unless the user typed them for this
+//! one, so they need neither.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Partner {
 /// How the request proved who it is.
 pub enum Via {
     Basic,
+    /// A bearer token (`Authorization: Bearer ...`), the account's own.
+    Token,
     /// The web client's cookie: the session's id and CSRF token.
     Cookie {
         id: String,
@@ -57,7 +60,7 @@ impl Partner {
     /// Basic credentials, which need none).
     pub fn csrf_ok(&self, token: Option<&str>) -> bool {
         match &self.via {
-            Via::Basic => true,
+            Via::Basic | Via::Token => true,
             Via::Cookie { csrf, .. } => token.is_some_and(|t| super::session::same_token(t, csrf)),
         }
     }
@@ -114,6 +117,19 @@ impl FromRequestParts<State> for Partner {
                     id,
                     csrf: found.csrf,
                 },
+            });
+        }
+        if let Some(token) = bearer(&parts.headers) {
+            let candidate = check_token(state, peer, token).await?;
+            let login = candidate.account.login.clone();
+            let ticket = open_session(state, &candidate, peer, &login)?;
+            return Ok(Partner {
+                tenant: candidate.tenant,
+                partner: candidate.partner,
+                login,
+                peer,
+                ticket: Arc::new(ticket),
+                via: Via::Token,
             });
         }
         let Some((user, password)) = basic(&parts.headers) else {
@@ -189,6 +205,40 @@ pub fn open_session(
 }
 
 /// The user and password of an `Authorization: Basic` header.
+/// A bearer token's login: refused like a password's (`403` for a banned
+/// address, `401` otherwise).
+async fn check_token(
+    state: &State,
+    peer: SocketAddr,
+    token: String,
+) -> Result<login::Candidate, HttpError> {
+    let (hub, bound) = (Arc::clone(&state.hub), state.tenant.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        login::token_login(&hub, bound.as_deref(), &token, peer.ip(), "https")
+    })
+    .await;
+    match checked {
+        Ok(Ok(candidate)) => Ok(candidate),
+        Ok(Err(Refused::Banned)) => Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "too many failed logins from this address; try again later",
+        )),
+        Ok(Err(Refused::Incorrect)) => {
+            tracing::info!(%peer, "HTTPS bearer token refused");
+            Err(HttpError::unauthorized())
+        }
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
 fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
@@ -215,7 +265,9 @@ mod tests {
             "Basic YWxpY2U6YWxpY2U6cGFzcw==".parse().unwrap(),
         );
         assert_eq!(basic(&headers), Some(("alice".into(), "alice:pass".into())));
+        assert_eq!(bearer(&headers), None);
         headers.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         assert_eq!(basic(&headers), None);
+        assert_eq!(bearer(&headers).as_deref(), Some("abc"));
     }
 }

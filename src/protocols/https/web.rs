@@ -97,7 +97,7 @@ pub async fn home(
         Ok(who) => who,
         Err(e) => return e.into_response(),
     };
-    if matches!(who.via, Via::Basic) {
+    if matches!(who.via, Via::Basic | Via::Token) {
         return super::files::dispatch(who, Request::from_parts(parts, body)).await;
     }
     let notice = match done.done.as_deref() {
