@@ -244,29 +244,8 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
 /// letters, the activity chart and the journal verified.
 #[test]
 fn the_console_finds_a_message_and_shows_its_trail() {
-    let admin = free_port();
-    let h = HttpsEnv::with(|config| {
-        config
-            .replace(
-                "data_dir = \"data\"\n",
-                &format!(
-                    "data_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{admin}\"\n\
-                     token_file = \"operator.token\"\n"
-                ),
-            )
-            .replacen(
-                "[tenants.acme.partners.alice]",
-                "[tenants.acme]\napi_token_file = \"acme.token\"\n\n[tenants.acme.partners.alice]",
-                1,
-            )
-    });
-    let acme_token = "acme-token-for-the-console-test-0123456789";
-    std::fs::write(h.env.path().join("acme.token"), acme_token).unwrap();
-    std::fs::write(
-        h.env.path().join("operator.token"),
-        "operator-token-for-the-console-test-0123456789",
-    )
-    .unwrap();
+    let (h, admin) = crate::web::with_console();
+    let acme_token = crate::web::CONSOLE_TOKEN;
     let _server = h.env.serve();
     let data = bytes(22, 50_000);
     std::fs::write(h.env.path().join("weekly-report.csv"), &data).unwrap();

@@ -39,6 +39,37 @@ fn session_of(headers: &str) -> String {
     headers[start..start + 64].to_owned()
 }
 
+/// The token of tenant `acme` in [`with_console`]'s environment.
+pub const CONSOLE_TOKEN: &str = "acme-token-for-the-console-test-0123456789";
+
+/// The HTTPS environment with an admin listener (the console) on a free
+/// port, an operator's token and `acme`'s ([`CONSOLE_TOKEN`]).
+pub fn with_console() -> (HttpsEnv, u16) {
+    let admin = free_port();
+    let h = HttpsEnv::with(|config| {
+        config
+            .replace(
+                "data_dir = \"data\"\n",
+                &format!(
+                    "data_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{admin}\"\n\
+                     token_file = \"operator.token\"\n"
+                ),
+            )
+            .replacen(
+                "[tenants.acme.partners.alice]",
+                "[tenants.acme]\napi_token_file = \"acme.token\"\n\n[tenants.acme.partners.alice]",
+                1,
+            )
+    });
+    std::fs::write(h.env.path().join("acme.token"), CONSOLE_TOKEN).unwrap();
+    std::fs::write(
+        h.env.path().join("operator.token"),
+        "operator-token-for-the-console-test-0123456789",
+    )
+    .unwrap();
+    (h, admin)
+}
+
 #[test]
 fn the_partner_web_client_defends_its_session() {
     let h = HttpsEnv::new();
@@ -161,29 +192,8 @@ fn the_partner_web_client_defends_its_session() {
 
 #[test]
 fn the_console_defends_its_session() {
-    let admin = free_port();
-    let h = HttpsEnv::with(|config| {
-        config
-            .replace(
-                "data_dir = \"data\"\n",
-                &format!(
-                    "data_dir = \"data\"\n\n[admin]\naddress = \"127.0.0.1:{admin}\"\n\
-                     token_file = \"operator.token\"\n"
-                ),
-            )
-            .replacen(
-                "[tenants.acme.partners.alice]",
-                "[tenants.acme]\napi_token_file = \"acme.token\"\n\n[tenants.acme.partners.alice]",
-                1,
-            )
-    });
-    let token = "acme-token-for-the-console-test-0123456789";
-    std::fs::write(h.env.path().join("acme.token"), token).unwrap();
-    std::fs::write(
-        h.env.path().join("operator.token"),
-        "operator-token-for-the-console-test-0123456789",
-    )
-    .unwrap();
+    let (h, admin) = with_console();
+    let token = CONSOLE_TOKEN;
     let _server = h.env.serve();
     let base = format!("http://127.0.0.1:{admin}");
     let origin = format!("Origin: {base}");

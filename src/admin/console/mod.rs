@@ -283,6 +283,30 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// The items of a JSON array from the API, as a page's rows (none when
+/// it is not an array).
+pub fn rows<T>(list: &serde_json::Value, row: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+    list.as_array()
+        .map(|items| items.iter().map(row).collect())
+        .unwrap_or_default()
+}
+
+/// After a form's change through the API: on to `to`, or the API's error.
+pub fn redirect_after<T>(done: Result<T, super::error::ApiError>, to: &str) -> Response {
+    match done {
+        Ok(_) => Redirect::to(to).into_response(),
+        Err(e) => (e.status, e.message).into_response(),
+    }
+}
+
+/// The status a page is served with and the error it shows, if any.
+pub fn shown(error: Option<(StatusCode, String)>) -> (StatusCode, Option<String>) {
+    match error {
+        Some((status, why)) => (status, Some(why)),
+        None => (StatusCode::OK, None),
+    }
+}
+
 pub fn render(page: &impl Template, status: StatusCode) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),

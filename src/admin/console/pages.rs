@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::super::State;
 use super::super::error::{ApiError, Body};
 use super::super::routes::{self, MessagesQuery, OnNode, ResendRequest};
-use super::{Console, CsrfForm, Nav, render, stale};
+use super::{Console, CsrfForm, Nav, redirect_after, render, rows, stale};
 use crate::journal::Timestamp;
 
 /// Messages per page of a search.
@@ -246,20 +246,13 @@ pub async fn message(
         Ok(Json(json)) => json,
         Err(e) => return (e.status, e.message).into_response(),
     };
-    let events = json["events"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|e| EventRow {
-                    seq: text(&e["seq"]),
-                    when: time(&e["at"]),
-                    kind: text(&e["kind"]),
-                    partner: text(&e["partner"]),
-                    detail: detail(&e["detail"]),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let events = rows(&json["events"], |e| EventRow {
+        seq: text(&e["seq"]),
+        when: time(&e["at"]),
+        kind: text(&e["kind"]),
+        partner: text(&e["partner"]),
+        detail: detail(&e["detail"]),
+    });
     let notice = match notice.done.as_deref() {
         Some("resent") => Some("Put back in the partner's outbox.".to_owned()),
         _ => None,
@@ -315,14 +308,13 @@ pub async fn resend(
         Body(ResendRequest { file }),
     )
     .await;
-    match done {
-        Ok(_) => Redirect::to(&format!(
+    redirect_after(
+        done,
+        &format!(
             "/ui/t/{}/messages/{id}?done=resent",
             crate::web::encode_segment(&tenant)
-        ))
-        .into_response(),
-        Err(e) => (e.status, e.message).into_response(),
-    }
+        ),
+    )
 }
 
 pub struct SessionRow {
@@ -422,14 +414,13 @@ pub async fn close_session(
         Query(OnNode { node }),
     )
     .await;
-    match done {
-        Ok(_) => Redirect::to(&format!(
+    redirect_after(
+        done,
+        &format!(
             "/ui/t/{}/sessions?done=closed",
             crate::web::encode_segment(&tenant)
-        ))
-        .into_response(),
-        Err(e) => (e.status, e.message).into_response(),
-    }
+        ),
+    )
 }
 
 pub struct DeadRow {
@@ -460,20 +451,13 @@ pub async fn dead_letters(
         Ok(Json(json)) => json,
         Err(e) => return (e.status, e.message).into_response(),
     };
-    let rows = json["dead_letters"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|d| DeadRow {
-                    task: text(&d["task"]),
-                    message: text(&d["message"]),
-                    step: text(&d["step"]),
-                    attempts: text(&d["attempts"]),
-                    error: text(&d["last_error"]),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows = rows(&json["dead_letters"], |d| DeadRow {
+        task: text(&d["task"]),
+        message: text(&d["message"]),
+        step: text(&d["step"]),
+        attempts: text(&d["attempts"]),
+        error: text(&d["last_error"]),
+    });
     let notice = (notice.done.as_deref() == Some("retried"))
         .then(|| "The task is pending again.".to_owned());
     render(

@@ -15,7 +15,7 @@ use super::super::State;
 use super::super::error::Body;
 use super::super::plugins::{self, ActivateRequest, ReplayRequest};
 use super::super::routes::{self, AccountRequest};
-use super::{Console, CsrfForm, Nav, render, stale};
+use super::{Console, CsrfForm, Nav, render, rows, shown, stale};
 
 fn text(value: &Value) -> String {
     match value {
@@ -128,10 +128,7 @@ async fn partners_page(
                 .collect()
         })
         .unwrap_or_default();
-    let (status, error) = match error {
-        Some((status, why)) => (status, Some(why)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = shown(error);
     render(
         &PartnersPage {
             nav: console.nav(&state, &tenant),
@@ -303,23 +300,13 @@ async fn plugins_page(
         Ok(Json(json)) => json,
         Err(e) => return (e.status, e.message).into_response(),
     };
-    let versions = json["versions"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|v| VersionRow {
-                    when: text(&v["at"]),
-                    status: text(&v["status"]),
-                    sha256: text(&v["sha256"]),
-                    reason: text(&v["reason"]),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let (status, error) = match error {
-        Some((status, why)) => (status, Some(why)),
-        None => (StatusCode::OK, None),
-    };
+    let versions = rows(&json["versions"], |v| VersionRow {
+        when: text(&v["at"]),
+        status: text(&v["status"]),
+        sha256: text(&v["sha256"]),
+        reason: text(&v["reason"]),
+    });
+    let (status, error) = shown(error);
     render(
         &PluginsPage {
             nav: console.nav(&state, &tenant),

@@ -14,7 +14,7 @@ use super::super::State;
 use super::super::auth::Caller;
 use super::super::error::Body;
 use super::super::routes::{self, TenantRequest};
-use super::{Console, CsrfForm, Nav, render, stale};
+use super::{Console, CsrfForm, Nav, render, rows, shown, stale};
 
 pub struct TenantRow {
     name: String,
@@ -47,22 +47,12 @@ async fn page(
     error: Option<(StatusCode, String)>,
 ) -> Response {
     let Json(json) = routes::tenants(state.clone(), console.caller.clone()).await;
-    let rows = json["tenants"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|t| TenantRow {
-                    name: t["name"].as_str().unwrap_or_default().to_owned(),
-                    partners: t["partners"].to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows = rows(&json["tenants"], |t| TenantRow {
+        name: t["name"].as_str().unwrap_or_default().to_owned(),
+        partners: t["partners"].to_string(),
+    });
     let here = console.tenants(&state).first().cloned().unwrap_or_default();
-    let (status, error) = match error {
-        Some((status, why)) => (status, Some(why)),
-        None => (StatusCode::OK, None),
-    };
+    let (status, error) = shown(error);
     render(
         &TenantsPage {
             nav: console.nav(&state, &here),
