@@ -105,6 +105,26 @@ async fn page_shows(c: &Client, needle: &str) -> String {
     }
 }
 
+/// Types `text` into the element `css` finds.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Clicks the element `css` finds.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn log_in(c: &Client, url: &str, user: &str) {
     c.goto(url).await.unwrap();
     c.wait()
@@ -114,28 +134,13 @@ async fn log_in(c: &Client, url: &str, user: &str) {
         .send_keys(user)
         .await
         .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys("alice-pass")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#password", "alice-pass").await;
+    click(c, "form[action='/login'] button").await;
     c.wait().for_element(Locator::Css("#upload")).await.unwrap();
 }
 
 async fn log_out(c: &Client) {
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "form[action='/logout'] button").await;
     c.wait().for_element(Locator::Css("#user")).await.unwrap();
 }
 
@@ -159,39 +164,14 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
         screenshot(&c, "partner-login").await;
 
         // A wrong password: the form again, with the refusal.
-        c.find(Locator::Css("#user"))
-            .await
-            .unwrap()
-            .send_keys("alice")
-            .await
-            .unwrap();
-        c.find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys("wrong")
-            .await
-            .unwrap();
-        c.find(Locator::Css("form[action='/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&c, "#user", "alice").await;
+        type_into(&c, "#password", "wrong").await;
+        click(&c, "form[action='/login'] button").await;
         page_shows(&c, "Login incorrect.").await;
 
         log_in(&c, &h.url("/"), "alice").await;
-        c.find(Locator::Css("#files"))
-            .await
-            .unwrap()
-            .send_keys(report.to_str().unwrap())
-            .await
-            .unwrap();
-        c.find(Locator::Css("#upload button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&c, "#files", report.to_str().unwrap()).await;
+        click(&c, "#upload button").await;
         let started = Instant::now();
         while !c
             .current_url()
@@ -210,12 +190,7 @@ fn a_partner_sends_and_another_downloads_in_a_browser() {
 
         log_in(&c, &h.url("/"), "bob").await;
         screenshot(&c, "partner-mailbox-receiver").await;
-        c.find(Locator::Css("a[href='/outbox/report.bin']"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "a[href='/outbox/report.bin']").await;
         let saved = downloads.join("report.bin");
         let started = Instant::now();
         while std::fs::read(&saved).map(|b| b.len()).unwrap_or(0) != data.len() {
@@ -289,43 +264,23 @@ fn the_console_finds_a_message_and_shows_its_trail() {
             .await
             .unwrap();
         screenshot(&c, "console-login").await;
-        c.find(Locator::Css("form[action='/ui/login'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form[action='/ui/login'] button").await;
         c.wait()
             .for_element(Locator::Css("form.search"))
             .await
             .unwrap();
-        c.find(Locator::Css("input[name=name]"))
-            .await
-            .unwrap()
-            .send_keys("weekly")
-            .await
-            .unwrap();
+        type_into(&c, "input[name=name]", "weekly").await;
         c.find(Locator::Css("select[name=direction]"))
             .await
             .unwrap()
             .select_by_value("in")
             .await
             .unwrap();
-        c.find(Locator::Css("form.search button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form.search button").await;
         let list = page_shows(&c, "weekly-report.csv").await;
         assert!(list.contains("<td>alice</td>"), "{list}");
         screenshot(&c, "console-messages").await;
-        c.find(Locator::Css("#messages tbody tr a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#messages tbody tr a").await;
         let trail = page_shows(&c, "acknowledged").await;
         for kind in ["received", "verdict", "delivered", "downloaded"] {
             assert!(
