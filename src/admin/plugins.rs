@@ -51,6 +51,7 @@ pub(super) async fn versions(
                     "status": e.detail["status"],
                     "sha256": e.detail["sha256"],
                     "reason": e.detail["reason"],
+                    "by": e.detail["by"],
                 })
             })
             .collect();
@@ -158,6 +159,47 @@ pub(super) async fn replay(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("version {sha} does not load: {why}"),
             )),
+            Err(e) => Err(ApiError::internal(&e)),
+        }
+    })
+    .await
+}
+
+/// A new version of a partner's plugin, the component as the body
+/// (`Content-Type: application/wasm`): checked against the role's world and
+/// the tenant's `max_plugin_size`, kept by its SHA-256, replayed on the
+/// partner's last 100 files, journaled with who sent it. It does not serve
+/// until `.../activate` names it.
+pub(super) async fn upload(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    Path((name, partner, role_name)): Path<(String, String, String)>,
+    body: axum::body::Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let role = role(&role_name)?;
+    let tenant = caller.tenant(&state, &name)?;
+    let limit = tenant.config().max_plugin_size;
+    let bytes = axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the component is larger than the tenant's max_plugin_size ({limit} bytes), or its upload broke off"),
+            )
+        })?;
+    let by = match &caller {
+        Caller::Operator => "operator".to_owned(),
+        Caller::Tenant(t) => format!("tenant {t}"),
+    };
+    let hub = state.hub.clone();
+    on_tenant(&state, &caller, &name, move |tenant| {
+        match hub.upload_plugin(tenant.name(), &partner, role, &bytes, &by) {
+            Ok(uploaded) => Ok((StatusCode::CREATED, Json(json!(uploaded)))),
+            Err(HubError::PluginUpload(why)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("refused: {why}"),
+            )),
+            Err(HubError::PluginVersion(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
             Err(e) => Err(ApiError::internal(&e)),
         }
     })

@@ -48,7 +48,7 @@ pub fn routes() -> axum::Router<State> {
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}",
-            get(super::plugins::versions),
+            get(super::plugins::versions).put(super::plugins::upload),
         )
         .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/plugins/{role}/activate",

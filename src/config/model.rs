@@ -209,6 +209,8 @@ pub struct Tenant {
     pub plugin_deadline: std::time::Duration,
     /// Memory cap of one plugin call, in bytes.
     pub plugin_memory: usize,
+    /// The largest plugin component the admin API takes for the tenant.
+    pub max_plugin_size: u64,
     /// The share of one core its plugin calls may use on average: past it,
     /// its plugin steps wait (others' do not).
     pub plugin_cpu: f64,

@@ -146,6 +146,9 @@ pub struct TenantSection {
     /// Memory cap of one plugin call (all its memories together), as a size.
     #[serde(default)]
     pub plugin_memory: Option<Spanned<String>>,
+    /// The largest plugin component uploaded through the admin API, as a size.
+    #[serde(default)]
+    pub max_plugin_size: Option<Spanned<String>>,
     /// FTP logins of every account of the tenant need TLS.
     #[serde(default)]
     pub require_tls: Option<bool>,

@@ -99,6 +99,18 @@ pub(super) fn tenant(
         }
     }
 
+    let mut max_plugin_size = 50 << 20;
+    if let Some(size) = &section.max_plugin_size {
+        match parse_size(size.get_ref()) {
+            Some(bytes) if (1 << 10..=1 << 30).contains(&bytes) => max_plugin_size = bytes,
+            _ => problems.push(source.problem(
+                Some(size.span()),
+                &join_key(key, "max_plugin_size"),
+                format!("`{}` is not a size from 1KiB to 1GiB", size.get_ref()),
+            )),
+        }
+    }
+
     let mut plugin_cpu = 0.25;
     if let Some(share) = &section.plugin_cpu {
         let parsed = share
@@ -157,6 +169,7 @@ pub(super) fn tenant(
         source: source.path.clone(),
         plugin_deadline,
         plugin_memory,
+        max_plugin_size,
         plugin_cpu,
         require_tls: section.require_tls.unwrap_or(false),
         max_sessions: section.max_sessions.map(Spanned::into_inner),

@@ -258,7 +258,25 @@ impl Registry {
         *slot.refused.lock().unwrap_or_else(|p| p.into_inner()) = None;
         slot.pinned
             .store(pinned, std::sync::atomic::Ordering::Relaxed);
-        let status = if pinned { "rolled-back" } else { "activated" };
+        // A pin to a version that served before is a rollback; a pin to
+        // one that never did (uploaded through the API) is its activation.
+        let served_before = pinned
+            && self
+                .journal
+                .plugin_events(&key.tenant, &key.partner, key.role.as_str())?
+                .iter()
+                .any(|e| {
+                    e.detail["sha256"] == sha.as_str()
+                        && matches!(
+                            e.detail["status"].as_str(),
+                            Some("activated" | "rolled-back")
+                        )
+                });
+        let status = if served_before {
+            "rolled-back"
+        } else {
+            "activated"
+        };
         tracing::info!(tenant = %key.tenant, partner = %key.partner, role = %key.role,
             sha256 = %sha, ?previous, "plugin version {status}");
         self.journal.record_event(
@@ -311,6 +329,12 @@ impl Registry {
             return Err(std::io::Error::other("not a SHA-256"));
         }
         self.kept(&sha.to_ascii_lowercase())
+    }
+
+    /// Keeps an uploaded version (checked against its world by the caller)
+    /// by its SHA-256, so that it can be activated later.
+    pub fn keep_upload(&self, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.keep(sha, bytes)
     }
 
     /// A kept version's bytes: from this node's versions, or else from the

@@ -29,7 +29,7 @@ pub use cluster::ClusterSession;
 pub use mailbox::{
     FOLDERS, Finished, Ingested, Listing, MailboxError, MailboxPath, PendingUpload, Special, Tenant,
 };
-pub use plugins::{Activate, Activated};
+pub use plugins::{Activate, Activated, Uploaded};
 pub use polls::{PollStatus, Polls};
 pub use receipts::RECEIPTS;
 pub use sessions::{Opening, SessionInfo, Sessions, Ticket, Transfer, TransferInfo};
@@ -98,6 +98,10 @@ pub enum HubError {
     /// version that never served.
     #[error("{0}")]
     PluginVersion(String),
+    /// A plugin upload refused: not a component, the wrong world, or it
+    /// fails on every file it was replayed on.
+    #[error("{0}")]
+    PluginUpload(String),
 }
 
 /// What a purge removed.

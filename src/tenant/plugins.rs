@@ -1,8 +1,24 @@
 //! Which version of a partner's plugin serves: activation, rollback, and
 //! the replay of a version on the partner's past files before it serves.
 
+use serde_json::json;
+
 use super::{Hub, HubError};
-use crate::plugin::{ReplayError, ReplayReport, ReplayScope, Role};
+use crate::journal::EventKind;
+use crate::plugin::{Plugin, ReplayError, ReplayReport, ReplayScope, Role};
+
+/// How many of the partner's newest files an uploaded version is replayed on.
+const UPLOAD_REPLAY: usize = 100;
+
+/// What an upload of a plugin version came to: kept, checked, replayed,
+/// not serving until it is activated.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Uploaded {
+    pub sha256: String,
+    pub size: usize,
+    pub active: bool,
+    pub replay: ReplayReport,
+}
 
 /// Which version of a partner's plugin to serve.
 #[derive(Debug, Clone)]
@@ -49,10 +65,17 @@ impl Hub {
                 "partner `{partner}` of `{tenant}` has no {role} plugin"
             ));
         };
-        // The versions that served, oldest first, without repeats in a row.
+        // The versions that served, oldest first, without repeats in a row,
+        // and those uploaded through the API (which may serve next).
         let mut served: Vec<String> = Vec::new();
+        let mut uploaded: Vec<String> = Vec::new();
         for event in self.journal.plugin_events(tenant, partner, role.as_str())? {
             let status = event.detail["status"].as_str().unwrap_or_default();
+            if status == "uploaded"
+                && let Some(sha) = event.detail["sha256"].as_str()
+            {
+                uploaded.push(sha.to_owned());
+            }
             if matches!(status, "activated" | "rolled-back")
                 && let Some(sha) = event.detail["sha256"].as_str()
                 && served.last().map(String::as_str) != Some(sha)
@@ -76,10 +99,14 @@ impl Hub {
                     ));
                 }
             },
-            Activate::Version(sha) if *sha == file_sha || served.contains(sha) => sha.clone(),
+            Activate::Version(sha)
+                if *sha == file_sha || served.contains(sha) || uploaded.contains(sha) =>
+            {
+                sha.clone()
+            }
             Activate::Version(sha) => {
                 return refuse(format!(
-                    "version {sha} of this {role} plugin never served; its versions: {}",
+                    "version {sha} of this {role} plugin never served and was not uploaded; its versions: {}",
                     served.join(", ")
                 ));
             }
@@ -108,8 +135,9 @@ impl Hub {
     }
 
     /// Replays version `sha` of `partner`'s `role` plugin (one that served,
-    /// or the file's own) on the partner's newest `limit` uploads, and says
-    /// which decisions it would change. Nothing is decided or recorded.
+    /// was uploaded, or the file's own) on the partner's newest `limit`
+    /// uploads, and says which decisions it would change. Nothing is decided
+    /// or recorded.
     pub fn replay_plugin(
         &self,
         tenant: &str,
@@ -118,31 +146,133 @@ impl Hub {
         sha: &str,
         limit: usize,
     ) -> Result<ReplayReport, HubError> {
+        let (registry, path) = self.plugin_slot(tenant, partner, role)?;
+        let bytes = registry.version_bytes(&path, sha).map_err(|e| {
+            HubError::PluginVersion(format!(
+                "no version {sha} of this {role} plugin is kept: {e}"
+            ))
+        })?;
+        let plugin = registry.engine().load(&bytes, role)?;
+        self.replay_loaded(tenant, partner, &plugin, limit)
+    }
+
+    /// Takes a new version of `partner`'s `role` plugin from the admin API:
+    /// checks it against the role's world and the tenant's
+    /// `max_plugin_size`, keeps it by its SHA-256, replays it on the
+    /// partner's newest files, and journals the upload with `by` and the
+    /// replay's counts. It does not serve until activated. A version that
+    /// fails on every file it is replayed on is refused.
+    pub fn upload_plugin(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: Role,
+        bytes: &[u8],
+        by: &str,
+    ) -> Result<Uploaded, HubError> {
+        use sha2::Digest as _;
+        let refuse = |why: String| HubError::PluginUpload(why);
+        let (registry, _) = self.plugin_slot(tenant, partner, role)?;
+        let plugin = registry
+            .engine()
+            .load(bytes, role)
+            .map_err(|e| refuse(e.to_string()))?;
+        // An acknowledger's actions are not decisions to compare.
+        let report = match role {
+            Role::Acknowledger => ReplayReport {
+                compared: 0,
+                differ: 0,
+                files: Vec::new(),
+            },
+            _ => self.replay_loaded(tenant, partner, &plugin, UPLOAD_REPLAY)?,
+        };
+        let failed = report
+            .files
+            .iter()
+            .filter(|f| f.candidate.get("error").is_some())
+            .count();
+        if report.compared > 0 && failed == report.compared {
+            let first = report.files[0].candidate["error"].to_string();
+            return Err(refuse(format!(
+                "it fails on every one of the partner's last {} files (the first: {first})",
+                report.compared
+            )));
+        }
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        registry
+            .keep_upload(&sha, bytes)
+            .map_err(|e| HubError::PluginVersion(format!("cannot keep the version: {e}")))?;
+        self.journal.record_event(
+            tenant,
+            EventKind::PluginVersion,
+            json!({
+                "partner": partner, "role": role.as_str(), "status": "uploaded",
+                "sha256": sha, "size": bytes.len(), "by": by,
+                "replayed": report.compared, "differ": report.differ, "failed": failed,
+            }),
+        )?;
+        tracing::info!(tenant, partner, role = %role, sha256 = %sha, by, "plugin version uploaded");
+        Ok(Uploaded {
+            sha256: sha,
+            size: bytes.len(),
+            active: false,
+            replay: report,
+        })
+    }
+
+    /// The plugin host and the configured file of a partner's role.
+    fn plugin_slot(
+        &self,
+        tenant: &str,
+        partner: &str,
+        role: Role,
+    ) -> Result<(&std::sync::Arc<crate::plugin::Registry>, std::path::PathBuf), HubError> {
         let refuse = |why: String| HubError::PluginVersion(why);
-        let tenant = self
+        let path = self
             .tenant(tenant)
-            .ok_or_else(|| refuse(format!("no tenant `{tenant}`")))?;
-        let config = tenant.config();
-        let (params, path) = config
-            .partners
-            .get(partner)
-            .and_then(|p| Some((p.params.clone(), p.plugins.get(role.as_str())?.clone())))
+            .and_then(|t| {
+                t.config()
+                    .partners
+                    .get(partner)?
+                    .plugins
+                    .get(role.as_str())
+                    .cloned()
+            })
             .ok_or_else(|| {
                 refuse(format!(
-                    "partner `{partner}` of `{}` has no {role} plugin",
-                    tenant.name()
+                    "partner `{partner}` of `{tenant}` has no {role} plugin configured \
+                     (`{role} = FILE` in its section makes the slot)"
                 ))
             })?;
         let registry = self
             .plugins
             .get()
             .ok_or_else(|| refuse("this process runs no plugins".to_owned()))?;
-        let bytes = registry.version_bytes(&path, sha).map_err(|e| {
-            refuse(format!(
-                "no version {sha} of this {role} plugin is kept: {e}"
-            ))
-        })?;
-        let plugin = registry.engine().load(&bytes, role)?;
+        Ok((registry, path))
+    }
+
+    /// Replays a loaded version on the partner's newest `limit` files.
+    fn replay_loaded(
+        &self,
+        tenant: &str,
+        partner: &str,
+        plugin: &Plugin,
+        limit: usize,
+    ) -> Result<ReplayReport, HubError> {
+        let refuse = |why: String| HubError::PluginVersion(why);
+        let tenant = self
+            .tenant(tenant)
+            .ok_or_else(|| refuse(format!("no tenant `{tenant}`")))?;
+        let config = tenant.config();
+        let params = config
+            .partners
+            .get(partner)
+            .map(|p| p.params.clone())
+            .ok_or_else(|| refuse(format!("no partner `{partner}`")))?;
+        let registry = self
+            .plugins
+            .get()
+            .ok_or_else(|| refuse("this process runs no plugins".to_owned()))?;
         let scope = ReplayScope {
             journal: &self.journal,
             store: tenant.store(),
@@ -157,7 +287,7 @@ impl Hub {
             since: None,
             limit,
         };
-        crate::plugin::replay(registry.engine(), &plugin, &scope).map_err(|e| match e {
+        crate::plugin::replay(registry.engine(), plugin, &scope).map_err(|e| match e {
             ReplayError::Journal(e) => HubError::Journal(e),
             e @ ReplayError::Role(_) => refuse(e.to_string()),
         })

@@ -5,6 +5,7 @@
 //! API in `changes.rs`.
 
 mod changes;
+mod plugins;
 mod sessions;
 
 use std::process::Command;
