@@ -5,6 +5,7 @@ mod mailbox;
 mod plugin;
 mod pull;
 mod put;
+mod remote;
 mod serve;
 mod tasks;
 mod tenants;

@@ -34,6 +34,11 @@ pub enum PluginCommand {
     Rollback(SlotArgs),
     /// List the versions a partner's plugin had, oldest first.
     Versions(SlotArgs),
+    /// Upload a new version to the running server (its admin API): checked,
+    /// kept, replayed on the partner's last files; it serves once activated.
+    Upload(super::remote::UploadArgs),
+    /// Make a version (uploaded, or one that served) serve on the running server.
+    Activate(super::remote::ActivateArgs),
 }
 
 /// One role of one partner of one tenant.
@@ -105,6 +110,8 @@ pub fn run(config: &Path, command: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Replay(args) => replay(config, args),
         PluginCommand::Rollback(slot) => rollback(config, &slot),
         PluginCommand::Versions(slot) => versions(config, &slot),
+        PluginCommand::Upload(args) => super::remote::upload(config, args),
+        PluginCommand::Activate(args) => super::remote::activate(config, args),
     }
 }
 

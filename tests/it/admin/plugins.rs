@@ -1,5 +1,6 @@
-//! Plugins deployed through the admin API: a component uploaded, checked,
-//! replayed and kept without serving, then activated.
+//! Plugins deployed through the admin API (and `ferry plugin upload` and
+//! `activate`, which call it): a component uploaded, checked, replayed and
+//! kept without serving, then activated.
 
 use super::*;
 
@@ -103,10 +104,27 @@ fn a_plugin_uploaded_through_the_api_serves_once_activated() {
     assert_eq!(upload_event["sha256"], sequence_sha.as_str());
     assert_eq!(upload_event["by"], "tenant acme");
 
-    let body = format!("{{\"sha256\": \"{sequence_sha}\"}}");
-    let (status, activated) = admin.json(ACME, "POST", &format!("{path}/activate"), Some(&body));
-    assert_eq!(status, 200, "{activated}");
-    assert_eq!(activated["to"], sequence_sha.as_str());
+    // Activated from the command line, with the tenant's own token.
+    let slot = [
+        "--tenant",
+        "acme",
+        "--partner",
+        "alice",
+        "--role",
+        "validator",
+        "--token-file",
+        "acme.token",
+    ];
+    let activated = admin
+        .env
+        .ferry()
+        .args(["plugin", "activate", &sequence_sha])
+        .args(slot)
+        .ok();
+    assert!(
+        activated.contains(&format!("\"to\": \"{sequence_sha}\"")),
+        "{activated}"
+    );
     admin.put("acme", "c.json", b"{{{");
     eventually("the uploaded version accepting c.json", || {
         admin
@@ -124,6 +142,13 @@ fn a_plugin_uploaded_through_the_api_serves_once_activated() {
         refused["error"].as_str().unwrap().starts_with("refused: "),
         "{refused}"
     );
+    let said = admin
+        .env
+        .ferry()
+        .args(["plugin", "upload", "junk.wasm"])
+        .args(slot)
+        .fails();
+    assert!(said.contains("refused: ") && said.contains("422"), "{said}");
     let carol = "/api/v1/tenants/globex/partners/carol/plugins/validator";
     let (status, large) = upload(&admin, GLOBEX, carol, &candidate);
     assert_eq!(status, 413, "globex takes 64 KiB at most: {large}");
