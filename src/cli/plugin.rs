@@ -39,6 +39,10 @@ pub enum PluginCommand {
     Upload(super::remote::UploadArgs),
     /// Make a version (uploaded, or one that served) serve on the running server.
     Activate(super::remote::ActivateArgs),
+    /// Write a plugin project that builds as it is (source, a fixture, a README).
+    New(super::scaffold::NewArgs),
+    /// Build a project `new` made, check it against its world, print the component's path last.
+    Build(super::scaffold::BuildArgs),
 }
 
 /// One role of one partner of one tenant.
@@ -112,6 +116,8 @@ pub fn run(config: &Path, command: PluginCommand) -> anyhow::Result<ExitCode> {
         PluginCommand::Versions(slot) => versions(config, &slot),
         PluginCommand::Upload(args) => super::remote::upload(config, args),
         PluginCommand::Activate(args) => super::remote::activate(config, args),
+        PluginCommand::New(args) => super::scaffold::new(args),
+        PluginCommand::Build(args) => super::scaffold::build(args),
     }
 }
 

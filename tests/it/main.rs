@@ -27,6 +27,7 @@ mod quickstart;
 mod receipts;
 mod reload;
 mod retention;
+mod scaffold;
 mod security;
 mod sftp;
 mod soak;
