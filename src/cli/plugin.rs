@@ -49,11 +49,11 @@ pub enum PluginCommand {
 #[derive(Args)]
 pub struct SlotArgs {
     #[arg(long)]
-    tenant: String,
+    pub(super) tenant: String,
     #[arg(long)]
-    partner: String,
+    pub(super) partner: String,
     #[arg(long)]
-    role: Role,
+    pub(super) role: Role,
 }
 
 #[derive(Args)]

@@ -12,17 +12,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 
-use crate::plugin::Role;
-
 /// Where the running server's admin API is, and whose token to use.
 #[derive(Args)]
 pub struct Remote {
-    #[arg(long)]
-    tenant: String,
-    #[arg(long)]
-    partner: String,
-    #[arg(long)]
-    role: Role,
+    #[command(flatten)]
+    slot: super::plugin::SlotArgs,
     /// A file holding the token to use (a tenant's own); the operator's
     /// from the configuration when absent.
     #[arg(long)]
@@ -92,9 +86,9 @@ fn call(
     };
     let path = format!(
         "/api/v1/tenants/{}/partners/{}/plugins/{}{suffix}",
-        crate::web::encode_segment(&remote.tenant),
-        crate::web::encode_segment(&remote.partner),
-        remote.role.as_str()
+        crate::web::encode_segment(&remote.slot.tenant),
+        crate::web::encode_segment(&remote.slot.partner),
+        remote.slot.role.as_str()
     );
     let (status, answer) = request(admin.address, method, &path, &token, content_type, body)?;
     let shown = serde_json::from_str::<serde_json::Value>(&answer)

@@ -53,14 +53,7 @@ impl Hub {
     ) -> Result<Activated, HubError> {
         use sha2::Digest as _;
         let refuse = |why: String| Err(HubError::PluginVersion(why));
-        let Some(path) = self.tenant(tenant).and_then(|t| {
-            t.config()
-                .partners
-                .get(partner)?
-                .plugins
-                .get(role.as_str())
-                .cloned()
-        }) else {
+        let Some(path) = self.plugin_file(tenant, partner, role) else {
             return refuse(format!(
                 "partner `{partner}` of `{tenant}` has no {role} plugin"
             ));
@@ -220,6 +213,17 @@ impl Hub {
         })
     }
 
+    /// The file configured for a partner's role, if any.
+    fn plugin_file(&self, tenant: &str, partner: &str, role: Role) -> Option<std::path::PathBuf> {
+        self.tenant(tenant)?
+            .config()
+            .partners
+            .get(partner)?
+            .plugins
+            .get(role.as_str())
+            .cloned()
+    }
+
     /// The plugin host and the configured file of a partner's role.
     fn plugin_slot(
         &self,
@@ -228,22 +232,12 @@ impl Hub {
         role: Role,
     ) -> Result<(&std::sync::Arc<crate::plugin::Registry>, std::path::PathBuf), HubError> {
         let refuse = |why: String| HubError::PluginVersion(why);
-        let path = self
-            .tenant(tenant)
-            .and_then(|t| {
-                t.config()
-                    .partners
-                    .get(partner)?
-                    .plugins
-                    .get(role.as_str())
-                    .cloned()
-            })
-            .ok_or_else(|| {
-                refuse(format!(
-                    "partner `{partner}` of `{tenant}` has no {role} plugin configured \
+        let path = self.plugin_file(tenant, partner, role).ok_or_else(|| {
+            refuse(format!(
+                "partner `{partner}` of `{tenant}` has no {role} plugin configured \
                      (`{role} = FILE` in its section makes the slot)"
-                ))
-            })?;
+            ))
+        })?;
         let registry = self
             .plugins
             .get()
