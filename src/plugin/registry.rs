@@ -331,12 +331,6 @@ impl Registry {
         self.kept(&sha.to_ascii_lowercase())
     }
 
-    /// Keeps an uploaded version (checked against its world by the caller)
-    /// by its SHA-256, so that it can be activated later.
-    pub fn keep_upload(&self, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.keep(sha, bytes)
-    }
-
     /// A kept version's bytes: from this node's versions, or else from the
     /// object store's (where another node kept it), then kept here too.
     fn kept(&self, sha: &str) -> std::io::Result<Vec<u8>> {
@@ -361,9 +355,10 @@ impl Registry {
         Ok(bytes)
     }
 
-    /// Keeps a version's bytes by SHA-256, for rollback (in the object
-    /// store too, on a node of a cluster).
-    fn keep(&self, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
+    /// Keeps a version's bytes by SHA-256, for rollback or a later
+    /// activation (an upload, checked by the caller), in the object store
+    /// too on a node of a cluster.
+    pub fn keep(&self, sha: &str, bytes: &[u8]) -> std::io::Result<()> {
         if let Some(shared) = &self.shared
             && let Ok(hash) = sha.parse()
             && !shared.contains(&hash)

@@ -146,7 +146,7 @@ impl Hub {
             ))
         })?;
         let plugin = registry.engine().load(&bytes, role)?;
-        self.replay_loaded(tenant, partner, &plugin, limit)
+        self.replay_loaded(registry.engine(), (tenant, partner), &plugin, limit)
     }
 
     /// Takes a new version of `partner`'s `role` plugin from the admin API:
@@ -177,7 +177,9 @@ impl Hub {
                 differ: 0,
                 files: Vec::new(),
             },
-            _ => self.replay_loaded(tenant, partner, &plugin, UPLOAD_REPLAY)?,
+            _ => {
+                self.replay_loaded(registry.engine(), (tenant, partner), &plugin, UPLOAD_REPLAY)?
+            }
         };
         let failed = report
             .files
@@ -193,7 +195,7 @@ impl Hub {
         }
         let sha = hex::encode(sha2::Sha256::digest(bytes));
         registry
-            .keep_upload(&sha, bytes)
+            .keep(&sha, bytes)
             .map_err(|e| HubError::PluginVersion(format!("cannot keep the version: {e}")))?;
         self.journal.record_event(
             tenant,
@@ -248,8 +250,8 @@ impl Hub {
     /// Replays a loaded version on the partner's newest `limit` files.
     fn replay_loaded(
         &self,
-        tenant: &str,
-        partner: &str,
+        engine: &crate::plugin::PluginEngine,
+        (tenant, partner): (&str, &str),
         plugin: &Plugin,
         limit: usize,
     ) -> Result<ReplayReport, HubError> {
@@ -263,10 +265,6 @@ impl Hub {
             .get(partner)
             .map(|p| p.params.clone())
             .ok_or_else(|| refuse(format!("no partner `{partner}`")))?;
-        let registry = self
-            .plugins
-            .get()
-            .ok_or_else(|| refuse("this process runs no plugins".to_owned()))?;
         let scope = ReplayScope {
             journal: &self.journal,
             store: tenant.store(),
@@ -281,7 +279,7 @@ impl Hub {
             since: None,
             limit,
         };
-        crate::plugin::replay(registry.engine(), plugin, &scope).map_err(|e| match e {
+        crate::plugin::replay(engine, plugin, &scope).map_err(|e| match e {
             ReplayError::Journal(e) => HubError::Journal(e),
             e @ ReplayError::Role(_) => refuse(e.to_string()),
         })

@@ -132,6 +132,12 @@ fn a_plugin_uploaded_through_the_api_serves_once_activated() {
             .names("bob", "/outbox")
             .contains(&"c.json".to_owned())
     });
+    // A rollback brings back what served before it: the file's own version.
+    let (status, rolled) = admin.json(ACME, "POST", &format!("{path}/rollback"), None);
+    assert_eq!(status, 200, "{rolled}");
+    assert_eq!(rolled["from"], sequence_sha.as_str(), "{rolled}");
+    admin.put("acme", "d.json", b"{{{");
+    rejected("d.json");
 
     // Refused with the reason.
     let junk = admin.env.path().join("junk.wasm");
