@@ -98,6 +98,12 @@ fn main() {
     }
     bare.sort();
 
+    // Python against Rust: the same trivial validator in both languages
+    // (the one `ferry plugin new` writes: log the name, accept), and the
+    // CSV schema validator of plugins/ on a small file, each in a fresh
+    // instance per call as the server makes them.
+    let python = python_times(&scratch, decisions.min(1000));
+
     // Reload: replace the file, wait until the new version serves.
     let data = scratch.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -199,5 +205,85 @@ fn main() {
             millis(cached)
         );
     }
+    match python {
+        Ok(rows) => {
+            for (what, p50, p99) in rows {
+                println!(
+                    "| one call of {what}: median / p99 | {:.0} µs / {:.0} µs | ≤ 10 ms |",
+                    micros(p50),
+                    micros(p99)
+                );
+            }
+        }
+        Err(e) => println!("| Python plugins | not measured: {e:#} | |"),
+    }
     std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+/// Times of Python plugins built with componentize-py (installed by
+/// `ferry plugin build` when missing), next to the same work in Rust.
+fn python_times(scratch: &Path, calls: usize) -> anyhow::Result<Vec<(String, Duration, Duration)>> {
+    use ferry::cli::scaffold::{Lang, build_project, new_project};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut built = Vec::new();
+    for (lang, dir) in [
+        (Lang::Rust, "rust-validator"),
+        (Lang::Python, "python-validator"),
+    ] {
+        new_project(&scratch.join(dir), lang, Role::Validator)?;
+        built.push(build_project(&scratch.join(dir))?);
+    }
+    let csv = build_project(&root.join("plugins/csv-schema-validator"))?;
+    let engine = PluginEngine::new(Some(&scratch.join("cache"))).unwrap();
+    let limits = Limits::default();
+    let schema =
+        std::fs::read_to_string(root.join("plugins/csv-schema-validator/fixtures/schema.json"))?;
+    let orders = std::fs::read(root.join("plugins/csv-schema-validator/fixtures/orders-good.csv"))?;
+    let mut rows = Vec::new();
+    let python = built.pop().expect("two");
+    let rust = built.pop().expect("two");
+    for (what, path, content, params) in [
+        (
+            "the generated validator (log, accept), Rust",
+            rust,
+            b"id\n1\n".to_vec(),
+            vec![],
+        ),
+        (
+            "the generated validator (log, accept), Python",
+            python,
+            b"id\n1\n".to_vec(),
+            vec![],
+        ),
+        (
+            "csv-schema-validator (Python, 3 rows, 6 columns)",
+            csv,
+            orders,
+            vec![("schema".to_owned(), schema.clone())],
+        ),
+    ] {
+        let plugin = engine.load(&std::fs::read(&path)?, Role::Validator)?;
+        let mut times = Vec::with_capacity(calls);
+        for i in 0..calls + 20 {
+            let services = Box::new(ferry::plugin::MemoryServices {
+                content: content.clone(),
+                params: params.iter().cloned().collect(),
+                ..Default::default()
+            });
+            let started = Instant::now();
+            let verdict = plugin.validate(&engine, services, limits, &file())?;
+            let elapsed = started.elapsed();
+            assert_eq!(verdict.value, ferry::journal::Verdict::Accept, "{what}");
+            if i >= 20 {
+                times.push(elapsed);
+            }
+        }
+        times.sort();
+        rows.push((
+            what.to_owned(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+        ));
+    }
+    Ok(rows)
 }

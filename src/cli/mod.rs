@@ -6,7 +6,7 @@ mod plugin;
 mod pull;
 mod put;
 mod remote;
-mod scaffold;
+pub mod scaffold;
 mod serve;
 mod tasks;
 mod tenants;

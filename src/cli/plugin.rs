@@ -58,12 +58,15 @@ pub struct SlotArgs {
 
 #[derive(Args)]
 pub struct RunArgs {
+    /// A component, or a project `ferry plugin new` made: its built
+    /// component runs the tests of its ferry-plugin.toml (or `--file`).
     plugin: PathBuf,
+    /// The role to run the component in (a project's own by default).
     #[arg(long)]
-    role: Role,
-    /// The file to decide about.
+    role: Option<Role>,
+    /// The file to decide about (a project's tests when absent).
     #[arg(long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
     /// The file's name as the partner sent it (defaults to the file's name).
     #[arg(long)]
     name: Option<String>,
@@ -165,9 +168,34 @@ fn parse_event(text: &str) -> anyhow::Result<AckEvent> {
 }
 
 fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let bytes = read_plugin(&args.plugin)?;
-    let content =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let project = if args.plugin.is_dir() {
+        Some(super::scaffold::Project::open(&args.plugin)?)
+    } else {
+        None
+    };
+    let (wasm, engine, role) = match &project {
+        Some(project) => {
+            if args.file.is_none() {
+                return super::scaffold::run_tests(project);
+            }
+            (
+                project.component(),
+                project.engine()?,
+                args.role.unwrap_or(project.manifest.role),
+            )
+        }
+        None => (
+            args.plugin.clone(),
+            PluginEngine::new(None)?,
+            args.role
+                .context("--role is needed with a component (validator, router or acknowledger)")?,
+        ),
+    };
+    let Some(path) = &args.file else {
+        bail!("--file is needed with a component: the file to decide about");
+    };
+    let bytes = read_plugin(&wasm)?;
+    let content = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let history: Vec<HistoryEntry> = match &args.history {
         Some(path) => serde_json::from_slice(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
@@ -196,25 +224,12 @@ fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let name = match &args.name {
         Some(name) => name.clone(),
-        None => args
-            .file
+        None => path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    use sha2::Digest as _;
-    let file = FileMeta {
-        tenant: args.tenant.clone(),
-        partner: args.partner.clone(),
-        direction: Direction::In,
-        name,
-        size: content.len() as u64,
-        sha256: hex::encode(sha2::Sha256::digest(&content)),
-        protocol: "cli".into(),
-        source: args.file.display().to_string(),
-        message_id: history.iter().map(|h| h.message_id).max().unwrap_or(0) + 1,
-        received_at: Timestamp::now().0,
-    };
+    let file = file_meta(&args.tenant, &args.partner, &name, &content, &history, path);
     let services = Box::new(MemoryServices {
         content,
         history,
@@ -222,9 +237,8 @@ fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
         kv: BTreeMap::new(),
     });
 
-    let engine = PluginEngine::new(None)?;
     let started = Instant::now();
-    let plugin = engine.load(&bytes, args.role)?;
+    let plugin = engine.load(&bytes, role)?;
     let load_time = started.elapsed();
     let result = call(&plugin, &engine, services, limits, &file, &args.event)?;
     let (decision, logs, elapsed, peak) = match result {
@@ -267,15 +281,39 @@ fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-type Called = (
+pub(in crate::cli) type Called = (
     serde_json::Value,
     Vec<crate::plugin::LogLine>,
     std::time::Duration,
     usize,
 );
 
+/// What the server knows of a file a partner sent, for a file on disk.
+pub(in crate::cli) fn file_meta(
+    tenant: &str,
+    partner: &str,
+    name: &str,
+    content: &[u8],
+    history: &[HistoryEntry],
+    source: &Path,
+) -> FileMeta {
+    use sha2::Digest as _;
+    FileMeta {
+        tenant: tenant.to_owned(),
+        partner: partner.to_owned(),
+        direction: Direction::In,
+        name: name.to_owned(),
+        size: content.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(content)),
+        protocol: "cli".into(),
+        source: source.display().to_string(),
+        message_id: history.iter().map(|h| h.message_id).max().unwrap_or(0) + 1,
+        received_at: Timestamp::now().0,
+    }
+}
+
 /// Calls a plugin in its role; the outer error is the runner's, the inner the plugin's.
-fn call(
+pub(in crate::cli) fn call(
     plugin: &Plugin,
     engine: &PluginEngine,
     services: Box<dyn crate::plugin::HostServices>,

@@ -12,6 +12,7 @@ mod conformance;
 mod connectors;
 mod content;
 mod crash;
+mod csv_schema;
 mod folders;
 mod ftp;
 mod https;
