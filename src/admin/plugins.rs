@@ -95,6 +95,14 @@ pub(super) async fn rollback(
     .await
 }
 
+/// Who a change is journaled as having been made by.
+fn who(caller: &Caller) -> String {
+    match caller {
+        Caller::Operator => "operator".to_owned(),
+        Caller::Tenant(t) => format!("tenant {t}"),
+    }
+}
+
 async fn switch(
     state: axum::extract::State<State>,
     caller: Caller,
@@ -103,8 +111,9 @@ async fn switch(
 ) -> ApiResult<Json<Value>> {
     let role = role(&role_name)?;
     let hub = state.hub.clone();
+    let by = who(&caller);
     on_tenant(&state, &caller, &name, move |tenant| {
-        match hub.activate_plugin(tenant.name(), &partner, role, &which) {
+        match hub.activate_plugin(tenant.name(), &partner, role, &which, &by) {
             Ok(activated) => Ok(Json(json!(activated))),
             Err(HubError::PluginVersion(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
             Err(e) => Err(ApiError::internal(&e)),
@@ -187,10 +196,7 @@ pub(super) async fn upload(
                 format!("the component is larger than the tenant's max_plugin_size ({limit} bytes), or its upload broke off"),
             )
         })?;
-    let by = match &caller {
-        Caller::Operator => "operator".to_owned(),
-        Caller::Tenant(t) => format!("tenant {t}"),
-    };
+    let by = who(&caller);
     let hub = state.hub.clone();
     on_tenant(&state, &caller, &name, move |tenant| {
         match hub.upload_plugin(tenant.name(), &partner, role, &bytes, &by) {

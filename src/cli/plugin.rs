@@ -427,7 +427,8 @@ fn rollback(config: &Path, slot: &SlotArgs) -> anyhow::Result<ExitCode> {
     let (tenant, partner, role) = (slot.tenant.as_str(), slot.partner.as_str(), slot.role);
     let hub = super::open(config)?;
     super::tenant(&hub, tenant)?;
-    let activated = hub.activate_plugin(tenant, partner, role, &Activate::Previous)?;
+    let activated =
+        hub.activate_plugin(tenant, partner, role, &Activate::Previous, "command line")?;
     println!(
         "{tenant}/{partner} {role}: {} -> {}",
         activated.from, activated.to

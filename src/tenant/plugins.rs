@@ -43,13 +43,16 @@ impl Hub {
     /// Serves another version of `partner`'s `role` plugin: pins it in the
     /// journal (for as long as the plugin file stays the one it was pinned
     /// against) and, when this process runs the pipeline, loads it now.
-    /// Another process applies the pin at its next reload or start.
+    /// Another process applies the pin at its next reload or start. The
+    /// request is journaled with `by`, who made it; the version's start
+    /// to serve is journaled by the process that loads it.
     pub fn activate_plugin(
         &self,
         tenant: &str,
         partner: &str,
         role: Role,
         which: &Activate,
+        by: &str,
     ) -> Result<Activated, HubError> {
         use sha2::Digest as _;
         let refuse = |why: String| Err(HubError::PluginVersion(why));
@@ -111,6 +114,19 @@ impl Hub {
         });
         self.journal
             .set_plugin_pin(tenant, partner, role.as_str(), pin.as_ref())?;
+        let action = match which {
+            Activate::Previous => "roll-back",
+            Activate::Version(_) => "activate",
+        };
+        self.journal.record_event(
+            tenant,
+            EventKind::PluginVersion,
+            json!({
+                "partner": partner, "role": role.as_str(), "status": "requested",
+                "action": action, "sha256": target, "from": current, "by": by,
+            }),
+        )?;
+        tracing::info!(tenant, partner, role = %role, sha256 = %target, by, action, "plugin version requested");
         if let Some(registry) = self.plugins.get()
             && let Some(slot) = registry.slot(tenant, partner, role)
             && let crate::plugin::Change::Refused { reason } = registry.reload(&slot)?

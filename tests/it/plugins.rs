@@ -506,7 +506,13 @@ fn plugins_in_the_pipeline_with_watch_and_rollback() {
             "validator",
         ])
         .ok();
-    assert_eq!(versions.lines().count(), 3, "{versions}");
+    // The first version, the second, the rollback asked for on the command
+    // line, and the first serving again.
+    assert_eq!(versions.lines().count(), 4, "{versions}");
+    assert!(
+        versions.lines().nth(2).unwrap().contains("requested"),
+        "{versions}"
+    );
     server.stop();
     env.ferry().args(["journal", "verify"]).ok();
 }

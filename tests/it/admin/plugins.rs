@@ -125,6 +125,16 @@ fn a_plugin_uploaded_through_the_api_serves_once_activated() {
         activated.contains(&format!("\"to\": \"{sequence_sha}\"")),
         "{activated}"
     );
+    let (_, versions) = admin.json(ACME, "GET", path, None);
+    let requested = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["status"] == "requested")
+        .cloned()
+        .unwrap_or_else(|| panic!("no activation request in {versions}"));
+    assert_eq!(requested["sha256"], sequence_sha.as_str(), "{versions}");
+    assert_eq!(requested["by"], "tenant acme", "{versions}");
     admin.put("acme", "c.json", b"{{{");
     eventually("the uploaded version accepting c.json", || {
         admin
