@@ -11,6 +11,7 @@ mod config_errors;
 mod conformance;
 mod connectors;
 mod content;
+mod copybook;
 mod crash;
 mod csv_schema;
 mod folders;
