@@ -147,22 +147,21 @@ fn a_python_validator_goes_from_new_to_build_to_run() {
     assert!(text.contains("SyntaxError"), "{text}");
 }
 
-/// A Python acknowledger as generated writes a receipt for the sender.
+/// Python routers and acknowledgers as generated build and pass their
+/// tests: the router holds without `to` and delivers with it, the
+/// acknowledger writes a receipt for the sender.
 #[test]
-fn a_python_acknowledger_writes_receipts() {
+fn python_routers_and_acknowledgers_build_and_pass_their_tests() {
     let env = Env::new();
-    env.ferry()
-        .args([
-            "plugin",
-            "new",
-            "receipts",
-            "--lang",
-            "python",
-            "--role",
-            "acknowledger",
-        ])
-        .ok();
-    env.ferry().args(["plugin", "build", "receipts"]).ok();
-    let tested = env.ferry().args(["plugin", "run", "receipts"]).ok();
-    assert!(tested.contains("2 passed, 0 failed"), "{tested}");
+    for (dir, role, passed) in [
+        ("routes", "router", "2 passed, 0 failed"),
+        ("receipts", "acknowledger", "2 passed, 0 failed"),
+    ] {
+        env.ferry()
+            .args(["plugin", "new", dir, "--lang", "python", "--role", role])
+            .ok();
+        env.ferry().args(["plugin", "build", dir]).ok();
+        let tested = env.ferry().args(["plugin", "run", dir]).ok();
+        assert!(tested.contains(passed), "{role}: {tested}");
+    }
 }
