@@ -31,17 +31,7 @@ fn the_python_csv_validator_judges_in_the_pipeline() {
     assert_eq!(env.names("bob", "/outbox"), ["orders-1.csv"]);
 
     env.put("alice", "orders-2.csv", &bad).ok();
-    let rejected = env
-        .ferry()
-        .args([
-            "cat",
-            "--tenant",
-            "acme",
-            "--as",
-            "alice",
-            "/outbox/orders-2.csv.rejected",
-        ])
-        .ok();
+    let rejected = env.cat("alice", "/outbox/orders-2.csv.rejected");
     assert!(
         rejected.contains("line 3, order_id: '10X2' is not an integer"),
         "{rejected}"
@@ -54,17 +44,7 @@ fn the_python_csv_validator_judges_in_the_pipeline() {
     // The same content again, under another name: the journal's history
     // shows it was received and delivered already.
     env.put("alice", "orders-3.csv", &good).ok();
-    let resent = env
-        .ferry()
-        .args([
-            "cat",
-            "--tenant",
-            "acme",
-            "--as",
-            "alice",
-            "/outbox/orders-3.csv.rejected",
-        ])
-        .ok();
+    let resent = env.cat("alice", "/outbox/orders-3.csv.rejected");
     assert!(
         resent.contains("the same content was already received as orders-1.csv"),
         "{resent}"

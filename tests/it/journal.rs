@@ -165,17 +165,7 @@ fn queries_answer_the_seed_questions() {
 fn the_receipt_reports_what_was_delivered() {
     let env = Env::new();
     env.put("alice", "report.csv", b"a,b\n").ok();
-    let receipt = env
-        .ferry()
-        .args([
-            "cat",
-            "--tenant",
-            "acme",
-            "--as",
-            "alice",
-            "/outbox/report.csv.received",
-        ])
-        .ok();
+    let receipt = env.cat("alice", "/outbox/report.csv.received");
     assert!(receipt.contains("name: report.csv\n"), "{receipt}");
     assert!(
         receipt.contains(&format!("sha256: {}\n", sha256_hex(b"a,b\n"))),

@@ -101,6 +101,13 @@ impl Env {
         cmd
     }
 
+    /// A file of a partner's mailbox (`/outbox/NAME`), through `ferry cat`.
+    pub fn cat(&self, partner: &str, path: &str) -> String {
+        self.ferry()
+            .args(["cat", "--tenant", "acme", "--as", partner, path])
+            .ok()
+    }
+
     /// The files of a partner's folder as (name, size, sha256).
     pub fn ls(&self, partner: &str, folder: &str) -> Vec<(String, u64, String)> {
         let out = self
