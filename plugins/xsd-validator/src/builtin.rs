@@ -67,46 +67,56 @@ pub enum WhiteSpace {
 }
 
 /// A value that the range facets (`minInclusive` and the others) order.
+/// Values borrow from the text they were read from: checking a value
+/// allocates nothing.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     /// Decimals and every integer type, exactly.
-    Decimal(Decimal),
+    Decimal(Decimal<'a>),
     Float(f64),
     /// The date and time types, as a number of seconds (or months, or days)
     /// and the fractional digits of the second.
-    Moment(i128, String),
+    Moment(i128, &'a str),
 }
 
-impl Value {
+impl Value<'_> {
     /// How two values compare; `None` when they do not (NaN, or values of
     /// different kinds).
     pub fn compare(&self, other: &Value) -> Option<Ordering> {
         match (self, other) {
             (Value::Decimal(a), Value::Decimal(b)) => Some(a.cmp(b)),
             (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
-            (Value::Moment(a, fa), Value::Moment(b, fb)) => Some(a.cmp(b).then_with(|| {
-                let width = fa.len().max(fb.len());
-                format!("{fa:0<width$}").cmp(&format!("{fb:0<width$}"))
-            })),
+            (Value::Moment(a, fa), Value::Moment(b, fb)) => {
+                Some(a.cmp(b).then_with(|| fraction_cmp(fa, fb)))
+            }
             _ => None,
         }
     }
+}
+
+/// Compares two runs of fraction digits as if padded with zeros.
+fn fraction_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    (0..a.len().max(b.len()))
+        .map(|i| a.get(i).unwrap_or(&b'0').cmp(b.get(i).unwrap_or(&b'0')))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
 
 /// An exact decimal: a sign, the integer digits without leading zeros and
 /// the fraction digits without trailing zeros, so that equal values have
 /// equal representations (`1.50` and `01.5`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decimal {
+pub struct Decimal<'a> {
     negative: bool,
-    int: String,
-    frac: String,
+    int: &'a str,
+    frac: &'a str,
 }
 
-impl Decimal {
+impl<'a> Decimal<'a> {
     /// Parses XSD's decimal lexical form: an optional sign, digits, an
     /// optional point and digits, no exponent.
-    pub fn parse(s: &str) -> Option<Decimal> {
+    pub fn parse(s: &'a str) -> Option<Decimal<'a>> {
         let (negative, body) = match s.as_bytes().first()? {
             b'-' => (true, &s[1..]),
             b'+' => (false, &s[1..]),
@@ -119,8 +129,8 @@ impl Decimal {
         if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let int = int.trim_start_matches('0').to_string();
-        let frac = frac.trim_end_matches('0').to_string();
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
         let zero = int.is_empty() && frac.is_empty();
         Some(Decimal {
             negative: negative && !zero,
@@ -146,17 +156,17 @@ impl Decimal {
         self.frac.is_empty()
     }
 
-    fn magnitude_cmp(&self, other: &Decimal) -> Ordering {
+    fn magnitude_cmp(&self, other: &Self) -> Ordering {
         self.int
             .len()
             .cmp(&other.int.len())
-            .then_with(|| self.int.cmp(&other.int))
-            .then_with(|| self.frac.cmp(&other.frac))
+            .then_with(|| self.int.cmp(other.int))
+            .then_with(|| fraction_cmp(self.frac, other.frac))
     }
 }
 
-impl Ord for Decimal {
-    fn cmp(&self, other: &Decimal) -> Ordering {
+impl Ord for Decimal<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
         match (self.negative, other.negative) {
             (false, true) => Ordering::Greater,
             (true, false) => Ordering::Less,
@@ -166,8 +176,8 @@ impl Ord for Decimal {
     }
 }
 
-impl PartialOrd for Decimal {
-    fn partial_cmp(&self, other: &Decimal) -> Option<Ordering> {
+impl PartialOrd for Decimal<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
@@ -311,8 +321,26 @@ impl Builtin {
     }
 
     fn is_numeric(self) -> bool {
-        self.integer_range().is_some()
-            || matches!(self, Builtin::Decimal | Builtin::Float | Builtin::Double)
+        use Builtin::*;
+        matches!(
+            self,
+            Decimal
+                | Float
+                | Double
+                | Integer
+                | NonPositiveInteger
+                | NegativeInteger
+                | Long
+                | Int
+                | Short
+                | Byte
+                | NonNegativeInteger
+                | UnsignedLong
+                | UnsignedInt
+                | UnsignedShort
+                | UnsignedByte
+                | PositiveInteger
+        )
     }
 
     fn is_temporal(self) -> bool {
@@ -406,14 +434,14 @@ impl Builtin {
             Decimal => self::Decimal::parse(v).is_some(),
             Float | Double => parse_float(v).is_some(),
             Duration => is_duration(v),
-            HexBinary => v.len() % 2 == 0 && v.bytes().all(|b| b.is_ascii_hexdigit()),
+            HexBinary => v.len().is_multiple_of(2) && v.bytes().all(|b| b.is_ascii_hexdigit()),
             Base64Binary => is_base64(v),
             _ => self.parse_ordered(v).is_some(),
         }
     }
 
     /// The value of an ordered type, for range facets and enumerations.
-    pub fn parse_ordered(self, v: &str) -> Option<Value> {
+    pub fn parse_ordered(self, v: &str) -> Option<Value<'_>> {
         use Builtin::*;
         if self.integer_range().is_some() {
             return self::Decimal::parse(v)
@@ -432,29 +460,33 @@ impl Builtin {
                 let month = two_digits(month.strip_prefix('-')?)?;
                 (1..=12)
                     .contains(&month)
-                    .then(|| Value::Moment(year * 12 + i128::from(month), std::string::String::new()))
+                    .then(|| Value::Moment(year * 12 + i128::from(month), ""))
             }
             GYear => {
                 let (rest, _) = split_zone(v)?;
                 let (year, tail) = year_prefix(rest)?;
-                tail.is_empty().then(|| Value::Moment(year, std::string::String::new()))
+                tail.is_empty().then_some(Value::Moment(year, ""))
             }
             GMonthDay => {
                 let (rest, _) = split_zone(v)?;
                 let (month, day) = rest.strip_prefix("--")?.split_once('-')?;
                 let (month, day) = (two_digits(month)?, two_digits(day)?);
                 ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(2000, month))
-                    .then(|| Value::Moment(i128::from(month) * 32 + i128::from(day), std::string::String::new()))
+                    .then(|| Value::Moment(i128::from(month) * 32 + i128::from(day), ""))
             }
             GDay => {
                 let (rest, _) = split_zone(v)?;
                 let day = two_digits(rest.strip_prefix("---")?)?;
-                (1..=31).contains(&day).then(|| Value::Moment(day.into(), std::string::String::new()))
+                (1..=31)
+                    .contains(&day)
+                    .then(|| Value::Moment(day.into(), ""))
             }
             GMonth => {
                 let (rest, _) = split_zone(v)?;
                 let month = two_digits(rest.strip_prefix("--")?)?;
-                (1..=12).contains(&month).then(|| Value::Moment(month.into(), std::string::String::new()))
+                (1..=12)
+                    .contains(&month)
+                    .then(|| Value::Moment(month.into(), ""))
             }
             _ => None,
         }
@@ -466,15 +498,29 @@ pub fn apply_whitespace(value: &str, rule: WhiteSpace) -> Cow<'_, str> {
     let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     match rule {
         WhiteSpace::Preserve => Cow::Borrowed(value),
-        WhiteSpace::Replace if !value.contains(['\t', '\n', '\r']) => Cow::Borrowed(value),
+        WhiteSpace::Replace if !value.bytes().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) => {
+            Cow::Borrowed(value)
+        }
         WhiteSpace::Replace => Cow::Owned(value.replace(['\t', '\n', '\r'], " ")),
         WhiteSpace::Collapse => {
             let trimmed = value.trim_matches(is_ws);
-            let clean = !trimmed.contains(['\t', '\n', '\r']) && !trimmed.contains("  ");
+            // One pass over the bytes: most values have nothing to collapse.
+            let mut previous_space = false;
+            let clean = trimmed.bytes().all(|b| {
+                let ok = !(matches!(b, b'\t' | b'\n' | b'\r') || (b == b' ' && previous_space));
+                previous_space = b == b' ';
+                ok
+            });
             if clean {
                 Cow::Borrowed(trimmed)
             } else {
-                Cow::Owned(trimmed.split(is_ws).filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" "))
+                Cow::Owned(
+                    trimmed
+                        .split(is_ws)
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                )
             }
         }
     }
@@ -502,7 +548,11 @@ fn integer_in(v: &str, low: Option<i128>, high: Option<i128>) -> bool {
     let digits = v.trim_start_matches(['+', '-']).trim_start_matches('0');
     // Past 38 digits the value is beyond every finite bound XSD defines.
     if digits.len() > 38 {
-        return if negative { low.is_none() } else { high.is_none() };
+        return if negative {
+            low.is_none()
+        } else {
+            high.is_none()
+        };
     }
     let magnitude: i128 = digits.parse().unwrap_or(0);
     let n = if negative { -magnitude } else { magnitude };
@@ -528,7 +578,11 @@ fn parse_float(v: &str) -> Option<f64> {
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit());
     let exponent_ok = exponent.is_none_or(is_integer_lexical);
-    if digits_ok && exponent_ok { v.parse().ok() } else { None }
+    if digits_ok && exponent_ok {
+        v.parse().ok()
+    } else {
+        None
+    }
 }
 
 fn two_digits(s: &str) -> Option<u32> {
@@ -572,7 +626,9 @@ fn year_prefix(v: &str) -> Option<(i128, &str)> {
         Some(body) => (true, body),
         None => (false, v),
     };
-    let end = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    let end = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
     let digits = &body[..end];
     if digits.len() < 4 || (digits.len() > 4 && digits.starts_with('0')) || digits.len() > 30 {
         return None;
@@ -585,7 +641,7 @@ fn year_prefix(v: &str) -> Option<(i128, &str)> {
 }
 
 /// `hh:mm:ss(.s+)?` as seconds of the day and fraction digits.
-fn time_of_day(v: &str) -> Option<(i128, String)> {
+fn time_of_day(v: &str) -> Option<(i128, &str)> {
     if v.get(2..3)? != ":" || v.get(5..6)? != ":" {
         return None;
     }
@@ -609,7 +665,7 @@ fn time_of_day(v: &str) -> Option<(i128, String)> {
         return None;
     }
     let total = i128::from(hours) * 3600 + i128::from(minutes) * 60 + i128::from(seconds);
-    Some((total, frac.to_string()))
+    Some((total, frac))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -628,7 +684,7 @@ fn days_from_civil(year: i128, month: u32, day: u32) -> i128 {
 /// A date, a time, or a date-time as a comparable moment. Time zones are
 /// applied to times; a date's zone is ignored, as comparing a zoned date
 /// with an unzoned one has no single answer.
-fn moment(v: &str, has_date: bool, has_time: bool) -> Option<Value> {
+fn moment(v: &str, has_date: bool, has_time: bool) -> Option<Value<'_>> {
     let (rest, zone) = split_zone(v)?;
     let mut seconds = 0i128;
     let mut time_part = rest;
@@ -649,7 +705,7 @@ fn moment(v: &str, has_date: bool, has_time: bool) -> Option<Value> {
             _ => return None,
         };
     }
-    let mut frac = String::new();
+    let mut frac = "";
     if has_time {
         let (of_day, digits) = time_of_day(time_part)?;
         seconds += of_day - i128::from(zone.unwrap_or(0)) * 60;
@@ -702,7 +758,7 @@ fn is_duration(v: &str) -> bool {
 
 fn is_base64(v: &str) -> bool {
     let chars: Vec<u8> = v.bytes().filter(|b| *b != b' ').collect();
-    if chars.len() % 4 != 0 {
+    if !chars.len().is_multiple_of(4) {
         return false;
     }
     let padding = chars.iter().rev().take_while(|b| **b == b'=').count();
@@ -717,7 +773,8 @@ fn is_language(v: &str) -> bool {
     let first = parts.next().unwrap_or_default();
     let ok = |p: &str, alpha_only: bool| {
         (1..=8).contains(&p.len())
-            && p.bytes().all(|b| b.is_ascii_alphabetic() || (!alpha_only && b.is_ascii_digit()))
+            && p.bytes()
+                .all(|b| b.is_ascii_alphabetic() || (!alpha_only && b.is_ascii_digit()))
     };
     ok(first, true) && parts.all(|p| ok(p, false))
 }
@@ -761,10 +818,15 @@ mod tests {
     fn integers_have_their_ranges() {
         assert!(ok(Int, "-2147483648") && ok(Int, "+2147483647") && ok(Int, "007"));
         assert!(!ok(Int, "2147483648") && !ok(Int, "1.0") && !ok(Int, "") && !ok(Int, "1e3"));
-        assert!(ok(PositiveInteger, "1") && !ok(PositiveInteger, "0") && !ok(PositiveInteger, "-0"));
+        assert!(
+            ok(PositiveInteger, "1") && !ok(PositiveInteger, "0") && !ok(PositiveInteger, "-0")
+        );
         assert!(ok(NonNegativeInteger, "-0") && !ok(NonNegativeInteger, "-1"));
         assert!(ok(Integer, "123456789012345678901234567890123456789012345"));
-        assert!(!ok(UnsignedLong, "123456789012345678901234567890123456789012345"));
+        assert!(!ok(
+            UnsignedLong,
+            "123456789012345678901234567890123456789012345"
+        ));
         assert!(ok(UnsignedByte, "255") && !ok(UnsignedByte, "256") && !ok(Byte, "128"));
         assert!(ok(NegativeInteger, "-1") && !ok(NegativeInteger, "0"));
         assert_eq!(
@@ -805,16 +867,39 @@ mod tests {
 
     #[test]
     fn dates_and_times() {
-        for good in ["2024-02-29", "2023-12-31Z", "-0044-03-15", "12024-01-01+14:00"] {
+        for good in [
+            "2024-02-29",
+            "2023-12-31Z",
+            "-0044-03-15",
+            "12024-01-01+14:00",
+        ] {
             assert!(ok(Date, good), "{good}");
         }
-        for bad in ["2023-02-29", "2023-2-01", "0000-01-01", "2023-13-01", "2023-01-01T00:00:00", "2023-01-01+15:00", "02023-01-01"] {
+        for bad in [
+            "2023-02-29",
+            "2023-2-01",
+            "0000-01-01",
+            "2023-13-01",
+            "2023-01-01T00:00:00",
+            "2023-01-01+15:00",
+            "02023-01-01",
+        ] {
             assert!(!ok(Date, bad), "{bad}");
         }
-        for good in ["2024-01-31T23:59:59", "2024-01-31T24:00:00", "2024-01-31T10:00:00.125-05:00"] {
+        for good in [
+            "2024-01-31T23:59:59",
+            "2024-01-31T24:00:00",
+            "2024-01-31T10:00:00.125-05:00",
+        ] {
             assert!(ok(DateTime, good), "{good}");
         }
-        for bad in ["2024-01-31", "2024-01-31T25:00:00", "2024-01-31T10:00", "2024-01-31T10:00:00.", "2024-01-31 10:00:00"] {
+        for bad in [
+            "2024-01-31",
+            "2024-01-31T25:00:00",
+            "2024-01-31T10:00",
+            "2024-01-31T10:00:00.",
+            "2024-01-31 10:00:00",
+        ] {
             assert!(!ok(DateTime, bad), "{bad}");
         }
         assert!(ok(Time, "13:20:00Z") && !ok(Time, "13:60:00"));
@@ -822,22 +907,41 @@ mod tests {
         assert!(ok(GMonthDay, "--02-29") && !ok(GMonthDay, "--02-30"));
         assert!(ok(GDay, "---31") && ok(GMonth, "--12") && !ok(GMonth, "--13"));
         let t = |s| DateTime.parse_ordered(s).unwrap();
-        assert_eq!(t("2024-01-01T10:00:00+01:00").compare(&t("2024-01-01T09:00:00Z")), Some(Ordering::Equal));
-        assert_eq!(t("2024-01-01T09:00:00.5").compare(&t("2024-01-01T09:00:00.25")), Some(Ordering::Greater));
+        assert_eq!(
+            t("2024-01-01T10:00:00+01:00").compare(&t("2024-01-01T09:00:00Z")),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            t("2024-01-01T09:00:00.5").compare(&t("2024-01-01T09:00:00.25")),
+            Some(Ordering::Greater)
+        );
         let d = |s| Date.parse_ordered(s).unwrap();
-        assert_eq!(d("2024-03-01").compare(&d("2024-02-29")), Some(Ordering::Greater));
-        assert!(Date.check("31/01/2024").unwrap_err().ends_with("(expected YYYY-MM-DD)"));
+        assert_eq!(
+            d("2024-03-01").compare(&d("2024-02-29")),
+            Some(Ordering::Greater)
+        );
+        assert!(
+            Date.check("31/01/2024")
+                .unwrap_err()
+                .ends_with("(expected YYYY-MM-DD)")
+        );
     }
 
     #[test]
     fn other_lexical_spaces() {
-        assert!(ok(Boolean, "true") && ok(Boolean, "0") && !ok(Boolean, "yes") && !ok(Boolean, "TRUE"));
+        assert!(
+            ok(Boolean, "true") && ok(Boolean, "0") && !ok(Boolean, "yes") && !ok(Boolean, "TRUE")
+        );
         assert!(ok(Duration, "P1Y2M3DT4H5M6.5S") && ok(Duration, "-PT1M") && ok(Duration, "P0D"));
         for bad in ["P", "PT", "P1H", "1D", "P1.5D", "P1M1Y", "PT1.5M"] {
             assert!(!ok(Duration, bad), "{bad}");
         }
         assert!(ok(HexBinary, "0fA1") && !ok(HexBinary, "0fA") && !ok(HexBinary, "zz"));
-        assert!(ok(Base64Binary, "aGVsbG8=") && !ok(Base64Binary, "aGVsbG8") && !ok(Base64Binary, "a=GV"));
+        assert!(
+            ok(Base64Binary, "aGVsbG8=")
+                && !ok(Base64Binary, "aGVsbG8")
+                && !ok(Base64Binary, "a=GV")
+        );
         assert_eq!(Base64Binary.length_of("aGVsbG8="), Some(5));
         assert_eq!(HexBinary.length_of("0fA1"), Some(2));
         assert!(ok(Language, "en-GB") && !ok(Language, "en_GB") && !ok(Language, "toolonglang"));
@@ -851,7 +955,10 @@ mod tests {
         assert_eq!(apply_whitespace(" a \n b ", WhiteSpace::Collapse), "a b");
         assert_eq!(apply_whitespace("a\tb", WhiteSpace::Replace), "a b");
         assert_eq!(apply_whitespace(" a ", WhiteSpace::Preserve), " a ");
-        assert!(matches!(apply_whitespace("5", WhiteSpace::Collapse), Cow::Borrowed(_)));
+        assert!(matches!(
+            apply_whitespace("5", WhiteSpace::Collapse),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(shorten(&"x".repeat(100)).len(), 63);
     }
 }

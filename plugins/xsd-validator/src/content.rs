@@ -51,7 +51,7 @@ pub enum Missing {
 }
 
 #[derive(Debug, Clone)]
-struct Frame<'s> {
+pub struct Frame<'s> {
     p: &'s Particle,
     /// Occurrences started, the current one included.
     count: u32,
@@ -70,17 +70,27 @@ fn below_max(p: &Particle, count: u32) -> bool {
     p.max.is_none_or(|max| count < max)
 }
 
+/// Spare frame stacks: a document has many elements with complex
+/// content, and reusing their stacks saves an allocation for each.
+#[derive(Default)]
+pub struct Pool<'s>(Vec<Vec<Frame<'s>>>);
+
 impl<'s> Matcher<'s> {
-    pub fn new(schema: &'s Schema, root: &'s Particle) -> Matcher<'s> {
-        Matcher {
-            schema,
-            stack: vec![Frame {
-                p: root,
-                count: 0,
-                pos: None,
-                seen: Vec::new(),
-            }],
-        }
+    pub fn new(schema: &'s Schema, root: &'s Particle, pool: &mut Pool<'s>) -> Matcher<'s> {
+        let mut stack = pool.0.pop().unwrap_or_default();
+        stack.push(Frame {
+            p: root,
+            count: 0,
+            pos: None,
+            seen: Vec::new(),
+        });
+        Matcher { schema, stack }
+    }
+
+    /// Gives the matcher's stack back to the pool.
+    pub fn release(mut self, pool: &mut Pool<'s>) {
+        self.stack.clear();
+        pool.0.push(self.stack);
     }
 
     fn leaf_matches(&self, p: &Particle, ns: Option<&str>, local: &str) -> Option<Matched<'s>> {
@@ -109,7 +119,9 @@ impl<'s> Matcher<'s> {
                 }
                 false
             }
-            Term::Choice(items) | Term::All(items) => items.iter().any(|i| self.first_contains(i, ns, local)),
+            Term::Choice(items) | Term::All(items) => {
+                items.iter().any(|i| self.first_contains(i, ns, local))
+            }
         }
     }
 
@@ -126,7 +138,9 @@ impl<'s> Matcher<'s> {
                     }
                 }
             }
-            Term::Choice(items) | Term::All(items) => items.iter().for_each(|i| self.first_names(i, out)),
+            Term::Choice(items) | Term::All(items) => {
+                items.iter().for_each(|i| self.first_names(i, out))
+            }
         }
     }
 
@@ -137,7 +151,9 @@ impl<'s> Matcher<'s> {
         match &p.term {
             Term::Element(_) | Term::Any(_) => None,
             Term::Sequence(items) | Term::Choice(items) | Term::All(items) => {
-                let i = items.iter().position(|c| self.first_contains(c, ns, local))?;
+                let i = items
+                    .iter()
+                    .position(|c| self.first_contains(c, ns, local))?;
                 frame.pos = Some(i);
                 if matches!(p.term, Term::All(_)) {
                     frame.seen = vec![false; items.len()];
@@ -167,7 +183,9 @@ impl<'s> Matcher<'s> {
     fn leaf(&self, p: &'s Particle, ns: Option<&str>, local: &str) -> Matched<'s> {
         match &p.term {
             Term::Any(w) => Matched::Any(w),
-            _ => self.leaf_matches(p, ns, local).unwrap_or(Matched::Any(&ANY)),
+            _ => self
+                .leaf_matches(p, ns, local)
+                .unwrap_or(Matched::Any(&ANY)),
         }
     }
 
@@ -188,7 +206,12 @@ impl<'s> Matcher<'s> {
         }
     }
 
-    fn try_step(&mut self, ns: Option<&str>, local: &str, lenient: bool) -> Result<Step<'s>, Refusal> {
+    fn try_step(
+        &mut self,
+        ns: Option<&str>,
+        local: &str,
+        lenient: bool,
+    ) -> Result<Step<'s>, Refusal> {
         let mut skipped = Vec::new();
         let mut too_many = None;
         for depth in (1..=self.stack.len()).rev() {
@@ -273,7 +296,9 @@ impl<'s> Matcher<'s> {
                 self.stack.truncate(depth);
                 let mut frame = self.stack.pop().expect("the frame at depth");
                 frame.count += 1;
-                let child = self.start(&mut frame, ns, local).expect("first_contains said so");
+                let child = self
+                    .start(&mut frame, ns, local)
+                    .expect("first_contains said so");
                 self.stack.push(frame);
                 let matched = self.descend(child, ns, local);
                 return Ok(self.done(matched, skipped));
@@ -363,7 +388,11 @@ impl<'s> Matcher<'s> {
                         return Err(if frame.count == 0 {
                             Missing::OneOf(vec![name])
                         } else {
-                            Missing::TooFew { name, min: p.min, found: frame.count }
+                            Missing::TooFew {
+                                name,
+                                min: p.min,
+                                found: frame.count,
+                            }
                         });
                     }
                     true

@@ -35,7 +35,11 @@ struct Xsd;
 impl ferry_plugin::Validator for Xsd {
     fn validate(file: FileInfo) -> Verdict {
         let suffix = host::param("suffix").unwrap_or_else(|| ".xml".into());
-        if !file.name.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase()) {
+        if !file
+            .name
+            .to_ascii_lowercase()
+            .ends_with(&suffix.to_ascii_lowercase())
+        {
             return Verdict::Accept;
         }
         let max = match host::param("max_size") {

@@ -1,11 +1,14 @@
-//! Line and column numbers from byte offsets. Offsets only grow while a
-//! document is read, so each newline is counted once.
+//! Line and column numbers from byte offsets, counted on demand: only a
+//! violation or an error needs one, so reading a document counts nothing.
 
 pub struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: usize,
-    line_start: usize,
+}
+
+fn newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
 }
 
 impl<'a> Lines<'a> {
@@ -14,37 +17,36 @@ impl<'a> Lines<'a> {
             text: text.as_bytes(),
             offset: 0,
             line: 1,
-            line_start: 0,
         }
     }
 
-    /// The 1-based line of `offset`, which must not be before the offset
-    /// of the previous call.
+    /// The 1-based line of `offset`, counted from the previous call's
+    /// offset: forward as violations are found, and back a little for one
+    /// found at an element's end tag.
     pub fn line(&mut self, offset: usize) -> usize {
-        self.advance(offset);
+        let offset = offset.min(self.text.len());
+        if offset >= self.offset {
+            self.line += newlines(&self.text[self.offset..offset]);
+        } else {
+            self.line -= newlines(&self.text[offset..self.offset]);
+        }
+        self.offset = offset;
         self.line
     }
 
     /// The 1-based line and column (in characters) of `offset`.
     pub fn line_column(&mut self, offset: usize) -> (usize, usize) {
-        self.advance(offset);
-        let end = offset.min(self.text.len());
-        let column = String::from_utf8_lossy(&self.text[self.line_start..end]).chars().count() + 1;
-        (self.line, column)
-    }
-
-    fn advance(&mut self, offset: usize) {
-        let end = offset.min(self.text.len());
-        if end <= self.offset {
-            return;
-        }
-        for (i, b) in self.text[self.offset..end].iter().enumerate() {
-            if *b == b'\n' {
-                self.line += 1;
-                self.line_start = self.offset + i + 1;
-            }
-        }
-        self.offset = end;
+        let line = self.line(offset);
+        let offset = self.offset;
+        let start = self.text[..offset]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&self.text[start..offset])
+            .chars()
+            .count()
+            + 1;
+        (line, column)
     }
 }
 
@@ -59,6 +61,7 @@ mod tests {
         assert_eq!(lines.line_column(4), (2, 2));
         assert_eq!(lines.line_column(7), (2, 4));
         assert_eq!(lines.line(9), 4);
-        assert_eq!(lines.line(3), 4, "offsets never go back");
+        assert_eq!(lines.line(3), 2, "and back");
+        assert_eq!(lines.line_column(100), (4, 2));
     }
 }

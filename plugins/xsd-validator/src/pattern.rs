@@ -99,7 +99,9 @@ fn translate(source: &str) -> Result<String, String> {
                     out.push('\\');
                     out.push(e);
                 } else {
-                    return Err(format!("the pattern '{source}' has the unknown escape \\{e}"));
+                    return Err(format!(
+                        "the pattern '{source}' has the unknown escape \\{e}"
+                    ));
                 }
             }
             '[' if class_depth == 0 => {
@@ -133,7 +135,9 @@ fn translate(source: &str) -> Result<String, String> {
             '.' => out.push_str(r"[^\n\r]"),
             '(' => {
                 if chars.peek() == Some(&'?') {
-                    return Err(format!("the pattern '{source}' has '(?', which XSD does not allow"));
+                    return Err(format!(
+                        "the pattern '{source}' has '(?', which XSD does not allow"
+                    ));
                 }
                 out.push_str("(?:");
             }
@@ -141,7 +145,9 @@ fn translate(source: &str) -> Result<String, String> {
         }
     }
     if class_depth > 0 {
-        return Err(format!("the pattern '{source}' has an unclosed character class"));
+        return Err(format!(
+            "the pattern '{source}' has an unclosed character class"
+        ));
     }
     Ok(out)
 }
@@ -179,7 +185,11 @@ mod tests {
 
     #[test]
     fn refusals_name_the_problem() {
-        assert!(Pattern::new(r"\p{IsBasicLatin}").unwrap_err().contains("Unicode block"));
+        assert!(
+            Pattern::new(r"\p{IsBasicLatin}")
+                .unwrap_err()
+                .contains("Unicode block")
+        );
         assert!(Pattern::new(r"\q").unwrap_err().contains("unknown escape"));
         assert!(Pattern::new("[abc").unwrap_err().contains("unclosed"));
         assert!(Pattern::new("(?i)a").is_err());

@@ -23,19 +23,20 @@ pub enum Variety {
     Union(Vec<SimpleType>),
 }
 
-/// A range facet's limit, with the literal the schema wrote.
+/// A range facet's limit, as the schema wrote it (and checked that it
+/// parses as a value of the type): values borrow from their text, so the
+/// limit is parsed again, without allocating, when it is compared.
 #[derive(Debug, Clone)]
 pub struct Bound {
-    value: Value,
     literal: String,
     inclusive: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Facets {
-    /// The allowed values as written (after whitespace processing) and,
-    /// for ordered types, as values, so that `1.0` equals `1`.
-    enumeration: Option<Vec<(String, Option<Value>)>>,
+    /// The allowed values as written (after whitespace processing); for
+    /// ordered types they are compared as values, so that `1.0` equals `1`.
+    enumeration: Option<Vec<String>>,
     /// One entry per derivation step: a value must match one pattern of
     /// every step.
     patterns: Vec<Vec<Pattern>>,
@@ -87,7 +88,11 @@ impl SimpleType {
 
     /// A restriction of this type named `name` with `facets`, each a facet
     /// element's local name and `value` attribute, in schema order.
-    pub fn restrict(&self, name: String, facets: &[(String, String)]) -> Result<SimpleType, String> {
+    pub fn restrict(
+        &self,
+        name: String,
+        facets: &[(String, String)],
+    ) -> Result<SimpleType, String> {
         let mut derived = self.clone();
         derived.name = name;
         let mut enumeration = Vec::new();
@@ -110,13 +115,16 @@ impl SimpleType {
         &mut self,
         facet: &str,
         literal: &str,
-        enumeration: &mut Vec<(String, Option<Value>)>,
+        enumeration: &mut Vec<String>,
         patterns: &mut Vec<Pattern>,
     ) -> Result<(), String> {
         let atomic = self.atomic();
         let ordered = atomic.filter(|b| b.ordered());
         let number = || -> Result<usize, String> {
-            literal.trim().parse().map_err(|_| "not a non-negative integer".to_string())
+            literal
+                .trim()
+                .parse()
+                .map_err(|_| "not a non-negative integer".to_string())
         };
         let lengthy = || match self.variety {
             Variety::Atomic(b) if b.ordered() || b == Builtin::Boolean => {
@@ -128,13 +136,12 @@ impl SimpleType {
         match facet {
             "enumeration" => {
                 let normalized = apply_whitespace(literal, self.whitespace).into_owned();
-                let value = match ordered {
-                    Some(b) => Some(b.parse_ordered(&normalized).ok_or_else(|| {
-                        format!("not a valid {}", b.name())
-                    })?),
-                    None => None,
-                };
-                enumeration.push((normalized, value));
+                if let Some(b) = ordered
+                    && b.parse_ordered(&normalized).is_none()
+                {
+                    return Err(format!("not a valid {}", b.name()));
+                }
+                enumeration.push(normalized);
             }
             "pattern" => patterns.push(Pattern::new(literal)?),
             "length" => {
@@ -151,13 +158,13 @@ impl SimpleType {
                 self.facets.max_length = Some(self.facets.max_length.map_or(n, |m| m.min(n)));
             }
             "minInclusive" | "minExclusive" | "maxInclusive" | "maxExclusive" => {
-                let b = ordered.ok_or_else(|| format!("range facets do not apply to {}", self.name))?;
+                let b =
+                    ordered.ok_or_else(|| format!("range facets do not apply to {}", self.name))?;
                 let normalized = apply_whitespace(literal, WhiteSpace::Collapse);
-                let value = b
-                    .parse_ordered(&normalized)
-                    .ok_or_else(|| format!("not a valid {}", b.name()))?;
+                if b.parse_ordered(&normalized).is_none() {
+                    return Err(format!("not a valid {}", b.name()));
+                }
                 let bound = Some(Bound {
-                    value,
                     literal: normalized.into_owned(),
                     inclusive: facet.ends_with("Inclusive"),
                 });
@@ -168,9 +175,15 @@ impl SimpleType {
                 }
             }
             "totalDigits" | "fractionDigits" => {
-                let decimal = matches!(ordered.map(|b| b.parse_ordered("0")), Some(Some(Value::Decimal(_))));
+                let decimal = matches!(
+                    ordered.map(|b| b.parse_ordered("0")),
+                    Some(Some(Value::Decimal(_)))
+                );
                 if !decimal {
-                    return Err(format!("{facet} applies to decimal types only, not {}", self.name));
+                    return Err(format!(
+                        "{facet} applies to decimal types only, not {}",
+                        self.name
+                    ));
                 }
                 let n = number()?;
                 if facet == "totalDigits" {
@@ -203,7 +216,11 @@ impl SimpleType {
         let length = match &self.variety {
             Variety::Atomic(b) => {
                 b.check(value)?;
-                if b.ordered() && (self.facets.min.is_some() || self.facets.max.is_some() || self.facets.enumeration.is_some()) {
+                if b.ordered()
+                    && (self.facets.min.is_some()
+                        || self.facets.max.is_some()
+                        || self.facets.enumeration.is_some())
+                {
                     parsed = b.parse_ordered(value);
                 }
                 let unit = match b {
@@ -234,7 +251,8 @@ impl SimpleType {
                 None
             }
         };
-        self.facets.check(value, parsed.as_ref(), length)
+        let ordered = self.atomic().filter(|b| b.ordered());
+        self.facets.check(value, ordered, parsed.as_ref(), length)
     }
 }
 
@@ -242,28 +260,37 @@ impl Facets {
     fn check(
         &self,
         value: &str,
+        ordered: Option<Builtin>,
         parsed: Option<&Value>,
         length: Option<(usize, &str)>,
     ) -> Result<(), String> {
-        let quoted = shorten(value);
+        // Only a failing check quotes the value.
+        let quoted = || shorten(value);
         if let Some(allowed) = &self.enumeration {
-            let found = allowed.iter().any(|(literal, v)| match (v, parsed) {
-                (Some(v), Some(p)) => v.compare(p) == Some(Ordering::Equal),
+            let found = allowed.iter().any(|literal| match (ordered, parsed) {
+                (Some(b), Some(p)) => b
+                    .parse_ordered(literal)
+                    .is_some_and(|v| v.compare(p) == Some(Ordering::Equal)),
                 _ => literal == value,
             });
             if !found {
-                let mut list: Vec<&str> = allowed.iter().take(10).map(|(l, _)| l.as_str()).collect();
+                let mut list: Vec<&str> = allowed.iter().take(10).map(String::as_str).collect();
                 if allowed.len() > 10 {
                     list.push("...");
                 }
-                return Err(format!("'{quoted}' is not one of the allowed values: {}", list.join(", ")));
+                return Err(format!(
+                    "'{}' is not one of the allowed values: {}",
+                    quoted(),
+                    list.join(", ")
+                ));
             }
         }
         for step in &self.patterns {
             if !step.iter().any(|p| p.matches(value)) {
                 let sources: Vec<String> = step.iter().map(|p| format!("'{}'", p.source)).collect();
                 return Err(format!(
-                    "'{quoted}' does not match the pattern {}",
+                    "'{}' does not match the pattern {}",
+                    quoted(),
                     sources.join(" or ")
                 ));
             }
@@ -279,44 +306,72 @@ impl Facets {
                 None
             };
             if let Some(expected) = expected {
-                return Err(format!("'{quoted}' has a length of {n} {unit}, expected {expected}"));
+                return Err(format!(
+                    "'{}' has a length of {n} {unit}, expected {expected}",
+                    quoted()
+                ));
             }
         }
-        if let Some(parsed) = parsed {
+        if let (Some(parsed), Some(b)) = (parsed, ordered) {
+            let limit = |bound: &Bound| {
+                b.parse_ordered(&bound.literal)
+                    .and_then(|v| parsed.compare(&v))
+            };
             if let Some(min) = &self.min {
-                let ok = match parsed.compare(&min.value) {
+                let ok = match limit(min) {
                     Some(Ordering::Greater) => true,
                     Some(Ordering::Equal) => min.inclusive,
                     _ => false,
                 };
                 if !ok {
-                    let rule = if min.inclusive { "at least" } else { "greater than" };
-                    return Err(format!("'{quoted}' is out of range: expected {rule} {}", min.literal));
+                    let rule = if min.inclusive {
+                        "at least"
+                    } else {
+                        "greater than"
+                    };
+                    return Err(format!(
+                        "'{}' is out of range: expected {rule} {}",
+                        quoted(),
+                        min.literal
+                    ));
                 }
             }
             if let Some(max) = &self.max {
-                let ok = match parsed.compare(&max.value) {
+                let ok = match limit(max) {
                     Some(Ordering::Less) => true,
                     Some(Ordering::Equal) => max.inclusive,
                     _ => false,
                 };
                 if !ok {
-                    let rule = if max.inclusive { "at most" } else { "less than" };
-                    return Err(format!("'{quoted}' is out of range: expected {rule} {}", max.literal));
+                    let rule = if max.inclusive {
+                        "at most"
+                    } else {
+                        "less than"
+                    };
+                    return Err(format!(
+                        "'{}' is out of range: expected {rule} {}",
+                        quoted(),
+                        max.literal
+                    ));
                 }
             }
         }
-        if self.total_digits.is_some() || self.fraction_digits.is_some() {
-            if let Some(d) = Decimal::parse(value) {
-                if let Some(t) = self.total_digits.filter(|t| d.total_digits() > *t) {
-                    return Err(format!("'{quoted}' has {} digits, expected at most {t}", d.total_digits()));
-                }
-                if let Some(f) = self.fraction_digits.filter(|f| d.fraction_digits() > *f) {
-                    return Err(format!(
-                        "'{quoted}' has {} fraction digits, expected at most {f}",
-                        d.fraction_digits()
-                    ));
-                }
+        if (self.total_digits.is_some() || self.fraction_digits.is_some())
+            && let Some(d) = Decimal::parse(value)
+        {
+            if let Some(t) = self.total_digits.filter(|t| d.total_digits() > *t) {
+                return Err(format!(
+                    "'{}' has {} digits, expected at most {t}",
+                    quoted(),
+                    d.total_digits()
+                ));
+            }
+            if let Some(f) = self.fraction_digits.filter(|f| d.fraction_digits() > *f) {
+                return Err(format!(
+                    "'{}' has {} fraction digits, expected at most {f}",
+                    quoted(),
+                    d.fraction_digits()
+                ));
             }
         }
         Ok(())
@@ -328,41 +383,83 @@ mod tests {
     use super::*;
 
     fn facets(base: Builtin, list: &[(&str, &str)]) -> SimpleType {
-        let list: Vec<(String, String)> = list.iter().map(|(f, v)| (f.to_string(), v.to_string())).collect();
-        SimpleType::builtin(base).restrict("T".into(), &list).unwrap()
+        let list: Vec<(String, String)> = list
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect();
+        SimpleType::builtin(base)
+            .restrict("T".into(), &list)
+            .unwrap()
     }
 
     #[test]
     fn enumerations_compare_values() {
-        let t = facets(Builtin::String, &[("enumeration", "red"), ("enumeration", "green")]);
+        let t = facets(
+            Builtin::String,
+            &[("enumeration", "red"), ("enumeration", "green")],
+        );
         assert!(t.check("red").is_ok());
-        assert_eq!(t.check("blue").unwrap_err(), "'blue' is not one of the allowed values: red, green");
-        let n = facets(Builtin::Decimal, &[("enumeration", "1.0"), ("enumeration", "2.5")]);
+        assert_eq!(
+            t.check("blue").unwrap_err(),
+            "'blue' is not one of the allowed values: red, green"
+        );
+        let n = facets(
+            Builtin::Decimal,
+            &[("enumeration", "1.0"), ("enumeration", "2.5")],
+        );
         assert!(n.check(" 1 ").is_ok() && n.check("2.50").is_ok() && n.check("3").is_err());
-        assert!(SimpleType::builtin(Builtin::Int)
-            .restrict("T".into(), &[("enumeration".into(), "x".into())])
-            .unwrap_err()
-            .contains("not a valid xs:int"));
+        assert!(
+            SimpleType::builtin(Builtin::Int)
+                .restrict("T".into(), &[("enumeration".into(), "x".into())])
+                .unwrap_err()
+                .contains("not a valid xs:int")
+        );
     }
 
     #[test]
     fn lengths_ranges_and_digits() {
         let code = facets(Builtin::String, &[("length", "3")]);
         assert!(code.check("abc").is_ok());
-        assert_eq!(code.check("abcd").unwrap_err(), "'abcd' has a length of 4 characters, expected exactly 3");
+        assert_eq!(
+            code.check("abcd").unwrap_err(),
+            "'abcd' has a length of 4 characters, expected exactly 3"
+        );
         let name = facets(Builtin::Token, &[("minLength", "2"), ("maxLength", "5")]);
-        assert!(name.check(" ab ").is_ok() && name.check("a").is_err() && name.check("abcdef").is_err());
+        assert!(
+            name.check(" ab ").is_ok() && name.check("a").is_err() && name.check("abcdef").is_err()
+        );
         let price = facets(
             Builtin::Decimal,
-            &[("minInclusive", "0"), ("maxInclusive", "1000"), ("totalDigits", "6"), ("fractionDigits", "2")],
+            &[
+                ("minInclusive", "0"),
+                ("maxInclusive", "1000"),
+                ("totalDigits", "6"),
+                ("fractionDigits", "2"),
+            ],
         );
         assert!(price.check("0").is_ok() && price.check("1000.00").is_ok());
-        assert_eq!(price.check("1000.01").unwrap_err(), "'1000.01' is out of range: expected at most 1000");
-        assert_eq!(price.check("-0.5").unwrap_err(), "'-0.5' is out of range: expected at least 0");
-        assert_eq!(price.check("9.125").unwrap_err(), "'9.125' has 3 fraction digits, expected at most 2");
+        assert_eq!(
+            price.check("1000.01").unwrap_err(),
+            "'1000.01' is out of range: expected at most 1000"
+        );
+        assert_eq!(
+            price.check("-0.5").unwrap_err(),
+            "'-0.5' is out of range: expected at least 0"
+        );
+        assert_eq!(
+            price.check("9.125").unwrap_err(),
+            "'9.125' has 3 fraction digits, expected at most 2"
+        );
         let digits = facets(Builtin::Decimal, &[("totalDigits", "3")]);
-        assert!(digits.check("1.23").is_ok() && digits.check("12.30").is_ok() && digits.check("1234").is_err());
-        let excl = facets(Builtin::Int, &[("minExclusive", "0"), ("maxExclusive", "10")]);
+        assert!(
+            digits.check("1.23").is_ok()
+                && digits.check("12.30").is_ok()
+                && digits.check("1234").is_err()
+        );
+        let excl = facets(
+            Builtin::Int,
+            &[("minExclusive", "0"), ("maxExclusive", "10")],
+        );
         assert!(excl.check("1").is_ok() && excl.check("0").is_err() && excl.check("10").is_err());
         let day = facets(Builtin::Date, &[("minInclusive", "2024-01-01")]);
         assert!(day.check("2024-01-01").is_ok() && day.check("2023-12-31").is_err());
@@ -371,29 +468,55 @@ mod tests {
     #[test]
     fn derivation_keeps_the_base_facets() {
         let sku = facets(Builtin::String, &[("pattern", "[A-Z]+-\\d+")]);
-        let short = sku.restrict("Short".into(), &[("pattern", "...-.*"), ("maxLength", "6")].map(|(a, b)| (a.into(), b.into()))).unwrap();
+        let short = sku
+            .restrict(
+                "Short".into(),
+                &[("pattern", "...-.*"), ("maxLength", "6")].map(|(a, b)| (a.into(), b.into())),
+            )
+            .unwrap();
         assert!(short.check("ABC-12").is_ok());
         assert!(short.check("AB-123").unwrap_err().contains("'...-.*'"));
         assert!(short.check("abc-12").unwrap_err().contains("'[A-Z]+-\\d+'"));
         assert!(short.check("ABC-123").unwrap_err().contains("at most 6"));
         let one_of = facets(Builtin::String, &[("pattern", "a+"), ("pattern", "b+")]);
         assert!(one_of.check("bb").is_ok());
-        assert_eq!(one_of.check("ab").unwrap_err(), "'ab' does not match the pattern 'a+' or 'b+'");
+        assert_eq!(
+            one_of.check("ab").unwrap_err(),
+            "'ab' does not match the pattern 'a+' or 'b+'"
+        );
     }
 
     #[test]
     fn lists_and_unions() {
         let ints = SimpleType::list("Ints".into(), SimpleType::builtin(Builtin::Int));
-        let ints = ints.restrict("Ints".into(), &[("maxLength".into(), "3".into())]).unwrap();
+        let ints = ints
+            .restrict("Ints".into(), &[("maxLength".into(), "3".into())])
+            .unwrap();
         assert!(ints.check(" 1  2\n3 ").is_ok());
-        assert!(ints.check("1 x").unwrap_err().starts_with("an item of the list Ints: 'x'"));
-        assert!(ints.check("1 2 3 4").unwrap_err().contains("expected at most 3"));
+        assert!(
+            ints.check("1 x")
+                .unwrap_err()
+                .starts_with("an item of the list Ints: 'x'")
+        );
+        assert!(
+            ints.check("1 2 3 4")
+                .unwrap_err()
+                .contains("expected at most 3")
+        );
         let either = SimpleType::union(
             "IntOrDate".into(),
-            vec![SimpleType::builtin(Builtin::Int), SimpleType::builtin(Builtin::Date)],
+            vec![
+                SimpleType::builtin(Builtin::Int),
+                SimpleType::builtin(Builtin::Date),
+            ],
         );
         assert!(either.check("5").is_ok() && either.check("2024-01-01").is_ok());
-        assert!(either.check("x").unwrap_err().contains("none of xs:int, xs:date"));
+        assert!(
+            either
+                .check("x")
+                .unwrap_err()
+                .contains("none of xs:int, xs:date")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
 use crate::builtin::{WhiteSpace, apply_whitespace, shorten};
-use crate::content::{Matched, Matcher, Missing, Refusal};
+use crate::content::{Matched, Matcher, Missing, Pool, Refusal};
 use crate::lines::Lines;
 use crate::schema::{ANY_TYPE, ComplexType, Content, ElementDecl, Process, Schema, Type};
 use crate::simple::SimpleType;
@@ -40,7 +40,10 @@ impl std::fmt::Display for Violation {
 pub enum Outcome {
     Valid,
     /// The first `violations` found, and how many there were in all.
-    Invalid { violations: Vec<Violation>, total: usize },
+    Invalid {
+        violations: Vec<Violation>,
+        total: usize,
+    },
     /// Not well-formed XML: where and why.
     Malformed(String),
     /// The document uses something this validator cannot judge.
@@ -60,7 +63,9 @@ struct Open<'s, 't> {
     /// same-named siblings when the path shows one.
     name: &'t str,
     position: Option<u32>,
-    line: usize,
+    /// Where its start tag is; its line is counted only when a violation
+    /// needs it.
+    offset: usize,
     kind: Kind<'s>,
     decl: Option<&'s ElementDecl>,
     /// Child names seen so far, with their counts.
@@ -76,7 +81,11 @@ struct Open<'s, 't> {
 struct Run<'s, 't> {
     schema: &'s Schema,
     text: &'t str,
+    lines: Lines<'t>,
     open: Vec<Open<'s, 't>>,
+    /// Spare allocations of closed elements, for the next ones.
+    spare_children: Vec<Vec<(&'t str, u32)>>,
+    pool: Pool<'s>,
     violations: Vec<Violation>,
     total: usize,
     keep: usize,
@@ -93,7 +102,10 @@ pub fn validate(schema: &Schema, text: &str, keep: usize) -> Outcome {
     let mut run = Run {
         schema,
         text,
+        lines: Lines::new(text),
         open: Vec::new(),
+        spare_children: Vec::new(),
+        pool: Pool::default(),
         violations: Vec::new(),
         total: 0,
         keep,
@@ -117,11 +129,14 @@ pub fn validate(schema: &Schema, text: &str, keep: usize) -> Outcome {
 
 fn malformed(lines: &mut Lines, offset: usize, what: impl std::fmt::Display) -> Stop {
     let (line, column) = lines.line_column(offset);
-    Stop::Malformed(format!("line {line}, column {column}: not well-formed XML: {what}"))
+    Stop::Malformed(format!(
+        "line {line}, column {column}: not well-formed XML: {what}"
+    ))
 }
 
 fn is_blank(text: &str) -> bool {
-    text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    text.bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 fn names(list: &[String]) -> String {
@@ -137,13 +152,18 @@ impl<'s, 't> Run<'s, 't> {
     fn read(&mut self) -> Result<(), Stop> {
         let text = self.text;
         let mut reader = NsReader::from_str(text);
-        let mut lines = Lines::new(text);
         let mut seen_root = false;
         loop {
             let start = reader.buffer_position() as usize;
             let event = match reader.read_event() {
                 Ok(event) => event,
-                Err(e) => return Err(malformed(&mut lines, reader.error_position() as usize, e)),
+                Err(e) => {
+                    return Err(malformed(
+                        &mut self.lines,
+                        reader.error_position() as usize,
+                        e,
+                    ));
+                }
             };
             match event {
                 Event::Start(_) | Event::Empty(_) => {
@@ -154,12 +174,11 @@ impl<'s, 't> Run<'s, 't> {
                     };
                     if self.open.is_empty() {
                         if seen_root {
-                            return Err(malformed(&mut lines, start, "a second root element"));
+                            return Err(malformed(&mut self.lines, start, "a second root element"));
                         }
                         seen_root = true;
                     }
-                    let line = lines.line(start);
-                    self.start(&reader, &e, line, &mut lines, start)?;
+                    self.start(&reader, &e, start)?;
                     if empty {
                         self.end();
                     }
@@ -169,7 +188,11 @@ impl<'s, 't> Run<'s, 't> {
                     let content = e.xml10_content();
                     if self.open.is_empty() {
                         if !is_blank(&content) {
-                            return Err(malformed(&mut lines, start, "text outside the root element"));
+                            return Err(malformed(
+                                &mut self.lines,
+                                start,
+                                "text outside the root element",
+                            ));
                         }
                     } else {
                         self.text(content);
@@ -177,7 +200,11 @@ impl<'s, 't> Run<'s, 't> {
                 }
                 Event::CData(e) => {
                     if self.open.is_empty() {
-                        return Err(malformed(&mut lines, start, "CDATA outside the root element"));
+                        return Err(malformed(
+                            &mut self.lines,
+                            start,
+                            "CDATA outside the root element",
+                        ));
                     }
                     self.text(e.xml10_content());
                 }
@@ -191,13 +218,21 @@ impl<'s, 't> Run<'s, 't> {
                             "apos" => "'".into(),
                             "quot" => "\"".into(),
                             other => {
-                                return Err(malformed(&mut lines, start, format!("the entity &{other}; is not defined")));
+                                return Err(malformed(
+                                    &mut self.lines,
+                                    start,
+                                    format!("the entity &{other}; is not defined"),
+                                ));
                             }
                         },
-                        Err(e) => return Err(malformed(&mut lines, start, e)),
+                        Err(e) => return Err(malformed(&mut self.lines, start, e)),
                     };
                     if self.open.is_empty() {
-                        return Err(malformed(&mut lines, start, "a reference outside the root element"));
+                        return Err(malformed(
+                            &mut self.lines,
+                            start,
+                            "a reference outside the root element",
+                        ));
                     }
                     self.text(Cow::Owned(resolved));
                 }
@@ -206,23 +241,30 @@ impl<'s, 't> Run<'s, 't> {
             }
         }
         if let Some(open) = self.open.last() {
-            let at = text.len();
+            let (name, line) = (open.name, self.lines.line(open.offset));
             return Err(malformed(
-                &mut lines,
-                at,
-                format!("the document ends before <{}> (line {}) is closed", open.name, open.line),
+                &mut self.lines,
+                text.len(),
+                format!("the document ends before <{name}> (line {line}) is closed"),
             ));
         }
         if !seen_root {
-            return Err(Stop::Malformed("not well-formed XML: the document has no root element".into()));
+            return Err(Stop::Malformed(
+                "not well-formed XML: the document has no root element".into(),
+            ));
         }
         Ok(())
     }
 
-    fn report(&mut self, line: usize, path: String, message: String) {
+    fn report(&mut self, offset: usize, path: String, message: String) {
         self.total += 1;
         if self.violations.len() < self.keep {
-            self.violations.push(Violation { line, path, message });
+            let line = self.lines.line(offset);
+            self.violations.push(Violation {
+                line,
+                path,
+                message,
+            });
         }
     }
 
@@ -244,8 +286,6 @@ impl<'s, 't> Run<'s, 't> {
         &mut self,
         reader: &NsReader<&'t [u8]>,
         e: &BytesStart<'t>,
-        line: usize,
-        lines: &mut Lines,
         offset: usize,
     ) -> Result<(), Stop> {
         // The name as a slice of the text (the start tag's `<` is at
@@ -253,14 +293,24 @@ impl<'s, 't> Run<'s, 't> {
         let written = e.name().into_inner();
         let qname: &'t str = match self.text.get(offset + 1..offset + 1 + written.len()) {
             Some(slice) if slice == written => slice,
-            _ => return Err(malformed(lines, offset, format!("cannot locate the tag <{written}>"))),
+            _ => {
+                return Err(malformed(
+                    &mut self.lines,
+                    offset,
+                    format!("cannot locate the tag <{written}>"),
+                ));
+            }
         };
         let (ns, local) = reader.resolver().resolve_element(e.name());
         let ns: Option<&str> = match ns {
             ResolveResult::Bound(n) => Some(n.into_inner()),
             ResolveResult::Unbound => None,
             ResolveResult::Unknown(prefix) => {
-                return Err(malformed(lines, offset, format!("the prefix '{prefix}' is not declared")));
+                return Err(malformed(
+                    &mut self.lines,
+                    offset,
+                    format!("the prefix '{prefix}' is not declared"),
+                ));
             }
         };
         let local = local.into_inner();
@@ -280,14 +330,14 @@ impl<'s, 't> Run<'s, 't> {
             None => 1,
         };
 
-        let (decl, repeats) = self.place(ns, local, qname, position, line);
+        let (decl, repeats) = self.place(ns, local, qname, position, offset);
         let mut open = Open {
             name: qname,
             position: (repeats || position > 1).then_some(position),
-            line,
+            offset,
             kind: Kind::Skip,
             decl: None,
-            children: Vec::new(),
+            children: self.spare_children.pop().unwrap_or_default(),
             text: None,
             nil: false,
             content_reported: false,
@@ -305,26 +355,41 @@ impl<'s, 't> Run<'s, 't> {
             Type::Complex(complex) => match &complex.content {
                 Content::Simple(simple) => Kind::Simple(simple),
                 Content::Empty => Kind::Complex(complex, None),
-                Content::Elements(p) => Kind::Complex(complex, Some(Matcher::new(schema, p))),
+                Content::Elements(p) => {
+                    Kind::Complex(complex, Some(Matcher::new(schema, p, &mut self.pool)))
+                }
             },
         };
         self.open.push(open);
-        self.attributes(reader, e, ty, decl, line, lines, offset)
+        self.attributes(reader, e, ty, decl, offset)
     }
 
     /// Finds the declaration of a new child of the innermost open element
     /// (or of the root), reporting it when there is none; says whether its
     /// name may repeat there.
-    fn place(&mut self, ns: Option<&str>, local: &str, qname: &str, position: u32, line: usize) -> (Option<&'s ElementDecl>, bool) {
+    fn place(
+        &mut self,
+        ns: Option<&str>,
+        local: &str,
+        qname: &str,
+        position: u32,
+        offset: usize,
+    ) -> (Option<&'s ElementDecl>, bool) {
         let schema = self.schema;
         let Some(parent) = self.open.last_mut() else {
             return match schema.global(ns, local) {
                 Some(id) => (Some(schema.element(id)), false),
                 None => {
-                    let declared: Vec<String> = schema.globals.iter().map(|&id| schema.element(id).name.local.clone()).collect();
-                    let ns = ns.map(|n| format!(" in the namespace {n}")).unwrap_or_else(|| " in no namespace".into());
+                    let declared: Vec<String> = schema
+                        .globals
+                        .iter()
+                        .map(|&id| schema.element(id).name.local.clone())
+                        .collect();
+                    let ns = ns
+                        .map(|n| format!(" in the namespace {n}"))
+                        .unwrap_or_else(|| " in no namespace".into());
                     self.report(
-                        line,
+                        offset,
                         format!("/{qname}"),
                         format!("the root element <{local}>{ns} is not declared by the schema; expected {}", names(&declared_with_ns(schema, declared))),
                     );
@@ -335,10 +400,14 @@ impl<'s, 't> Run<'s, 't> {
         let parent_name = parent.name;
         let refusal = match &mut parent.kind {
             Kind::Skip => return (None, false),
-            _ if parent.nil => Some(format!("<{parent_name}> has xsi:nil=\"true\" and must be empty")),
+            _ if parent.nil => Some(format!(
+                "<{parent_name}> has xsi:nil=\"true\" and must be empty"
+            )),
             Kind::Simple(simple) => {
                 let name = simple.name.clone();
-                Some(format!("<{parent_name}> has simple content ({name}) and cannot contain elements"))
+                Some(format!(
+                    "<{parent_name}> has simple content ({name}) and cannot contain elements"
+                ))
             }
             Kind::Complex(_, None) => Some(format!("<{parent_name}> must be empty")),
             Kind::Complex(_, Some(matcher)) => match matcher.step(ns, local) {
@@ -353,35 +422,49 @@ impl<'s, 't> Run<'s, 't> {
                             (Process::Lax, None) => Some(&ANY_ELEMENT),
                             (Process::Strict, None) => {
                                 let at = self.path(&format!("/{qname}"));
-                                self.report(line, at, format!("<{local}> matches a strict wildcard, but the schema declares no such element"));
+                                self.report(offset, at, format!("<{local}> matches a strict wildcard, but the schema declares no such element"));
                                 None
                             }
                         },
                     };
                     if !skipped.is_empty() {
                         let at = self.path("");
-                        self.report(line, at, format!("missing {} before <{local}>", names(&skipped)));
+                        self.report(
+                            offset,
+                            at,
+                            format!("missing {} before <{local}>", names(&skipped)),
+                        );
                     }
                     return (decl, repeats);
                 }
                 Err(Refusal::TooMany { max }) => {
-                    let times = if max == 1 { "once".to_string() } else { format!("{max} times") };
-                    Some(format!("<{local}> appears more often than allowed: at most {times} here"))
+                    let times = if max == 1 {
+                        "once".to_string()
+                    } else {
+                        format!("{max} times")
+                    };
+                    Some(format!(
+                        "<{local}> appears more often than allowed: at most {times} here"
+                    ))
                 }
-                Err(Refusal::Unexpected { expected }) if expected.is_empty() => {
-                    Some(format!("unexpected element <{local}>: nothing more is allowed in <{parent_name}> here"))
-                }
+                Err(Refusal::Unexpected { expected }) if expected.is_empty() => Some(format!(
+                    "unexpected element <{local}>: nothing more is allowed in <{parent_name}> here"
+                )),
                 Err(Refusal::Unexpected { expected }) if expected.iter().any(|e| e == local) => {
                     // The right name in the wrong namespace: say so, or the
                     // message would read "<a> is unexpected; expected <a>".
-                    let place = ns.map_or_else(|| "in no namespace".to_string(), |n| format!("in the namespace {n}"));
+                    let place = ns.map_or_else(
+                        || "in no namespace".to_string(),
+                        |n| format!("in the namespace {n}"),
+                    );
                     Some(format!(
                         "<{local}> is {place}, not the namespace the schema declares it in (check the xmlns declarations and elementFormDefault)"
                     ))
                 }
-                Err(Refusal::Unexpected { expected }) => {
-                    Some(format!("unexpected element <{local}>; expected {}", names(&expected)))
-                }
+                Err(Refusal::Unexpected { expected }) => Some(format!(
+                    "unexpected element <{local}>; expected {}",
+                    names(&expected)
+                )),
             },
         };
         if let Some(message) = refusal {
@@ -395,7 +478,7 @@ impl<'s, 't> Run<'s, 't> {
                     n => format!("/{qname}[{n}]"),
                 };
                 let at = self.path(&segment);
-                self.report(line, at, message);
+                self.report(offset, at, message);
             }
         }
         (None, false)
@@ -408,8 +491,6 @@ impl<'s, 't> Run<'s, 't> {
         e: &BytesStart<'t>,
         ty: &'s Type,
         decl: &'s ElementDecl,
-        line: usize,
-        lines: &mut Lines,
         offset: usize,
     ) -> Result<(), Stop> {
         let complex = match ty {
@@ -417,9 +498,16 @@ impl<'s, 't> Run<'s, 't> {
             Type::Simple(_) => None,
         };
         let declared = complex.map_or(&[][..], |c| c.attributes.as_slice());
-        let mut seen = vec![false; declared.len()];
+        // Which declared attributes were given: a bit each, or a vector
+        // for the rare type with more than 64.
+        let mut seen_bits = 0u64;
+        let mut seen_many = if declared.len() > 64 {
+            vec![false; declared.len()]
+        } else {
+            Vec::new()
+        };
         for attr in e.attributes() {
-            let attr = attr.map_err(|err| malformed(lines, offset, err))?;
+            let attr = attr.map_err(|err| malformed(&mut self.lines, offset, err))?;
             let key = attr.key.into_inner();
             if key == "xmlns" || key.starts_with("xmlns:") {
                 continue;
@@ -429,13 +517,17 @@ impl<'s, 't> Run<'s, 't> {
                 ResolveResult::Bound(n) => Some(n.into_inner()),
                 ResolveResult::Unbound => None,
                 ResolveResult::Unknown(prefix) => {
-                    return Err(malformed(lines, offset, format!("the prefix '{prefix}' is not declared")));
+                    return Err(malformed(
+                        &mut self.lines,
+                        offset,
+                        format!("the prefix '{prefix}' is not declared"),
+                    ));
                 }
             };
             let local = local.into_inner();
             let value = attr
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|err| malformed(lines, offset, err))?;
+                .map_err(|err| malformed(&mut self.lines, offset, err))?;
             if ns == Some(XSI) {
                 match local {
                     "nil" if matches!(value.trim(), "true" | "1") => {
@@ -443,10 +535,18 @@ impl<'s, 't> Run<'s, 't> {
                             self.open.last_mut().expect("the element").nil = true;
                         } else {
                             let at = self.path("");
-                            self.report(line, at, format!("xsi:nil is not allowed: <{}> is not nillable", decl.name.local));
+                            self.report(
+                                offset,
+                                at,
+                                format!(
+                                    "xsi:nil is not allowed: <{}> is not nillable",
+                                    decl.name.local
+                                ),
+                            );
                         }
                     }
                     "type" => {
+                        let line = self.lines.line(offset);
                         return Err(Stop::Unjudgeable(format!(
                             "line {line}, {}: xsi:type=\"{value}\" is not supported by this validator",
                             self.path("")
@@ -456,38 +556,60 @@ impl<'s, 't> Run<'s, 't> {
                 }
                 continue;
             }
-            let found = declared.iter().position(|a| a.name.local == local && a.name.ns.as_deref() == ns);
+            let found = declared
+                .iter()
+                .position(|a| a.name.local == local && a.name.ns.as_deref() == ns);
             let Some(i) = found else {
                 let wildcard = complex.and_then(|c| c.any_attribute.as_ref());
                 if !wildcard.is_some_and(|w| w.allows(ns)) {
                     let at = self.path(&format!("/@{key}"));
                     let message = match complex {
-                        Some(_) => format!("attribute '{key}' is not declared for <{}>", decl.name.local),
-                        None => format!("attribute '{key}' is not allowed: <{}> has a simple type", decl.name.local),
+                        Some(_) => format!(
+                            "attribute '{key}' is not declared for <{}>",
+                            decl.name.local
+                        ),
+                        None => format!(
+                            "attribute '{key}' is not allowed: <{}> has a simple type",
+                            decl.name.local
+                        ),
                     };
-                    self.report(line, at, message);
+                    self.report(offset, at, message);
                 }
                 continue;
             };
-            seen[i] = true;
+            if i < 64 {
+                seen_bits |= 1 << i;
+            } else {
+                seen_many[i] = true;
+            }
             let attribute = &declared[i];
             let problem = match attribute.ty.check(&value) {
                 Err(message) => Some(message),
                 Ok(()) => attribute.fixed.as_ref().and_then(|fixed| {
                     let rule = attribute.ty.whitespace.max(WhiteSpace::Replace);
-                    (apply_whitespace(fixed, rule) != apply_whitespace(&value, rule))
-                        .then(|| format!("'{}' must be '{fixed}', the fixed value", shorten(&value)))
+                    (apply_whitespace(fixed, rule) != apply_whitespace(&value, rule)).then(|| {
+                        format!("'{}' must be '{fixed}', the fixed value", shorten(&value))
+                    })
                 }),
             };
             if let Some(message) = problem {
                 let at = self.path(&format!("/@{key}"));
-                self.report(line, at, message);
+                self.report(offset, at, message);
             }
         }
-        for (attribute, seen) in declared.iter().zip(seen) {
+        for (i, attribute) in declared.iter().enumerate() {
+            let seen = if i < 64 {
+                seen_bits & (1 << i) != 0
+            } else {
+                seen_many[i]
+            };
             if attribute.required && !seen {
                 let at = self.path("");
-                self.report(line, at, format!("missing required attribute '{}'", attribute.name.local));
+                self.report(
+                    offset,
+                    at,
+                    format!("missing required attribute '{}'", attribute.name.local),
+                );
             }
         }
         Ok(())
@@ -499,7 +621,8 @@ impl<'s, 't> Run<'s, 't> {
         };
         let message = match &open.kind {
             Kind::Skip => None,
-            _ if open.nil => (!is_blank(&content)).then(|| format!("<{}> has xsi:nil=\"true\" and must be empty", open.name)),
+            _ if open.nil => (!is_blank(&content))
+                .then(|| format!("<{}> has xsi:nil=\"true\" and must be empty", open.name)),
             Kind::Simple(_) => {
                 match &mut open.text {
                     None => open.text = Some(content),
@@ -509,16 +632,24 @@ impl<'s, 't> Run<'s, 't> {
             }
             Kind::Complex(complex, _) if complex.mixed => None,
             Kind::Complex(_, matcher) => (!is_blank(&content)).then(|| {
-                let kind = if matcher.is_some() { "element-only content" } else { "empty content" };
-                format!("text '{}' is not allowed: <{}> has {kind}", shorten(content.trim()), open.name)
+                let kind = if matcher.is_some() {
+                    "element-only content"
+                } else {
+                    "empty content"
+                };
+                format!(
+                    "text '{}' is not allowed: <{}> has {kind}",
+                    shorten(content.trim()),
+                    open.name
+                )
             }),
         };
         if let Some(message) = message
             && !open.content_reported
         {
             open.content_reported = true;
-            let (line, at) = (open.line, self.path(""));
-            self.report(line, at, message);
+            let (offset, at) = (open.offset, self.path(""));
+            self.report(offset, at, message);
         }
     }
 
@@ -526,24 +657,35 @@ impl<'s, 't> Run<'s, 't> {
         let Some(open) = self.open.last() else {
             return;
         };
-        let line = open.line;
+        let offset = open.offset;
         let message = match &open.kind {
             Kind::Skip => None,
             _ if open.nil => None,
             Kind::Simple(simple) => {
                 let raw = open.text.as_deref().unwrap_or("");
-                let default = open.decl.and_then(|d| d.fixed.as_deref().or(d.default.as_deref()));
+                let default = open
+                    .decl
+                    .and_then(|d| d.fixed.as_deref().or(d.default.as_deref()));
                 let value = match default {
                     Some(default) if raw.is_empty() => default,
                     _ => raw,
                 };
                 match simple.check(value) {
                     Err(message) => Some(message),
-                    Ok(()) => open.decl.and_then(|d| d.fixed.as_deref()).and_then(|fixed| {
-                        let rule = simple.whitespace.max(WhiteSpace::Replace);
-                        (apply_whitespace(fixed, rule) != apply_whitespace(value, rule))
-                            .then(|| format!("'{}' must be '{fixed}', the fixed value", shorten(value)))
-                    }),
+                    Ok(()) => {
+                        open.decl
+                            .and_then(|d| d.fixed.as_deref())
+                            .and_then(|fixed| {
+                                let rule = simple.whitespace.max(WhiteSpace::Replace);
+                                (apply_whitespace(fixed, rule) != apply_whitespace(value, rule))
+                                    .then(|| {
+                                        format!(
+                                            "'{}' must be '{fixed}', the fixed value",
+                                            shorten(value)
+                                        )
+                                    })
+                            })
+                    }
                 }
             }
             Kind::Complex(_, Some(matcher)) => match matcher.finish() {
@@ -557,9 +699,15 @@ impl<'s, 't> Run<'s, 't> {
         };
         if let Some(message) = message {
             let at = self.path("");
-            self.report(line, at, message);
+            self.report(offset, at, message);
         }
-        self.open.pop();
+        if let Some(mut open) = self.open.pop() {
+            open.children.clear();
+            self.spare_children.push(open.children);
+            if let Kind::Complex(_, Some(matcher)) = open.kind {
+                matcher.release(&mut self.pool);
+            }
+        }
     }
 }
 
@@ -577,7 +725,10 @@ static ANY_ELEMENT: ElementDecl = ElementDecl {
 
 fn declared_with_ns(schema: &Schema, declared: Vec<String>) -> Vec<String> {
     match &schema.target {
-        Some(ns) => declared.into_iter().map(|d| format!("{d} (in {ns})")).collect(),
+        Some(ns) => declared
+            .into_iter()
+            .map(|d| format!("{d} (in {ns})"))
+            .collect(),
         None => declared,
     }
 }

@@ -27,14 +27,16 @@ fn root(schema: &Schema) -> &Particle {
 /// taken after passing over missing ones as `name(-missing)`, and the end
 /// as `end` or `missing ...`.
 fn run(schema: &Schema, children: &str) -> Vec<String> {
-    let mut m = Matcher::new(schema, root(schema));
+    let mut m = Matcher::new(schema, root(schema), &mut Pool::default());
     let mut out = Vec::new();
     for child in children.split_whitespace() {
         match m.step(None, child) {
             Ok(step) if step.skipped.is_empty() => {}
             Ok(step) => out.push(format!("{child}(-{})", step.skipped.join(","))),
             Err(Refusal::TooMany { max }) => out.push(format!("!{child}>{max}")),
-            Err(Refusal::Unexpected { expected }) => out.push(format!("!{child}[{}]", expected.join(","))),
+            Err(Refusal::Unexpected { expected }) => {
+                out.push(format!("!{child}[{}]", expected.join(",")))
+            }
         }
     }
     out.push(match m.finish() {
@@ -62,10 +64,16 @@ fn sequences_choices_and_counts() {
     assert_eq!(run(&s, "date ship"), ["missing item"]);
     assert_eq!(run(&s, "date"), ["missing pickup,ship"]);
     assert_eq!(run(&s, ""), ["missing date"]);
-    assert_eq!(run(&s, "date pickup ship item item"), ["!ship[item]", "end"]);
+    assert_eq!(
+        run(&s, "date pickup ship item item"),
+        ["!ship[item]", "end"]
+    );
     assert_eq!(run(&s, "date item item"), ["item(-pickup,ship)", "end"]);
     assert_eq!(run(&s, "stamp ship item item"), ["stamp(-date)", "end"]);
-    assert_eq!(run(&s, "date ship stamp item item"), ["!stamp[item]", "end"]);
+    assert_eq!(
+        run(&s, "date ship stamp item item"),
+        ["!stamp[item]", "end"]
+    );
     assert_eq!(run(&s, "date ship item item zzz"), ["!zzz[item]", "end"]);
 }
 
@@ -116,7 +124,7 @@ fn all_and_wildcards() {
 #[test]
 fn repeats_tells_where_positions_belong() {
     let s = schema(ORDER);
-    let mut m = Matcher::new(&s, root(&s));
+    let mut m = Matcher::new(&s, root(&s), &mut Pool::default());
     assert!(!m.step(None, "date").unwrap().repeats);
     assert!(!m.step(None, "ship").unwrap().repeats);
     assert!(m.step(None, "item").unwrap().repeats);

@@ -65,7 +65,12 @@ fn occurs(node: &Node) -> Result<(u32, Option<u32>), String> {
     let number = |name: &str, default: u32| -> Result<u32, String> {
         match node.attr(name) {
             None => Ok(default),
-            Some(v) => v.trim().parse().or_else(|_| err(node, format!("{name}=\"{v}\" is not a non-negative integer"))),
+            Some(v) => v.trim().parse().or_else(|_| {
+                err(
+                    node,
+                    format!("{name}=\"{v}\" is not a non-negative integer"),
+                )
+            }),
         }
     };
     let min = number("minOccurs", 1)?;
@@ -74,7 +79,13 @@ fn occurs(node: &Node) -> Result<(u32, Option<u32>), String> {
         _ => Some(number("maxOccurs", 1)?),
     };
     if max.is_some_and(|max| max < min) {
-        return err(node, format!("minOccurs {min} is more than maxOccurs {}", max.unwrap_or(0)));
+        return err(
+            node,
+            format!(
+                "minOccurs {min} is more than maxOccurs {}",
+                max.unwrap_or(0)
+            ),
+        );
     }
     Ok((min, max))
 }
@@ -96,14 +107,28 @@ impl<'a> Ctx<'a> {
                 "complexType" | "simpleType" => "type",
                 "annotation" | "notation" => continue,
                 "import" | "include" | "redefine" | "override" => {
-                    return err(node, format!(
-                        "xs:{kind} is not supported: the schema must be one self-contained document"
-                    ));
+                    return err(
+                        node,
+                        format!(
+                            "xs:{kind} is not supported: the schema must be one self-contained document"
+                        ),
+                    );
                 }
-                other => return err(node, format!("xs:{other} is not supported at the top level")),
+                other => {
+                    return err(
+                        node,
+                        format!("xs:{other} is not supported at the top level"),
+                    );
+                }
             };
             let Some(name) = node.attr("name") else {
-                return err(node, format!("a top-level xs:{} has no name", node.xs.as_deref().unwrap_or_default()));
+                return err(
+                    node,
+                    format!(
+                        "a top-level xs:{} has no name",
+                        node.xs.as_deref().unwrap_or_default()
+                    ),
+                );
             };
             if defs.insert((kind, name), id).is_some() {
                 return err(node, format!("'{name}' is defined twice"));
@@ -198,7 +223,10 @@ impl<'a> Ctx<'a> {
     fn base(&mut self, name: &Name, line: usize) -> Result<&Type, String> {
         let id = self.type_id(name, line)?;
         if self.deriving.contains(&id) {
-            return Err(format!("line {line}: the type '{}' is derived from itself", name.local));
+            return Err(format!(
+                "line {line}: the type '{}' is derived from itself",
+                name.local
+            ));
         }
         Ok(&self.schema.types[id])
     }
@@ -242,14 +270,21 @@ impl<'a> Ctx<'a> {
             return err(node, "substitution groups are not supported");
         }
         if node.attr("abstract").map(str::trim) == Some("true") {
-            return err(node, "abstract elements are not supported (they need substitution groups)");
+            return err(
+                node,
+                "abstract elements are not supported (they need substitution groups)",
+            );
         }
         let qualified = match node.attr("form").map(str::trim) {
             Some(form) => form == "qualified",
             None => self.elements_qualified,
         };
         let name = Name {
-            ns: if top || qualified { self.target.clone() } else { None },
+            ns: if top || qualified {
+                self.target.clone()
+            } else {
+                None
+            },
             local: local.to_string(),
         };
         let id = self.schema.elements.len();
@@ -272,14 +307,22 @@ impl<'a> Ctx<'a> {
                 Some("complexType") => Type::Complex(self.complex_type(child_id, local)?),
                 Some("simpleType") => Type::Simple(self.simple_type(child_id, local)?),
                 Some(c @ ("unique" | "key" | "keyref")) => {
-                    self.schema.ignored.push(format!("line {}: the identity constraint xs:{c} is not enforced", child.line));
+                    self.schema.ignored.push(format!(
+                        "line {}: the identity constraint xs:{c} is not enforced",
+                        child.line
+                    ));
                     continue;
                 }
-                Some(other) => return err(child, format!("xs:{other} is not allowed in xs:element")),
+                Some(other) => {
+                    return err(child, format!("xs:{other} is not allowed in xs:element"));
+                }
                 None => continue,
             };
             if ty.is_some() {
-                return err(child, format!("the element '{local}' has both a type attribute and an inline type"));
+                return err(
+                    child,
+                    format!("the element '{local}' has both a type attribute and an inline type"),
+                );
             }
             ty = Some(self.push_type(inline));
         }
@@ -287,12 +330,20 @@ impl<'a> Ctx<'a> {
         let decl = &self.schema.elements[id];
         let simple = match &self.schema.types[decl.ty] {
             Type::Simple(simple) => Some(simple),
-            Type::Complex(ComplexType { content: Content::Simple(simple), .. }) => Some(simple),
+            Type::Complex(ComplexType {
+                content: Content::Simple(simple),
+                ..
+            }) => Some(simple),
             Type::Complex(_) => None,
         };
         for value in decl.fixed.iter().chain(&decl.default) {
             if let Some(simple) = simple {
-                simple.check(value).or_else(|e| err(node, format!("the fixed or default value of '{local}': {e}")))?;
+                simple.check(value).or_else(|e| {
+                    err(
+                        node,
+                        format!("the fixed or default value of '{local}': {e}"),
+                    )
+                })?;
             }
         }
         Ok(id)
@@ -309,10 +360,18 @@ impl<'a> Ctx<'a> {
                 for (child_id, child) in self.children(node_id) {
                     let allowed = match kind {
                         "all" => child.is("element"),
-                        _ => ["element", "group", "choice", "sequence", "any"].iter().any(|k| child.is(k)),
+                        _ => ["element", "group", "choice", "sequence", "any"]
+                            .iter()
+                            .any(|k| child.is(k)),
                     };
                     if !allowed {
-                        return err(child, format!("xs:{} is not allowed in xs:{kind}", child.xs.as_deref().unwrap_or_default()));
+                        return err(
+                            child,
+                            format!(
+                                "xs:{} is not allowed in xs:{kind}",
+                                child.xs.as_deref().unwrap_or_default()
+                            ),
+                        );
                     }
                     items.extend(self.particle(child_id)?);
                 }
@@ -328,7 +387,10 @@ impl<'a> Ctx<'a> {
                 };
                 let group = self.def("group", &reference, node.line)?;
                 if self.expanding.contains(&group) {
-                    return err(node, format!("the group '{}' contains itself", reference.local));
+                    return err(
+                        node,
+                        format!("the group '{}' contains itself", reference.local),
+                    );
                 }
                 self.expanding.push(group);
                 let model = self.children(group).next().map(|(id, _)| id);
@@ -342,7 +404,12 @@ impl<'a> Ctx<'a> {
                     None => return Ok(None),
                 }
             }
-            other => return err(node, format!("xs:{other} is not supported in a content model")),
+            other => {
+                return err(
+                    node,
+                    format!("xs:{other} is not supported in a content model"),
+                );
+            }
         };
         Ok((max != Some(0)).then(|| Particle::new(min, max, term)))
     }
@@ -366,13 +433,19 @@ impl<'a> Ctx<'a> {
             Some("skip") => Process::Skip,
             _ => Process::Strict,
         };
-        Wildcard { namespaces, process }
+        Wildcard {
+            namespaces,
+            process,
+        }
     }
 
     fn complex_type(&mut self, node_id: usize, name: &str) -> Result<ComplexType, String> {
         let node = &self.nodes[node_id];
         if node.attr("abstract").map(str::trim) == Some("true") {
-            self.schema.ignored.push(format!("line {}: the type '{name}' is abstract, which is not enforced", node.line));
+            self.schema.ignored.push(format!(
+                "line {}: the type '{name}' is abstract, which is not enforced",
+                node.line
+            ));
         }
         let mut ty = ComplexType {
             name: name.to_string(),
@@ -388,10 +461,17 @@ impl<'a> Ctx<'a> {
                         ty.content = Content::Elements(p);
                     }
                 }
-                "attribute" | "attributeGroup" | "anyAttribute" => self.attribute_use(child_id, &mut ty)?,
+                "attribute" | "attributeGroup" | "anyAttribute" => {
+                    self.attribute_use(child_id, &mut ty)?
+                }
                 "simpleContent" => self.simple_content(child_id, &mut ty)?,
                 "complexContent" => self.complex_content(child_id, &mut ty)?,
-                other => return err(child, format!("xs:{other} is not supported in xs:complexType")),
+                other => {
+                    return err(
+                        child,
+                        format!("xs:{other} is not supported in xs:complexType"),
+                    );
+                }
             }
         }
         Ok(ty)
@@ -411,11 +491,16 @@ impl<'a> Ctx<'a> {
                 };
                 let group = self.def("attributeGroup", &reference, node.line)?;
                 if self.expanding.contains(&group) {
-                    return err(node, format!("the attribute group '{}' contains itself", reference.local));
+                    return err(
+                        node,
+                        format!("the attribute group '{}' contains itself", reference.local),
+                    );
                 }
                 self.expanding.push(group);
                 let members: Vec<usize> = self.children(group).map(|(id, _)| id).collect();
-                let result = members.into_iter().try_for_each(|id| self.attribute_use(id, ty));
+                let result = members
+                    .into_iter()
+                    .try_for_each(|id| self.attribute_use(id, ty));
                 self.expanding.pop();
                 result?;
             }
@@ -455,17 +540,28 @@ impl<'a> Ctx<'a> {
         };
         for (child_id, child) in self.children(node_id) {
             if !child.is("simpleType") || ty.is_some() {
-                return err(child, format!("unexpected xs:{} in the attribute '{local}'", child.xs.as_deref().unwrap_or_default()));
+                return err(
+                    child,
+                    format!(
+                        "unexpected xs:{} in the attribute '{local}'",
+                        child.xs.as_deref().unwrap_or_default()
+                    ),
+                );
             }
             ty = Some(self.simple_type(child_id, local)?);
         }
         let ty = ty.unwrap_or_else(|| SimpleType::builtin(Builtin::AnySimpleType));
         if let Some(value) = &fixed {
-            ty.check(value).or_else(|e| err(node, format!("the fixed value of '{local}': {e}")))?;
+            ty.check(value)
+                .or_else(|e| err(node, format!("the fixed value of '{local}': {e}")))?;
         }
         Ok(AttributeDecl {
             name: Name {
-                ns: if top || qualified { self.target.clone() } else { None },
+                ns: if top || qualified {
+                    self.target.clone()
+                } else {
+                    None
+                },
                 local: local.to_string(),
             },
             ty,
@@ -476,13 +572,17 @@ impl<'a> Ctx<'a> {
 
     fn simple_type(&mut self, node_id: usize, name: &str) -> Result<SimpleType, String> {
         let Some((child_id, child)) = self.children(node_id).next() else {
-            return err(&self.nodes[node_id], format!("the simple type '{name}' has no restriction, list or union"));
+            return err(
+                &self.nodes[node_id],
+                format!("the simple type '{name}' has no restriction, list or union"),
+            );
         };
         match child.xs.as_deref().unwrap_or_default() {
             "restriction" => {
                 let base = self.restriction_base(child_id)?;
                 let facets = self.facets(child_id);
-                base.restrict(name.to_string(), &facets).or_else(|e| err(child, e))
+                base.restrict(name.to_string(), &facets)
+                    .or_else(|e| err(child, e))
             }
             "list" => {
                 let item = match child.qname("itemType") {
@@ -499,13 +599,20 @@ impl<'a> Ctx<'a> {
                 for member in child.qnames("memberTypes") {
                     members.push(self.simple_by_name(member, child.line)?);
                 }
-                let inline: Vec<usize> = self.children(child_id).filter(|(_, n)| n.is("simpleType")).map(|(id, _)| id).collect();
+                let inline: Vec<usize> = self
+                    .children(child_id)
+                    .filter(|(_, n)| n.is("simpleType"))
+                    .map(|(id, _)| id)
+                    .collect();
                 for id in inline {
                     members.push(self.simple_type(id, name)?);
                 }
                 Ok(SimpleType::union(name.to_string(), members))
             }
-            other => err(child, format!("xs:{other} is not supported in xs:simpleType")),
+            other => err(
+                child,
+                format!("xs:{other} is not supported in xs:simpleType"),
+            ),
         }
     }
 
@@ -525,17 +632,36 @@ impl<'a> Ctx<'a> {
     /// A restriction's facets, as (facet, value) in schema order.
     fn facets(&self, node_id: usize) -> Vec<(String, String)> {
         self.children(node_id)
-            .filter(|(_, n)| !n.is("simpleType") && !n.is("attribute") && !n.is("attributeGroup") && !n.is("anyAttribute"))
-            .map(|(_, n)| (n.xs.clone().unwrap_or_default(), n.attr("value").unwrap_or_default().to_string()))
+            .filter(|(_, n)| {
+                !n.is("simpleType")
+                    && !n.is("attribute")
+                    && !n.is("attributeGroup")
+                    && !n.is("anyAttribute")
+            })
+            .map(|(_, n)| {
+                (
+                    n.xs.clone().unwrap_or_default(),
+                    n.attr("value").unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     }
 
     fn derivation(&self, node_id: usize) -> Result<(usize, &'a Node, Name), String> {
         let Some((id, child)) = self.children(node_id).next() else {
-            return err(&self.nodes[node_id], "it has no xs:extension or xs:restriction");
+            return err(
+                &self.nodes[node_id],
+                "it has no xs:extension or xs:restriction",
+            );
         };
         if !child.is("extension") && !child.is("restriction") {
-            return err(child, format!("xs:{} is not supported here", child.xs.as_deref().unwrap_or_default()));
+            return err(
+                child,
+                format!(
+                    "xs:{} is not supported here",
+                    child.xs.as_deref().unwrap_or_default()
+                ),
+            );
         }
         let Some(base) = child.qname("base") else {
             return err(child, "it has no base");
@@ -549,22 +675,36 @@ impl<'a> Ctx<'a> {
             Type::Simple(simple) if derivation.is("extension") => simple,
             Type::Complex(complex) => {
                 let Content::Simple(simple) = complex.content else {
-                    return err(derivation, format!("the base '{}' has no simple content", base.display()));
+                    return err(
+                        derivation,
+                        format!("the base '{}' has no simple content", base.display()),
+                    );
                 };
                 ty.attributes = complex.attributes;
                 ty.any_attribute = complex.any_attribute;
                 simple
             }
-            Type::Simple(_) => return err(derivation, "a simpleContent restriction needs a complex base type"),
+            Type::Simple(_) => {
+                return err(
+                    derivation,
+                    "a simpleContent restriction needs a complex base type",
+                );
+            }
         };
         let simple = if derivation.is("restriction") {
             let facets = self.facets(derivation_id);
-            simple.restrict(ty.name.clone(), &facets).or_else(|e| err(derivation, e))?
+            simple
+                .restrict(ty.name.clone(), &facets)
+                .or_else(|e| err(derivation, e))?
         } else {
             simple
         };
         ty.content = Content::Simple(simple);
-        let members: Vec<usize> = self.children(derivation_id).filter(|(_, n)| n.xs.as_deref().is_some_and(|x| x.contains("ttribute"))).map(|(id, _)| id).collect();
+        let members: Vec<usize> = self
+            .children(derivation_id)
+            .filter(|(_, n)| n.xs.as_deref().is_some_and(|x| x.contains("ttribute")))
+            .map(|(id, _)| id)
+            .collect();
         for id in members {
             self.attribute_use(id, ty)?;
         }
@@ -578,7 +718,15 @@ impl<'a> Ctx<'a> {
         let (derivation_id, derivation, base) = self.derivation(node_id)?;
         let base_type = match self.base(&base, derivation.line)? {
             Type::Complex(complex) => complex.clone(),
-            Type::Simple(_) => return err(derivation, format!("'{}' is a simple type: use xs:simpleContent", base.display())),
+            Type::Simple(_) => {
+                return err(
+                    derivation,
+                    format!(
+                        "'{}' is a simple type: use xs:simpleContent",
+                        base.display()
+                    ),
+                );
+            }
         };
         let is_any = base.ns.as_deref() == Some(XS) && base.local == "anyType";
         if !is_any {
@@ -589,19 +737,39 @@ impl<'a> Ctx<'a> {
         for (child_id, child) in self.children(derivation_id) {
             match child.xs.as_deref().unwrap_or_default() {
                 "sequence" | "choice" | "all" | "group" => own = self.particle(child_id)?,
-                "attribute" | "attributeGroup" | "anyAttribute" => self.attribute_use(child_id, ty)?,
-                other => return err(child, format!("xs:{other} is not supported in a derivation")),
+                "attribute" | "attributeGroup" | "anyAttribute" => {
+                    self.attribute_use(child_id, ty)?
+                }
+                other => {
+                    return err(
+                        child,
+                        format!("xs:{other} is not supported in a derivation"),
+                    );
+                }
             }
         }
-        ty.content = match (derivation.is("extension") && !is_any, base_type.content, own) {
-            (true, Content::Simple(_), _) => return err(derivation, format!("'{}' has simple content: use xs:simpleContent", base.display())),
-            (true, Content::Elements(inherited), Some(own)) => {
-                Content::Elements(Particle::new(1, Some(1), Term::Sequence(vec![inherited, own])))
-            }
-            (true, Content::Elements(inherited), None) => Content::Elements(inherited),
-            (_, _, Some(own)) => Content::Elements(own),
-            (_, _, None) => Content::Empty,
-        };
+        ty.content =
+            match (
+                derivation.is("extension") && !is_any,
+                base_type.content,
+                own,
+            ) {
+                (true, Content::Simple(_), _) => {
+                    return err(
+                        derivation,
+                        format!(
+                            "'{}' has simple content: use xs:simpleContent",
+                            base.display()
+                        ),
+                    );
+                }
+                (true, Content::Elements(inherited), Some(own)) => Content::Elements(
+                    Particle::new(1, Some(1), Term::Sequence(vec![inherited, own])),
+                ),
+                (true, Content::Elements(inherited), None) => Content::Elements(inherited),
+                (_, _, Some(own)) => Content::Elements(own),
+                (_, _, None) => Content::Empty,
+            };
         Ok(())
     }
 }

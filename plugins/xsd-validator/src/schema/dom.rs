@@ -44,15 +44,24 @@ pub struct Node {
 
 impl Node {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn qname(&self, name: &str) -> Option<&Name> {
-        self.qnames.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.first())
+        self.qnames
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.first())
     }
 
     pub fn qnames(&self, name: &str) -> &[Name] {
-        self.qnames.iter().find(|(k, _)| k == name).map_or(&[], |(_, v)| v.as_slice())
+        self.qnames
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(&[], |(_, v)| v.as_slice())
     }
 
     pub fn is(&self, local: &str) -> bool {
@@ -88,7 +97,9 @@ pub fn read(text: &str) -> Result<Vec<Node>, String> {
         if let Some(&parent) = open.last() {
             nodes[parent].children.push(id);
         } else if id > 0 {
-            return Err(format!("line {line}: the schema has more than one root element"));
+            return Err(format!(
+                "line {line}: the schema has more than one root element"
+            ));
         }
         nodes.push(node);
         if !empty {
@@ -96,7 +107,9 @@ pub fn read(text: &str) -> Result<Vec<Node>, String> {
         }
     }
     if !open.is_empty() {
-        return Err("not well-formed XML: the schema ends before its root element is closed".into());
+        return Err(
+            "not well-formed XML: the schema ends before its root element is closed".into(),
+        );
     }
     if nodes.is_empty() {
         return Err("it has no root element".into());
@@ -104,7 +117,14 @@ pub fn read(text: &str) -> Result<Vec<Node>, String> {
     Ok(nodes)
 }
 
-const QNAME_ATTRS: [&str; 6] = ["type", "ref", "base", "itemType", "memberTypes", "substitutionGroup"];
+const QNAME_ATTRS: [&str; 6] = [
+    "type",
+    "ref",
+    "base",
+    "itemType",
+    "memberTypes",
+    "substitutionGroup",
+];
 
 fn node(reader: &NsReader<&[u8]>, e: &BytesStart, line: usize) -> Result<Node, String> {
     let resolver = reader.resolver();
@@ -179,8 +199,12 @@ mod tests {
     #[test]
     fn errors_have_lines() {
         assert!(read("<a>\n<b></a>").unwrap_err().starts_with("line 2"));
-        assert!(read("<a type='p:x'/>").is_ok(), "outside xs, QNames are not resolved");
-        let e = read("<xs:element xmlns:xs='http://www.w3.org/2001/XMLSchema' type='p:x'/>").unwrap_err();
+        assert!(
+            read("<a type='p:x'/>").is_ok(),
+            "outside xs, QNames are not resolved"
+        );
+        let e = read("<xs:element xmlns:xs='http://www.w3.org/2001/XMLSchema' type='p:x'/>")
+            .unwrap_err();
         assert!(e.contains("prefix 'p'"), "{e}");
         assert!(read("").unwrap_err().contains("no root"));
     }

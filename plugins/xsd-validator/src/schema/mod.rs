@@ -158,10 +158,9 @@ impl Schema {
 
     /// The top-level element declaration of a name.
     pub fn global(&self, ns: Option<&str>, local: &str) -> Option<ElemId> {
-        self.globals
-            .iter()
-            .copied()
-            .find(|&id| self.elements[id].name.local == local && self.elements[id].name.ns.as_deref() == ns)
+        self.globals.iter().copied().find(|&id| {
+            self.elements[id].name.local == local && self.elements[id].name.ns.as_deref() == ns
+        })
     }
 
     pub fn element(&self, id: ElemId) -> &ElementDecl {

@@ -27,7 +27,10 @@ fn schema(body: &str) -> Schema {
 #[test]
 fn the_fixtures() {
     let order = order();
-    assert_eq!(reasons(&order, include_str!("../../fixtures/order-good.xml")), Vec::<String>::new());
+    assert_eq!(
+        reasons(&order, include_str!("../../fixtures/order-good.xml")),
+        Vec::<String>::new()
+    );
     assert_eq!(
         reasons(&order, include_str!("../../fixtures/order-bad.xml")),
         [
@@ -54,22 +57,35 @@ fn namespaces_are_part_of_names() {
     let body = r#"<date>2026-01-01</date><customer><name>A</name></customer><pickup store="1"/>
 <item line="1"><sku>ABC-1234</sku><qty>1</qty><price>1</price></item>"#;
     let doc = |root: &str, close: &str| format!(r#"{root}{body}</{close}>"#);
-    assert!(reasons(&order, &doc(r#"<order xmlns="urn:example:order" id="ORD-000001">"#, "order")).is_empty());
+    assert!(
+        reasons(
+            &order,
+            &doc(
+                r#"<order xmlns="urn:example:order" id="ORD-000001">"#,
+                "order"
+            )
+        )
+        .is_empty()
+    );
     let prefixed = format!(
         r#"<o:order xmlns:o="urn:example:order" id="ORD-000001">{}</o:order>"#,
         body.replace('<', "<o:").replace("<o:/", "</o:")
     );
-    assert!(reasons(&order, &prefixed).is_empty(), "{:?}", reasons(&order, &prefixed));
+    assert!(
+        reasons(&order, &prefixed).is_empty(),
+        "{:?}",
+        reasons(&order, &prefixed)
+    );
     assert_eq!(
         reasons(&order, &doc(r#"<order id="ORD-000001">"#, "order")),
-        ["line 1, /order: the root element <order> in no namespace is not declared by the schema; expected <order (in urn:example:order)>"]
+        [
+            "line 1, /order: the root element <order> in no namespace is not declared by the schema; expected <order (in urn:example:order)>"
+        ]
     );
     // A child in no namespace where the schema qualifies local elements.
-    let unqualified = format!(
-        r#"<o:order xmlns:o="urn:example:order" id="ORD-000001"><o:date>2026-01-01</o:date><customer><o:name>A</o:name></customer></o:order>"#
-    );
+    let unqualified = r#"<o:order xmlns:o="urn:example:order" id="ORD-000001"><o:date>2026-01-01</o:date><customer><o:name>A</o:name></customer></o:order>"#;
     assert_eq!(
-        reasons(&order, &unqualified),
+        reasons(&order, unqualified),
         [
             "line 1, /o:order/customer: <customer> is in no namespace, not the namespace the schema declares it in (check the xmlns declarations and elementFormDefault)",
             "line 1, /o:order: missing <customer>",
@@ -85,7 +101,10 @@ fn not_well_formed() {
         other => panic!("{xml}: {other:?}"),
     };
     assert!(malformed("<a>\n  <b>\n</a>").starts_with("line 3, column 1: not well-formed XML"));
-    assert_eq!(malformed("<a>\n<b>"), "line 2, column 4: not well-formed XML: the document ends before <b> (line 2) is closed");
+    assert_eq!(
+        malformed("<a>\n<b>"),
+        "line 2, column 4: not well-formed XML: the document ends before <b> (line 2) is closed"
+    );
     assert!(malformed("<a/><a/>").contains("a second root element"));
     assert!(malformed("<a>&nbsp;</a>").contains("the entity &nbsp; is not defined"));
     assert!(malformed("<p:a/>").contains("the prefix 'p' is not declared"));
@@ -93,7 +112,14 @@ fn not_well_formed() {
     assert!(malformed("<a x='1' x='2'/>").contains("line 1"));
     assert!(malformed("").contains("no root element"));
     assert!(malformed("<a").starts_with("line 1"));
-    assert_eq!(validate(&s, "<?xml version='1.0'?>\n<!-- c -->\n<a>&lt;&#65;</a>\n", 10), Outcome::Valid);
+    assert_eq!(
+        validate(
+            &s,
+            "<?xml version='1.0'?>\n<!-- c -->\n<a>&lt;&#65;</a>\n",
+            10
+        ),
+        Outcome::Valid
+    );
 }
 
 #[test]
@@ -107,20 +133,41 @@ fn content_kinds() {
              <xs:element name="any" minOccurs="0"/>
            </xs:sequence></xs:complexType></xs:element>"#,
     );
-    assert!(reasons(&s, "<r><empty/><mixed>a <b>b</b> c</mixed><n> 5 </n><any x='1'>t<y><z/></y></any></r>").is_empty());
+    assert!(
+        reasons(
+            &s,
+            "<r><empty/><mixed>a <b>b</b> c</mixed><n> 5 </n><any x='1'>t<y><z/></y></any></r>"
+        )
+        .is_empty()
+    );
     assert_eq!(
         reasons(&s, "<r>\n<empty>x<i/></empty></r>"),
         ["line 2, /r/empty: text 'x' is not allowed: <empty> has empty content"]
     );
-    assert_eq!(reasons(&s, "<r>\n<empty><i/><j/></empty></r>"), ["line 2, /r/empty/i: <empty> must be empty"]);
-    assert_eq!(reasons(&s, "<r>hello<n>1</n></r>"), ["line 1, /r: text 'hello' is not allowed: <r> has element-only content"]);
+    assert_eq!(
+        reasons(&s, "<r>\n<empty><i/><j/></empty></r>"),
+        ["line 2, /r/empty/i: <empty> must be empty"]
+    );
+    assert_eq!(
+        reasons(&s, "<r>hello<n>1</n></r>"),
+        ["line 1, /r: text 'hello' is not allowed: <r> has element-only content"]
+    );
     assert_eq!(
         reasons(&s, "<r><n>1<i/></n></r>"),
         ["line 1, /r/n/i: <n> has simple content (xs:int) and cannot contain elements"]
     );
-    assert_eq!(reasons(&s, "<r><n></n></r>"), ["line 1, /r/n: '' is not a valid xs:int"]);
-    assert_eq!(reasons(&s, "<r><n a='1'>1</n></r>"), ["line 1, /r/n/@a: attribute 'a' is not allowed: <n> has a simple type"]);
-    assert_eq!(reasons(&s, "<r><n>1<!-- c --><![CDATA[2]]>&#51;</n></r>"), Vec::<String>::new());
+    assert_eq!(
+        reasons(&s, "<r><n></n></r>"),
+        ["line 1, /r/n: '' is not a valid xs:int"]
+    );
+    assert_eq!(
+        reasons(&s, "<r><n a='1'>1</n></r>"),
+        ["line 1, /r/n/@a: attribute 'a' is not allowed: <n> has a simple type"]
+    );
+    assert_eq!(
+        reasons(&s, "<r><n>1<!-- c --><![CDATA[2]]>&#51;</n></r>"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -148,7 +195,10 @@ fn attributes() {
         r#"<xs:element name="r"><xs:complexType><xs:anyAttribute namespace='##other'/></xs:complexType></xs:element>"#,
     );
     assert!(reasons(&w, "<r xmlns:x='urn:x' x:a='1' xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance' xsi:schemaLocation='u v'/>").is_empty());
-    assert_eq!(reasons(&w, "<r a='1'/>"), ["line 1, /r/@a: attribute 'a' is not declared for <r>"]);
+    assert_eq!(
+        reasons(&w, "<r a='1'/>"),
+        ["line 1, /r/@a: attribute 'a' is not declared for <r>"]
+    );
 }
 
 #[test]
@@ -162,9 +212,18 @@ fn nil_fixed_and_default() {
            </xs:sequence></xs:complexType></xs:element>"#,
     );
     let xsi = "xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'";
-    assert!(reasons(&s, &format!("<r {xsi}><a xsi:nil='true'/><c/><d> on </d></r>")).is_empty());
+    assert!(
+        reasons(
+            &s,
+            &format!("<r {xsi}><a xsi:nil='true'/><c/><d> on </d></r>")
+        )
+        .is_empty()
+    );
     assert_eq!(
-        reasons(&s, &format!("<r {xsi}><a xsi:nil='true'>1</a><b xsi:nil='true'/><d>off</d></r>")),
+        reasons(
+            &s,
+            &format!("<r {xsi}><a xsi:nil='true'>1</a><b xsi:nil='true'/><d>off</d></r>")
+        ),
         [
             "line 1, /r/a: <a> has xsi:nil=\"true\" and must be empty",
             "line 1, /r/b: xsi:nil is not allowed: <b> is not nillable",
@@ -188,8 +247,17 @@ fn wildcards() {
            </xs:sequence></xs:complexType></xs:element>
            <xs:element name="n" type="xs:int"/>"#,
     );
-    assert!(reasons(&s, "<r><n>1</n><l xmlns='urn:lax'><x/></l><s xmlns='urn:skip'><y z='1'/></s></r>").is_empty());
-    assert_eq!(reasons(&s, "<r><n>x</n></r>"), ["line 1, /r/n: 'x' is not a valid xs:int"]);
+    assert!(
+        reasons(
+            &s,
+            "<r><n>1</n><l xmlns='urn:lax'><x/></l><s xmlns='urn:skip'><y z='1'/></s></r>"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        reasons(&s, "<r><n>x</n></r>"),
+        ["line 1, /r/n: 'x' is not a valid xs:int"]
+    );
     assert_eq!(
         reasons(&s, "<r><m/></r>"),
         ["line 1, /r/m: <m> matches a strict wildcard, but the schema declares no such element"]
@@ -212,9 +280,18 @@ fn derivations_groups_and_recursion() {
            <xs:element name="r"><xs:complexType><xs:sequence>
              <xs:element name="e" type="Ext"/><xs:element name="node" type="Node"/></xs:sequence></xs:complexType></xs:element>"#,
     );
-    assert!(reasons(&s, "<r><e id='1' x='true'><a/><b/></e><node><k/><v/><node><node/></node></node></r>").is_empty());
+    assert!(
+        reasons(
+            &s,
+            "<r><e id='1' x='true'><a/><b/></e><node><k/><v/><node><node/></node></node></r>"
+        )
+        .is_empty()
+    );
     assert_eq!(
-        reasons(&s, "<r>\n<e x='maybe'><a/></e>\n<node><node><k/></node></node></r>"),
+        reasons(
+            &s,
+            "<r>\n<e x='maybe'><a/></e>\n<node><node><k/></node></node></r>"
+        ),
         [
             "line 2, /r/e/@x: 'maybe' is not a valid xs:boolean (expected true, false, 1 or 0)",
             "line 2, /r/e: missing required attribute 'id'",
@@ -244,7 +321,9 @@ fn positions_show_where_names_repeat() {
 
 #[test]
 fn counts_beyond_the_kept_violations() {
-    let s = schema(r#"<xs:element name="r"><xs:complexType><xs:sequence><xs:element name="n" type="xs:int" maxOccurs="unbounded"/></xs:sequence></xs:complexType></xs:element>"#);
+    let s = schema(
+        r#"<xs:element name="r"><xs:complexType><xs:sequence><xs:element name="n" type="xs:int" maxOccurs="unbounded"/></xs:sequence></xs:complexType></xs:element>"#,
+    );
     let xml = format!("<r>{}</r>", "<n>x</n>".repeat(30));
     match validate(&s, &xml, 5) {
         Outcome::Invalid { violations, total } => assert_eq!((violations.len(), total), (5, 30)),
