@@ -35,3 +35,4 @@ mod tidy;
 mod traversal;
 mod util;
 mod web;
+mod xsd;
