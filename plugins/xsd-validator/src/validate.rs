@@ -23,6 +23,11 @@ use crate::simple::SimpleType;
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
+/// The deepest nesting read. Each open element costs a little memory, so a
+/// document of nothing but start tags could otherwise take more than the
+/// plugin's memory cap; no real document comes near this.
+const MAX_DEPTH: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
     pub line: usize,
@@ -177,6 +182,15 @@ impl<'s, 't> Run<'s, 't> {
                             return Err(malformed(&mut self.lines, start, "a second root element"));
                         }
                         seen_root = true;
+                    }
+                    if self.open.len() >= MAX_DEPTH {
+                        return Err(malformed(
+                            &mut self.lines,
+                            start,
+                            format!(
+                                "elements are nested more than {MAX_DEPTH} deep, which this validator does not read"
+                            ),
+                        ));
                     }
                     self.start(&reader, &e, start)?;
                     if empty {

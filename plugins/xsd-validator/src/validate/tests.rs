@@ -111,6 +111,10 @@ fn not_well_formed() {
     assert!(malformed("x<a/>").contains("text outside the root element"));
     assert!(malformed("<a x='1' x='2'/>").contains("line 1"));
     assert!(malformed("").contains("no root element"));
+    let deep = format!("<a>{}", "<b>".repeat(2000));
+    assert!(malformed(&deep).starts_with(
+        "line 1, column 3073: not well-formed XML: elements are nested more than 1024 deep"
+    ));
     assert!(malformed("<a").starts_with("line 1"));
     assert_eq!(
         validate(
