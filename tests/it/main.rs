@@ -37,3 +37,4 @@ mod tidy;
 mod traversal;
 mod util;
 mod web;
+mod xsd;
