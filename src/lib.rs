@@ -8,6 +8,7 @@ pub mod config;
 pub mod connectors;
 mod fault;
 pub mod poller;
+pub mod proofs;
 pub mod settings;
 // The fuzz targets' harnesses: built for `fuzz/` (the `fuzzing` feature)
 // and for the unit tests that replay their corpus, never into the shipped

@@ -30,10 +30,34 @@ pub enum JournalCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Recompute every tenant's hash chain and report the first break.
+    /// Recompute every tenant's hash chain and report the first break;
+    /// with --since, prove that the journal extends an earlier checkpoint.
     Verify {
         #[arg(long)]
         tenant: Option<String>,
+        /// A checkpoint (`/receipts/checkpoint.json`, or one `journal
+        /// checkpoint` printed): prove nothing signed in it was rewritten since.
+        #[arg(long)]
+        since: Option<std::path::PathBuf>,
+        /// With --since: write the consistency proof here (for `verify-proof`).
+        #[arg(long, requires = "since")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Sign each tenant's journal as it is now (a checkpoint) and print it.
+    Checkpoint {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print the public key checkpoints are signed with, for partners to keep.
+    Key,
+    /// Print the proof of the events about one of a partner's files (what
+    /// the partner downloads as /receipts/proofs/NAME.json).
+    Proof {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long = "as")]
+        partner: String,
+        name: String,
     },
 }
 
@@ -130,7 +154,19 @@ pub fn run(config: &Path, command: JournalCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        JournalCommand::Verify { tenant } => {
+        JournalCommand::Checkpoint { tenant } => return super::proofs::checkpoint(&hub, tenant),
+        JournalCommand::Key => return super::proofs::key(&hub),
+        JournalCommand::Proof {
+            tenant,
+            partner,
+            name,
+        } => return super::proofs::proof(&hub, &tenant, &partner, &name),
+        JournalCommand::Verify {
+            since: Some(since),
+            out: file,
+            ..
+        } => return super::proofs::since(&hub, &since, file.as_deref()),
+        JournalCommand::Verify { tenant, .. } => {
             let tenants = match tenant {
                 Some(tenant) => vec![tenant],
                 None => journal.tenants()?,

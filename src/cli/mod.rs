@@ -3,6 +3,7 @@
 mod journal;
 mod mailbox;
 mod plugin;
+mod proofs;
 mod pull;
 mod put;
 mod remote;
@@ -77,6 +78,9 @@ enum Command {
     Tenants(tenants::TenantsCommand),
     /// Hash a password read from standard input, for `password_hash` in the configuration.
     HashPassword,
+    /// Verify a proof (or a consistency proof) offline, with the journal's
+    /// public key: no configuration, no database.
+    VerifyProof(proofs::VerifyArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -113,6 +117,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugin(command) => plugin::run(&cli.config, command),
         Command::Tenants(command) => tenants::run(&cli.config, command),
         Command::HashPassword => hash_password(),
+        Command::VerifyProof(args) => proofs::verify(args),
     }
 }
 

@@ -158,3 +158,13 @@ impl Verifier {
         &self.prev
     }
 }
+
+/// The result of recomputing one tenant's chain.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    pub tenant: String,
+    pub events: u64,
+    pub head: String,
+    /// The first break found, if any.
+    pub problem: Option<ChainProblem>,
+}

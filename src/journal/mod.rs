@@ -15,7 +15,9 @@
 //! through [`StepWriter`].
 
 mod chain;
+pub mod merkle;
 mod postgres;
+mod proofs;
 mod rows;
 mod settings;
 mod sqlite;
@@ -28,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use self::postgres::PostgresJournal;
-pub use chain::ChainProblem;
+pub use chain::{ChainProblem, ChainReport, Link, hash as chain_hash};
+pub use proofs::{Checkpoint, Proofs, RawEvent};
 pub use settings::{Conflict, Settings, SharedTenant};
 pub use sqlite::SqliteJournal;
 pub use step::{OutgoingMessage, StepWriter};
@@ -213,6 +216,7 @@ text_enum!(
         Fxp = "fxp",
         ConnectFailed = "connect-failed",
         AccessRefused = "access-refused",
+        Checkpoint = "checkpoint",
     }
 );
 
@@ -585,26 +589,19 @@ pub struct PluginPin {
     pub file_sha256: String,
 }
 
-/// The result of recomputing one tenant's chain.
-#[derive(Debug, Clone)]
-pub struct ChainReport {
-    pub tenant: String,
-    pub events: u64,
-    pub head: String,
-    /// The first break found, if any.
-    pub problem: Option<ChainProblem>,
-}
-
 /// The journal's operations. Every method is one transaction.
 ///
 /// It is the sum of its roles, each small enough to implement for another
 /// backend on its own; whatever implements them all is a `Journal`.
 pub trait Journal:
-    Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster + Settings
+    Intake + TaskQueue + Mailboxes + PluginState + Chain + Proofs + Cluster + Settings
 {
 }
 
-impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Cluster + Settings> Journal for T {}
+impl<T: Intake + TaskQueue + Mailboxes + PluginState + Chain + Proofs + Cluster + Settings> Journal
+    for T
+{
+}
 
 /// What nodes tell each other (`Cluster::tell`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

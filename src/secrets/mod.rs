@@ -8,6 +8,7 @@
 //! same on every node, sealed in the journal.
 
 pub mod host_keys;
+pub mod journal_key;
 pub mod shared;
 pub mod tls;
 

@@ -20,10 +20,12 @@ use crate::journal::Cluster;
 /// The shared secrets: their names in the journal and their files in the
 /// data directory. The certificate and its key travel together, so that
 /// no node ever pairs one node's certificate with another's key.
-const SHARED: [(&str, &[&str]); 3] = [
+const SHARED: [(&str, &[&str]); 4] = [
     ("ssh_host_ed25519_key", &["host_keys/ssh_host_ed25519_key"]),
     ("ssh_host_rsa_key", &["host_keys/ssh_host_rsa_key"]),
     ("ftps_self_signed", &["tls/cert.pem", "tls/key.pem"]),
+    // Checkpoints signed by any node verify with the one published key.
+    ("journal_ed25519", &[super::journal_key::FILE]),
 ];
 
 /// Makes the data directory's host keys and self-signed certificate the
@@ -45,6 +47,7 @@ pub fn share(journal: &dyn Cluster, data_dir: &Path, key_hex: &str) -> Result<()
     // cluster's, unless another node offers first.
     super::host_keys::load_or_create(data_dir)?;
     super::tls::self_signed(data_dir)?;
+    super::journal_key::JournalKey::load_or_create(data_dir)?;
     for (name, files) in missing {
         let mine = read(data_dir, files)?;
         let kept = journal

@@ -50,6 +50,8 @@ pub struct Tenant {
     meter: Arc<TenantMeter>,
     /// The hub's pipeline, woken when an operation queues work for it.
     pipeline: Arc<super::PipelineSlot>,
+    /// Proofs of the journal for `/receipts/proofs/` (`receipts.rs`).
+    pub(super) notary: Arc<crate::proofs::Notary>,
 }
 
 /// An upload in progress into a partner's inbox. Write to it, then pass it
@@ -152,6 +154,7 @@ impl Tenant {
         limits: config::Limits,
         meter: Arc<TenantMeter>,
         pipeline: Arc<super::PipelineSlot>,
+        notary: Arc<crate::proofs::Notary>,
     ) -> Tenant {
         Tenant {
             config,
@@ -160,6 +163,7 @@ impl Tenant {
             limits,
             meter,
             pipeline,
+            notary,
         }
     }
 

@@ -41,6 +41,7 @@ use crate::journal::{EventKind, Journal, JournalError, PostgresJournal, SqliteJo
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::pipeline::{Leasing, Pipeline, StepSource, Steps, StepsFor};
 use crate::plugin::{Limits, PluginEngine, PluginError, PluginStep, Registry, Role, SlotKey};
+use crate::proofs::Notary;
 use crate::store::{S3, S3Settings, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +159,8 @@ pub struct Hub {
     copy_lock: shared::CopyLock,
     /// When each pull source was polled here and is due next (`polls.rs`).
     polls: Polls,
+    /// Signs the journal's checkpoints and cuts proofs (`src/proofs`).
+    notary: Arc<Notary>,
 }
 
 /// The exclusive right to run the pipeline on a data directory, held as a
@@ -254,11 +257,15 @@ impl Hub {
         let meters = Arc::new(crate::usage::Meters::default());
         let files = pool::Pool::new(config.limits.file_threads as usize, "ferry-files");
         let pipeline = Arc::new(PipelineSlot::default());
+        // After `share`: on a cluster, the key every node signs with.
+        let key = crate::secrets::journal_key::JournalKey::load_or_create(&config.data_dir)?;
+        let notary = Arc::new(Notary::new(Arc::clone(&journal), Arc::new(key)));
         let snapshot = Self::build(
             &journal,
             s3.as_ref(),
             &meters,
             &pipeline,
+            &notary,
             Arc::new(config),
             None,
         )?;
@@ -277,8 +284,14 @@ impl Hub {
             elsewhere: Default::default(),
             copy_lock: Default::default(),
             polls: Polls::default(),
+            notary,
         });
         Ok(hub)
+    }
+
+    /// Signs the journal's checkpoints and cuts proofs.
+    pub fn notary(&self) -> &Arc<Notary> {
+        &self.notary
     }
 
     /// The plugin registry, starting the plugin engine on first use.
@@ -355,6 +368,7 @@ impl Hub {
         s3: Option<&S3>,
         meters: &crate::usage::Meters,
         pipeline: &Arc<PipelineSlot>,
+        notary: &Arc<Notary>,
         config: Arc<Config>,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, HubError> {
@@ -378,6 +392,7 @@ impl Hub {
                     config.limits.clone(),
                     meters.configure(tenant_config),
                     Arc::clone(pipeline),
+                    Arc::clone(notary),
                 )),
             );
         }
@@ -670,6 +685,7 @@ impl Hub {
             self.s3.as_ref(),
             &self.meters,
             &self.pipeline,
+            &self.notary,
             Arc::new(config),
             Some(&current),
         )?;

@@ -7,8 +7,22 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::{MailboxError, Tenant};
 use crate::journal::{Entry, Mailbox, Timestamp};
 
-/// The files of `/receipts`.
-pub const RECEIPTS: [&str; 2] = ["sent.csv", "received.csv"];
+/// The files of `/receipts`. `proofs/NAME.json` are there too, for every
+/// file of the partner's mailbox, but not listed.
+pub const RECEIPTS: [&str; 3] = ["sent.csv", "received.csv", "checkpoint.json"];
+
+fn proof_error(e: crate::proofs::ProofError) -> MailboxError {
+    match e {
+        crate::proofs::ProofError::Journal(e) => MailboxError::Journal(e),
+        crate::proofs::ProofError::Invalid(why) => MailboxError::NotFound(why),
+    }
+}
+
+fn pretty(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("proofs serialize");
+    out.push(b'\n');
+    out
+}
 
 impl Tenant {
     /// A `/receipts` file as of now.
@@ -51,9 +65,80 @@ impl Tenant {
                     line(&mut out, &fields);
                 }
             }
-            other => return Err(MailboxError::NotFound(format!("/receipts/{other}"))),
+            "checkpoint.json" => {
+                let checkpoint = self.notary.latest(tenant).map_err(proof_error)?;
+                return Ok(pretty(&serde_json::json!({ "checkpoint": checkpoint })));
+            }
+            other => match other
+                .strip_prefix("proofs/")
+                .and_then(|n| n.strip_suffix(".json"))
+            {
+                Some(file) => return self.proof(partner, file),
+                None => return Err(MailboxError::NotFound(format!("/receipts/{other}"))),
+            },
         }
         Ok(out.into_bytes())
+    }
+
+    /// `/receipts/proofs/NAME.json`: the inclusion proof of every event
+    /// about the partner's file NAME (the newest of that name it received
+    /// or sent) and of the files made from it, against a signed checkpoint.
+    fn proof(&self, partner: &str, name: &str) -> Result<Vec<u8>, MailboxError> {
+        let tenant = self.name();
+        let mut found = None;
+        for mailbox in [Mailbox::Outbox, Mailbox::Inbox] {
+            if let Some(entry) = self.journal.find_entry(tenant, partner, mailbox, name)? {
+                found = Some((entry.message, Some(entry.hash.to_string())));
+                break;
+            }
+        }
+        if found.is_none() {
+            // A file that is no longer shown (rejected, hidden, expired)
+            // still has its events.
+            let sent = self.journal.messages(&crate::journal::MessageQuery {
+                tenant: Some(tenant.to_owned()),
+                partner: Some(partner.to_owned()),
+                name: Some(name.to_owned()),
+                limit: Some(100),
+                ..Default::default()
+            })?;
+            found = sent
+                .into_iter()
+                .find(|m| m.name == name)
+                .map(|m| (m.id, m.hash.map(|h| h.to_string())));
+        }
+        let Some((message, sha256)) = found else {
+            return Err(MailboxError::NotFound(format!(
+                "/receipts/proofs/{name}.json"
+            )));
+        };
+        let mut seqs: Vec<u64> = self
+            .journal
+            .message_events(tenant, message)?
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        // A copy in an outbox: the events of the file it was made from too.
+        if let Some(origin) = self.journal.message(tenant, message)?.origin {
+            seqs.extend(
+                self.journal
+                    .message_events(tenant, origin)?
+                    .iter()
+                    .map(|e| e.seq),
+            );
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        let subject = crate::proofs::Subject {
+            partner: partner.to_owned(),
+            name: name.to_owned(),
+            sha256,
+        };
+        let proof = self
+            .notary
+            .prove(tenant, subject, &seqs)
+            .map_err(proof_error)?;
+        Ok(pretty(&proof))
     }
 
     /// Puts a file back in the partner's outbox: the newest one made

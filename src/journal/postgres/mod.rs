@@ -20,6 +20,7 @@ mod events;
 mod intake;
 mod mailboxes;
 mod plugin_state;
+mod proofs;
 mod schema;
 mod settings;
 mod tasks;

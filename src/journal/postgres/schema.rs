@@ -11,11 +11,37 @@ use ::postgres::Client;
 use super::{JournalError, Result, col, db};
 
 /// The version this ferry writes.
-pub(super) const VERSION: i64 = 4;
+pub(super) const VERSION: i64 = 5;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`; version 0 is
 /// an empty database.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2, SETTINGS_3, EXPECT_4];
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, CLUSTER_2, SETTINGS_3, EXPECT_4, MERKLE_5];
+
+/// Version 5: each tenant's Merkle tree over its events (`merkle.rs`: the
+/// perfect subtrees by level and index), how many events it holds, and the
+/// signed checkpoints of it.
+const MERKLE_5: &str = r#"
+CREATE TABLE merkle_nodes (
+    tenant      TEXT COLLATE "C" NOT NULL,
+    level       INTEGER NOT NULL,
+    idx         BIGINT NOT NULL,
+    hash        BYTEA NOT NULL,
+    PRIMARY KEY (tenant, level, idx)
+);
+CREATE TABLE merkle_heads (
+    tenant      TEXT COLLATE "C" PRIMARY KEY,
+    size        BIGINT NOT NULL
+);
+CREATE TABLE checkpoints (
+    tenant      TEXT COLLATE "C" NOT NULL,
+    size        BIGINT NOT NULL,
+    root        TEXT NOT NULL,
+    at          BIGINT NOT NULL,
+    key_id      TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    PRIMARY KEY (tenant, size)
+);
+"#;
 
 /// Version 4: `ferry_expect`, the check a batched write makes of what one
 /// of its statements changed (`batch.rs`): the statements of a batch run

@@ -104,7 +104,7 @@ impl Chain for SqliteJournal {
 
     fn purge_tenant(&self, tenant: &str) -> Result<u64> {
         // Rows that refer to messages first, messages last.
-        const TABLES: [&str; 12] = [
+        const TABLES: [&str; 15] = [
             "mailbox",
             "tasks",
             "pulled",
@@ -114,6 +114,9 @@ impl Chain for SqliteJournal {
             "inline_content",
             "plugin_pins",
             "folders",
+            "merkle_nodes",
+            "merkle_heads",
+            "checkpoints",
             "events",
             "chain_heads",
             "messages",

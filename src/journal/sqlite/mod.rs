@@ -6,6 +6,7 @@ mod events;
 mod intake;
 mod mailboxes;
 mod plugin_state;
+mod proofs;
 mod schema;
 mod tasks;
 

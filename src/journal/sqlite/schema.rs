@@ -10,14 +10,40 @@ use rusqlite::Connection;
 use super::JournalError;
 
 /// The version this ferry writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// `MIGRATIONS[n]` takes a journal from version `n` to `n + 1`. Version 0
 /// is every journal made before the schema had a version: its tables are
 /// those of version 1, less the ones added since it was made, which
 /// `CREATE ... IF NOT EXISTS` adds. Version 2 adds the folders partners
-/// make in their inboxes.
-const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, FOLDERS_2];
+/// make in their inboxes; version 3 the Merkle tree and its checkpoints.
+const MIGRATIONS: [&str; VERSION as usize] = [SCHEMA_1, FOLDERS_2, MERKLE_3];
+
+/// Version 3: each tenant's Merkle tree over its events (`merkle.rs`: the
+/// perfect subtrees by level and index), how many events it holds, and the
+/// signed checkpoints of it.
+const MERKLE_3: &str = r#"
+CREATE TABLE merkle_nodes (
+    tenant      TEXT NOT NULL,
+    level       INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    hash        BLOB NOT NULL,
+    PRIMARY KEY (tenant, level, idx)
+) WITHOUT ROWID;
+CREATE TABLE merkle_heads (
+    tenant      TEXT NOT NULL PRIMARY KEY,
+    size        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    tenant      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    root        TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    key_id      TEXT NOT NULL,
+    signature   TEXT NOT NULL,
+    PRIMARY KEY (tenant, size)
+) WITHOUT ROWID;
+"#;
 
 /// Version 2: folders made in a mailbox (`mkdir`, `MKD`), by their path
 /// relative to it. Folders that files are in need no row: they are seen in

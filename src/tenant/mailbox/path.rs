@@ -116,6 +116,15 @@ impl MailboxPath {
                 Ok(mailbox) => MailboxPath::File(mailbox, (*name).to_owned()),
                 Err(special) => MailboxPath::SpecialFile(special, (*name).to_owned()),
             }),
+            // The proofs of the partner's files: `/receipts/proofs/NAME.json`.
+            [box_name, proofs, name]
+                if folder(box_name)? == Err(Special::Receipts) && *proofs == "proofs" =>
+            {
+                Ok(MailboxPath::SpecialFile(
+                    Special::Receipts,
+                    format!("proofs/{name}"),
+                ))
+            }
             [box_name, rest @ ..] => match folder(box_name)? {
                 Ok(mailbox) => {
                     let relative = rest.join("/");
