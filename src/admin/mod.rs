@@ -17,6 +17,7 @@ mod console;
 mod error;
 mod files;
 mod plugins;
+mod proofs;
 mod routes;
 
 use std::future::Future;

@@ -43,6 +43,14 @@ pub fn routes() -> axum::Router<State> {
         )
         .route("/api/v1/tenants/{tenant}/verify", post(verify))
         .route(
+            "/api/v1/tenants/{tenant}/checkpoint",
+            get(super::proofs::latest).post(super::proofs::make),
+        )
+        .route(
+            "/api/v1/tenants/{tenant}/partners/{partner}/proofs/{name}",
+            get(super::proofs::proof),
+        )
+        .route(
             "/api/v1/tenants/{tenant}/partners/{partner}/resend",
             post(resend),
         )

@@ -66,6 +66,11 @@ pub fn since(hub: &Hub, earlier: &Path, out: Option<&Path>) -> anyhow::Result<Ex
     let earlier = read_checkpoint(earlier)?;
     let public = hub.notary().key().public();
     format::verify_checkpoint(&earlier, &public).map_err(anyhow::Error::msg)?;
+    // The events themselves first: the tree is built from their hashes.
+    let report = hub.journal().verify(&earlier.tenant)?;
+    if let Some(problem) = report.problem {
+        bail!("{}: BROKEN: {problem}", earlier.tenant);
+    }
     let proof = hub.notary().consistency(&earlier)?;
     match format::verify_consistency(&proof, &public) {
         Ok(said) => println!("{said}"),

@@ -131,6 +131,11 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     );
     let mut sweep = tokio::time::interval(sweep_every);
     let mut heartbeat = tokio::time::interval(crate::tenant::HEARTBEAT);
+    // Checkpoints are looked at every minute (or as often as asked, if
+    // that is sooner); each tenant gets one when due (`Notary`).
+    let checkpoints = hub.config().checkpoints;
+    let mut checkpoint =
+        tokio::time::interval(checkpoints.every.min(std::time::Duration::from_secs(60)));
     let started_at = Timestamp::now();
     let mut beat_soon = false;
     loop {
@@ -168,6 +173,17 @@ async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 {
                     tracing::info!(expired, "interrupted uploads given up after resume_for");
                 }
+            }
+            _ = checkpoint.tick() => {
+                let hub = hub.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for tenant in hub.config().tenants.keys() {
+                        if let Err(e) = hub.notary().checkpoint_if_due(tenant, &checkpoints) {
+                            tracing::error!(tenant, error = %crate::error_chain(&e), "journal checkpoint failed");
+                        }
+                    }
+                })
+                .await;
             }
             _ = retention.tick() => {
                 let hub = hub.clone();

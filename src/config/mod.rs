@@ -25,9 +25,9 @@ use toml::Spanned;
 
 pub use error::{ConfigError, Problem};
 pub use model::{
-    Account, Admin, Completion, Config, Connector, ConnectorProtocol, Disposition, FtpOptions,
-    IpNet, JournalBackend, Limits, Listener, Partner, Protocol, Pull, Push, Route, S3Backend,
-    Schedule, Secret, Stable, StoreBackend, Tenant, UsageLimits, WorkerPriority,
+    Account, Admin, Checkpoints, Completion, Config, Connector, ConnectorProtocol, Disposition,
+    FtpOptions, IpNet, JournalBackend, Limits, Listener, Partner, Protocol, Pull, Push, Route,
+    S3Backend, Schedule, Secret, Stable, StoreBackend, Tenant, UsageLimits, WorkerPriority,
 };
 
 use error::Source;
@@ -194,6 +194,7 @@ pub fn load_reading_shared(path: &Path, shared: Option<&Path>) -> Result<Config,
     }
 
     let limits = limits(&sources[0], &server.limits, &mut problems);
+    let checkpoints = checkpoints(&sources[0], server.journal.as_ref(), &mut problems);
     let mut tenants = BTreeMap::new();
     let mut roots: HashMap<PathBuf, String> = HashMap::new();
     for (name, section, source_index) in tenant_sections {
@@ -359,7 +360,46 @@ pub fn load_reading_shared(path: &Path, shared: Option<&Path>) -> Result<Config,
         listeners,
         tenants,
         admin,
+        checkpoints,
     })
+}
+
+/// `[journal]`: checkpoint_every (an interval of at least 1s) and
+/// checkpoint_events (at least 1).
+fn checkpoints(
+    source: &Source,
+    section: Option<&raw::JournalSection>,
+    problems: &mut Vec<Problem>,
+) -> model::Checkpoints {
+    let mut out = model::Checkpoints::default();
+    let Some(section) = section else {
+        return out;
+    };
+    if let Some(text) = &section.checkpoint_every {
+        match humantime::parse_duration(text.get_ref()) {
+            Ok(d) if d >= std::time::Duration::from_secs(1) => out.every = d,
+            _ => problems.push(source.problem(
+                Some(text.span()),
+                "journal.checkpoint_every",
+                format!(
+                    "`{}` is not an interval of at least 1s, expected e.g. `10m` or `1h`",
+                    text.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(events) = &section.checkpoint_events {
+        if *events.get_ref() == 0 {
+            problems.push(source.problem(
+                Some(events.span()),
+                "journal.checkpoint_events",
+                "must be at least 1".to_owned(),
+            ));
+        } else {
+            out.events = *events.get_ref();
+        }
+    }
+    out
 }
 
 /// Reads one tenant's file (`TENANT.toml` of a tenants directory) into the

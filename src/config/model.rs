@@ -36,6 +36,26 @@ pub struct Config {
     pub tenants: BTreeMap<String, Tenant>,
     /// The admin HTTP API, when configured.
     pub admin: Option<Admin>,
+    /// `[journal]`: when checkpoints are signed.
+    pub checkpoints: Checkpoints,
+}
+
+/// The server signs a checkpoint of a tenant's journal when it has grown
+/// and `every` has passed since the last one, or sooner once `events`
+/// events were added.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoints {
+    pub every: std::time::Duration,
+    pub events: u64,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Checkpoints {
+        Checkpoints {
+            every: std::time::Duration::from_secs(600),
+            events: 10_000,
+        }
+    }
 }
 
 /// Where the journal is kept: the embedded default, or a PostgreSQL

@@ -24,6 +24,18 @@ pub struct ServerFile {
     pub admin: Option<Spanned<AdminSection>>,
     #[serde(default)]
     pub store: Option<StoreSection>,
+    #[serde(default)]
+    pub journal: Option<JournalSection>,
+}
+
+/// `[journal]`: when the server signs checkpoints of each tenant's journal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    #[serde(default)]
+    pub checkpoint_every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub checkpoint_events: Option<Spanned<u64>>,
 }
 
 /// `[store.s3]`: where the object store named by `server.store` is.

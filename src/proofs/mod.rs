@@ -73,15 +73,29 @@ impl Notary {
         }
     }
 
-    /// A checkpoint only when the tenant's journal grew since the latest
-    /// (the server's schedule: a quiet tenant gets no new ones).
-    pub fn checkpoint_if_grown(&self, tenant: &str) -> Result<Option<Checkpoint>, ProofError> {
+    /// The server's schedule: a checkpoint when the tenant's journal grew
+    /// since the latest and `policy.every` has passed, or once it grew by
+    /// `policy.events`. A quiet tenant gets no new ones.
+    pub fn checkpoint_if_due(
+        &self,
+        tenant: &str,
+        policy: &crate::config::Checkpoints,
+    ) -> Result<Option<Checkpoint>, ProofError> {
         let latest = self.journal.latest_checkpoint(tenant)?;
         let size = self.journal.extend_tree(tenant)?;
-        // The latest checkpoint's own event is the one event after it.
-        match latest {
-            Some(c) if size <= c.size + 1 => Ok(None),
-            _ => self.checkpoint(tenant).map(Some),
+        let due = match &latest {
+            None => size > 0,
+            // The latest checkpoint's own event is the one event after it.
+            Some(c) if size <= c.size + 1 => false,
+            Some(c) => {
+                let age = Timestamp::now().0.saturating_sub(c.time).max(0) as u128;
+                age >= policy.every.as_millis() || size - c.size > policy.events
+            }
+        };
+        if due {
+            self.checkpoint(tenant).map(Some)
+        } else {
+            Ok(None)
         }
     }
 

@@ -1,6 +1,6 @@
 //! The journal's conformance suite: what every backend of the journal's
 //! roles (`Intake`, `TaskQueue`, `Mailboxes`, `PluginState`, `Chain`,
-//! `Cluster`) must
+//! `Proofs`, `Cluster`) must
 //! do, written against `dyn Journal` only. Each check runs against every
 //! backend in [`backends`]; a second backend joins by adding one line
 //! there, and must pass the same checks.
@@ -299,6 +299,82 @@ fn the_chain_is_one_chain_per_tenant() {
         assert!(journal.purge_tenant("globex").unwrap() > 0);
         assert_eq!(journal.tenants().unwrap(), ["acme"]);
         assert!(journal.verify("acme").unwrap().problem.is_none());
+    });
+}
+
+/// The tree over a tenant's events has the root RFC 6962 defines (computed
+/// here from the events' hashes alone), grows in steps, keeps its nodes per
+/// tenant, and keeps checkpoints, each journaled as an event.
+#[test]
+fn the_tree_over_the_events_and_its_checkpoints() {
+    use ferry::journal::Checkpoint;
+    use ferry::journal::merkle::{self, Hash};
+    fn mth(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            1 => merkle::leaf_hash(&leaves[0]),
+            n => {
+                let k = 1 << (63 - (n as u64 - 1).leading_zeros());
+                merkle::node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+    each_backend(|journal| {
+        for (i, tenant) in ["acme", "acme", "globex", "acme", "acme", "acme"]
+            .iter()
+            .enumerate()
+        {
+            journal
+                .record_received(&received(tenant, "alice", &format!("f{i}"), b"x"))
+                .unwrap();
+            if i == 1 {
+                assert_eq!(journal.extend_tree("acme").unwrap(), 2);
+            }
+        }
+        let size = journal.extend_tree("acme").unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(journal.extend_tree("acme").unwrap(), 5, "nothing new");
+        let seqs: Vec<u64> = (1..=size).collect();
+        let events = journal.raw_events("acme", &seqs).unwrap();
+        let leaves: Vec<Hash> = events
+            .iter()
+            .map(|e| {
+                let mut h = [0u8; 32];
+                hex::decode_to_slice(&e.hash, &mut h).unwrap();
+                h
+            })
+            .collect();
+        let root =
+            merkle::range_hashes(&[(0, size)], |ids| journal.tree_nodes("acme", ids)).unwrap()[0];
+        assert_eq!(root, mth(&leaves));
+        assert!(
+            journal.tree_nodes("acme", &[(3, 0)]).is_err(),
+            "no such subtree yet"
+        );
+        assert_eq!(journal.extend_tree("globex").unwrap(), 1);
+
+        assert!(journal.latest_checkpoint("acme").unwrap().is_none());
+        for size in [5, 3] {
+            journal
+                .put_checkpoint(&Checkpoint {
+                    tenant: "acme".into(),
+                    size,
+                    root: hex::encode(root),
+                    time: 7,
+                    key_id: "k".into(),
+                    signature: "s".into(),
+                })
+                .unwrap();
+        }
+        assert_eq!(journal.latest_checkpoint("acme").unwrap().unwrap().size, 5);
+        assert!(journal.latest_checkpoint("globex").unwrap().is_none());
+        assert_eq!(
+            journal.verify("acme").unwrap().events,
+            7,
+            "two checkpoint events"
+        );
+        assert!(journal.purge_tenant("acme").unwrap() > 0);
+        assert!(journal.latest_checkpoint("acme").unwrap().is_none());
+        assert_eq!(journal.extend_tree("acme").unwrap(), 0);
     });
 }
 

@@ -221,25 +221,27 @@ fn hiding_keeps_content_and_history() {
 fn a_journal_of_the_previous_schema_opens_and_migrates() {
     let env = busy_env();
     let version = |env: &Env| env.count("PRAGMA user_version");
-    assert_eq!(version(&env), 2);
+    assert_eq!(version(&env), 3);
     // What an older ferry left: no version, and no tables it did not have.
     let db = env.db();
     db.execute_batch(
-        "DROP TABLE plugin_pins; DROP TABLE suspended; DROP TABLE folders; PRAGMA user_version = 0;",
+        "DROP TABLE plugin_pins; DROP TABLE suspended; DROP TABLE folders; DROP TABLE merkle_nodes; \
+         DROP TABLE merkle_heads; DROP TABLE checkpoints; PRAGMA user_version = 0;",
     )
         .unwrap();
     drop(db);
     let tables = |env: &Env| {
         env.count(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('plugin_pins', 'suspended', 'folders')",
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN \
+             ('plugin_pins', 'suspended', 'folders', 'merkle_nodes', 'merkle_heads', 'checkpoints')",
         )
     };
     assert_eq!(tables(&env), 0);
 
     let out = env.ferry().args(["journal", "verify"]).ok();
     assert!(out.contains("acme: ok"), "{out}");
-    assert_eq!(version(&env), 2, "migrated");
-    assert_eq!(tables(&env), 3, "the missing tables made");
+    assert_eq!(version(&env), 3, "migrated");
+    assert_eq!(tables(&env), 6, "the missing tables made");
     let outbox = env.names("bob", "/outbox");
     assert!(
         outbox.contains(&"one.csv".into()) && outbox.contains(&"two.txt".into()),
@@ -251,7 +253,7 @@ fn a_journal_of_the_previous_schema_opens_and_migrates() {
     assert!(!out.status.success(), "a newer journal was opened");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("has schema version 7; this ferry knows versions up to 2"),
+        stderr.contains("has schema version 7; this ferry knows versions up to 3"),
         "{stderr}"
     );
     assert_eq!(version(&env), 7, "left as it was");

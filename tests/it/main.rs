@@ -25,6 +25,7 @@ mod pipeline;
 mod plugin_host;
 mod plugins;
 mod postgres;
+mod proofs;
 mod quickstart;
 mod receipts;
 mod reload;

@@ -6,6 +6,7 @@
 
 mod changes;
 mod plugins;
+mod proofs;
 mod sessions;
 
 use std::process::Command;

@@ -1,0 +1,182 @@
+//! Proofs a partner checks offline: the server signs checkpoints of the
+//! journal on its schedule; bob downloads the proof of his file with
+//! OpenSSH `sftp`; `ferry verify-proof` and the Python verifier in
+//! `tools/` agree on it, and on nothing once a byte is changed; `ferry
+//! journal verify --since` proves a later journal extends an earlier
+//! checkpoint, and fails once the tree was rewritten.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{SftpEnv, eventually};
+
+fn python_verify(args: &[&Path]) -> std::process::Output {
+    Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_proof.py"))
+        .args(args)
+        .output()
+        .expect("python3")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_partner_verifies_the_proof_of_a_download_offline() {
+    let s = SftpEnv::with(|config| format!("[journal]\ncheckpoint_every = \"1s\"\n{config}"));
+    let dir = s.env.path();
+    let mut server = s.env.serve();
+    std::fs::write(dir.join("orders.csv"), "id,amount\n1,2\n").unwrap();
+    s.sftp_ok("alice", "put orders.csv /inbox/orders.csv\n");
+    eventually("the copy in bob's outbox", || {
+        s.env
+            .names("bob", "/outbox")
+            .contains(&"orders.csv".to_owned())
+    });
+    s.sftp_ok("bob", "get /outbox/orders.csv got.csv\n");
+    // The server's own schedule signs the journal once it has grown.
+    server.wait_for("journal checkpoint signed");
+    eventually("the download journaled", || {
+        s.env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'downloaded'")
+            == 1
+    });
+    s.sftp_ok(
+        "bob",
+        "get /receipts/proofs/orders.csv.json proof.json\nget /receipts/checkpoint.json checkpoint.json\n",
+    );
+    let key = dir.join("journal.key");
+    std::fs::write(&key, s.env.ferry().args(["journal", "key"]).ok()).unwrap();
+    let proof = dir.join("proof.json");
+
+    let said = s
+        .env
+        .ferry()
+        .arg("verify-proof")
+        .arg(&proof)
+        .arg("--key")
+        .arg(&key)
+        .ok();
+    assert!(
+        said.contains("event 'received' (seq 1) of orders.csv by alice"),
+        "{said}"
+    );
+    assert!(said.contains("event 'downloaded'"), "{said}");
+    assert!(said.contains("by bob"), "{said}");
+    assert!(said.contains("in acme's journal of"), "{said}");
+    let python = python_verify(&[&proof, Path::new("--key"), &key]);
+    assert!(python.status.success(), "{}", text(&python));
+    assert_eq!(
+        String::from_utf8_lossy(&python.stdout).trim(),
+        said.trim(),
+        "both verifiers say the same"
+    );
+    let checkpoint: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("checkpoint.json")).unwrap()).unwrap();
+    assert_eq!(checkpoint["checkpoint"]["tenant"], "acme", "{checkpoint}");
+
+    // One byte changed anywhere: an event's time, the signature.
+    let original = std::fs::read_to_string(&proof).unwrap();
+    let at = original.find("\"at\": ").unwrap() + 6;
+    let mut bumped = original.clone();
+    let digit = if &original[at..at + 1] == "9" {
+        "8"
+    } else {
+        "9"
+    };
+    bumped.replace_range(at..at + 1, digit);
+    let signature = original.find("\"signature\": \"").unwrap() + 14;
+    let mut forged = original.clone();
+    let c = if &original[signature..signature + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    forged.replace_range(signature..signature + 1, c);
+    for (what, altered) in [("an event's time", bumped), ("the signature", forged)] {
+        let bad = dir.join("altered.json");
+        std::fs::write(&bad, altered).unwrap();
+        let out = s
+            .env
+            .ferry()
+            .arg("verify-proof")
+            .arg(&bad)
+            .arg("--key")
+            .arg(&key)
+            .run();
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        assert!(
+            text(&out).contains("NOT VERIFIED"),
+            "{what}: {}",
+            text(&out)
+        );
+        let python = python_verify(&[&bad, Path::new("--key"), &key]);
+        assert_eq!(python.status.code(), Some(1), "{what}: {}", text(&python));
+    }
+    server.stop();
+}
+
+#[test]
+fn a_later_journal_is_proven_to_extend_an_earlier_checkpoint() {
+    let s = SftpEnv::new();
+    let dir = s.env.path();
+    s.env.put("alice", "a.csv", b"a\n").ok();
+    let printed = s
+        .env
+        .ferry()
+        .args(["journal", "checkpoint", "--tenant", "acme"])
+        .ok();
+    let earlier = dir.join("earlier.json");
+    std::fs::write(&earlier, &printed).unwrap();
+    for i in 0..5 {
+        s.env.put("alice", &format!("b{i}.csv"), b"b\n").ok();
+    }
+    let consistency = dir.join("consistency.json");
+    let said = s
+        .env
+        .ferry()
+        .args(["journal", "verify", "--since"])
+        .arg(&earlier)
+        .arg("--out")
+        .arg(&consistency)
+        .ok();
+    assert!(said.contains("nothing was rewritten"), "{said}");
+    let key = dir.join("journal.key");
+    std::fs::write(&key, s.env.ferry().args(["journal", "key"]).ok()).unwrap();
+    s.env
+        .ferry()
+        .arg("verify-proof")
+        .arg(&consistency)
+        .arg("--key")
+        .arg(&key)
+        .ok();
+    let python = python_verify(&[
+        Path::new("--consistency"),
+        &consistency,
+        Path::new("--key"),
+        &key,
+    ]);
+    assert!(python.status.success(), "{}", text(&python));
+
+    // The tree rewritten under the earlier checkpoint (its first four
+    // events' subtree): the proof fails.
+    s.env
+        .db()
+        .execute(
+            "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE tenant = 'acme' AND level = 2 AND idx = 0",
+            [],
+        )
+        .unwrap();
+    let refused = s
+        .env
+        .ferry()
+        .args(["journal", "verify", "--since"])
+        .arg(&earlier)
+        .fails();
+    assert!(refused.contains("does not extend"), "{refused}");
+}
