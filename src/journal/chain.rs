@@ -1,7 +1,8 @@
 //! The hash chain over a tenant's events.
 //!
 //! `hash(n) = SHA-256("ferry-journal-v1" | prev_hash | tenant | seq | at |
-//! kind | message | partner | detail)`, fields separated by newlines, with
+//! kind | message | partner | detail)`, each field preceded by its length in
+//! bytes (a big-endian u64; `docs/proofs.md` has the bytes), with
 //! `prev_hash` of the first event all zeros. The tenant's head (last seq and
 //! hash) is stored apart, so a removed tail is noticed too.
 

@@ -141,12 +141,12 @@ pub fn verify_proof(proof: &Proof, public: &[u8; 32]) -> Result<Vec<String>, Str
             .map(|p| format!(" by {p}"))
             .unwrap_or_default();
         said.push(format!(
-            "event '{}' (seq {seq}) of {}{by} at {} is in {}'s journal of {} events, signed at {}",
+            "event '{}' (seq {seq}) of {}{by} at {} is in {}'s journal of {}, signed at {}",
             e.kind,
             proof.subject.name,
             time(e.at),
             c.tenant,
-            thousands(c.size),
+            events(c.size),
             time(c.time),
         ));
     }
@@ -183,18 +183,29 @@ pub fn verify_consistency(proof: &Consistency, public: &[u8; 32]) -> Result<Stri
         ));
     }
     Ok(format!(
-        "{}'s journal of {} events (signed at {}) extends its journal of {} events (signed at {}): nothing was rewritten",
+        "{}'s journal of {} (signed at {}) extends its journal of {} (signed at {}): nothing was rewritten",
         to.tenant,
-        thousands(to.size),
+        events(to.size),
         time(to.time),
-        thousands(from.size),
+        events(from.size),
         time(from.time)
     ))
 }
 
+/// UTC, ISO 8601, milliseconds shown only when not zero (as
+/// `tools/verify_proof.py` prints them: both verifiers say the same).
 fn time(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    if ms % 1000 == 0 {
+        humantime::format_rfc3339_seconds(t).to_string()
+    } else {
+        humantime::format_rfc3339_millis(t).to_string()
+    }
+}
+
+/// `1 event`, `1,234 events`.
+fn events(n: u64) -> String {
+    format!("{} event{}", thousands(n), if n == 1 { "" } else { "s" })
 }
 
 fn thousands(n: u64) -> String {
@@ -216,5 +227,8 @@ mod tests {
         assert_eq!(super::thousands(1234), "1,234");
         assert_eq!(super::thousands(999), "999");
         assert_eq!(super::thousands(1_000_000), "1,000,000");
+        assert_eq!(super::events(1), "1 event");
+        assert_eq!(super::time(1_796_650_356_000), "2026-12-07T13:32:36Z");
+        assert_eq!(super::time(1_796_650_356_425), "2026-12-07T13:32:36.425Z");
     }
 }
