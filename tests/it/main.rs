@@ -31,6 +31,7 @@ mod receipts;
 mod reload;
 mod retention;
 mod scaffold;
+mod scp;
 mod security;
 mod sftp;
 mod soak;

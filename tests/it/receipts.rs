@@ -103,7 +103,7 @@ fn receipts_and_resend_over_ftp_and_the_cli() {
     let names = ok(&["--list-only", &f.url("alice", "/receipts/")]);
     assert_eq!(
         names.lines().collect::<Vec<_>>(),
-        ["sent.csv", "received.csv"]
+        ["sent.csv", "received.csv", "checkpoint.json"]
     );
     let sent = ok(&[&f.url("alice", "/receipts/sent.csv")]);
     assert!(

@@ -1,9 +1,11 @@
 //! The SFTP server: SSH on russh, the `sftp` subsystem served by ferry's own
-//! dispatcher (`session.rs`) over each account's mailbox view.
+//! dispatcher (`session.rs`) over each account's mailbox view, and the
+//! legacy scp protocol (`scp -O`) on exec channels (`scp.rs`).
 //!
 //! russh runs a connection's handler methods one at a time, so the handler
 //! only authenticates and hands the channel to a spawned session task.
 
+mod scp;
 pub(crate) mod session;
 
 use std::borrow::Cow;
@@ -420,12 +422,72 @@ impl russh::server::Handler for Connection {
 
     async fn exec_request(
         &mut self,
-        channel: ChannelId,
-        _data: &[u8],
+        channel_id: ChannelId,
+        data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // Only the sftp subsystem is served: no shell, no commands.
-        session.channel_failure(channel)?;
+        // No shell and no commands but the one `scp -O` runs (`scp.rs`).
+        let position = self.channels.iter().position(|c| c.id() == channel_id);
+        let (Some(user), Some(position), Some(mode)) = (&self.user, position, scp::parse(data))
+        else {
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        let ticket = match self.hub.open_session(
+            &user.tenant,
+            &user.partner,
+            &user.account,
+            "scp",
+            self.peer,
+        ) {
+            Ok(ticket) => ticket,
+            Err(why) => {
+                tracing::warn!(peer = %self.peer, %why, "scp session refused: session limit");
+                session.channel_failure(channel_id)?;
+                return Ok(());
+            }
+        };
+        let kicked = ticket.kicked();
+        let handle = session.handle();
+        tokio::spawn(async move {
+            if !kicked.await {
+                return;
+            }
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "the session was closed by the server's operator".into(),
+                    "en".into(),
+                )
+                .await;
+        });
+        let channel = self.channels.swap_remove(position);
+        session.channel_success(channel_id)?;
+        let context = session::Context {
+            hub: Arc::clone(&self.hub),
+            tenant: Arc::clone(&user.tenant),
+            partner: user.partner.clone(),
+            peer: self.peer,
+            ticket,
+        };
+        let exit = session::Exit {
+            handle: session.handle(),
+            channel: channel_id,
+        };
+        let (mut incoming, outgoing) = channel.split();
+        tokio::spawn(async move {
+            match mode {
+                Ok(mode) => scp::run(incoming.make_reader(), outgoing, context, exit, mode).await,
+                // A command scp cannot serve: its error, as scp prints it.
+                Err(why) => {
+                    let line = format!("\x01{why}\n");
+                    let _ = outgoing.data_bytes(bytes::Bytes::from(line)).await;
+                    let _ = exit.handle.exit_status_request(exit.channel, 1).await;
+                    let _ = outgoing.eof().await;
+                    let _ = outgoing.close().await;
+                }
+            }
+        });
         Ok(())
     }
 
