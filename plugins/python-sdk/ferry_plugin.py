@@ -79,9 +79,9 @@ def quarantine(reason: str) -> Verdict:
 def deliver(*copies: Union[str, tuple, Delivery], name: Optional[str] = None) -> Routing:
     """Copies of the file into partners' outboxes.
 
-    Each copy is a partner's name (the file keeps its name, or takes
-    ``name``), a ``(partner, name)`` pair, or a ``Delivery``. No copies at
-    all holds the file.
+    Each copy is a ``(partner, name)`` pair, a ``Delivery``, or a partner's
+    name alone, which takes ``name`` (pass ``name=file.name`` to keep the
+    file's own). No copies at all holds the file.
     """
     out = []
     for copy in copies:
@@ -89,8 +89,12 @@ def deliver(*copies: Union[str, tuple, Delivery], name: Optional[str] = None) ->
             out.append(copy)
         elif isinstance(copy, tuple):
             out.append(Delivery(to=copy[0], name=copy[1]))
+        elif name:
+            out.append(Delivery(to=copy, name=name))
         else:
-            out.append(Delivery(to=copy, name=name or ""))
+            raise ValueError(
+                f"deliver({copy!r}): which name in its outbox? pass name=file.name, or ({copy!r}, NAME)"
+            )
     return Routing_Deliver(out)
 
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Result;
 use super::merkle::{Hash, NodeId};
+use super::{JournalError, Result};
 
 /// An event as stored, its detail the exact text the chain hashed: what a
 /// verifier recomputes the event's hash from.
@@ -66,4 +66,19 @@ pub trait Proofs: Send + Sync {
 
     /// The newest checkpoint of a tenant.
     fn latest_checkpoint(&self, tenant: &str) -> Result<Option<Checkpoint>>;
+}
+
+/// A stored node's bytes as a hash (both backends keep them as 32 bytes).
+pub(super) fn stored_node(bytes: &[u8]) -> Result<Hash> {
+    bytes
+        .try_into()
+        .map_err(|_| JournalError::Corrupt("a merkle node is not 32 bytes".into()))
+}
+
+/// An event's chain hash, stored as hex, as the data of its leaf.
+pub(super) fn event_hash(text: &str) -> Result<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out)
+        .map_err(|_| JournalError::Corrupt(format!("`{text}` is not an event hash")))?;
+    Ok(out)
 }

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::journal::merkle::{self, Hash, NodeId, NodeStore};
+use crate::journal::proofs::{event_hash, stored_node};
 
 /// Events added to the tree per transaction.
 const BATCH: i64 = 10_000;
@@ -28,7 +29,7 @@ impl NodeStore for Nodes<'_, '_> {
             .ok_or_else(|| {
                 JournalError::Corrupt(format!("merkle node ({level}, {idx}) is missing"))
             })?;
-        to_hash(&col::<Vec<u8>>(&row, 0)?)
+        stored_node(&col::<Vec<u8>>(&row, 0)?)
     }
 
     fn put(&mut self, (level, idx): NodeId, hash: Hash) -> Result<()> {
@@ -41,19 +42,6 @@ impl NodeStore for Nodes<'_, '_> {
             .map_err(db)?;
         Ok(())
     }
-}
-
-fn to_hash(bytes: &[u8]) -> Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| JournalError::Corrupt("a merkle node is not 32 bytes".into()))
-}
-
-fn unhex(text: &str) -> Result<Hash> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out)
-        .map_err(|_| JournalError::Corrupt(format!("`{text}` is not an event hash")))?;
-    Ok(out)
 }
 
 fn checkpoint(tenant: &str, row: &Row) -> Result<Checkpoint> {
@@ -95,7 +83,7 @@ impl Proofs for PostgresJournal {
                             at + 1
                         )));
                     }
-                    merkle::append(&mut nodes, at as u64, &unhex(&col::<String>(row, 1)?)?)?;
+                    merkle::append(&mut nodes, at as u64, &event_hash(&col::<String>(row, 1)?)?)?;
                     at = seq;
                 }
                 tx.execute(
@@ -125,7 +113,7 @@ impl Proofs for PostgresJournal {
                     .ok_or_else(|| {
                         JournalError::Corrupt(format!("merkle node ({level}, {idx}) is missing"))
                     })?;
-                out.push(to_hash(&col::<Vec<u8>>(&row, 0)?)?);
+                out.push(stored_node(&col::<Vec<u8>>(&row, 0)?)?);
             }
             Ok(out)
         })

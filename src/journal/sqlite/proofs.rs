@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::journal::merkle::{self, Hash, NodeId, NodeStore};
+use crate::journal::proofs::{event_hash, stored_node};
 
 /// Events added to the tree per transaction: the writers of the tenant's
 /// chain wait for none of it (the tree has its own tables), but a large
@@ -28,7 +29,7 @@ impl NodeStore for Nodes<'_> {
             .ok_or_else(|| {
                 JournalError::Corrupt(format!("merkle node ({level}, {idx}) is missing"))
             })?;
-        to_hash(&bytes)
+        stored_node(&bytes)
     }
 
     fn put(&mut self, (level, idx): NodeId, hash: Hash) -> Result<()> {
@@ -39,19 +40,6 @@ impl NodeStore for Nodes<'_> {
             .execute(params![self.tenant, level, idx as i64, &hash[..]])?;
         Ok(())
     }
-}
-
-fn to_hash(bytes: &[u8]) -> Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| JournalError::Corrupt("a merkle node is not 32 bytes".into()))
-}
-
-fn unhex(text: &str) -> Result<Hash> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out)
-        .map_err(|_| JournalError::Corrupt(format!("`{text}` is not an event hash")))?;
-    Ok(out)
 }
 
 impl Proofs for SqliteJournal {
@@ -82,7 +70,7 @@ impl Proofs for SqliteJournal {
                             at + 1
                         )));
                     }
-                    merkle::append(&mut nodes, at as u64, &unhex(hash)?)?;
+                    merkle::append(&mut nodes, at as u64, &event_hash(hash)?)?;
                     at = *seq;
                 }
                 tx.prepare_cached(

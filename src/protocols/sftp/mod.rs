@@ -366,23 +366,89 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let position = self.channels.iter().position(|c| c.id() == channel_id);
-        let (Some(user), Some(position), "sftp") = (&self.user, position, name) else {
+        if name != "sftp" {
             session.channel_failure(channel_id)?;
             return Ok(());
+        }
+        let Some((channel, context, exit)) = self.start(channel_id, "sftp", session)? else {
+            return Ok(());
+        };
+        let (mut incoming, outgoing) = channel.split();
+        tokio::spawn(async move {
+            session::run(incoming.make_reader(), outgoing, context, Some(exit)).await;
+        });
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel_id: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // No shell and no commands but the one `scp -O` runs (`scp.rs`).
+        let Some(mode) = scp::parse(data) else {
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        let Some((channel, context, exit)) = self.start(channel_id, "scp", session)? else {
+            return Ok(());
+        };
+        let (mut incoming, outgoing) = channel.split();
+        tokio::spawn(async move {
+            match mode {
+                Ok(mode) => scp::run(incoming.make_reader(), outgoing, context, exit, mode).await,
+                // A command scp cannot serve: its error, as scp prints it.
+                Err(why) => {
+                    let line = format!("\x01{why}\n");
+                    let _ = outgoing.data_bytes(bytes::Bytes::from(line)).await;
+                    let _ = exit.handle.exit_status_request(exit.channel, 1).await;
+                    let _ = outgoing.eof().await;
+                    let _ = outgoing.close().await;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}
+
+impl Connection {
+    /// Opens a logged-in session on an open channel for `protocol`
+    /// (`sftp`, `scp`): its ticket (limits, kicks), the channel taken, the
+    /// request answered. `None` (the request refused) when the channel is
+    /// unknown, nobody is logged in, or the session limit is reached.
+    fn start(
+        &mut self,
+        channel_id: ChannelId,
+        protocol: &'static str,
+        session: &mut Session,
+    ) -> Result<Option<(Channel<Msg>, session::Context, session::Exit)>, russh::Error> {
+        let position = self.channels.iter().position(|c| c.id() == channel_id);
+        let (Some(user), Some(position)) = (&self.user, position) else {
+            session.channel_failure(channel_id)?;
+            return Ok(None);
         };
         let ticket = match self.hub.open_session(
             &user.tenant,
             &user.partner,
             &user.account,
-            "sftp",
+            protocol,
             self.peer,
         ) {
             Ok(ticket) => ticket,
             Err(why) => {
-                tracing::warn!(peer = %self.peer, %why, "SFTP session refused: session limit");
+                tracing::warn!(peer = %self.peer, %why, protocol, "session refused: session limit");
                 session.channel_failure(channel_id)?;
-                return Ok(());
+                return Ok(None);
             }
         };
         // A kick (or the tenant's removal) ends the whole connection.
@@ -413,90 +479,6 @@ impl russh::server::Handler for Connection {
             handle: session.handle(),
             channel: channel_id,
         };
-        let (mut incoming, outgoing) = channel.split();
-        tokio::spawn(async move {
-            session::run(incoming.make_reader(), outgoing, context, Some(exit)).await;
-        });
-        Ok(())
-    }
-
-    async fn exec_request(
-        &mut self,
-        channel_id: ChannelId,
-        data: &[u8],
-        session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        // No shell and no commands but the one `scp -O` runs (`scp.rs`).
-        let position = self.channels.iter().position(|c| c.id() == channel_id);
-        let (Some(user), Some(position), Some(mode)) = (&self.user, position, scp::parse(data))
-        else {
-            session.channel_failure(channel_id)?;
-            return Ok(());
-        };
-        let ticket = match self.hub.open_session(
-            &user.tenant,
-            &user.partner,
-            &user.account,
-            "scp",
-            self.peer,
-        ) {
-            Ok(ticket) => ticket,
-            Err(why) => {
-                tracing::warn!(peer = %self.peer, %why, "scp session refused: session limit");
-                session.channel_failure(channel_id)?;
-                return Ok(());
-            }
-        };
-        let kicked = ticket.kicked();
-        let handle = session.handle();
-        tokio::spawn(async move {
-            if !kicked.await {
-                return;
-            }
-            let _ = handle
-                .disconnect(
-                    russh::Disconnect::ByApplication,
-                    "the session was closed by the server's operator".into(),
-                    "en".into(),
-                )
-                .await;
-        });
-        let channel = self.channels.swap_remove(position);
-        session.channel_success(channel_id)?;
-        let context = session::Context {
-            hub: Arc::clone(&self.hub),
-            tenant: Arc::clone(&user.tenant),
-            partner: user.partner.clone(),
-            peer: self.peer,
-            ticket,
-        };
-        let exit = session::Exit {
-            handle: session.handle(),
-            channel: channel_id,
-        };
-        let (mut incoming, outgoing) = channel.split();
-        tokio::spawn(async move {
-            match mode {
-                Ok(mode) => scp::run(incoming.make_reader(), outgoing, context, exit, mode).await,
-                // A command scp cannot serve: its error, as scp prints it.
-                Err(why) => {
-                    let line = format!("\x01{why}\n");
-                    let _ = outgoing.data_bytes(bytes::Bytes::from(line)).await;
-                    let _ = exit.handle.exit_status_request(exit.channel, 1).await;
-                    let _ = outgoing.eof().await;
-                    let _ = outgoing.close().await;
-                }
-            }
-        });
-        Ok(())
-    }
-
-    async fn shell_request(
-        &mut self,
-        channel: ChannelId,
-        session: &mut Session,
-    ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)?;
-        Ok(())
+        Ok(Some((channel, context, exit)))
     }
 }
