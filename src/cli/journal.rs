@@ -50,6 +50,22 @@ pub enum JournalCommand {
     },
     /// Print the public key checkpoints are signed with, for partners to keep.
     Key,
+    /// What a partner's folder held at a past instant, from the journal
+    /// alone, with the events that made it (and their proof with --proof).
+    Listing {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long = "as")]
+        partner: String,
+        /// `/inbox`, `/outbox`, or a folder below one.
+        folder: String,
+        /// The instant, RFC 3339 (such as 2026-12-01T09:00:00Z).
+        #[arg(long)]
+        at: String,
+        /// Write the proof of those events here (for `verify-proof`).
+        #[arg(long)]
+        proof: Option<std::path::PathBuf>,
+    },
     /// Print the proof of the events about one of a partner's files (what
     /// the partner downloads as /receipts/proofs/NAME.json).
     Proof {
@@ -156,6 +172,15 @@ pub fn run(config: &Path, command: JournalCommand) -> anyhow::Result<ExitCode> {
         }
         JournalCommand::Checkpoint { tenant } => return super::proofs::checkpoint(&hub, tenant),
         JournalCommand::Key => return super::proofs::key(&hub),
+        JournalCommand::Listing {
+            tenant,
+            partner,
+            folder,
+            at,
+            proof,
+        } => {
+            return super::proofs::listing(&hub, &tenant, &partner, &folder, &at, proof.as_deref());
+        }
         JournalCommand::Proof {
             tenant,
             partner,

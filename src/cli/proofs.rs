@@ -51,6 +51,74 @@ pub fn proof(hub: &Hub, tenant: &str, partner: &str, name: &str) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn listing(
+    hub: &Hub,
+    tenant: &str,
+    partner: &str,
+    folder: &str,
+    at: &str,
+    proof: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::journal::Mailbox;
+    let tenant = super::tenant(hub, tenant)?;
+    let time = humantime::parse_rfc3339_weak(at)
+        .with_context(|| format!("`{at}` is not a time such as 2026-12-01T09:00:00Z"))?;
+    let ms = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let trimmed = folder.trim_start_matches('/');
+    let (box_name, below) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    let mailbox = match box_name {
+        "inbox" => Mailbox::Inbox,
+        "outbox" => Mailbox::Outbox,
+        _ => bail!("`{folder}` is not /inbox or /outbox (or a folder below one)"),
+    };
+    let (listed, used) = crate::proofs::listing::listing_at(
+        hub.journal().as_ref(),
+        tenant.name(),
+        partner,
+        mailbox,
+        below,
+        ms,
+    )?;
+    println!(
+        "{partner}'s {folder} at {at}: {} file{}",
+        listed.len(),
+        if listed.len() == 1 { "" } else { "s" }
+    );
+    for file in &listed {
+        println!(
+            "{:>12}  {}  {}  (event {})",
+            file.size
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            file.sha256.as_deref().unwrap_or("-"),
+            file.name,
+            file.seq
+        );
+    }
+    if let Some(path) = proof {
+        if used.is_empty() {
+            bail!("no event of {partner}'s {folder} before {at}: nothing to prove");
+        }
+        let subject = crate::proofs::Subject {
+            partner: partner.to_owned(),
+            name: format!("{folder} as of {at}"),
+            sha256: None,
+        };
+        let proof = hub.notary().prove(tenant.name(), subject, &used)?;
+        std::fs::write(path, serde_json::to_vec_pretty(&proof)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "the proof of the {} events that made it: {}",
+            used.len(),
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A checkpoint from a file: the object itself, or `{"checkpoint": ...}`
 /// as `/receipts/checkpoint.json` and `journal checkpoint` give it.
 fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {

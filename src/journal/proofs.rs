@@ -60,6 +60,9 @@ pub trait Proofs: Send + Sync {
     /// Events by seq, as stored, in the order asked; those missing are left out.
     fn raw_events(&self, tenant: &str, seqs: &[u64]) -> Result<Vec<RawEvent>>;
 
+    /// Up to `limit` events from seq `from` on, in chain order, as stored.
+    fn events_from(&self, tenant: &str, from: u64, limit: usize) -> Result<Vec<RawEvent>>;
+
     /// Keeps a checkpoint and journals it as a `checkpoint` event (its
     /// detail the checkpoint), in one transaction.
     fn put_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()>;

@@ -11,6 +11,7 @@
 //! so the next checkpoint covers the one before it.
 
 pub mod format;
+pub mod listing;
 
 use std::sync::Arc;
 

@@ -180,3 +180,68 @@ fn a_later_journal_is_proven_to_extend_an_earlier_checkpoint() {
         .fails();
     assert!(refused.contains("does not extend"), "{refused}");
 }
+
+/// `journal listing --at`: bob's outbox as it was just after the first
+/// delivery, after the second, and before either; with the proof of the
+/// events that made it, which `verify-proof` accepts.
+#[test]
+fn a_folder_is_listed_as_it_was_at_a_past_instant() {
+    let env = crate::util::Env::new();
+    env.put("alice", "a.csv", b"a\n").ok();
+    env.put("alice", "b.csv", b"b\n").ok();
+    let times: Vec<(String, i64)> = env.rows(
+        "SELECT json_extract(detail, '$.name'), at FROM events
+         WHERE kind = 'delivered' AND partner = 'bob' ORDER BY seq",
+    );
+    assert_eq!(times.len(), 2, "{times:?}");
+    let instant = |ms: i64| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64),
+        )
+        .to_string()
+    };
+    let list = |ms: i64| {
+        env.ferry()
+            .args([
+                "journal", "listing", "--tenant", "acme", "--as", "bob", "/outbox", "--at",
+            ])
+            .arg(instant(ms))
+            .ok()
+    };
+    let first = list(times[0].1);
+    assert!(
+        first.contains(": 1 file\n") && first.contains("a.csv"),
+        "{first}"
+    );
+    assert!(!first.contains("b.csv"), "{first}");
+    let both = list(times[1].1);
+    assert!(
+        both.contains(": 2 files") && both.contains("b.csv"),
+        "{both}"
+    );
+    let sha = crate::util::sha256_hex(b"a\n");
+    assert!(both.contains(&sha), "{both}");
+    let before = list(times[0].1 - 1);
+    assert!(before.contains(": 0 files"), "{before}");
+
+    let proof = env.path().join("listing.json");
+    env.ferry()
+        .args([
+            "journal", "listing", "--tenant", "acme", "--as", "bob", "/outbox", "--at",
+        ])
+        .arg(instant(times[1].1))
+        .arg("--proof")
+        .arg(&proof)
+        .ok();
+    let key = env.path().join("journal.key");
+    std::fs::write(&key, env.ferry().args(["journal", "key"]).ok()).unwrap();
+    let said = env
+        .ferry()
+        .arg("verify-proof")
+        .arg(&proof)
+        .arg("--key")
+        .arg(&key)
+        .ok();
+    assert!(said.contains("ok: 2 events proven"), "{said}");
+    assert!(said.contains("event 'delivered'"), "{said}");
+}

@@ -44,6 +44,20 @@ impl NodeStore for Nodes<'_, '_> {
     }
 }
 
+fn raw_event(tenant: &str, row: &Row) -> Result<RawEvent> {
+    Ok(RawEvent {
+        tenant: tenant.to_owned(),
+        seq: col_u64(row, 0)?,
+        at: col(row, 1)?,
+        kind: col(row, 2)?,
+        message: col(row, 3)?,
+        partner: col(row, 4)?,
+        detail: col(row, 5)?,
+        prev_hash: col(row, 6)?,
+        hash: col(row, 7)?,
+    })
+}
+
 fn checkpoint(tenant: &str, row: &Row) -> Result<Checkpoint> {
     Ok(Checkpoint {
         tenant: tenant.to_owned(),
@@ -133,19 +147,23 @@ impl Proofs for PostgresJournal {
                 else {
                     continue;
                 };
-                out.push(RawEvent {
-                    tenant: tenant.to_owned(),
-                    seq: col_u64(&row, 0)?,
-                    at: col(&row, 1)?,
-                    kind: col(&row, 2)?,
-                    message: col(&row, 3)?,
-                    partner: col(&row, 4)?,
-                    detail: col(&row, 5)?,
-                    prev_hash: col(&row, 6)?,
-                    hash: col(&row, 7)?,
-                });
+                out.push(raw_event(tenant, &row)?);
             }
             Ok(out)
+        })
+    }
+
+    fn events_from(&self, tenant: &str, from: u64, limit: usize) -> Result<Vec<RawEvent>> {
+        self.read(|c| {
+            c.query(
+                "SELECT seq, at, kind, message, partner, detail, prev_hash, hash FROM events
+                 WHERE tenant = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                &[&tenant, &(from as i64), &(limit as i64)],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|row| raw_event(tenant, row))
+            .collect()
         })
     }
 

@@ -120,6 +120,28 @@ impl Proofs for SqliteJournal {
         Ok(out)
     }
 
+    fn events_from(&self, tenant: &str, from: u64, limit: usize) -> Result<Vec<RawEvent>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, at, kind, message, partner, detail, prev_hash, hash FROM events
+             WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![tenant, from as i64, limit as i64], |row| {
+            Ok(RawEvent {
+                tenant: tenant.to_owned(),
+                seq: row.get::<_, i64>(0)? as u64,
+                at: row.get(1)?,
+                kind: row.get(2)?,
+                message: row.get(3)?,
+                partner: row.get(4)?,
+                detail: row.get(5)?,
+                prev_hash: row.get(6)?,
+                hash: row.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn put_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         let detail = serde_json::to_value(c).map_err(|e| JournalError::Corrupt(e.to_string()))?;
         self.write(|tx| {
