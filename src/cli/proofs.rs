@@ -74,7 +74,7 @@ pub fn listing(
         "outbox" => Mailbox::Outbox,
         _ => bail!("`{folder}` is not /inbox or /outbox (or a folder below one)"),
     };
-    let (listed, used) = crate::proofs::listing::listing_at(
+    let crate::proofs::listing::Replay { listed, used, seen } = crate::proofs::listing::listing_at(
         hub.journal().as_ref(),
         tenant.name(),
         partner,
@@ -96,6 +96,17 @@ pub fn listing(
             file.sha256.as_deref().unwrap_or("-"),
             file.name,
             file.seq
+        );
+    }
+    if let Some(seen) = &seen {
+        println!(
+            "{partner} last listed it before then at {} over {}: {} file{} (event {}, digest {})",
+            crate::journal::Timestamp(seen.at),
+            seen.protocol,
+            seen.files,
+            if seen.files == 1 { "" } else { "s" },
+            seen.seq,
+            seen.digest
         );
     }
     if let Some(path) = proof {

@@ -217,6 +217,8 @@ text_enum!(
         ConnectFailed = "connect-failed",
         AccessRefused = "access-refused",
         Checkpoint = "checkpoint",
+        Login = "login",
+        Listed = "listed",
     }
 );
 

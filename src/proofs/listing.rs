@@ -27,6 +27,26 @@ pub struct Listed {
     pub since: i64,
 }
 
+/// The partner's own last listing of the folder before the instant, as
+/// journaled when it was shown (`listed`: counts and a digest).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Seen {
+    pub seq: u64,
+    pub at: i64,
+    pub files: u64,
+    pub digest: String,
+    pub protocol: String,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    pub listed: Vec<Listed>,
+    /// The events that made the listing (and the partner's own last look).
+    pub used: Vec<u64>,
+    pub seen: Option<Seen>,
+}
+
 /// Events read per query while replaying.
 const PAGE: usize = 5_000;
 
@@ -40,8 +60,14 @@ pub fn listing_at(
     mailbox: Mailbox,
     folder: &str,
     at: i64,
-) -> Result<(Vec<Listed>, Vec<u64>), JournalError> {
+) -> Result<Replay, JournalError> {
     let box_name = mailbox.as_str();
+    let shown = if folder.trim_matches('/').is_empty() {
+        format!("/{box_name}")
+    } else {
+        format!("/{box_name}/{}", folder.trim_matches('/'))
+    };
+    let mut seen = None;
     let mut entries: BTreeMap<String, (i64, u64, i64)> = BTreeMap::new();
     let mut used = Vec::new();
     let mut from = 1;
@@ -59,6 +85,18 @@ pub fn listing_at(
             }
             if apply(&mut entries, event, partner, box_name) {
                 used.push(event.seq);
+            } else if event.kind == "listed"
+                && let Ok(d) = serde_json::from_str::<Value>(&event.detail)
+                && d["partner"].as_str() == Some(partner)
+                && d["folder"].as_str() == Some(shown.as_str())
+            {
+                seen = Some(Seen {
+                    seq: event.seq,
+                    at: event.at,
+                    files: d["files"].as_u64().unwrap_or(0),
+                    digest: d["digest"].as_str().unwrap_or_default().to_owned(),
+                    protocol: d["protocol"].as_str().unwrap_or_default().to_owned(),
+                });
             }
         }
         if page.len() < PAGE {
@@ -89,7 +127,11 @@ pub fn listing_at(
             since,
         });
     }
-    Ok((listed, used))
+    if let Some(seen) = &seen {
+        used.push(seen.seq);
+        used.sort_unstable();
+    }
+    Ok(Replay { listed, used, seen })
 }
 
 /// Applies one event to the folder's entries; whether it touched them.

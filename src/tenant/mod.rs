@@ -5,6 +5,7 @@
 //! replaces whole: a session keeps the snapshot it started with for the
 //! length of one operation, and nothing ever sees half of a reload.
 
+mod access;
 mod cluster;
 pub mod gate;
 pub mod guard;
@@ -440,7 +441,7 @@ impl Hub {
             (None, None) => (0, 0),
             _ => self.sessions_elsewhere(&config.name, partner),
         };
-        self.sessions.open(&Opening {
+        let ticket = self.sessions.open(&Opening {
             tenant: &config.name,
             partner,
             login: &account.login,
@@ -450,7 +451,26 @@ impl Hub {
             tenant_limit: config.max_sessions,
             partner_limit,
             elsewhere,
-        })
+        })?;
+        // Every login is journaled (an access event), off the caller's
+        // thread: sessions open on the async threads, a journal write waits
+        // for the disk.
+        let journal = Arc::clone(&self.journal);
+        let tenant = config.name.clone();
+        let detail = json!({
+            "partner": partner, "login": account.login, "protocol": protocol,
+            "peer": peer.to_string(),
+        });
+        let record = move || {
+            if let Err(e) = journal.record_event(&tenant, EventKind::Login, detail) {
+                tracing::error!(error = %crate::error_chain(&e), "cannot journal a login");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(record)),
+            Err(_) => record(),
+        }
+        Ok(ticket)
     }
 
     pub fn journal(&self) -> &Arc<dyn Journal> {

@@ -764,6 +764,7 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
     };
     let owner = s.login.as_ref().map_or(String::new(), |l| l.user.clone());
     let (tenant, partner) = s.who();
+    let source = s.peer.to_string();
     let text = blocking(move || -> Result<String, MailboxError> {
         let now = crate::journal::Timestamp::now().0 / 1000;
         let generated_line = |name: &str, size: u64| match kind {
@@ -801,6 +802,7 @@ pub async fn list(s: &mut Session, arg: &str, kind: Listing) -> io::Result<()> {
                     _ => "",
                 };
                 let listing = tenant.list_folder(&partner, *mailbox, folder)?;
+                tenant.record_listing(&partner, *mailbox, folder, &listing, "ftp", &source);
                 let checksums = tenant.checksum_files(&partner, *mailbox, &listing.files)?;
                 listing
                     .folders

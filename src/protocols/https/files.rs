@@ -179,8 +179,13 @@ async fn folder(
     } else {
         format!("/{}/{folder}/", mailbox.as_str())
     };
-    let (tenant, partner) = (who.tenant.clone(), who.partner.clone());
-    let listing = blocking(move || tenant.list_folder(&partner, mailbox, &folder)).await?;
+    let (tenant, partner, source) = (who.tenant.clone(), who.partner.clone(), who.source());
+    let listing = blocking(move || {
+        let listing = tenant.list_folder(&partner, mailbox, &folder)?;
+        tenant.record_listing(&partner, mailbox, &folder, &listing, "https", &source);
+        Ok::<_, MailboxError>(listing)
+    })
+    .await?;
     Ok(listing_response(headers, &shown, listing))
 }
 

@@ -243,6 +243,14 @@ pub(super) fn open_dir(shared: &Arc<Shared>, path: &str) -> Result<String, Mailb
                 _ => unreachable!("matched above"),
             };
             let listing = cx.tenant.list_folder(&cx.partner, mailbox, folder)?;
+            cx.tenant.record_listing(
+                &cx.partner,
+                mailbox,
+                folder,
+                &listing,
+                "sftp",
+                &cx.peer.to_string(),
+            );
             let checksums = cx
                 .tenant
                 .checksum_files(&cx.partner, mailbox, &listing.files)?;
