@@ -7,9 +7,12 @@ use std::process::{Command, Output};
 
 use crate::util::{SftpEnv, eventually, sha256_hex};
 
-fn scp(s: &SftpEnv, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .args(["60", "scp", "-O", "-B", "-P", &s.port.to_string(), "-i"])
+/// OpenSSH `scp -O` as the test's client, bounded by `timeout`.
+fn scp_within(s: &SftpEnv, limit: &[&str]) -> Command {
+    let mut command = Command::new("timeout");
+    command
+        .args(limit)
+        .args(["scp", "-O", "-B", "-P", &s.port.to_string(), "-i"])
         .arg(&s.key)
         .args([
             "-o",
@@ -19,8 +22,13 @@ fn scp(s: &SftpEnv, args: &[&str]) -> Output {
             "-o",
             "LogLevel=ERROR",
         ])
+        .current_dir(s.env.path());
+    command
+}
+
+fn scp(s: &SftpEnv, args: &[&str]) -> Output {
+    scp_within(s, &["60"])
         .args(args)
-        .current_dir(s.env.path())
         .output()
         .expect("scp (openssh-client) is needed")
 }
@@ -39,6 +47,10 @@ fn legacy_scp_uploads_and_downloads() {
         c.replace(
             "[server]\n",
             "[limits]\nmax_file_size = \"1MiB\"\n\n[server]\n",
+        )
+        .replace(
+            "[tenants.acme.partners.alice]\n",
+            "[tenants.acme.partners.alice]\nupload_rate = \"256KiB/s\"\n",
         )
     });
     let _server = s.env.serve();

@@ -42,6 +42,21 @@ impl NodeStore for Nodes<'_> {
     }
 }
 
+/// An event row (`seq, at, kind, message, partner, detail, prev_hash, hash`).
+fn raw_event(tenant: &str, row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok(RawEvent {
+        tenant: tenant.to_owned(),
+        seq: row.get::<_, i64>(0)? as u64,
+        at: row.get(1)?,
+        kind: row.get(2)?,
+        message: row.get(3)?,
+        partner: row.get(4)?,
+        detail: row.get(5)?,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
+}
+
 impl Proofs for SqliteJournal {
     fn extend_tree(&self, tenant: &str) -> Result<u64> {
         loop {
@@ -101,19 +116,7 @@ impl Proofs for SqliteJournal {
         let mut out = Vec::new();
         for seq in seqs {
             let event = stmt
-                .query_row(params![tenant, *seq as i64], |row| {
-                    Ok(RawEvent {
-                        tenant: tenant.to_owned(),
-                        seq: row.get::<_, i64>(0)? as u64,
-                        at: row.get(1)?,
-                        kind: row.get(2)?,
-                        message: row.get(3)?,
-                        partner: row.get(4)?,
-                        detail: row.get(5)?,
-                        prev_hash: row.get(6)?,
-                        hash: row.get(7)?,
-                    })
-                })
+                .query_row(params![tenant, *seq as i64], |row| raw_event(tenant, row))
                 .optional()?;
             out.extend(event);
         }
@@ -127,17 +130,7 @@ impl Proofs for SqliteJournal {
              WHERE tenant = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![tenant, from as i64, limit as i64], |row| {
-            Ok(RawEvent {
-                tenant: tenant.to_owned(),
-                seq: row.get::<_, i64>(0)? as u64,
-                at: row.get(1)?,
-                kind: row.get(2)?,
-                message: row.get(3)?,
-                partner: row.get(4)?,
-                detail: row.get(5)?,
-                prev_hash: row.get(6)?,
-                hash: row.get(7)?,
-            })
+            raw_event(tenant, row)
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -25,6 +25,8 @@ use crate::tenant::{MailboxError, MailboxPath, Way};
 const LINE: usize = 4096;
 /// Bytes moved per hop to the file threads.
 const CHUNK: usize = 1 << 20;
+/// Bytes read (and paced) at a time.
+const PIECE: usize = 64 << 10;
 
 /// What the client asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -325,10 +327,33 @@ async fn receive<R: AsyncRead>(
     let mut left = size;
     let mut failed: Option<String> = None;
     while left > 0 {
+        // Read in pieces paced by the partner's bandwidth, handed to the
+        // file threads a megabyte at a time.
         let mut chunk = vec![0u8; left.min(CHUNK as u64) as usize];
-        reader.read_exact(&mut chunk).await?;
+        let mut filled = 0;
+        while filled < chunk.len() {
+            let piece = (chunk.len() - filled).min(PIECE);
+            if let Err(e) = reader.read_exact(&mut chunk[filled..filled + piece]).await {
+                // The client went away mid-file: the upload is journaled as
+                // failed (scp cannot resume, so nothing is kept for a retry).
+                let (source, why) = (
+                    cx.peer.to_string(),
+                    format!(
+                        "the client left after {} of {size} bytes: {e}",
+                        size - left + filled as u64
+                    ),
+                );
+                on_files(cx, move |cx| {
+                    cx.tenant
+                        .abort(upload, "scp", &source, &std::io::Error::other(why))
+                })
+                .await?;
+                return Err(e);
+            }
+            throttle.pace(piece).await;
+            filled += piece;
+        }
         left -= chunk.len() as u64;
-        throttle.pace(chunk.len()).await;
         if failed.is_some() {
             continue;
         }
@@ -344,7 +369,11 @@ async fn receive<R: AsyncRead>(
         }
     }
     let source = cx.peer.to_string();
-    let client = answer(reader).await?;
+    // The client's word on its file; a client gone by now failed it.
+    let client = match answer(reader).await {
+        Ok(client) => client,
+        Err(e) => Some(format!("the client left before confirming the file: {e}")),
+    };
     let outcome = on_files(cx, move |cx| {
         if let Some(why) = failed.or(client.map(|w| format!("the client failed: {w}"))) {
             cx.tenant
