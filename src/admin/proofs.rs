@@ -25,12 +25,7 @@ pub(super) async fn latest(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let hub = state.hub.clone();
-    on_tenant(&state, &caller, &name, move |tenant| {
-        let checkpoint = hub.notary().latest(tenant.name()).map_err(refused)?;
-        Ok(Json(serde_json::json!({ "checkpoint": checkpoint })))
-    })
-    .await
+    checkpoint(state, caller, name, false).await
 }
 
 pub(super) async fn make(
@@ -38,10 +33,27 @@ pub(super) async fn make(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    checkpoint(state, caller, name, true).await
+}
+
+/// The tenant's latest checkpoint, or (`new`) one signed now.
+async fn checkpoint(
+    state: axum::extract::State<State>,
+    caller: Caller,
+    name: String,
+    new: bool,
+) -> ApiResult<Json<Value>> {
     let hub = state.hub.clone();
     on_tenant(&state, &caller, &name, move |tenant| {
-        let checkpoint = hub.notary().checkpoint(tenant.name()).map_err(refused)?;
-        Ok(Json(serde_json::json!({ "checkpoint": checkpoint })))
+        let notary = hub.notary();
+        let made = if new {
+            notary.checkpoint(tenant.name())
+        } else {
+            notary.latest(tenant.name())
+        };
+        Ok(Json(
+            serde_json::json!({ "checkpoint": made.map_err(refused)? }),
+        ))
     })
     .await
 }

@@ -54,6 +54,11 @@ pub fn hex_hash(text: &str) -> Result<Hash, String> {
     Ok(out)
 }
 
+/// A proof's path of hashes, each in hex.
+fn hex_path(path: &[String]) -> Result<Vec<Hash>, String> {
+    path.iter().map(|h| hex_hash(h)).collect()
+}
+
 /// Checks a checkpoint's key and signature.
 pub fn verify_checkpoint(c: &Checkpoint, public: &[u8; 32]) -> Result<(), String> {
     use base64::Engine as _;
@@ -123,11 +128,7 @@ pub fn verify_proof(proof: &Proof, public: &[u8; 32]) -> Result<Vec<String>, Str
                 proven.leaf_index, c.size
             ));
         }
-        let path = proven
-            .path
-            .iter()
-            .map(|h| hex_hash(h))
-            .collect::<Result<Vec<_>, _>>()?;
+        let path = hex_path(&proven.path)?;
         let leaf = merkle::leaf_hash(&hex_hash(&e.hash)?);
         if !merkle::verify_inclusion(proven.leaf_index, c.size, &leaf, &path, &root) {
             return Err(format!(
@@ -170,11 +171,7 @@ pub fn verify_consistency(proof: &Consistency, public: &[u8; 32]) -> Result<Stri
             from.tenant, to.tenant
         ));
     }
-    let path = proof
-        .path
-        .iter()
-        .map(|h| hex_hash(h))
-        .collect::<Result<Vec<_>, _>>()?;
+    let path = hex_path(&proof.path)?;
     let (r1, r2) = (hex_hash(&from.root)?, hex_hash(&to.root)?);
     if !merkle::verify_consistency(from.size, to.size, &r1, &r2, &path) {
         return Err(format!(

@@ -8,8 +8,9 @@
 //! control lines (`C0644 SIZE NAME\n` before a file's bytes, `T...\n` with
 //! times under `-p`) and one-byte answers: `\0` is yes, `\x01` then a line
 //! is an error the other side reports and goes on from, `\x02` a fatal one.
-//! An upload refused at its `C` line (a bad name, over the size limit or the
-//! quota) is skipped by the client without sending its bytes.
+//! An upload refused at its `C` line (a bad name, over `max_file_size`) is
+//! skipped by the client without sending its bytes; a quota reached while
+//! writing fails the upload as over SFTP.
 
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
