@@ -26,6 +26,7 @@ pub mod secrets;
 pub mod ssh;
 pub mod store;
 pub mod tenant;
+pub mod transform;
 pub mod usage;
 pub mod web;
 

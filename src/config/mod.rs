@@ -13,6 +13,7 @@ mod model;
 mod raw;
 pub mod shared;
 mod tenant;
+mod transforms;
 mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,6 +34,7 @@ pub use model::{
 use error::Source;
 use raw::{PartnerSection, ServerFile, TenantSection};
 use tenant::*;
+pub use transforms::Transforms;
 use values::*;
 pub use values::{hash_password, parse_size, valid_name};
 

@@ -315,6 +315,8 @@ pub struct Partner {
     pub connector: Option<Connector>,
     pub pull: Option<Pull>,
     pub push: Option<Push>,
+    /// OpenPGP and zip, on what it sends and what it is delivered.
+    pub transforms: super::Transforms,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

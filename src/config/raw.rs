@@ -239,6 +239,33 @@ pub struct PartnerSection {
     pub pull: Option<Spanned<PullSection>>,
     #[serde(default)]
     pub push: Option<Spanned<PushSection>>,
+    /// OpenPGP public key every delivery to the partner is encrypted to.
+    #[serde(default)]
+    pub encrypt_to: Option<Spanned<String>>,
+    /// OpenPGP secret key that decrypts what the partner sends.
+    #[serde(default)]
+    pub decrypt_with: Option<Spanned<String>>,
+    #[serde(default)]
+    pub passphrase_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub passphrase_env: Option<Spanned<String>>,
+    /// OpenPGP public key whose signature what the partner sends must carry.
+    #[serde(default)]
+    pub verify_signature_from: Option<Spanned<String>>,
+    /// Archives the partner sends become one file per entry.
+    #[serde(default)]
+    pub unzip: Option<bool>,
+    #[serde(default)]
+    pub unzip_max_total: Option<Spanned<String>>,
+    #[serde(default)]
+    pub unzip_max_ratio: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub unzip_max_entries: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub unzip_max_depth: Option<Spanned<u64>>,
+    /// Every delivery to the partner is a zip archive.
+    #[serde(default)]
+    pub zip_to: Option<bool>,
 }
 
 /// How ferry reaches a partner's server.

@@ -419,5 +419,6 @@ pub(super) fn partner(
         completion,
         plugins,
         params: std::sync::Arc::new(section.params.clone()),
+        transforms: transforms::transforms(source, key, section, problems),
     }
 }

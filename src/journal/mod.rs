@@ -34,7 +34,7 @@ pub use chain::{ChainProblem, ChainReport, Link, hash as chain_hash};
 pub use proofs::{Checkpoint, Proofs, RawEvent};
 pub use settings::{Conflict, Settings, SharedTenant};
 pub use sqlite::SqliteJournal;
-pub use step::{OutgoingMessage, StepWriter};
+pub use step::{Derived, DerivedMessage, Shaped, StepWriter};
 
 use rows::{NewMessage, new_token};
 
@@ -187,6 +187,7 @@ text_enum!(
         Failed = "failed",
         Available = "available",
         Downloaded = "downloaded",
+        Transformed = "transformed",
     }
 );
 
@@ -219,6 +220,7 @@ text_enum!(
         Checkpoint = "checkpoint",
         Login = "login",
         Listed = "listed",
+        Transformed = "transformed",
     }
 );
 

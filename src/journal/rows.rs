@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::step::OutgoingMessage;
+use super::step::DerivedMessage;
 use super::{
     Direction, EventKind, FxpRecord, Mailbox, Message, MessageId, MessageState, PulledKey,
     Received, Result, Step, UploadFailed,
@@ -227,20 +227,24 @@ pub(super) fn resent(
     Ok(())
 }
 
-/// A pipeline step's new outgoing message, available to its partner.
-pub(super) fn outgoing(
+/// A pipeline step's new message: outgoing, available to its partner; or
+/// incoming, received and to be judged.
+pub(super) fn derived(
     rows: &mut impl Rows,
     tenant: &str,
-    m: &OutgoingMessage<'_>,
+    m: &DerivedMessage<'_>,
 ) -> Result<MessageId> {
     rows.insert_message(&NewMessage {
         tenant,
         partner: m.partner,
-        direction: Direction::Out,
+        direction: m.direction,
         name: m.name,
         size: m.size,
         hash: Some(m.hash),
-        state: MessageState::Available,
+        state: match m.direction {
+            Direction::Out => MessageState::Available,
+            Direction::In => MessageState::Received,
+        },
         protocol: m.protocol,
         source: m.source,
         origin: Some(m.origin),

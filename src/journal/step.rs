@@ -6,19 +6,24 @@
 
 use serde_json::Value;
 
-use super::{EventKind, KvWrite, Mailbox, MessageId, MessageState, Result, Step, Task, Timestamp};
+use super::{
+    Direction, EventKind, KvWrite, Mailbox, MessageId, MessageState, Result, Step, Task, Timestamp,
+};
 use crate::store::ContentHash;
 
-/// A message ferry makes available to a partner (a delivery, an
-/// acknowledgement file): it starts `available` in no mailbox until
-/// [`StepWriter::place`] puts it in one.
+/// A message a step makes from another: outgoing, one ferry makes
+/// available to a partner (a delivery, an acknowledgement file), which
+/// starts `available` in no mailbox until [`StepWriter::place`] puts it in
+/// one; or incoming, a file taken out of one a partner sent (decrypted, an
+/// archive's entry), which starts `received`, to be judged and routed.
 #[derive(Debug, Clone)]
-pub struct OutgoingMessage<'a> {
+pub struct DerivedMessage<'a> {
+    pub direction: Direction,
     pub partner: &'a str,
     pub name: &'a str,
     pub size: u64,
     pub hash: &'a ContentHash,
-    /// `delivery`, `ack`.
+    /// `delivery`, `ack`, `decrypt`, `unzip`.
     pub protocol: &'a str,
     /// Who it came from: the sending partner, `ferry`.
     pub source: &'a str,
@@ -77,8 +82,8 @@ pub trait StepWriter {
     /// Queues a step for a message, due now.
     fn queue(&mut self, message: MessageId, step: &Step) -> Result<()>;
 
-    /// Records a new outgoing message.
-    fn add_outgoing(&mut self, message: &OutgoingMessage<'_>) -> Result<MessageId>;
+    /// Records a new message made from another.
+    fn add_derived(&mut self, message: &DerivedMessage<'_>) -> Result<MessageId>;
 
     /// Makes a message the visible file `name` of a partner's mailbox,
     /// replacing an older one of that name.
@@ -103,4 +108,25 @@ pub trait StepWriter {
     /// Forgets that a push of the message was started (see
     /// `TaskQueue::push_started`): it is done.
     fn push_finished(&mut self, message: MessageId) -> Result<()>;
+}
+
+/// A file a transform made from an incoming one (a decrypted file, an
+/// archive's entry), already committed to the store.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// A relative path in the partner's mailbox.
+    pub name: String,
+    pub hash: ContentHash,
+    pub size: u64,
+}
+
+/// A delivery as its target's transforms made it (encrypted, zipped),
+/// already committed to the store.
+#[derive(Debug, Clone)]
+pub struct Shaped {
+    pub name: String,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// The `transformed` event's detail: `ops`, keys' fingerprints.
+    pub detail: Value,
 }

@@ -11,6 +11,7 @@
 //! what makes a restart resume pending work without repeating finished work.
 
 mod builtin;
+mod transform;
 mod transitions;
 mod worker;
 

@@ -10,9 +10,9 @@
 use serde_json::{Value, json};
 
 use crate::journal::{
-    AckEvent, AckFile, Delivery, Direction, Download, EventKind, Mailbox, Mailboxes, MessageId,
-    MessageState, OutgoingMessage, Provenance, Rename, Result, Routing, Step, Task, TaskQueue,
-    Timestamp, Verdict,
+    AckEvent, AckFile, Delivery, Derived, DerivedMessage, Direction, Download, EventKind, Mailbox,
+    Mailboxes, MessageId, MessageState, Provenance, Rename, Result, Routing, Shaped, Step, Task,
+    TaskQueue, Timestamp, Verdict,
 };
 
 /// The transitions of the pipeline, for any journal that has a task queue
@@ -79,32 +79,60 @@ pub trait Transitions: TaskQueue + Mailboxes {
     /// Completes a `Deliver` task: the file appears in the target's outbox
     /// (with `push`, a `Push` task takes it to the target's server); the
     /// last delivery of a message completes it and queues its
-    /// acknowledgement. Returns the delivered message.
-    fn finish_delivery(&self, task: &Task, delivery: &Delivery, push: bool) -> Result<MessageId> {
+    /// acknowledgement. With `shaped`, what appears is the file as the
+    /// target's transforms made it (encrypted, zipped), already in the
+    /// store, and a `transformed` event records both contents. Returns the
+    /// delivered message.
+    fn finish_delivery(
+        &self,
+        task: &Task,
+        delivery: &Delivery,
+        push: bool,
+        shaped: Option<&Shaped>,
+    ) -> Result<MessageId> {
         let source = self.message(&task.tenant, task.message)?;
         let hash = source.hash.ok_or_else(|| {
             crate::journal::JournalError::Corrupt(format!("message {} has no content", source.id))
         })?;
+        let (name, out_hash, size) = match shaped {
+            Some(s) => (s.name.as_str(), s.hash, s.size),
+            None => (delivery.name.as_str(), hash, source.size),
+        };
         let mut delivered = None;
         self.step(&task.tenant, &mut |tx| {
             tx.complete(task)?;
-            let out = tx.add_outgoing(&OutgoingMessage {
+            let out = tx.add_derived(&DerivedMessage {
+                direction: Direction::Out,
                 partner: &delivery.to,
-                name: &delivery.name,
-                size: source.size,
-                hash: &hash,
+                name,
+                size,
+                hash: &out_hash,
                 protocol: "delivery",
                 source: &source.partner,
                 origin: source.id,
             })?;
-            tx.place(&delivery.to, Mailbox::Outbox, &delivery.name, out)?;
+            tx.place(&delivery.to, Mailbox::Outbox, name, out)?;
             if push {
                 tx.queue(out, &Step::Push)?;
             }
             let detail = json!({
-                "from": source.id, "from_partner": source.partner, "name": delivery.name,
+                "from": source.id, "from_partner": source.partner, "name": name,
+                "sha256": out_hash.to_string(), "size": size,
             });
             tx.append(EventKind::Delivered, Some(out), Some(&delivery.to), &detail)?;
+            if let Some(shaped) = shaped {
+                let mut detail = shaped.detail.clone();
+                detail["in_sha256"] = json!(hash.to_string());
+                detail["in_name"] = json!(delivery.name);
+                detail["out_sha256"] = json!(out_hash.to_string());
+                detail["out_name"] = json!(name);
+                tx.append(
+                    EventKind::Transformed,
+                    Some(out),
+                    Some(&delivery.to),
+                    &detail,
+                )?;
+            }
             if tx.pending_deliveries(source.id)? == 0 {
                 tx.set_state(source.id, MessageState::Delivered, None)?;
                 tx.queue(source.id, &Step::Acknowledge(AckEvent::Delivered))?;
@@ -113,6 +141,49 @@ pub trait Transitions: TaskQueue + Mailboxes {
             Ok(())
         })?;
         Ok(delivered.expect("set by the committed step"))
+    }
+
+    /// Completes a `Process` task whose file was transformed before any
+    /// verdict (decrypted, unzipped): each output becomes a message of the
+    /// same partner, its origin the file it came from, queued to be judged
+    /// and routed on its own; the file itself is kept, `transformed`, with
+    /// an event naming every output and both contents' SHA-256. The outputs
+    /// are in the store already; a crash before this step leaves them
+    /// unreferenced, and the step runs again from the same file.
+    fn finish_transform(&self, task: &Task, outputs: &[Derived], detail: &Value) -> Result<()> {
+        let message = self.message(&task.tenant, task.message)?;
+        let protocol = detail["op"].as_str().unwrap_or("transform").to_owned();
+        self.step(&task.tenant, &mut |tx| {
+            tx.complete(task)?;
+            let mut made = Vec::new();
+            for output in outputs {
+                let id = tx.add_derived(&DerivedMessage {
+                    direction: Direction::In,
+                    partner: &message.partner,
+                    name: &output.name,
+                    size: output.size,
+                    hash: &output.hash,
+                    protocol: &protocol,
+                    source: &message.source,
+                    origin: message.id,
+                })?;
+                tx.queue(id, &Step::Process)?;
+                made.push(json!({
+                    "message": id, "name": output.name,
+                    "sha256": output.hash.to_string(), "size": output.size,
+                }));
+            }
+            tx.set_state(message.id, MessageState::Transformed, None)?;
+            let mut detail = detail.clone();
+            detail["in_sha256"] = json!(message.hash.map(|h| h.to_string()));
+            detail["outputs"] = json!(made);
+            tx.append(
+                EventKind::Transformed,
+                Some(message.id),
+                Some(&message.partner),
+                &detail,
+            )
+        })
     }
 
     /// Completes an `Acknowledge` task: places the acknowledgement files
@@ -137,7 +208,8 @@ pub trait Transitions: TaskQueue + Mailboxes {
             tx.write_kv(&by.kv)?;
             let mut placed = Vec::new();
             for file in files {
-                let id = tx.add_outgoing(&OutgoingMessage {
+                let id = tx.add_derived(&DerivedMessage {
+                    direction: Direction::Out,
                     partner: &file.partner,
                     name: &file.name,
                     size: file.size,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{AckAction, Context, Decided, StepError, Steps, Transitions};
 use crate::config;
 use crate::journal::{
-    AckFile, Journal, JournalError, Rename, Routing, Step, Task, Timestamp, Verdict,
+    AckFile, Journal, JournalError, Provenance, Rename, Routing, Step, Task, Timestamp, Verdict,
 };
 use crate::store::Store;
 
@@ -19,6 +19,8 @@ use crate::store::Store;
 pub trait StepSource: Send + Sync {
     fn resolve(&self, tenant: &str) -> Option<(Arc<config::Tenant>, Store, StepsFor)>;
     fn max_attempts(&self) -> u32;
+    /// `[limits] max_file_size`: no file a transform makes is larger.
+    fn max_file_size(&self) -> Option<u64>;
     /// The tenants whose tasks run, in no particular order.
     fn tenants(&self) -> Vec<String>;
     /// Whether `tenant`'s plugin steps may run now, within its `plugin_cpu`.
@@ -467,7 +469,7 @@ impl Pipeline {
             journal: &self.journal,
         };
         match &task.step {
-            Step::Process => self.process(task, &cx, &steps)?,
+            Step::Process => return self.process(task, &cx, &steps),
             Step::Deliver(delivery) => {
                 if !tenant.partners.contains_key(&delivery.to) {
                     return Ok(Outcome::Retry(format!(
@@ -477,7 +479,14 @@ impl Pipeline {
                 }
                 crate::crashpoint("pipeline.before-delivery");
                 let push = pushes_to(&tenant, &delivery.to);
-                self.journal.finish_delivery(task, delivery, push)?;
+                // A transform that cannot run is tried again, and after the
+                // last attempt the delivery is dead-lettered with its reason.
+                let shaped = match super::transform::outbound(&cx, delivery) {
+                    Ok(shaped) => shaped,
+                    Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
+                };
+                self.journal
+                    .finish_delivery(task, delivery, push, shaped.as_ref())?;
                 crate::crashpoint("pipeline.delivered");
             }
             Step::Acknowledge(event) => {
@@ -543,10 +552,42 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// Verdict, then routing. A validator or router that cannot decide
-    /// quarantines the file with its reason: nothing is dropped, nothing is
-    /// guessed.
-    fn process(&self, task: &Task, cx: &Context<'_>, steps: &Steps) -> Result<(), JournalError> {
+    /// Inbound transforms (decryption, archives), or else verdict, then
+    /// routing. A validator or router that cannot decide quarantines the
+    /// file with its reason: nothing is dropped, nothing is guessed.
+    fn process(
+        &self,
+        task: &Task,
+        cx: &Context<'_>,
+        steps: &Steps,
+    ) -> Result<Outcome, JournalError> {
+        use super::transform::Inbound;
+        let transformed = match super::transform::inbound(cx, self.source.max_file_size()) {
+            Ok(transformed) => transformed,
+            Err(e) => return Ok(Outcome::Retry(crate::error_chain(&e))),
+        };
+        match transformed {
+            Inbound::Untouched => {}
+            Inbound::Made(outputs, detail) => {
+                crate::crashpoint("pipeline.transformed");
+                self.journal.finish_transform(task, &outputs, &detail)?;
+                return Ok(Outcome::Done);
+            }
+            Inbound::Refused(by, reason) => {
+                let verdict = Verdict::Reject {
+                    reasons: vec![reason],
+                };
+                self.journal
+                    .finish_process(task, (&verdict, &Provenance::builtin(by)), None)?;
+                return Ok(Outcome::Done);
+            }
+        }
+        self.decide(task, cx, steps)?;
+        Ok(Outcome::Done)
+    }
+
+    /// Verdict, then routing.
+    fn decide(&self, task: &Task, cx: &Context<'_>, steps: &Steps) -> Result<(), JournalError> {
         let verdict = match steps.validator.validate(cx) {
             Ok(decided) => decided,
             Err(e) => quarantined("validator", &e),

@@ -858,4 +858,10 @@ impl StepSource for HubSteps {
             .upgrade()
             .map_or(10, |hub| hub.config().limits.max_attempts)
     }
+
+    fn max_file_size(&self) -> Option<u64> {
+        self.0
+            .upgrade()
+            .and_then(|hub| hub.config().limits.max_file_size)
+    }
 }

@@ -120,11 +120,11 @@ fn a_step_is_finished_exactly_once() {
             panic!("{:?}", deliver[0].step)
         };
         journal
-            .finish_delivery(&deliver[0], delivery, false)
+            .finish_delivery(&deliver[0], delivery, false, None)
             .unwrap();
         assert!(
             journal
-                .finish_delivery(&deliver[0], delivery, false)
+                .finish_delivery(&deliver[0], delivery, false, None)
                 .is_err()
         );
         let outbox = journal

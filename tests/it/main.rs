@@ -36,6 +36,7 @@ mod security;
 mod sftp;
 mod soak;
 mod tidy;
+mod transforms;
 mod traversal;
 mod util;
 mod web;

@@ -71,6 +71,10 @@ impl StepSource for Source {
         2
     }
 
+    fn max_file_size(&self) -> Option<u64> {
+        None
+    }
+
     fn tenants(&self) -> Vec<String> {
         self.hub.config().tenants.keys().cloned().collect()
     }

@@ -130,6 +130,7 @@ const STATES: &[&str] = &[
     "failed",
     "available",
     "downloaded",
+    "transformed",
 ];
 
 pub async fn messages(

@@ -24,7 +24,7 @@ use ::postgres::SimpleQueryMessage;
 
 use super::tasks::NOW_MS;
 use super::*;
-use crate::journal::{KvWrite, OutgoingMessage, StepWriter, Task};
+use crate::journal::{DerivedMessage, KvWrite, StepWriter, Task};
 
 /// Message ids a step reserves in its first trip: a verdict routes a file
 /// to a few partners at most; a step that needs more reserves more then.
@@ -508,7 +508,7 @@ impl StepWriter for StepBatch<'_> {
         Rows::queue(&mut self.batch, &tenant, message, step)
     }
 
-    fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
+    fn add_derived(&mut self, m: &DerivedMessage<'_>) -> Result<MessageId> {
         if self.batch.ids.len() == 0 {
             // More copies than reserved: more ids, in a trip of their own.
             self.flush()?;
@@ -524,7 +524,7 @@ impl StepWriter for StepBatch<'_> {
             self.batch.ids = ids.into_iter();
         }
         let tenant = self.batch.tenant.clone();
-        rows::outgoing(&mut self.batch, &tenant, m)
+        rows::derived(&mut self.batch, &tenant, m)
     }
 
     fn place(

@@ -270,8 +270,8 @@ impl StepWriter for PgStep<'_, '_> {
         queue(self.tx, self.tenant, message, step)
     }
 
-    fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
-        rows::outgoing(self.tx, self.tenant, m)
+    fn add_derived(&mut self, m: &DerivedMessage<'_>) -> Result<MessageId> {
+        rows::derived(self.tx, self.tenant, m)
     }
 
     fn place(

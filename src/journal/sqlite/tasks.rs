@@ -260,8 +260,8 @@ impl StepWriter for SqliteStep<'_> {
         queue(self.tx, self.tenant, message, step)
     }
 
-    fn add_outgoing(&mut self, m: &OutgoingMessage<'_>) -> Result<MessageId> {
-        rows::outgoing(&mut self.tx, self.tenant, m)
+    fn add_derived(&mut self, m: &DerivedMessage<'_>) -> Result<MessageId> {
+        rows::derived(&mut self.tx, self.tenant, m)
     }
 
     fn place(

@@ -1,0 +1,224 @@
+//! The built-in transforms as pipeline steps: what a partner sends is
+//! decrypted and unzipped before any verdict (`inbound`), and what it is
+//! delivered is zipped and encrypted on the way to its outbox (`outbound`).
+//! The transforms themselves are in `crate::transform`; here is only which
+//! apply to a message, and in what order.
+
+use serde_json::json;
+
+use super::Context;
+use crate::journal::{Delivery, Derived, Direction, Shaped};
+use crate::transform::{self, Output, TransformError};
+
+/// What the inbound transforms made of a file.
+pub(super) enum Inbound {
+    /// No transform applies: judge and route the file itself.
+    Untouched,
+    /// The files it became, and the `transformed` event's detail.
+    Made(Vec<Derived>, serde_json::Value),
+    /// The file is refused, with the reason its sender is told, and by
+    /// which transform (`decrypt`, `unzip`).
+    Refused(&'static str, String),
+}
+
+/// The `protocol` of a message a transform made: it is not transformed
+/// again by the same transform.
+const DECRYPTED: &str = "decrypt";
+const UNZIPPED: &str = "unzip";
+
+/// Runs the inbound transform that applies to the message, if any:
+/// decryption for a partner with `decrypt_with` (every file it sends must
+/// be encrypted to us), then, on what that gave, `unzip` for an archive
+/// (by its `.zip` name or its first bytes; other files pass untouched).
+/// No output may be larger than `file_limit` (`max_file_size`), as no
+/// upload may: that bounds what a compressed OpenPGP message expands to.
+pub(super) fn inbound(
+    cx: &Context<'_>,
+    file_limit: Option<u64>,
+) -> Result<Inbound, crate::store::StoreError> {
+    let message = cx.message;
+    let Some(partner) = cx.partner() else {
+        return Ok(Inbound::Untouched);
+    };
+    let transforms = &partner.transforms;
+    if message.direction != Direction::In || !transforms.inbound() {
+        return Ok(Inbound::Untouched);
+    }
+    let protocol = message.protocol.as_str();
+    if let Some(key) = &transforms.decrypt_with
+        && protocol != DECRYPTED
+        && protocol != UNZIPPED
+    {
+        let content = content(cx)?;
+        let signer = transforms.verify_signature_from.as_deref();
+        return match transform::openpgp::decrypt(content, key, signer, cx.store, file_limit) {
+            Ok(done) => {
+                let name = plain_name(&message.name);
+                let detail = json!({
+                    "op": DECRYPTED, "key": key.fingerprint(), "signed_by": done.signed_by,
+                });
+                let derived = Derived {
+                    name,
+                    hash: done.committed.hash,
+                    size: done.committed.size,
+                };
+                Ok(Inbound::Made(vec![derived], detail))
+            }
+            Err(e) => refused(DECRYPTED, e),
+        };
+    }
+    let Some(limits) = &transforms.unzip else {
+        return Ok(Inbound::Untouched);
+    };
+    if protocol == UNZIPPED || !is_archive(cx)? {
+        return Ok(Inbound::Untouched);
+    }
+    let content = content(cx)?;
+    match transform::unzip::unzip(content, limits, cx.store, file_limit) {
+        Ok(outputs) => {
+            // Entries go into a folder of the archive's own folder, when it
+            // was uploaded in one: `batch/a.zip` gives `batch/x.csv`.
+            let folder = message.name.rsplit_once('/').map(|(dir, _)| dir);
+            let mut derived = Vec::with_capacity(outputs.len());
+            for Output { name, committed } in outputs {
+                let name = match folder {
+                    Some(dir) => format!("{dir}/{name}"),
+                    None => name,
+                };
+                if let Err(why) = crate::names::check_relative_path(&name) {
+                    return Ok(Inbound::Refused(
+                        UNZIPPED,
+                        format!("entry `{name}` is not a valid file name here: {why}"),
+                    ));
+                }
+                derived.push(Derived {
+                    name,
+                    hash: committed.hash,
+                    size: committed.size,
+                });
+            }
+            let detail = json!({ "op": UNZIPPED, "entries": derived.len() });
+            Ok(Inbound::Made(derived, detail))
+        }
+        Err(e) => refused(UNZIPPED, e),
+    }
+}
+
+/// A delivery to `delivery.to` as its transforms make it: zipped with
+/// `zip_to` (`NAME.zip`), then encrypted with `encrypt_to` (`NAME.pgp`,
+/// or `NAME.zip.pgp` with both). `None` when the target has neither.
+pub(super) fn outbound(
+    cx: &Context<'_>,
+    delivery: &Delivery,
+) -> Result<Option<Shaped>, TransformError> {
+    let Some(target) = cx.tenant.partners.get(&delivery.to) else {
+        return Ok(None);
+    };
+    let transforms = &target.transforms;
+    if !transforms.zip_to && transforms.encrypt_to.is_none() {
+        return Ok(None);
+    }
+    let mut name = delivery.name.clone();
+    let mut content = content(cx)?;
+    let mut ops = Vec::new();
+    let mut committed = None;
+    let mut detail = json!({});
+    if transforms.zip_to {
+        // The entry is the file's own name, without its folders: the
+        // archive is placed in those folders.
+        let entry = name
+            .rsplit_once('/')
+            .map_or(name.as_str(), |(_, base)| base);
+        let zipped = transform::zip_to::zip_one(content, entry, cx.store)?;
+        name.push_str(".zip");
+        ops.push("zip");
+        content = cx.store.read(&zipped.hash)?;
+        committed = Some(zipped);
+    }
+    if let Some(recipient) = &transforms.encrypt_to {
+        let literal = name
+            .rsplit_once('/')
+            .map_or(name.as_str(), |(_, base)| base);
+        let encrypted = transform::openpgp::encrypt(content, literal, recipient, cx.store)?;
+        name.push_str(".pgp");
+        ops.push("encrypt");
+        detail["key"] = json!(recipient.fingerprint());
+        committed = Some(encrypted);
+    }
+    let committed = committed.expect("one transform ran");
+    detail["ops"] = json!(ops);
+    Ok(Some(Shaped {
+        name,
+        hash: committed.hash,
+        size: committed.size,
+        detail,
+    }))
+}
+
+/// The file's content; a failure to read it is the store's, and retried.
+fn content(cx: &Context<'_>) -> Result<crate::store::Blob, crate::store::StoreError> {
+    let hash = cx
+        .message
+        .hash
+        .ok_or_else(|| crate::store::StoreError::Io {
+            doing: "reading a message's content",
+            source: std::io::Error::other("the message has no content"),
+        })?;
+    let inline = cx
+        .journal
+        .inline_content(&cx.tenant.name, &hash)
+        .ok()
+        .flatten();
+    cx.store.open_content(&hash, inline)
+}
+
+fn refused(op: &'static str, e: TransformError) -> Result<Inbound, crate::store::StoreError> {
+    match e {
+        TransformError::Refused(why) => Ok(Inbound::Refused(op, why)),
+        TransformError::Store(e) => Err(e),
+    }
+}
+
+/// Whether the message is a zip archive: by its name, or by its first
+/// bytes for an archive sent under another name.
+fn is_archive(cx: &Context<'_>) -> Result<bool, crate::store::StoreError> {
+    if cx.message.name.to_ascii_lowercase().ends_with(".zip") {
+        return Ok(true);
+    }
+    let mut head = [0u8; 4];
+    let mut content = content(cx)?;
+    Ok(std::io::Read::read_exact(&mut content, &mut head).is_ok() && &head == b"PK\x03\x04")
+}
+
+/// A decrypted file's name: the encrypted one's without `.pgp`, `.gpg`
+/// or `.asc`.
+fn plain_name(name: &str) -> String {
+    for suffix in [".pgp", ".gpg", ".asc"] {
+        if let Some(stem) = name
+            .len()
+            .checked_sub(suffix.len())
+            .filter(|&at| at > 0 && name.is_char_boundary(at))
+            .filter(|&at| name[at..].eq_ignore_ascii_case(suffix))
+            .map(|at| &name[..at])
+            && !stem.ends_with('/')
+        {
+            return stem.to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_name;
+
+    #[test]
+    fn decrypted_names_lose_the_suffix() {
+        assert_eq!(plain_name("orders.csv.pgp"), "orders.csv");
+        assert_eq!(plain_name("orders.csv.GPG"), "orders.csv");
+        assert_eq!(plain_name("batch/orders.csv.asc"), "batch/orders.csv");
+        assert_eq!(plain_name("orders.csv"), "orders.csv");
+        assert_eq!(plain_name(".pgp"), ".pgp");
+        assert_eq!(plain_name("batch/.pgp"), "batch/.pgp");
+    }
+}
