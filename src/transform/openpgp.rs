@@ -171,8 +171,14 @@ pub fn decrypt(
     store: &Store,
     limit: Option<u64>,
 ) -> Result<Decrypted, TransformError> {
-    let (message, _) = Message::from_reader(BufReader::new(input))
-        .map_err(|e| TransformError::refused(format!("not an OpenPGP message: {e}")))?;
+    let mut input = BufReader::with_capacity(super::CHUNK, input);
+    if !looks_like_openpgp(&mut input)? {
+        return Err(TransformError::refused(
+            "the file is not an OpenPGP message: this partner's files must be encrypted to our key",
+        ));
+    }
+    let (message, _) = Message::from_reader(input)
+        .map_err(|e| TransformError::refused(format!("not a readable OpenPGP message: {e}")))?;
     if !message.is_encrypted() {
         return Err(TransformError::refused(
             "the file is not encrypted (expected an OpenPGP message encrypted to our key)",
@@ -216,6 +222,20 @@ pub fn decrypt(
         committed: out.commit()?,
         signed_by,
     })
+}
+
+/// Whether the content starts as an OpenPGP message does: a binary packet
+/// (its first byte has the high bit set) or ASCII armor (`-----BEGIN PGP`,
+/// after blank space). rpgp's own error for anything else reads like a
+/// parser's ("not enough bytes in buffer"), not like the sender's mistake.
+fn looks_like_openpgp(input: &mut BufReader<Blob>) -> Result<bool, TransformError> {
+    use std::io::BufRead as _;
+    let head = input.fill_buf().map_err(|e| crate::store::StoreError::Io {
+        doing: "reading an upload to decrypt",
+        source: e,
+    })?;
+    let text = head.trim_ascii_start();
+    Ok(head.first().is_some_and(|b| b & 0x80 != 0) || text.starts_with(b"-----BEGIN PGP"))
 }
 
 /// Checks that a read message carries a signature by `signer`'s primary
