@@ -196,23 +196,42 @@ pub fn run(config: &Path, command: JournalCommand) -> anyhow::Result<ExitCode> {
                 Some(tenant) => vec![tenant],
                 None => journal.tenants()?,
             };
-            let mut broken = Vec::new();
+            let (mut broken, mut trees) = (Vec::new(), Vec::new());
             for tenant in tenants {
                 let report = journal.verify(&tenant)?;
-                match &report.problem {
-                    None => writeln!(
+                if let Some(problem) = &report.problem {
+                    writeln!(out, "{}: BROKEN: {problem}", report.tenant)?;
+                    broken.push(report.tenant);
+                    continue;
+                }
+                // The chain holds: then the tree built from it, and every
+                // checkpoint handed out, must agree with it.
+                match hub.notary().audit(&tenant) {
+                    Ok(tree) => writeln!(
                         out,
-                        "{}: ok, {} events, head {}",
-                        report.tenant, report.events, report.head
+                        "{}: ok, {} events, head {}; Merkle tree of {} events matches its {} checkpoint{}",
+                        report.tenant,
+                        report.events,
+                        report.head,
+                        tree.size,
+                        tree.checkpoints,
+                        if tree.checkpoints == 1 { "" } else { "s" }
                     )?,
-                    Some(problem) => {
+                    Err(crate::proofs::ProofError::Invalid(problem)) => {
                         writeln!(out, "{}: BROKEN: {problem}", report.tenant)?;
-                        broken.push(report.tenant);
+                        trees.push(report.tenant);
                     }
+                    Err(e) => return Err(e.into()),
                 }
             }
             if !broken.is_empty() {
                 anyhow::bail!("the journal chain of {} is broken", broken.join(", "));
+            }
+            if !trees.is_empty() {
+                anyhow::bail!(
+                    "the Merkle tree or checkpoints of {} disagree with the events",
+                    trees.join(", ")
+                );
             }
         }
     }

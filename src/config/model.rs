@@ -236,6 +236,10 @@ pub struct Tenant {
     pub plugin_cpu: f64,
     /// FTP logins need TLS for every account of this tenant.
     pub require_tls: bool,
+    /// Whether every login and every listing of a folder is journaled
+    /// (`login`, `listed`): evidence of what partners were shown, at the
+    /// cost of an event each.
+    pub access_events: bool,
     /// Logged-in sessions of all its partners together, at most.
     pub max_sessions: Option<u32>,
     /// Storage and bandwidth of all its partners together.

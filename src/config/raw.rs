@@ -150,6 +150,9 @@ pub struct ListenerSection {
 pub struct TenantSection {
     #[serde(default)]
     pub root: Option<Spanned<String>>,
+    /// Whether logins and listings are journaled (access events).
+    #[serde(default)]
+    pub access_events: Option<bool>,
     #[serde(default)]
     pub retention_days: Option<Spanned<u32>>,
     /// CPU budget of one plugin call, in milliseconds.

@@ -172,6 +172,7 @@ pub(super) fn tenant(
         max_plugin_size,
         plugin_cpu,
         require_tls: section.require_tls.unwrap_or(false),
+        access_events: section.access_events.unwrap_or(true),
         max_sessions: section.max_sessions.map(Spanned::into_inner),
         usage,
         max_connector_transfers,

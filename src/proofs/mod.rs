@@ -10,6 +10,7 @@
 //! schedule (`[journal] checkpoint_every`); each is journaled as an event,
 //! so the next checkpoint covers the one before it.
 
+mod audit;
 pub mod format;
 pub mod listing;
 
@@ -20,6 +21,7 @@ use base64::Engine as _;
 use crate::journal::merkle::{self, Hash};
 use crate::journal::{Checkpoint, Journal, JournalError, Timestamp};
 use crate::secrets::journal_key::JournalKey;
+pub use audit::TreeAudit;
 pub use format::{Consistency, Proof, ProvenEvent, Subject};
 
 #[derive(Debug, thiserror::Error)]

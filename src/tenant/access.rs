@@ -24,6 +24,9 @@ impl Tenant {
         protocol: &str,
         source: &str,
     ) {
+        if !self.config().access_events {
+            return;
+        }
         let mut lines: Vec<String> = listing
             .files
             .iter()

@@ -258,3 +258,58 @@ fn a_journal_of_the_previous_schema_opens_and_migrates() {
     );
     assert_eq!(version(&env), 7, "left as it was");
 }
+
+/// The stored Merkle tree (what proofs are cut from) is checked against
+/// the events too: a node changed after the fact is found and named.
+#[test]
+fn verify_detects_an_altered_tree_node() {
+    let env = busy_env();
+    let out = env.ferry().args(["journal", "verify"]).ok();
+    assert!(out.contains("Merkle tree of"), "{out}");
+    let changed = env
+        .db()
+        .execute(
+            "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let out = env.ferry().args(["journal", "verify"]).run();
+    assert!(!out.status.success(), "an altered tree went unnoticed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("node (0, 1)") && stdout.contains("the stored tree was altered"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Merkle tree or checkpoints of acme"),
+        "{stderr}"
+    );
+}
+
+/// A checkpoint signed over an altered tree (its root not the events'
+/// root) is found by the events alone, before the stored tree is looked at.
+#[test]
+fn verify_detects_a_checkpoint_of_an_altered_tree() {
+    let env = busy_env();
+    // The largest stored subtree starts every root's fold: altering it
+    // alters the root the next checkpoint signs.
+    let level = env.count("SELECT MAX(level) FROM merkle_nodes");
+    env.db()
+        .execute(
+            "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = ?1 AND idx = 0",
+            [level],
+        )
+        .unwrap();
+    env.ferry()
+        .args(["journal", "checkpoint", "--tenant", "acme"])
+        .ok();
+    let out = env.ferry().args(["journal", "verify"]).run();
+    assert!(!out.status.success(), "a wrong checkpoint went unnoticed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("signs root") && stdout.contains("the events give"),
+        "{stdout}"
+    );
+}

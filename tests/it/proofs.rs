@@ -265,3 +265,36 @@ fn a_folder_is_listed_as_it_was_at_a_past_instant() {
     assert!(said.contains("ok: 2 events proven"), "{said}");
     assert!(said.contains("event 'delivered'"), "{said}");
 }
+
+/// A tenant may turn access events off (`access_events = false`): its
+/// logins and listings are not journaled; another tenant's are, by default.
+#[test]
+fn access_events_can_be_turned_off_per_tenant() {
+    for on in [true, false] {
+        let s = SftpEnv::with(|c| {
+            c.replace(
+                "[tenants.acme.partners.alice]\n",
+                &format!("[tenants.acme]\naccess_events = {on}\n\n[tenants.acme.partners.alice]\n"),
+            )
+        });
+        let _server = s.env.serve();
+        s.sftp_ok("bob", "ls /outbox\nls /inbox\n");
+        let logins = s
+            .env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'login'");
+        let listed = s
+            .env
+            .count("SELECT COUNT(*) FROM events WHERE kind = 'listed'");
+        if on {
+            // The login is journaled off the session's thread: wait for it.
+            eventually("the login event", || {
+                s.env
+                    .count("SELECT COUNT(*) FROM events WHERE kind = 'login'")
+                    == 1
+            });
+            assert_eq!(listed, 2, "two listings");
+        } else {
+            assert_eq!((logins, listed), (0, 0));
+        }
+    }
+}
