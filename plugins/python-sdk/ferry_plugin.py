@@ -166,6 +166,12 @@ def _line(line: bytes, encoding: Optional[str]) -> Union[str, bytes]:
 # The partner -------------------------------------------------------------------
 
 
+def transform_delivery(to: str, operation: str) -> None:
+    """Asks that the copy for partner ``to`` be transformed on delivery:
+    ``"zip"`` or ``"encrypt"`` (OpenPGP, to its key). A router's requests only."""
+    _host.transform_delivery(to, operation)
+
+
 def param(name: str, default: Optional[str] = None) -> Optional[str]:
     """A parameter of this partner (``[tenants.T.partners.P.params]``)."""
     value = _host.param(name)

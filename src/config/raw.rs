@@ -245,6 +245,10 @@ pub struct PartnerSection {
     /// OpenPGP public key every delivery to the partner is encrypted to.
     #[serde(default)]
     pub encrypt_to: Option<Spanned<String>>,
+    /// OpenPGP public key of the partner, for deliveries a plugin asks to
+    /// encrypt.
+    #[serde(default)]
+    pub pgp_key: Option<Spanned<String>>,
     /// OpenPGP secret key that decrypts what the partner sends.
     #[serde(default)]
     pub decrypt_with: Option<Spanned<String>>,

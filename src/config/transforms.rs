@@ -15,6 +15,9 @@ use crate::transform::{DecryptKey, Recipient, UnzipLimits};
 pub struct Transforms {
     /// Every delivery to the partner is encrypted to this key (`NAME.pgp`).
     pub encrypt_to: Option<Arc<Recipient>>,
+    /// The partner's key for deliveries a router asks to encrypt
+    /// (`transform-delivery`), when not every delivery is (`encrypt_to`).
+    pub pgp_key: Option<Arc<Recipient>>,
     /// What the partner sends is decrypted with this key before it is
     /// judged and routed.
     pub decrypt_with: Option<Arc<DecryptKey>>,
@@ -27,6 +30,11 @@ pub struct Transforms {
 }
 
 impl Transforms {
+    /// The key a delivery to the partner is encrypted to when asked.
+    pub fn encryption_key(&self) -> Option<&Arc<Recipient>> {
+        self.encrypt_to.as_ref().or(self.pgp_key.as_ref())
+    }
+
     /// Whether files the partner sends are transformed before a verdict.
     pub fn inbound(&self) -> bool {
         self.decrypt_with.is_some() || self.unzip.is_some()
@@ -54,24 +62,26 @@ pub(super) fn transforms(
             }
         }
     };
-    let encrypt_to = section
-        .encrypt_to
-        .as_ref()
-        .and_then(|path| public("encrypt_to", path, problems))
-        .filter(|recipient| {
-            let ok = recipient.can_encrypt();
-            if !ok {
-                problems.push(source.problem(
-                    section.encrypt_to.as_ref().map(Spanned::span),
-                    &join_key(key, "encrypt_to"),
-                    format!(
-                        "the key {} has no subkey for encryption",
-                        recipient.fingerprint()
-                    ),
-                ));
-            }
-            ok
-        });
+    // A key to encrypt to must have a subkey that can: a signing-only key
+    // is a configuration error here, not a failed delivery later.
+    let encrypting = |field: &str, path: &Option<Spanned<String>>, problems: &mut Vec<Problem>| {
+        let path = path.as_ref()?;
+        let recipient = public(field, path, problems)?;
+        if recipient.can_encrypt() {
+            return Some(recipient);
+        }
+        problems.push(source.problem(
+            Some(path.span()),
+            &join_key(key, field),
+            format!(
+                "the key {} has no subkey for encryption",
+                recipient.fingerprint()
+            ),
+        ));
+        None
+    };
+    let encrypt_to = encrypting("encrypt_to", &section.encrypt_to, problems);
+    let pgp_key = encrypting("pgp_key", &section.pgp_key, problems);
     let verify_signature_from = section
         .verify_signature_from
         .as_ref()
@@ -157,6 +167,7 @@ pub(super) fn transforms(
     }
     Transforms {
         encrypt_to,
+        pgp_key,
         decrypt_with,
         verify_signature_from,
         unzip: (section.unzip == Some(true)).then_some(limits),

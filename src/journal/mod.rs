@@ -413,6 +413,10 @@ pub enum Verdict {
 pub struct Delivery {
     pub to: String,
     pub name: String,
+    /// Transforms a router asked for this copy (`zip`, `encrypt`), besides
+    /// the target's own settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<String>,
 }
 
 /// A router's decision.

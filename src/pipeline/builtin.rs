@@ -35,6 +35,7 @@ fn route_table(cx: &Context<'_>) -> Routing {
         .map(|route| Delivery {
             to: route.to.clone(),
             name: route.target_name(name),
+            transforms: Vec::new(),
         })
         .collect();
     if deliveries.is_empty() {

@@ -18,6 +18,7 @@ mod worker;
 use std::sync::Arc;
 
 pub use builtin::{AcceptAll, ReceiptFiles, RouteTable};
+pub use transform::TRANSFORMS;
 pub use transitions::Transitions;
 pub use worker::{Leasing, Pipeline, StepSource, StepsFor};
 

@@ -10,6 +10,27 @@ use super::Context;
 use crate::journal::{Delivery, Derived, Direction, Shaped};
 use crate::transform::{self, Output, TransformError};
 
+/// The transforms a router may ask for a delivery (`transform-delivery`).
+pub const TRANSFORMS: [&str; 2] = ["zip", "encrypt"];
+
+/// Why a routing's requested transforms cannot be done: `encrypt` for a
+/// target with no key. Checked before the routing is recorded, so that the
+/// file is quarantined with the reason rather than its delivery failing.
+pub(super) fn check_requests(
+    tenant: &crate::config::Tenant,
+    delivery: &Delivery,
+) -> Option<String> {
+    let target = tenant.partners.get(&delivery.to)?;
+    let wants_key = delivery.transforms.iter().any(|t| t == "encrypt");
+    (wants_key && target.transforms.encryption_key().is_none()).then(|| {
+        format!(
+            "the copy for `{}` is to be encrypted, but that partner has no OpenPGP key \
+             (`pgp_key` or `encrypt_to`)",
+            delivery.to
+        )
+    })
+}
+
 /// What the inbound transforms made of a file.
 pub(super) enum Inbound {
     /// No transform applies: judge and route the file itself.
@@ -105,8 +126,9 @@ pub(super) fn inbound(
 }
 
 /// A delivery to `delivery.to` as its transforms make it: zipped with
-/// `zip_to` (`NAME.zip`), then encrypted with `encrypt_to` (`NAME.pgp`,
-/// or `NAME.zip.pgp` with both). `None` when the target has neither.
+/// `zip_to` or when the router asked (`NAME.zip`), then encrypted with
+/// `encrypt_to` or when asked, to the target's key (`NAME.pgp`, or
+/// `NAME.zip.pgp` with both). `None` when none applies.
 pub(super) fn outbound(
     cx: &Context<'_>,
     delivery: &Delivery,
@@ -115,7 +137,16 @@ pub(super) fn outbound(
         return Ok(None);
     };
     let transforms = &target.transforms;
-    if !transforms.zip_to && transforms.encrypt_to.is_none() {
+    let asked = |op: &str| delivery.transforms.iter().any(|t| t == op);
+    let zip = transforms.zip_to || asked("zip");
+    let key = match (&transforms.encrypt_to, asked("encrypt")) {
+        (Some(key), _) => Some(key),
+        (None, true) => Some(transforms.encryption_key().ok_or_else(|| {
+            TransformError::Refused(format!("partner `{}` has no OpenPGP key", delivery.to))
+        })?),
+        (None, false) => None,
+    };
+    if !zip && key.is_none() {
         return Ok(None);
     }
     let mut name = delivery.name.clone();
@@ -123,7 +154,7 @@ pub(super) fn outbound(
     let mut ops = Vec::new();
     let mut committed = None;
     let mut detail = json!({});
-    if transforms.zip_to {
+    if zip {
         // The entry is the file's own name, without its folders: the
         // archive is placed in those folders.
         let entry = name
@@ -135,7 +166,7 @@ pub(super) fn outbound(
         content = cx.store.read(&zipped.hash)?;
         committed = Some(zipped);
     }
-    if let Some(recipient) = &transforms.encrypt_to {
+    if let Some(recipient) = key {
         let literal = name
             .rsplit_once('/')
             .map_or(name.as_str(), |(_, base)| base);

@@ -608,6 +608,24 @@ impl Pipeline {
             value: Routing::Deliver(deliveries),
             by,
         }) = &routing
+            && let Some(why) = deliveries
+                .iter()
+                .find_map(|d| super::transform::check_requests(cx.tenant, d))
+        {
+            let verdict = Decided {
+                value: Verdict::Quarantine {
+                    reason: format!("{}: {why}", by.by),
+                },
+                by: by.clone(),
+            };
+            return self
+                .journal
+                .finish_process(task, (&verdict.value, &verdict.by), None);
+        }
+        if let Some(Decided {
+            value: Routing::Deliver(deliveries),
+            by,
+        }) = &routing
             && let Some(unknown) = deliveries
                 .iter()
                 .find(|d| !cx.tenant.partners.contains_key(&d.to) || check_name(&d.name).is_err())

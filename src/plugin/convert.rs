@@ -102,6 +102,7 @@ impl Returned for types::Routing {
                     .map(|d| journal::Delivery {
                         to: d.to,
                         name: d.name,
+                        transforms: Vec::new(),
                     })
                     .collect(),
             ),

@@ -373,6 +373,7 @@ fn call_here<R: Returned>(
         peak_memory: state.peak_memory,
         host_calls: state.host_calls,
         kv: std::mem::take(&mut state.kv).into_writes(),
+        transforms: std::mem::take(&mut state.transforms),
     })
 }
 

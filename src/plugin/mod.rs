@@ -147,6 +147,8 @@ pub struct Outcome<T> {
     /// Its key-value writes (`None` deletes), for the caller to commit with
     /// the decision; nothing was written yet.
     pub kv: Vec<(String, Option<Vec<u8>>)>,
+    /// The transforms a router asked for, as (partner, operation).
+    pub transforms: Vec<(String, String)>,
 }
 
 /// The file a decision is about, as the plugin sees it.

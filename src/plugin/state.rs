@@ -83,6 +83,8 @@ pub(super) struct CallState {
     pub host_calls: u64,
     pub host_bytes: u64,
     pub kv: KvBatch,
+    /// Transforms a router asked for, as (partner, operation).
+    pub transforms: Vec<(String, String)>,
 }
 
 impl CallState {
@@ -116,6 +118,7 @@ impl CallState {
             host_calls: 0,
             host_bytes: 0,
             kv: KvBatch::default(),
+            transforms: Vec::new(),
         }
     }
 
@@ -309,7 +312,27 @@ impl host::Host for CallState {
     fn kv_delete(&mut self, key: String) -> wasmtime::Result<()> {
         self.host(|_| 0, |state| state.kv_write(key, None))
     }
+
+    fn transform_delivery(&mut self, to: String, operation: String) -> wasmtime::Result<()> {
+        self.host(
+            |_| 0,
+            |state| {
+                // Requests are checked against the decision after the call
+                // (`plugin/steps.rs`); here they are only counted.
+                if state.transforms.len() >= MAX_TRANSFORMS {
+                    return Err(limit(format!(
+                        "more than {MAX_TRANSFORMS} transform requests"
+                    )));
+                }
+                state.transforms.push((to, operation));
+                Ok(())
+            },
+        )
+    }
 }
+
+/// Transform requests one call may make.
+const MAX_TRANSFORMS: usize = 1000;
 
 impl CallState {
     fn kv_write(&mut self, key: String, value: Option<Vec<u8>>) -> wasmtime::Result<()> {

@@ -121,10 +121,52 @@ impl Validator for PluginStep {
 
 impl Router for PluginStep {
     fn route(&self, cx: &Context<'_>) -> Result<Decided<Routing>, StepError> {
-        self.decide(cx, |plugin, services, file| {
-            plugin.route(&self.engine, services, self.limits, file)
-        })
+        let mut requested = Vec::new();
+        let mut decided = self.decide(cx, |plugin, services, file| {
+            let mut outcome = plugin.route(&self.engine, services, self.limits, file)?;
+            requested = std::mem::take(&mut outcome.transforms);
+            Ok(outcome)
+        })?;
+        attach_transforms(&mut decided.value, requested)?;
+        Ok(decided)
     }
+}
+
+/// Puts the transforms a router asked for (`transform-delivery`) on the
+/// deliveries of its decision. A request that matches no delivery, or
+/// names an operation ferry does not know, makes the decision fail: the
+/// file is quarantined with the reason rather than delivered otherwise
+/// than the plugin meant.
+fn attach_transforms(
+    routing: &mut Routing,
+    requested: Vec<(String, String)>,
+) -> Result<(), StepError> {
+    let Routing::Deliver(deliveries) = routing else {
+        return Ok(());
+    };
+    for (to, operation) in requested {
+        if !crate::pipeline::TRANSFORMS.contains(&operation.as_str()) {
+            return Err(StepError(format!(
+                "the router asked for transform `{operation}` of the copy for `{to}`; \
+                 expected one of {:?}",
+                crate::pipeline::TRANSFORMS
+            )));
+        }
+        let mut matched = false;
+        for delivery in deliveries.iter_mut().filter(|d| d.to == to) {
+            matched = true;
+            if !delivery.transforms.contains(&operation) {
+                delivery.transforms.push(operation.clone());
+            }
+        }
+        if !matched {
+            return Err(StepError(format!(
+                "the router asked to transform the copy for `{to}` ({operation}), \
+                 which its decision does not deliver to"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Acknowledger for PluginStep {

@@ -104,6 +104,7 @@ fn a_step_is_finished_exactly_once() {
         let routing = Routing::Deliver(vec![Delivery {
             to: "bob".into(),
             name: "a.csv".into(),
+            transforms: Vec::new(),
         }]);
         journal
             .finish_process(&task, (&Verdict::Accept, &by), Some((&routing, &by)))

@@ -484,3 +484,55 @@ fn a_crash_between_unzip_and_its_step_repeats_nothing() {
     );
     env.ferry().args(["journal", "verify"]).ok();
 }
+
+/// A router asks for a transform for one target only (`transform-delivery`,
+/// here through the glob router's `transforms` parameter): bob's copy is
+/// encrypted to his `pgp_key`, carol's stays as it was; a request for a
+/// target with no key quarantines the file with the reason.
+#[test]
+fn a_router_asks_to_encrypt_the_copy_for_one_target() {
+    let env = Env::new();
+    let bob = Gpg::new(env.path(), "bob", "", false);
+    bob.export("bob", &env.path().join("bob.asc"));
+    let router = crate::plugins::wasm("glob_router");
+    let config = |transforms: &str| {
+        default_config()
+            .replace(
+                "[tenants.acme.partners.alice]\nroutes = [{ to = \"bob\" }, { match = \"*.csv\", to = \"carol\" }]\n",
+                &format!(
+                    "[tenants.acme.partners.alice]\nrouter = \"{}\"\n\
+                     params = {{ routes = \"* -> bob, carol\", transforms = \"{transforms}\" }}\n",
+                    router.display()
+                ),
+            )
+            .replace(
+                "[tenants.acme.partners.bob]\n",
+                "[tenants.acme.partners.bob]\npgp_key = \"bob.asc\"\n",
+            )
+    };
+    env.write_config(&config("bob: encrypt"));
+    let data = bytes(11, 50_000);
+    env.put("alice", "orders.csv", &data).ok();
+    let sealed = cat_bytes(&env, "bob", "/outbox/orders.csv.pgp");
+    let file = env.path().join("orders.csv.pgp");
+    std::fs::write(&file, sealed).unwrap();
+    let opened = bob.run_ok(&["--decrypt", file.to_str().unwrap()]);
+    assert_eq!(sha256_hex(&opened), sha256_hex(&data));
+    assert_eq!(cat_bytes(&env, "carol", "/outbox/orders.csv"), data);
+
+    // carol has no key: the file is quarantined, nothing delivered.
+    env.write_config(&config("carol: encrypt"));
+    env.put("alice", "more.csv", b"1\n").ok();
+    let listed = env.ferry().args(["journal", "list"]).ok();
+    let line = listed
+        .lines()
+        .find(|l| l.ends_with(" more.csv"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("quarantined"), "{line}");
+    let shown = env
+        .ferry()
+        .args(["journal", "show", line.split_whitespace().next().unwrap()])
+        .ok();
+    assert!(shown.contains("has no OpenPGP key"), "{shown}");
+    assert!(!env.names("bob", "/outbox").contains(&"more.csv".to_owned()));
+}

@@ -15,7 +15,7 @@ wit_bindgen::generate!({
 
         world evil {
             import net;
-            include ferry:plugin/validator@0.1.0;
+            include ferry:plugin/validator@0.1.1;
         }
     ",
     world: "evil:plugin/evil",

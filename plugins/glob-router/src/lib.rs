@@ -10,6 +10,11 @@
 //! (`{name}`, `{stem}` and `{ext}` stand for parts of the original name).
 //! Every matching rule adds its deliveries; a file no rule matches is held.
 //! Patterns know `*` (any run of characters) and `?` (one character).
+//!
+//! The parameter `transforms` asks ferry to transform some copies on their
+//! way, for this partner's files only: `bob: encrypt; carol: zip, encrypt`
+//! (`zip`, `encrypt` to the target's key). A target the file is not
+//! delivered to is skipped.
 
 use ferry_plugin::types::{Delivery, FileInfo, Routing};
 
@@ -24,13 +29,35 @@ impl ferry_plugin::Router for GlobRouter {
             Ok(deliveries) if deliveries.is_empty() => {
                 Routing::Hold(format!("no route matches `{}`", file.name))
             }
-            Ok(deliveries) => Routing::Deliver(deliveries),
+            Ok(deliveries) => {
+                let asked = ferry_plugin::host::param("transforms").unwrap_or_default();
+                for (to, operation) in transforms(&asked) {
+                    if deliveries.iter().any(|d| d.to == to) {
+                        ferry_plugin::host::transform_delivery(to, operation);
+                    }
+                }
+                Routing::Deliver(deliveries)
+            }
             Err(e) => Routing::Hold(format!("the `routes` parameter is invalid: {e}")),
         }
     }
 }
 
 ferry_plugin::router!(GlobRouter);
+
+/// The (target, operation) pairs of the `transforms` parameter.
+pub fn transforms(text: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for item in text.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        // A malformed item names no target: ferry refuses the operation it
+        // does not know, which quarantines the file with the reason.
+        let (to, operations) = item.split_once(':').unwrap_or((item, ""));
+        for operation in operations.split(',').map(str::trim) {
+            out.push((to.trim(), operation));
+        }
+    }
+    out
+}
 
 /// The deliveries `routes` gives for `name`.
 pub fn plan(routes: &str, name: &str) -> Result<Vec<Delivery>, String> {
@@ -107,6 +134,16 @@ fn render(template: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transform_requests() {
+        assert_eq!(
+            transforms("bob: encrypt; carol: zip, encrypt ;"),
+            [("bob", "encrypt"), ("carol", "zip"), ("carol", "encrypt")]
+        );
+        assert_eq!(transforms(""), []);
+        assert_eq!(transforms("bob"), [("bob", "")]);
+    }
 
     #[test]
     fn globs() {

@@ -32,7 +32,7 @@ pub use wit_bindgen as __wit_bindgen;
 mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "ferry:plugin/imports@0.1.0",
+        world: "ferry:plugin/imports@0.1.1",
     });
 }
 
@@ -97,6 +97,12 @@ pub mod host {
         raw_host::history(query)
     }
 
+    /// Asks that the copy for partner `to` be transformed on delivery:
+    /// `"zip"` or `"encrypt"` (see the WIT). A router's requests only.
+    pub fn transform_delivery(to: &str, operation: &str) {
+        raw_host::transform_delivery(to, operation)
+    }
+
     /// A parameter of this partner from the configuration.
     pub fn param(name: &str) -> Option<String> {
         raw_host::param(name)
@@ -134,7 +140,7 @@ macro_rules! validator {
         $crate::validator!($ty, "../../wit");
     };
     ($ty:ty, $wit:literal) => {
-        $crate::__role!($ty, $wit, "ferry:plugin/validator@0.1.0", {
+        $crate::__role!($ty, $wit, "ferry:plugin/validator@0.1.1", {
             fn validate(file: $crate::types::FileInfo) -> $crate::types::Verdict {
                 <$ty as $crate::Validator>::validate(file)
             }
@@ -149,7 +155,7 @@ macro_rules! router {
         $crate::router!($ty, "../../wit");
     };
     ($ty:ty, $wit:literal) => {
-        $crate::__role!($ty, $wit, "ferry:plugin/router@0.1.0", {
+        $crate::__role!($ty, $wit, "ferry:plugin/router@0.1.1", {
             fn route(file: $crate::types::FileInfo) -> $crate::types::Routing {
                 <$ty as $crate::Router>::route(file)
             }
@@ -164,7 +170,7 @@ macro_rules! acknowledger {
         $crate::acknowledger!($ty, "../../wit");
     };
     ($ty:ty, $wit:literal) => {
-        $crate::__role!($ty, $wit, "ferry:plugin/acknowledger@0.1.0", {
+        $crate::__role!($ty, $wit, "ferry:plugin/acknowledger@0.1.1", {
             fn acknowledge(
                 file: $crate::types::FileInfo,
                 event: $crate::types::AckEvent,
@@ -190,8 +196,8 @@ macro_rules! __role {
                 world: $world,
                 runtime_path: "ferry_plugin::__wit_bindgen::rt",
                 with: {
-                    "ferry:plugin/types@0.1.0": ferry_plugin::types,
-                    "ferry:plugin/host@0.1.0": ferry_plugin::raw_host,
+                    "ferry:plugin/types@0.1.1": ferry_plugin::types,
+                    "ferry:plugin/host@0.1.1": ferry_plugin::raw_host,
                 },
             });
 
