@@ -50,7 +50,7 @@ const UNZIPPED: &str = "unzip";
 /// Runs the inbound transform that applies to the message, if any:
 /// decryption for a partner with `decrypt_with` (every file it sends must
 /// be encrypted to us), then, on what that gave, `unzip` for an archive
-/// (by its `.zip` name or its first bytes; other files pass untouched).
+/// (by its `.zip` name; other files pass untouched).
 /// No output may be larger than `file_limit` (`max_file_size`), as no
 /// upload may: that bounds what a compressed OpenPGP message expands to.
 pub(super) fn inbound(
@@ -74,7 +74,12 @@ pub(super) fn inbound(
         let signer = transforms.verify_signature_from.as_deref();
         return match transform::openpgp::decrypt(content, key, signer, cx.store, file_limit) {
             Ok(done) => {
-                let name = plain_name(&message.name);
+                // `..pgp` would give `.`: such a name keeps its suffix.
+                let plain = plain_name(&message.name);
+                let name = match crate::names::check_relative_path(&plain) {
+                    Ok(_) => plain,
+                    Err(_) => message.name.clone(),
+                };
                 let detail = json!({
                     "op": DECRYPTED, "key": key.fingerprint(), "signed_by": done.signed_by,
                 });
@@ -91,7 +96,7 @@ pub(super) fn inbound(
     let Some(limits) = &transforms.unzip else {
         return Ok(Inbound::Untouched);
     };
-    if protocol == UNZIPPED || !is_archive(cx)? {
+    if protocol == UNZIPPED || !is_archive(cx) {
         return Ok(Inbound::Untouched);
     }
     let content = content(cx)?;
@@ -178,6 +183,11 @@ pub(super) fn outbound(
     }
     let committed = committed.expect("one transform ran");
     detail["ops"] = json!(ops);
+    if let Err(why) = crate::names::check_relative_path(&name) {
+        return Err(TransformError::Refused(format!(
+            "the delivery would be named `{name}`, which is not a valid name: {why}"
+        )));
+    }
     Ok(Some(Shaped {
         name,
         hash: committed.hash,
@@ -210,15 +220,10 @@ fn refused(op: &'static str, e: TransformError) -> Result<Inbound, crate::store:
     }
 }
 
-/// Whether the message is a zip archive: by its name, or by its first
-/// bytes for an archive sent under another name.
-fn is_archive(cx: &Context<'_>) -> Result<bool, crate::store::StoreError> {
-    if cx.message.name.to_ascii_lowercase().ends_with(".zip") {
-        return Ok(true);
-    }
-    let mut head = [0u8; 4];
-    let mut content = content(cx)?;
-    Ok(std::io::Read::read_exact(&mut content, &mut head).is_ok() && &head == b"PK\x03\x04")
+/// Whether the message is a zip archive to expand: by its name alone. An
+/// Office document, a jar or an epub starts like a zip, and is a file.
+fn is_archive(cx: &Context<'_>) -> bool {
+    cx.message.name.to_ascii_lowercase().ends_with(".zip")
 }
 
 /// A decrypted file's name: the encrypted one's without `.pgp`, `.gpg`

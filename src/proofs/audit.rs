@@ -187,6 +187,9 @@ impl Notary {
                 break;
             }
         }
+        if from != size + 1 {
+            return Err(ProofError::Invalid(format!("event {from} is missing")));
+        }
         Ok(())
     }
 }

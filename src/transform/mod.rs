@@ -16,7 +16,8 @@ pub mod openpgp;
 pub mod unzip;
 pub mod zip_to;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
+use std::sync::{Arc, Mutex};
 
 use crate::store::{Committed, Store, StoreError, Upload};
 
@@ -94,6 +95,60 @@ impl Write for Bounded {
 
     fn flush(&mut self) -> io::Result<()> {
         self.upload.flush()
+    }
+}
+
+/// Stored content being transformed, which remembers whether reading it
+/// failed: a parser (rpgp, zip) reports the store's I/O errors as its own,
+/// and a store that fails (a dropped connection to S3) must make the step
+/// retry, not refuse the sender's file.
+#[derive(Debug)]
+pub(crate) struct Watched<R> {
+    inner: R,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl<R> Watched<R> {
+    pub(crate) fn new(inner: R) -> (Watched<R>, Arc<Mutex<Option<String>>>) {
+        let failed = Arc::new(Mutex::new(None));
+        let watched = Watched {
+            inner,
+            failed: Arc::clone(&failed),
+        };
+        (watched, failed)
+    }
+
+    fn note<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
+        result
+    }
+}
+
+/// A store error when reading the content a [`Watched`] wraps failed.
+pub(crate) fn check_read(failed: &Mutex<Option<String>>) -> Result<(), TransformError> {
+    match failed.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        None => Ok(()),
+        Some(why) => Err(StoreError::Io {
+            doing: "reading the file to transform",
+            source: io::Error::other(why.clone()),
+        }
+        .into()),
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf);
+        self.note(read)
+    }
+}
+
+impl<R: Seek> Seek for Watched<R> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let sought = self.inner.seek(pos);
+        self.note(sought)
     }
 }
 

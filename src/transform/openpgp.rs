@@ -17,6 +17,7 @@ use pgp::composed::{
     SignedPublicSubKey, SignedSecretKey, TheRing,
 };
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::packet::SignatureType;
 use pgp::types::{KeyDetails, Password, Seipdv1ReadMode};
 
 use super::{Bounded, TransformError};
@@ -48,11 +49,18 @@ impl Recipient {
         &self.fingerprint
     }
 
-    /// The subkey to encrypt to: the first one flagged for encryption
-    /// whose algorithm can.
+    /// The subkey to encrypt to: the newest one (the last in the key)
+    /// flagged for encryption whose algorithm can, and which is not
+    /// revoked: a partner that replaces a compromised subkey adds a new one
+    /// and revokes the old.
     fn encryption_subkey(&self) -> Option<&SignedPublicSubKey> {
-        self.cert.public_subkeys.iter().find(|sub| {
-            sub.key.algorithm().can_encrypt()
+        self.cert.public_subkeys.iter().rev().find(|sub| {
+            let revoked = sub
+                .signatures
+                .iter()
+                .any(|sig| sig.typ() == Some(SignatureType::SubkeyRevocation));
+            !revoked
+                && sub.key.algorithm().can_encrypt()
                 && sub.signatures.iter().any(|sig| {
                     let flags = sig.key_flags();
                     flags.encrypt_comms() || flags.encrypt_storage()
@@ -171,13 +179,24 @@ pub fn decrypt(
     store: &Store,
     limit: Option<u64>,
 ) -> Result<Decrypted, TransformError> {
+    // Compressed data may expand without end (a compression bomb, layers
+    // of it): the plaintext is bounded by `limit` and by a ratio to the
+    // ciphertext, whichever is smaller.
+    let ratio_bound = input
+        .size()
+        .saturating_mul(MAX_EXPANSION)
+        .max(EXPANSION_FLOOR);
+    let bound = limit.map_or(ratio_bound, |limit| limit.min(ratio_bound));
+    let (input, failed) = super::Watched::new(input);
     let mut input = BufReader::with_capacity(super::CHUNK, input);
     if !looks_like_openpgp(&mut input)? {
         return Err(TransformError::refused(
             "the file is not an OpenPGP message: this partner's files must be encrypted to our key",
         ));
     }
-    let (message, _) = Message::from_reader(input)
+    let parsed = Message::from_reader(input);
+    super::check_read(&failed)?;
+    let (message, _) = parsed
         .map_err(|e| TransformError::refused(format!("not a readable OpenPGP message: {e}")))?;
     if !message.is_encrypted() {
         return Err(TransformError::refused(
@@ -188,31 +207,69 @@ pub fn decrypt(
     let ring = TheRing {
         secret_keys: vec![&key.key],
         key_passwords: vec![&password],
-        decrypt_options: DecryptionOptions::new().set_seipdv1_read_mode(Seipdv1ReadMode::Streaming),
+        // GnuPG 2.4 writes its own AEAD packets (OCB) to keys that announce
+        // them, as keys made or edited by 2.4 do: authenticated and
+        // chunked, as safe to read as SEIPD.
+        decrypt_options: DecryptionOptions::new()
+            .set_seipdv1_read_mode(Seipdv1ReadMode::Streaming)
+            .enable_gnupg_aead(),
         ..Default::default()
     };
-    let (mut message, _) = message.decrypt_the_ring(ring, true).map_err(|e| {
+    let decrypted = message.decrypt_the_ring(ring, true);
+    super::check_read(&failed)?;
+    let (mut message, _) = decrypted.map_err(|e| {
         TransformError::refused(format!(
             "cannot decrypt with our key {}: {e}",
             key.fingerprint
         ))
     })?;
-    while message.is_compressed() {
-        message = message
-            .decompress()
-            .map_err(|e| TransformError::refused(format!("cannot decompress the message: {e}")))?;
+    // From here on the plaintext is read before its integrity is checked,
+    // so what goes wrong is told to the sender in one fixed sentence: the
+    // parser's own messages name packets and bytes of unauthenticated
+    // plaintext, which a sender who altered a ciphertext must not learn.
+    // The details go to the server's log.
+    let altered = |detail: &dyn std::fmt::Display| {
+        tracing::info!(%detail, "an OpenPGP message failed after its session key was found");
+        TransformError::refused(
+            "the message could not be decrypted and checked: it was altered, cut short, \
+             or is not one OpenPGP message",
+        )
+    };
+    // Compressed layers, under a signature or not, down to the literal
+    // data; GnuPG writes one.
+    let mut layers = 0;
+    while message.literal_data_header().is_none() {
+        layers += 1;
+        if layers > MAX_LAYERS {
+            return Err(TransformError::refused(format!(
+                "the message nests more than {MAX_LAYERS} compressed layers"
+            )));
+        }
+        message = message.decompress().map_err(|e| altered(&e))?;
     }
-    let mut out = Bounded::new(store, limit)?;
-    super::copy(&mut message, &mut out, "decrypting")?;
+    let mut out = Bounded::new(store, Some(bound))?;
+    let copied = super::copy(&mut message, &mut out, "decrypting");
+    super::check_read(&failed)?;
+    match copied {
+        Ok(_) => {}
+        Err(TransformError::Refused(_)) if out.over => {
+            return Err(TransformError::refused(format!(
+                "the plaintext is larger than {bound} bytes (the file size limit, or \
+                 {MAX_EXPANSION} times the encrypted file)"
+            )));
+        }
+        Err(TransformError::Refused(why)) => return Err(altered(&why)),
+        Err(e) => return Err(e),
+    }
     // Read to the very end: the integrity code and the signatures come
     // after the literal data.
     let mut rest = [0u8; 1];
-    if message
-        .read(&mut rest)
-        .map_err(|e| TransformError::refused(format!("decrypting: {e}")))?
-        != 0
-    {
-        return Err(TransformError::refused("decrypting: data after the end"));
+    let trailing = message.read(&mut rest);
+    super::check_read(&failed)?;
+    match trailing {
+        Ok(0) => {}
+        Ok(_) => return Err(altered(&"data after the end")),
+        Err(e) => return Err(altered(&e)),
     }
     let signed_by = match signer {
         None => None,
@@ -224,11 +281,19 @@ pub fn decrypt(
     })
 }
 
+/// How many times larger than the encrypted file its plaintext may be
+/// (past [`EXPANSION_FLOOR`]); GnuPG's compression of text reaches 10 or 20.
+const MAX_EXPANSION: u64 = 1000;
+const EXPANSION_FLOOR: u64 = 1 << 30;
+
+/// Compressed layers opened at most.
+const MAX_LAYERS: u32 = 4;
+
 /// Whether the content starts as an OpenPGP message does: a binary packet
 /// (its first byte has the high bit set) or ASCII armor (`-----BEGIN PGP`,
 /// after blank space). rpgp's own error for anything else reads like a
 /// parser's ("not enough bytes in buffer"), not like the sender's mistake.
-fn looks_like_openpgp(input: &mut BufReader<Blob>) -> Result<bool, TransformError> {
+fn looks_like_openpgp(input: &mut BufReader<super::Watched<Blob>>) -> Result<bool, TransformError> {
     use std::io::BufRead as _;
     let head = input.fill_buf().map_err(|e| crate::store::StoreError::Io {
         doing: "reading an upload to decrypt",

@@ -7,9 +7,9 @@
 //! says is refused (the zip crate checks this and the CRC as it reads), and
 //! the total is counted as it grows, across nested archives.
 
-use std::io::Read;
+use std::collections::HashSet;
 
-use super::{Bounded, Output, TransformError};
+use super::{Bounded, Output, TransformError, Watched};
 use crate::store::{Blob, Store};
 
 /// Limits on what one uploaded archive may expand to.
@@ -42,9 +42,6 @@ impl Default for UnzipLimits {
 /// repeated bytes compresses a thousandfold and hurts no one.
 pub const RATIO_FLOOR: u64 = 1 << 20;
 
-/// The first bytes of a zip archive's first entry.
-const MAGIC: &[u8; 4] = b"PK\x03\x04";
-
 /// What expanding has used so far, across nesting.
 struct Budget {
     limits: UnzipLimits,
@@ -52,12 +49,40 @@ struct Budget {
     entries: usize,
     /// The size limit of one file, `max_file_size`.
     file_limit: Option<u64>,
+    /// The uploaded archive's own size: all entries together may expand
+    /// to `max_ratio` times it, whatever the entries' headers claim.
+    archive: u64,
+    /// The output names so far, and the folders they imply: two entries
+    /// may not end up as one file (`inner.zip`'s `a.txt` and an entry
+    /// `inner/a.txt`, names that decode alike), nor a file and a folder.
+    files: HashSet<String>,
+    folders: HashSet<String>,
+}
+
+impl Budget {
+    /// Takes `name` for an output, or says why it cannot be.
+    fn claim(&mut self, name: &str) -> Result<(), String> {
+        if self.files.contains(name) || self.folders.contains(name) {
+            return Err(format!("two entries of the archive would both be `{name}`"));
+        }
+        let mut at = 0;
+        while let Some(slash) = name[at..].find('/') {
+            let folder = &name[..at + slash];
+            if self.files.contains(folder) {
+                return Err(format!("`{folder}` would be both a file and a folder"));
+            }
+            self.folders.insert(folder.to_owned());
+            at += slash + 1;
+        }
+        self.files.insert(name.to_owned());
+        Ok(())
+    }
 }
 
 /// Expands `archive` into its files, in the archive's order, each committed
 /// to `store`. Folders are implied by the entries' paths. Nested archives
-/// are expanded into a folder named after them (`inner.zip` into
-/// `inner/`), up to `max_depth` levels.
+/// (entries named `*.zip`) are expanded into a folder named after them
+/// (`inner.zip` into `inner/`), up to `max_depth` levels.
 pub fn unzip(
     archive: Blob,
     limits: &UnzipLimits,
@@ -69,6 +94,9 @@ pub fn unzip(
         total: 0,
         entries: 0,
         file_limit,
+        archive: archive.size(),
+        files: HashSet::new(),
+        folders: HashSet::new(),
     };
     let mut outputs = Vec::new();
     expand(archive, "", 1, &mut budget, store, &mut outputs)?;
@@ -92,8 +120,11 @@ fn expand(
     } else {
         format!(" (in {})", prefix.trim_end_matches('/'))
     };
-    let mut zip = zip::ZipArchive::new(archive)
-        .map_err(|e| TransformError::refused(format!("not a zip archive{at}: {e}")))?;
+    let (archive, failed) = Watched::new(archive);
+    let opened = zip::ZipArchive::new(archive);
+    super::check_read(&failed)?;
+    let mut zip =
+        opened.map_err(|e| TransformError::refused(format!("not a zip archive{at}: {e}")))?;
     if budget.entries + zip.len() > limits.max_entries {
         return Err(TransformError::refused(format!(
             "the archive has more than {} entries{at}",
@@ -107,9 +138,10 @@ fn expand(
         )));
     }
     for index in 0..zip.len() {
-        let mut entry = zip
-            .by_index(index)
-            .map_err(|e| TransformError::refused(format!("entry {index}{at}: {e}")))?;
+        let entry = zip.by_index(index);
+        super::check_read(&failed)?;
+        let mut entry =
+            entry.map_err(|e| TransformError::refused(format!("entry {index}{at}: {e}")))?;
         let raw_name = entry
             .name()
             .map_err(|e| TransformError::refused(format!("entry {index}{at}: {e}")))?
@@ -148,7 +180,7 @@ fn expand(
                 limits.max_ratio
             )));
         }
-        if budget.total + size > limits.max_total {
+        if budget.total.saturating_add(size) > limits.max_total {
             return Err(TransformError::refused(format!(
                 "the archive expands to more than {} bytes (at entry {shown})",
                 limits.max_total
@@ -164,26 +196,34 @@ fn expand(
         // that an entry longer than it claims is caught here too (the zip
         // crate reports it as an error first).
         let mut out = Bounded::new(store, Some(size))?;
-        let read = super::copy(
-            &mut (&mut entry).take(size + 1),
+        let copied = super::copy(
+            &mut std::io::Read::take(&mut entry, size.saturating_add(1)),
             &mut out,
             &format!("entry {shown}"),
-        )?;
+        );
+        super::check_read(&failed)?;
+        let read = copied?;
         if read != size {
             return Err(TransformError::refused(format!(
                 "entry {shown} is {read} bytes, not the {size} its header says"
             )));
         }
         budget.total += read;
+        // The entries' compressed sizes are the archive's claims; its own
+        // size is not: all it holds may expand `max_ratio` times it.
+        if budget.total > RATIO_FLOOR && budget.total / budget.archive.max(1) > limits.max_ratio {
+            return Err(TransformError::refused(format!(
+                "the archive expands more than {} times its {} bytes (at entry {shown})",
+                limits.max_ratio, budget.archive
+            )));
+        }
         let committed = out.commit()?;
         let name = format!("{prefix}{raw_name}");
         drop(entry);
-        let mut head = [0u8; 4];
-        let nested = committed.size >= 4 && {
-            let mut blob = store.read(&committed.hash)?;
-            blob.read_exact(&mut head).is_ok() && &head == MAGIC
-        };
-        if !nested {
+        // An archive inside is opened by its name, as the upload is: an
+        // Office document or a jar starts like a zip and is a file.
+        if !raw_name.to_ascii_lowercase().ends_with(".zip") {
+            budget.claim(&name).map_err(TransformError::Refused)?;
             outputs.push(Output { name, committed });
             continue;
         }
