@@ -144,15 +144,26 @@ pub(super) fn outbound(
     let transforms = &target.transforms;
     let asked = |op: &str| delivery.transforms.iter().any(|t| t == op);
     let zip = transforms.zip_to || asked("zip");
-    let key = match (&transforms.encrypt_to, asked("encrypt")) {
-        (Some(key), _) => Some(key),
-        (None, true) => Some(transforms.encryption_key().ok_or_else(|| {
+    let key = if transforms.encrypt_to.is_some() || asked("encrypt") {
+        Some(transforms.encryption_key().ok_or_else(|| {
             TransformError::Refused(format!("partner `{}` has no OpenPGP key", delivery.to))
-        })?),
-        (None, false) => None,
+        })?)
+    } else {
+        None
     };
     if !zip && key.is_none() {
         return Ok(None);
+    }
+    let suffixes = match (zip, key.is_some()) {
+        (true, true) => ".zip.pgp",
+        (true, false) => ".zip",
+        _ => ".pgp",
+    };
+    let shaped = format!("{}{suffixes}", delivery.name);
+    if let Err(why) = crate::names::check_relative_path(&shaped) {
+        return Err(TransformError::Refused(format!(
+            "the delivery would be named `{shaped}`, which is not a valid name: {why}"
+        )));
     }
     let mut name = delivery.name.clone();
     let mut content = content(cx)?;
@@ -183,11 +194,7 @@ pub(super) fn outbound(
     }
     let committed = committed.expect("one transform ran");
     detail["ops"] = json!(ops);
-    if let Err(why) = crate::names::check_relative_path(&name) {
-        return Err(TransformError::Refused(format!(
-            "the delivery would be named `{name}`, which is not a valid name: {why}"
-        )));
-    }
+    debug_assert_eq!(name, shaped);
     Ok(Some(Shaped {
         name,
         hash: committed.hash,
@@ -196,21 +203,13 @@ pub(super) fn outbound(
     }))
 }
 
-/// The file's content; a failure to read it is the store's, and retried.
+/// The file's content ([`Context::content`]); a failure to open it is not
+/// the sender's, so the step is retried.
 fn content(cx: &Context<'_>) -> Result<crate::store::Blob, crate::store::StoreError> {
-    let hash = cx
-        .message
-        .hash
-        .ok_or_else(|| crate::store::StoreError::Io {
-            doing: "reading a message's content",
-            source: std::io::Error::other("the message has no content"),
-        })?;
-    let inline = cx
-        .journal
-        .inline_content(&cx.tenant.name, &hash)
-        .ok()
-        .flatten();
-    cx.store.open_content(&hash, inline)
+    cx.content().map_err(|e| crate::store::StoreError::Io {
+        doing: "opening a message's content",
+        source: std::io::Error::other(e.0),
+    })
 }
 
 fn refused(op: &'static str, e: TransformError) -> Result<Inbound, crate::store::StoreError> {

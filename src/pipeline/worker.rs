@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::{AckAction, Context, Decided, StepError, Steps, Transitions};
 use crate::config;
 use crate::journal::{
-    AckFile, Journal, JournalError, Provenance, Rename, Routing, Step, Task, Timestamp, Verdict,
+    AckFile, Delivery, Journal, JournalError, Provenance, Rename, Routing, Step, Task, Timestamp,
+    Verdict,
 };
 use crate::store::Store;
 
@@ -608,36 +609,12 @@ impl Pipeline {
             value: Routing::Deliver(deliveries),
             by,
         }) = &routing
-            && let Some(why) = deliveries
+            && let Some(reason) = deliveries
                 .iter()
-                .find_map(|d| super::transform::check_requests(cx.tenant, d))
+                .find_map(|d| routing_problem(cx.tenant, &by.by, d))
         {
             let verdict = Decided {
-                value: Verdict::Quarantine {
-                    reason: format!("{}: {why}", by.by),
-                },
-                by: by.clone(),
-            };
-            return self
-                .journal
-                .finish_process(task, (&verdict.value, &verdict.by), None);
-        }
-        if let Some(Decided {
-            value: Routing::Deliver(deliveries),
-            by,
-        }) = &routing
-            && let Some(unknown) = deliveries
-                .iter()
-                .find(|d| !cx.tenant.partners.contains_key(&d.to) || check_name(&d.name).is_err())
-        {
-            let verdict = Decided {
-                value: Verdict::Quarantine {
-                    reason: format!(
-                        "{} routed to partner `{}` as `{}`, which is not a configured partner \
-                         and a valid file name",
-                        by.by, unknown.to, unknown.name
-                    ),
-                },
+                value: Verdict::Quarantine { reason },
                 by: by.clone(),
             };
             return self
@@ -651,6 +628,20 @@ impl Pipeline {
             routing.as_ref().map(|r| (&r.value, &r.by)),
         )
     }
+}
+
+/// Why a router's delivery cannot be made, if it cannot: a partner the
+/// tenant does not have, a name that is not one, or a transform asked that
+/// the target cannot get (`encrypt` with no key).
+fn routing_problem(tenant: &config::Tenant, by: &str, delivery: &Delivery) -> Option<String> {
+    if !tenant.partners.contains_key(&delivery.to) || check_name(&delivery.name).is_err() {
+        return Some(format!(
+            "{by} routed to partner `{}` as `{}`, which is not a configured partner \
+             and a valid file name",
+            delivery.to, delivery.name
+        ));
+    }
+    super::transform::check_requests(tenant, delivery).map(|why| format!("{by}: {why}"))
 }
 
 /// Whether files for `partner` go to its own server.

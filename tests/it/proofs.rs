@@ -18,6 +18,13 @@ fn python_verify(args: &[&Path]) -> std::process::Output {
         .expect("python3")
 }
 
+/// `ferry verify-proof FILE --key KEY`: no configuration is read.
+fn verify_proof(env: &crate::util::Env, file: &Path, key: &Path) -> crate::util::Cmd {
+    let mut cmd = env.ferry();
+    cmd.arg("verify-proof").arg(file).arg("--key").arg(key);
+    cmd
+}
+
 fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
@@ -54,14 +61,7 @@ fn a_partner_verifies_the_proof_of_a_download_offline() {
     std::fs::write(&key, s.env.ferry().args(["journal", "key"]).ok()).unwrap();
     let proof = dir.join("proof.json");
 
-    let said = s
-        .env
-        .ferry()
-        .arg("verify-proof")
-        .arg(&proof)
-        .arg("--key")
-        .arg(&key)
-        .ok();
+    let said = verify_proof(&s.env, &proof, &key).ok();
     assert!(
         said.contains("event 'received' (seq ") && said.contains("of orders.csv by alice"),
         "{said}"
@@ -121,14 +121,7 @@ fn a_partner_verifies_the_proof_of_a_download_offline() {
     for (what, altered) in [("an event's time", bumped), ("the signature", forged)] {
         let bad = dir.join("altered.json");
         std::fs::write(&bad, altered).unwrap();
-        let out = s
-            .env
-            .ferry()
-            .arg("verify-proof")
-            .arg(&bad)
-            .arg("--key")
-            .arg(&key)
-            .run();
+        let out = verify_proof(&s.env, &bad, &key).run();
         assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
         assert!(
             text(&out).contains("NOT VERIFIED"),
@@ -168,13 +161,7 @@ fn a_later_journal_is_proven_to_extend_an_earlier_checkpoint() {
     assert!(said.contains("nothing was rewritten"), "{said}");
     let key = dir.join("journal.key");
     std::fs::write(&key, s.env.ferry().args(["journal", "key"]).ok()).unwrap();
-    s.env
-        .ferry()
-        .arg("verify-proof")
-        .arg(&consistency)
-        .arg("--key")
-        .arg(&key)
-        .ok();
+    verify_proof(&s.env, &consistency, &key).ok();
     let python = python_verify(&[
         Path::new("--consistency"),
         &consistency,
@@ -255,13 +242,7 @@ fn a_folder_is_listed_as_it_was_at_a_past_instant() {
         .ok();
     let key = env.path().join("journal.key");
     std::fs::write(&key, env.ferry().args(["journal", "key"]).ok()).unwrap();
-    let said = env
-        .ferry()
-        .arg("verify-proof")
-        .arg(&proof)
-        .arg("--key")
-        .arg(&key)
-        .ok();
+    let said = verify_proof(&env, &proof, &key).ok();
     assert!(said.contains("ok: 2 events proven"), "{said}");
     assert!(said.contains("event 'delivered'"), "{said}");
 }

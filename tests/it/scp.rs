@@ -12,16 +12,9 @@ fn scp_within(s: &SftpEnv, limit: &[&str]) -> Command {
     let mut command = Command::new("timeout");
     command
         .args(limit)
-        .args(["scp", "-O", "-B", "-P", &s.port.to_string(), "-i"])
+        .args(["scp", "-O", "-P", &s.port.to_string(), "-i"])
         .arg(&s.key)
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-        ])
+        .args(crate::util::SSH_OPTS)
         .current_dir(s.env.path());
     command
 }
